@@ -1,0 +1,36 @@
+"""airflow-provider-amlpipe: Azure Machine Learning Pipelines' ideas for Apache Airflow.
+
+Steps of several kinds on mixed compute, named and strictly versioned data between them, and
+step reuse, so a rerun executes only what changed. The public names are importable from here
+lazily, so ``import airflow_provider_amlpipe.runtime`` in a step's script does not load Airflow.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "DataPath": "airflow_provider_amlpipe.data.refs",
+    "DataRef": "airflow_provider_amlpipe.data.refs",
+    "DatasetInput": "airflow_provider_amlpipe.data.refs",
+    "Output": "airflow_provider_amlpipe.data.refs",
+    "PythonEnvironment": "airflow_provider_amlpipe.compute.environment",
+    "PythonScriptStepOperator": "airflow_provider_amlpipe.operators.python_script",
+}
+
+__all__ = [*_EXPORTS, "__version__"]
+
+if TYPE_CHECKING:
+    from airflow_provider_amlpipe.compute.environment import PythonEnvironment
+    from airflow_provider_amlpipe.data.refs import DataPath, DataRef, DatasetInput, Output
+    from airflow_provider_amlpipe.operators.python_script import PythonScriptStepOperator
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'airflow_provider_amlpipe' has no attribute {name!r}")

@@ -1,0 +1,74 @@
+"""The default compute: a local child process, its output streamed line by line."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+from typing import IO
+
+from airflow_provider_amlpipe.compute.base import Invocation, LineSink
+from airflow_provider_amlpipe.errors import StepFailedError
+
+STDERR_TAIL_LINES = 20
+
+
+class LocalProcessBackend:
+    """Runs a step as a child process of the worker, in its own process group.
+
+    The process group lets :meth:`terminate` stop the whole tree a script may have spawned.
+    """
+
+    name = "local"
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def run(self, invocation: Invocation, sink: LineSink) -> None:
+        env = {**os.environ, **invocation.env, "PYTHONUNBUFFERED": "1"}
+        process = subprocess.Popen(
+            invocation.argv,
+            cwd=invocation.cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self._process = process
+        tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
+        assert process.stdout is not None and process.stderr is not None
+        readers = [
+            threading.Thread(target=_pump, args=(process.stdout, "stdout", sink, None), daemon=True),
+            threading.Thread(target=_pump, args=(process.stderr, "stderr", sink, tail), daemon=True),
+        ]
+        for reader in readers:
+            reader.start()
+        try:
+            code = process.wait()
+        finally:
+            for reader in readers:
+                reader.join()
+            self._process = None
+        if code != 0:
+            detail = "\n".join(tail) or "(no output on stderr)"
+            raise StepFailedError(f"command exited with code {code}; last lines of stderr:\n{detail}")
+
+    def terminate(self) -> None:
+        """Stop the running command and everything it started (``on_kill``)."""
+        process = self._process
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+
+
+def _pump(stream: IO[bytes], name: str, sink: LineSink, tail: collections.deque[str] | None) -> None:
+    for raw in iter(stream.readline, b""):
+        line = raw.decode("utf-8", errors="replace").rstrip("\n")
+        if tail is not None:
+            tail.append(line)
+        sink(name, line)
+    stream.close()

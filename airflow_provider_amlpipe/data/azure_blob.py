@@ -1,0 +1,278 @@
+"""A datastore in an Azure Blob Storage container.
+
+Keys map one-to-one onto blob names. The create-if-absent primitive the package relies on is a
+conditional upload (``If-None-Match: *``): the service accepts exactly one of several racing
+creators and rejects the others with ``409 BlobAlreadyExists``. Every upload is atomic -- a
+single ``Put Blob``, or staged blocks that only become visible with the final ``Put Block List``.
+
+This module depends on ``azure-storage-blob`` only (never on Airflow), so it can run inside
+compute jobs. Secrets (account keys, connection strings, SAS tokens) never appear in its
+descriptions, URLs, reprs or error messages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from azure.core.credentials import AzureNamedKeyCredential, TokenCredential
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import ContainerClient
+
+from airflow_provider_amlpipe.data.datastore import Datastore, ObjectStat
+from airflow_provider_amlpipe.data.names import validate_key
+from airflow_provider_amlpipe.errors import ConfigurationError, NotFoundError
+
+_CONTAINER_NAME = re.compile(r"^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$")
+_MAX_CONCURRENCY = 4
+_CONTAINER_NOT_FOUND = "ContainerNotFound"
+
+
+def _without_secrets(url: str) -> str:
+    """``url`` without query string, fragment or user info (where SAS tokens would live)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _account_name(account_url: str) -> str:
+    """The storage account an account URL addresses.
+
+    ``https://<account>.blob.core.windows.net`` (and other clouds / private endpoints) carry it
+    in the host name; emulator-style URLs (``http://127.0.0.1:10000/<account>``) in the path.
+    """
+    parts = urlsplit(account_url)
+    host = parts.hostname or ""
+    if ".blob." in host:
+        return host.split(".", 1)[0]
+    segment = parts.path.strip("/").split("/", 1)[0]
+    if not segment:
+        raise ConfigurationError(
+            "account_url",
+            "cannot tell the storage account name from the URL",
+            "use https://<account>.blob.core.windows.net, or http://<host>:<port>/<account> for an emulator",
+        )
+    return segment
+
+
+def _safe_reason(exc: Exception, *secrets: str | None) -> str:
+    """The SDK's message for ``exc``, unless it could contain a secret."""
+    message = str(exc)
+    if any(secret and secret in message for secret in secrets) or "sig=" in message:
+        return "the storage settings were rejected"
+    return f"the storage settings were rejected: {message.rstrip('.')}"
+
+
+class AzureBlobDatastore(Datastore):
+    """A datastore whose objects are the block blobs of one container.
+
+    Build it from a :class:`~azure.storage.blob.ContainerClient` (which owns credentials,
+    retries and transfer sizes) or with :meth:`from_settings`.
+    """
+
+    def __init__(self, name: str, container_client: ContainerClient) -> None:
+        super().__init__(name)
+        self.container_client = container_client
+
+    @classmethod
+    def from_settings(
+        cls,
+        name: str,
+        *,
+        container: str,
+        account_url: str | None = None,
+        connection_string: str | None = None,
+        account_key: str | None = None,
+        credential: TokenCredential | None = None,
+        create_container: bool = False,
+        **client_options: Any,
+    ) -> AzureBlobDatastore:
+        """Connect to ``container`` with exactly one way of authenticating.
+
+        Give either ``connection_string`` or ``account_url``. With ``account_url``, authenticate
+        with ``account_key`` (shared key), ``credential`` (any azure-identity ``TokenCredential``;
+        HTTPS only), a SAS token in the URL, or nothing (anonymous access to a public container).
+        ``client_options`` go to the ``ContainerClient`` (e.g. ``max_single_put_size``,
+        ``max_block_size``, ``max_single_get_size``, ``max_chunk_get_size``, ``retry_total``).
+        With ``create_container`` the container is created when missing.
+        """
+        if not isinstance(container, str) or not _CONTAINER_NAME.match(container):
+            raise ConfigurationError(
+                "container",
+                f"{container!r} is not a valid container name",
+                "use 3-63 characters: lowercase letters, digits and single hyphens, starting and ending"
+                " with a letter or digit",
+            )
+        if (connection_string is None) == (account_url is None):
+            raise ConfigurationError(
+                "account_url/connection_string",
+                "exactly one of account_url and connection_string must be given",
+                "pass account_url (with account_key or credential) or a connection_string",
+            )
+        if account_key is not None and credential is not None:
+            raise ConfigurationError(
+                "account_key/credential",
+                "both an account key and a token credential were given",
+                "pass only one of account_key and credential",
+            )
+        if connection_string is not None and account_key is not None:
+            raise ConfigurationError(
+                "account_key",
+                "an account key cannot be combined with a connection string",
+                "put the key in the connection string (AccountKey=...) or use account_url",
+            )
+        auth: AzureNamedKeyCredential | TokenCredential | None = credential
+        if account_url is not None and account_key is not None:
+            auth = AzureNamedKeyCredential(_account_name(account_url), account_key)
+        try:
+            if connection_string is not None:
+                client = ContainerClient.from_connection_string(
+                    connection_string, container, credential=auth, **client_options
+                )
+            else:
+                assert account_url is not None
+                client = ContainerClient(account_url, container, credential=auth, **client_options)
+        except ValueError as exc:
+            raise ConfigurationError(
+                "account_url" if account_url is not None else "connection_string",
+                _safe_reason(exc, account_key, connection_string),
+                "check the URL or connection string; token credentials need an https:// account URL",
+            ) from None  # the SDK's traceback may hold the secrets; its message alone is kept
+        store = cls(name, client)
+        if create_container:
+            store.create_container()
+        return store
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def create_container(self) -> None:
+        """Create the container unless it exists already."""
+        with contextlib.suppress(ResourceExistsError):
+            self.container_client.create_container()
+
+    def _not_found(self, key: str, exc: ResourceNotFoundError) -> NotFoundError:
+        if getattr(exc, "error_code", None) == _CONTAINER_NOT_FOUND:
+            return NotFoundError(
+                f"{self.describe()}: the container does not exist (looking for {key!r});"
+                " create it, or pass create_container=True"
+            )
+        return NotFoundError(f"{self.describe()}: no object {key!r}")
+
+    @property
+    def container_url(self) -> str:
+        """The container's URL, without any SAS token."""
+        return _without_secrets(self.container_client.url).rstrip("/")
+
+    # -- the datastore contract ----------------------------------------------------------------
+
+    def read_bytes(self, key: str) -> bytes:
+        try:
+            downloader = self.container_client.download_blob(validate_key(key), max_concurrency=_MAX_CONCURRENCY)
+            return downloader.readall()
+        except ResourceNotFoundError as exc:
+            raise self._not_found(key, exc) from None
+
+    def write_bytes(self, key: str, data: bytes, *, if_absent: bool = False) -> bool:
+        try:
+            self.container_client.upload_blob(
+                validate_key(key),
+                data,
+                length=len(data),
+                overwrite=not if_absent,
+                max_concurrency=_MAX_CONCURRENCY,
+            )
+        except ResourceExistsError:
+            # overwrite=False sends If-None-Match: *; the SDK reports a lost race (409
+            # BlobAlreadyExists, or 412 ConditionNotMet on a block-list commit) as this error.
+            if if_absent:
+                return False
+            raise
+        return True
+
+    def exists(self, key: str) -> bool:
+        return bool(self.container_client.get_blob_client(validate_key(key)).exists())
+
+    def stat(self, key: str) -> ObjectStat:
+        try:
+            props = self.container_client.get_blob_client(validate_key(key)).get_blob_properties()
+        except ResourceNotFoundError as exc:
+            raise self._not_found(key, exc) from None
+        return ObjectStat(size=int(props.size), marker=str(props.etag))
+
+    def list(self, prefix: str) -> Iterator[str]:
+        """Keys under ``prefix/``; when there are none and ``prefix`` is itself a blob, that blob.
+
+        Hierarchical-namespace (ADLS Gen2) accounts also list their directories as empty blobs
+        marked ``hdi_isfolder``; those are not objects and are skipped.
+        """
+        validate_key(prefix)
+        found = False
+        try:
+            for blob in self.container_client.list_blobs(name_starts_with=f"{prefix}/", include=["metadata"]):
+                if (blob.metadata or {}).get("hdi_isfolder", "").lower() == "true":
+                    continue
+                found = True
+                yield str(blob.name)
+        except ResourceNotFoundError as exc:
+            raise self._not_found(prefix, exc) from None
+        if not found and self.exists(prefix):
+            yield prefix
+
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(ResourceNotFoundError):
+            self.container_client.delete_blob(validate_key(key), delete_snapshots="include")
+
+    def upload_file(self, local_path: Path, key: str) -> None:
+        """Stream a local file into ``key``, replacing any blob there.
+
+        Files up to the client's ``max_single_put_size`` (64 MiB by default) go up in one request;
+        larger ones as blocks of ``max_block_size`` committed at the end, so memory stays bounded
+        and readers never see a partial blob.
+        """
+        validate_key(key)
+        path = Path(local_path)
+        with open(path, "rb") as handle:
+            self.container_client.upload_blob(
+                key,
+                handle,
+                length=os.fstat(handle.fileno()).st_size,
+                overwrite=True,
+                max_concurrency=_MAX_CONCURRENCY,
+            )
+
+    def download_file(self, key: str, local_path: Path) -> None:
+        """Stream ``key`` into ``local_path`` chunk by chunk.
+
+        The bytes go to a temporary file beside ``local_path`` that is renamed into place when
+        complete, so an interrupted download never leaves a truncated file under the final name.
+        """
+        validate_key(key)
+        dest = Path(local_path)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.parent / f".tmp-{uuid.uuid4().hex}-{dest.name}"
+        try:
+            try:
+                downloader = self.container_client.download_blob(key, max_concurrency=_MAX_CONCURRENCY)
+            except ResourceNotFoundError as exc:
+                raise self._not_found(key, exc) from None
+            with open(tmp, "wb") as handle:
+                downloader.readinto(handle)
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def url(self, key: str) -> str:
+        """The blob's URL (percent-encoded, never carrying a SAS token)."""
+        return f"{self.container_url}/{quote(validate_key(key), safe='/')}"
+
+    def describe(self) -> str:
+        return f"Azure Blob datastore {self.name!r} at {self.container_url}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, container_url={self.container_url!r})"

@@ -1,0 +1,86 @@
+"""Provider metadata Airflow reads through the ``apache_airflow_provider`` entry point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_amlpipe import __version__
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Describe the provider: hooks, connection types with their UI fields, triggers, links."""
+    return {
+        "package-name": "airflow-provider-amlpipe",
+        "name": "AML Pipelines for Airflow",
+        "description": "Azure Machine Learning Pipelines' step kinds, versioned data and step reuse for Airflow.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "AML Pipelines",
+                "external-doc-url": "https://learn.microsoft.com/azure/machine-learning/v1/concept-ml-pipelines",
+                "tags": ["azure"],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": "AML Pipelines",
+                "python-modules": ["airflow_provider_amlpipe.operators.python_script"],
+            }
+        ],
+        "hooks": [
+            {"integration-name": "AML Pipelines", "python-modules": ["airflow_provider_amlpipe.hooks.datastore"]}
+        ],
+        "triggers": [
+            {
+                "integration-name": "AML Pipelines",
+                "python-modules": ["airflow_provider_amlpipe.triggers.step_lease"],
+            }
+        ],
+        "extra-links": ["airflow_provider_amlpipe.links.ReusedFromLink"],
+        "connection-types": [
+            {
+                "hook-class-name": "airflow_provider_amlpipe.hooks.datastore.AmlDatastoreHook",
+                "hook-name": "AML Pipelines datastore (local folder)",
+                "connection-type": "amlpipe_local",
+                "ui-field-behaviour": {"hidden-fields": ["host", "schema", "port", "login", "password", "extra"]},
+                "conn-fields": {
+                    "path": {
+                        "label": "Folder",
+                        "description": "Absolute path of the datastore's root folder (shared by all workers).",
+                        "schema": {"type": ["string", "null"]},
+                    }
+                },
+            },
+            {
+                "hook-class-name": "airflow_provider_amlpipe.hooks.datastore.AmlDatastoreHook",
+                "hook-name": "AML Pipelines datastore (Azure Blob)",
+                "connection-type": "amlpipe_azure_blob",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "extra"],
+                    "relabeling": {
+                        "host": "Account URL",
+                        "login": "Account name",
+                        "password": "Account key or client secret",
+                    },
+                    "placeholders": {
+                        "host": "https://<account>.blob.core.windows.net",
+                        "password": "account key, or client secret when Client ID is set; empty: managed identity",
+                    },
+                },
+                "conn-fields": {
+                    "container": {"label": "Container", "schema": {"type": ["string", "null"]}},
+                    "connection_string": {
+                        "label": "Connection string",
+                        "description": "Used instead of Account URL and credentials when set.",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                    },
+                    "tenant_id": {"label": "Tenant ID", "schema": {"type": ["string", "null"]}},
+                    "client_id": {"label": "Client ID (service principal)", "schema": {"type": ["string", "null"]}},
+                    "managed_identity_client_id": {
+                        "label": "Managed identity client ID",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                },
+            },
+        ],
+    }

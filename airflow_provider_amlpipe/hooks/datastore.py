@@ -1,0 +1,156 @@
+"""The datastore hook: turns an Airflow connection into a :class:`Datastore`.
+
+Two connection types:
+
+- ``amlpipe_local``: a folder (``extra.path``); the connection ``amlpipe_default``, when it is not
+  defined, means the folder ``$AIRFLOW_HOME/amlpipe/datastore`` so nothing needs setting up;
+- ``amlpipe_azure_blob``: an account URL (Host), a container (``extra.container``) and one of:
+  ``extra.connection_string``; an account key (Password); a service principal (``extra.tenant_id``,
+  ``extra.client_id`` and the secret in Password); else azure-identity's default credential chain
+  (managed identity, workload identity, environment, Azure CLI).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
+
+from airflow_provider_amlpipe.data.datastore import Datastore, LocalDatastore
+from airflow_provider_amlpipe.errors import ConfigurationError
+
+DEFAULT_CONN_ID = "amlpipe_default"
+LOCAL_CONN_TYPE = "amlpipe_local"
+BLOB_CONN_TYPE = "amlpipe_azure_blob"
+
+
+def default_datastore_root() -> Path:
+    """Where the zero-set-up datastore lives: ``$AIRFLOW_HOME/amlpipe/datastore``."""
+    home = os.environ.get("AIRFLOW_HOME") or str(Path.home() / "airflow")
+    return Path(home) / "amlpipe" / "datastore"
+
+
+class AmlDatastoreHook(BaseHook):
+    """Builds the datastore named by an Airflow connection (local folder or Azure Blob)."""
+
+    conn_name_attr = "datastore_conn_id"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = LOCAL_CONN_TYPE
+    hook_name = "AML Pipelines datastore"
+
+    def __init__(self, datastore_conn_id: str = DEFAULT_CONN_ID, *, field: str = "datastore") -> None:
+        super().__init__()
+        self.datastore_conn_id = datastore_conn_id
+        self.field = field
+        self._datastore: Datastore | None = None
+
+    def get_conn(self) -> Datastore:
+        """The datastore (built once per hook)."""
+        if self._datastore is None:
+            self._datastore = self._build()
+        return self._datastore
+
+    def _build(self) -> Datastore:
+        conn_id = self.datastore_conn_id
+        try:
+            conn = self.get_connection(conn_id)
+        except AirflowNotFoundException as exc:
+            if conn_id == DEFAULT_CONN_ID:
+                return LocalDatastore(conn_id, default_datastore_root())
+            raise ConfigurationError(
+                self.field,
+                f"no Airflow connection named {conn_id!r}",
+                f"create it (airflow connections add {conn_id} --conn-type {LOCAL_CONN_TYPE} "
+                f'--conn-extra \'{{"path": "/data"}}\') or correct the connection id',
+            ) from exc
+        return datastore_from_connection(
+            conn_id, conn.conn_type, conn.host, conn.login, conn.password, conn.extra_dejson, field=self.field
+        )
+
+
+def datastore_from_connection(
+    conn_id: str,
+    conn_type: str | None,
+    host: str | None,
+    login: str | None,
+    password: str | None,
+    extra: dict[str, Any],
+    *,
+    field: str = "datastore",
+) -> Datastore:
+    """Build a datastore from a connection's fields (shared by the sync hook and triggers)."""
+    if conn_type == LOCAL_CONN_TYPE or conn_type == "fs":
+        path = extra.get("path") or host
+        if not path:
+            raise ConfigurationError(
+                f"{field} (connection {conn_id!r})", "a local datastore connection needs a folder", "set extra.path"
+            )
+        return LocalDatastore(conn_id, path)
+    if conn_type == BLOB_CONN_TYPE:
+        return _blob_datastore(conn_id, host, login, password, extra, field)
+    raise ConfigurationError(
+        f"{field} (connection {conn_id!r})",
+        f"connection type {conn_type!r} is not a datastore",
+        f"use a connection of type {LOCAL_CONN_TYPE} or {BLOB_CONN_TYPE}",
+    )
+
+
+def _blob_datastore(
+    conn_id: str, host: str | None, login: str | None, password: str | None, extra: dict[str, Any], field: str
+) -> Datastore:
+    from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
+
+    container = extra.get("container")
+    if not container:
+        raise ConfigurationError(
+            f"{field} (connection {conn_id!r})",
+            "no container given",
+            "set extra.container to the Blob container's name",
+        )
+    connection_string = extra.get("connection_string")
+    if connection_string:
+        return AzureBlobDatastore.from_settings(conn_id, container=container, connection_string=connection_string)
+    account_url = host or (f"https://{login}.blob.core.windows.net" if login else None)
+    if not account_url:
+        raise ConfigurationError(
+            f"{field} (connection {conn_id!r})",
+            "no account URL",
+            "set Host to https://<account>.blob.core.windows.net (or Login to the account name)",
+        )
+    if extra.get("client_id") and extra.get("tenant_id"):
+        from azure.identity import ClientSecretCredential
+
+        credential: Any = ClientSecretCredential(
+            tenant_id=extra["tenant_id"],
+            client_id=extra["client_id"],
+            client_secret=str(extra.get("client_secret") or password or ""),
+        )
+        return AzureBlobDatastore.from_settings(
+            conn_id, container=container, account_url=account_url, credential=credential
+        )
+    account_key = extra.get("account_key") or password
+    if account_key:
+        return AzureBlobDatastore.from_settings(
+            conn_id, container=container, account_url=account_url, account_key=account_key
+        )
+    from azure.identity import DefaultAzureCredential
+
+    credential = DefaultAzureCredential(managed_identity_client_id=extra.get("managed_identity_client_id"))
+    return AzureBlobDatastore.from_settings(
+        conn_id, container=container, account_url=account_url, credential=credential
+    )
+
+
+class DatastoreResolver:
+    """Caches one datastore per connection id for the life of a task."""
+
+    def __init__(self) -> None:
+        self._stores: dict[str, Datastore] = {}
+
+    def __call__(self, conn_id: str, field: str = "datastore") -> Datastore:
+        if conn_id not in self._stores:
+            self._stores[conn_id] = AmlDatastoreHook(conn_id, field=field).get_conn()
+        return self._stores[conn_id]

@@ -1,0 +1,1 @@
+"""Step lifecycle in plain Python: inputs, fingerprint, reuse decision, run, commit."""

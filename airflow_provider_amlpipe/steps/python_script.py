@@ -1,0 +1,81 @@
+"""The Python script step: run ``script_name`` from ``source_directory`` with arguments."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_amlpipe.compute.base import Invocation
+from airflow_provider_amlpipe.compute.environment import PythonEnvironment
+from airflow_provider_amlpipe.errors import ConfigurationError
+from airflow_provider_amlpipe.reuse.hashing import Hasher, tree_digest
+from airflow_provider_amlpipe.runtime import CONTEXT_ENV
+from airflow_provider_amlpipe.steps import arguments as args
+from airflow_provider_amlpipe.steps.runner import StepWorkspace
+
+KIND = "python_script"
+
+
+@dataclass
+class PythonScriptStep:
+    """A script, its folder, arguments, params and environment: everything that defines a run."""
+
+    script_name: str
+    source_directory: str | None
+    arguments: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    environment: PythonEnvironment = field(default_factory=PythonEnvironment)
+
+    @property
+    def folder(self) -> Path | None:
+        return Path(self.source_directory).resolve() if self.source_directory else None
+
+    @property
+    def script_path(self) -> Path:
+        folder = self.folder
+        return (folder / self.script_name) if folder else Path(self.script_name).resolve()
+
+    def validate(self, input_names: list[str], output_names: list[str]) -> None:
+        folder = self.folder
+        if folder is not None and not folder.is_dir():
+            raise ConfigurationError(
+                "source_directory",
+                f"{self.source_directory!r} is not a folder",
+                "point it at the folder holding the script",
+            )
+        if not self.script_name:
+            raise ConfigurationError("script_name", "no script given", "name the script, such as 'train.py'")
+        if not self.script_path.is_file():
+            where = f" in source_directory {str(folder)!r}" if folder else ""
+            raise ConfigurationError(
+                "script_name",
+                f"script {self.script_name!r} does not exist{where}",
+                "correct the name or add the script",
+            )
+        args.check(self.arguments, input_names, output_names)
+
+    def fingerprint_parts(self, hasher: Hasher) -> dict[str, Any]:
+        folder = self.folder
+        if folder is not None:
+            code = tree_digest(hasher.hash_tree(folder, honour_ignore_files=True))
+        else:
+            code = tree_digest(hasher.hash_files(self.script_path.parent, [self.script_path.name]))
+        return {
+            "kind": KIND,
+            "code": code,
+            "entry": self.script_name,
+            "arguments": self.arguments,
+            "params": self.params,
+            "environment": self.environment.identity(folder),
+        }
+
+    def invocation(self, workspace: StepWorkspace) -> Invocation:
+        python = self.environment.python(self.folder)
+        argv = [python, str(self.script_path), *args.expand(self.arguments, workspace.inputs, workspace.outputs)]
+        env = {CONTEXT_ENV: str(workspace.context_file)}
+        if self.folder is not None:
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(self.folder), os.environ.get("PYTHONPATH")) if p)
+        # The script runs outside its folder so files it writes cannot change its own fingerprint.
+        return Invocation(argv=argv, cwd=workspace.root, env=env)
