@@ -99,10 +99,16 @@ class CorpusInfo:
 
 @dataclass
 class Samples:
-    """Wall-clock and CPU seconds of the repetitions of one measurement."""
+    """Seconds per repetition of one measurement: wall clock, its own CPU, and interference.
+
+    ``other_cpu`` is CPU the rest of the machine used meanwhile, ``steal`` CPU the hypervisor
+    gave to another tenant: either one inflates wall times on a small machine.
+    """
 
     wall: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
+    other_cpu: list[float] = field(default_factory=list)
+    steal: list[float] = field(default_factory=list)
 
 
 def plan_sizes(files: int, total_bytes: int, seed: int) -> list[int]:
@@ -193,6 +199,20 @@ def ensure_corpus(workdir: Path, files: int, total_bytes: int, seed: int) -> Cor
         generated=generated,
         generation_s=time.perf_counter() - started if generated else 0.0,
     )
+
+
+def host_cpu() -> tuple[float, float]:
+    """Machine-wide (busy, stolen) CPU seconds so far, all CPUs; zeros without /proc/stat."""
+    try:
+        with open("/proc/stat") as handle:
+            fields = [int(x) for x in handle.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    if len(fields) < 8:
+        return 0.0, 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    tick = os.sysconf("SC_CLK_TCK")
+    return (user + nice + system + irq + softirq) / tick, steal / tick
 
 
 def children_cpu() -> float:
@@ -307,8 +327,13 @@ def run_benchmark(
         # Forward on even repetitions, reversed on odd ones (warm only once a cache exists).
         order = steps if rep % 2 == 0 or warm_hasher is None else list(reversed(steps))
         orders.append([name for name, _ in order])
-        for _name, step in order:
+        for name, step in order:
+            busy0, steal0 = host_cpu()
             step(rep)
+            busy1, steal1 = host_cpu()
+            sample = samples[name]
+            sample.other_cpu.append(max(0.0, busy1 - busy0 - sample.cpu[-1]))
+            sample.steal.append(steal1 - steal0)
 
     base = statistics.median(samples["sha256sum"].wall)
     results: dict[str, dict[str, Any]] = {}
@@ -320,6 +345,8 @@ def run_benchmark(
             "min_s": round(min(sample.wall), 4),
             "max_s": round(max(sample.wall), 4),
             "median_cpu_s": round(statistics.median(sample.cpu), 4),
+            "other_cpu_s": [round(x, 2) for x in sample.other_cpu],
+            "steal_s": [round(x, 2) for x in sample.steal],
             "mb_per_s": round(corpus.total_bytes / 1e6 / med, 1),
             "files_per_s": round(corpus.files / med, 1),
             "time_ratio_vs_sha256sum": round(med / base, 4),
@@ -328,6 +355,8 @@ def run_benchmark(
     return warm_hasher.workers, {
         "warmup_sha256sum_s": round(warmup_s, 4),
         "orders": orders,
+        "total_other_cpu_s": round(sum(sum(x.other_cpu) for x in samples.values()), 2),
+        "total_steal_s": round(sum(sum(x.steal) for x in samples.values()), 2),
         "measurements": results,
         "tree_digest": expected_digest,
         "verified_against_sha256sum": True,
@@ -382,7 +411,10 @@ def print_table(corpus: CorpusInfo, bench: dict[str, Any], machine: dict[str, An
             f"{m['median_cpu_s']:>9.2f}{m['mb_per_s']:>9.1f}{m['files_per_s']:>11.0f}"
             f"{m['time_ratio_vs_sha256sum']:>13.3f}"
         )
-    print()
+    print(
+        f"\ninterference during the timed runs: other processes {bench['total_other_cpu_s']:.1f} CPU s,"
+        f" hypervisor steal {bench['total_steal_s']:.1f} CPU s (both ~0 on a quiet machine)\n"
+    )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

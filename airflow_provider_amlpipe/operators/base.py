@@ -166,7 +166,7 @@ class AmlStepOperator(BaseOperator):
                 producer.get("task_id"),
                 ", ".join(f"{n}={r['name']}:{r['version']}" for n, r in decision.outputs.items()) or "none",
             )
-            return self._push(context, reused_result(plan, decision))
+            return self._push(context, reused_result(plan, decision), "reused: fingerprint unchanged")
         if isinstance(decision, Wait):
             self.log.info(
                 "An identical step (fingerprint %s) is running now (lease %s held by %s); waiting for it.",
@@ -182,7 +182,7 @@ class AmlStepOperator(BaseOperator):
         self.log.info("RUNNING: fingerprint %s; %s.", fingerprint[:12], decision.reason)
         workspace = runner.prepare_workspace(plan, self.step_params)
         result = runner.run(plan, decision, workspace, lambda ws: self._execute_step(definition, ws))
-        return self._push(context, result)
+        return self._push(context, result, decision.reason)
 
     def _execute_step(self, definition: StepDefinition, workspace: StepWorkspace) -> None:
         backend = self.compute_backend()
@@ -197,13 +197,14 @@ class AmlStepOperator(BaseOperator):
         if backend is not None and hasattr(backend, "terminate"):
             backend.terminate()
 
-    def _push(self, context: Context, result: StepResult) -> dict[str, Any]:
+    def _push(self, context: Context, result: StepResult, reason: str) -> dict[str, Any]:
         ti = context["ti"]
         for name, ref in result.outputs.items():
             ti.xcom_push(key=name, value=ref)
         record = result.record
         status = {
             "reused": result.reused,
+            "reason": reason,
             "fingerprint": result.fingerprint,
             "record": record.get("record"),
             "producer": record.get("producer", {}),
