@@ -20,7 +20,15 @@ _EXPORTS = {
     "PythonScriptStepOperator": "airflow_provider_amlpipe.operators.python_script",
 }
 
-__all__ = [*_EXPORTS, "__version__"]
+__all__ = [
+    "DataPath",
+    "DataRef",
+    "DatasetInput",
+    "Output",
+    "PythonEnvironment",
+    "PythonScriptStepOperator",
+    "__version__",
+]
 
 if TYPE_CHECKING:
     from airflow_provider_amlpipe.compute.environment import PythonEnvironment

@@ -17,37 +17,54 @@ def step_statuses(dag_id: str, run_id: str) -> dict[str, dict[str, Any]]:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        rows = session.scalars(XComModel.get_many(run_id=run_id, dag_ids=dag_id, key=STATUS_XCOM_KEY)).all()
+        rows: list[Any] = list(session.scalars(XComModel.get_many(run_id=run_id, dag_ids=dag_id, key=STATUS_XCOM_KEY)))
         return {row.task_id: XComModel.deserialize_value(row) for row in rows}
 
 
 def task_states(dag_id: str, run_id: str) -> dict[str, str]:
-    """task_id -> final state of each task instance of the run."""
+    """task_id -> final state of each task instance of the run, in the order they started."""
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
     with create_session() as session:
         rows = session.execute(
-            select(TaskInstance.task_id, TaskInstance.state).where(
-                TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id
-            )
+            select(TaskInstance.task_id, TaskInstance.state)
+            .where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id)
+            .order_by(TaskInstance.start_date.nulls_last(), TaskInstance.task_id)
         ).all()
         return {task_id: str(state) for task_id, state in rows}
 
 
+def task_durations(dag_id: str, run_id: str) -> dict[str, float | None]:
+    """task_id -> seconds the task instance took, decision and commit included."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        rows = session.execute(
+            select(TaskInstance.task_id, TaskInstance.duration).where(
+                TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id
+            )
+        ).all()
+        return {task_id: duration for task_id, duration in rows}
+
+
 def format_table(dag_id: str, run_id: str) -> str:
-    """A plain-text table: step, ran/reused, duration, output versions."""
+    """A plain-text table: step, ran/reused, task duration, output versions."""
     statuses = step_statuses(dag_id, run_id)
     states = task_states(dag_id, run_id)
+    durations = task_durations(dag_id, run_id)
     rows = [("step", "result", "duration", "outputs")]
-    for task_id in sorted(states):
+    for task_id in states:
+        took = durations.get(task_id)
+        duration = "-" if took is None else f"{took:.2f}s"
         status = statuses.get(task_id)
         if status is None:
-            rows.append((task_id, states[task_id], "-", "-"))
+            rows.append((task_id, states[task_id], duration, "-"))
             continue
         outcome = "reused" if status["reused"] else "ran"
-        duration = "-" if status["reused"] else f"{status.get('duration_seconds', 0):.2f}s"
         outputs = ", ".join(
             f"{status['datasets'][name]}:v{version}"
             + (" (new)" if f"{status['datasets'][name]}:{version}" in status.get("new_versions", []) else "")

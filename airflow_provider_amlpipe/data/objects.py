@@ -1,9 +1,10 @@
-"""Content-addressed output trees: ``objects/<digest>/data/...`` plus ``objects/<digest>/manifest.json``.
+"""Content-addressed output trees: ``objects/<digest>/data/...`` and ``objects/<digest>/manifest.json``.
 
 A step's output folder is hashed, uploaded under the digest of its manifest, and the manifest is
 written last: an object without a manifest is an interrupted upload, invisible to every reader.
-(The manifest is replaced, not created-if-absent, so a damaged object can be repaired; its bytes
-are a function of the digest, so every writer writes the same manifest.) Identical outputs share one object, so they cost no storage and no new version.
+The manifest is replaced rather than created-if-absent so a damaged object can be repaired; its
+bytes are a function of the digest, so every writer writes the same manifest. Identical outputs
+share one object, so they cost no storage and no new version.
 """
 
 from __future__ import annotations

@@ -1,0 +1,34 @@
+# The two commands the README gives: `make demo` and `make test`. Both set everything up first:
+# a virtualenv in .venv with the pinned versions from constraints.txt, and Azurite from npm.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test test-fast lint bench
+
+$(STAMP): setup.cfg pyproject.toml constraints.txt package-lock.json
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(BIN)/python dags/demo/run_demo.py
+
+test: setup
+	$(BIN)/python -m pytest -n 2
+
+test-fast: setup
+	$(BIN)/python -m pytest -n 2 -m "not slow"
+
+lint: setup
+	$(BIN)/ruff check airflow_provider_amlpipe dags tests bench
+	$(BIN)/ruff format --check airflow_provider_amlpipe
+	$(BIN)/mypy
+
+bench: setup
+	$(BIN)/python bench/bench_hashing.py

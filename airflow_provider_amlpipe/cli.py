@@ -1,0 +1,99 @@
+"""The ``amlpipe`` command: list datasets and versions, resolve one to a path, show a run.
+
+    amlpipe datasets list                      [--datastore CONN | --path DIR]
+    amlpipe datasets versions NAME
+    amlpipe datasets show NAME [--version N|latest]
+    amlpipe datasets resolve NAME [--version N|latest] [--download DIR]
+    amlpipe runs show DAG_ID RUN_ID
+
+``--datastore`` names an Airflow connection (default ``amlpipe_default``); ``--path`` opens a local
+datastore folder directly, without Airflow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from airflow_provider_amlpipe.data import objects
+from airflow_provider_amlpipe.data.datastore import Datastore, LocalDatastore
+from airflow_provider_amlpipe.data.registry import DatasetRegistry
+from airflow_provider_amlpipe.errors import AmlPipeError
+
+
+def _datastore(args: argparse.Namespace) -> Datastore:
+    if args.path:
+        return LocalDatastore("local", args.path)
+    from airflow_provider_amlpipe.hooks.datastore import AmlDatastoreHook
+
+    return AmlDatastoreHook(args.datastore, field="--datastore").get_conn()
+
+
+def _version(text: str) -> int | str:
+    return text if text == "latest" else int(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="amlpipe", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    groups = parser.add_subparsers(dest="group", required=True)
+    datasets = groups.add_parser("datasets", help="named, versioned datasets")
+    commands = datasets.add_subparsers(dest="command", required=True)
+    for name in ("list", "versions", "show", "resolve"):
+        command = commands.add_parser(name)
+        source = command.add_mutually_exclusive_group()
+        source.add_argument("--datastore", default="amlpipe_default", help="datastore connection id")
+        source.add_argument("--path", help="a local datastore folder (no Airflow needed)")
+        if name != "list":
+            command.add_argument("name")
+        if name in ("show", "resolve"):
+            command.add_argument("--version", type=_version, default="latest")
+        if name == "resolve":
+            command.add_argument("--download", type=Path, help="copy the files here (remote stores need it)")
+    runs = groups.add_parser("runs", help="DAG runs (needs the Airflow metadata database)")
+    run_commands = runs.add_subparsers(dest="command", required=True)
+    show = run_commands.add_parser("show", help="what each step of a run did")
+    show.add_argument("dag_id")
+    show.add_argument("run_id")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.group == "runs":
+            from airflow_provider_amlpipe.run_summary import format_table
+
+            print(format_table(args.dag_id, args.run_id))
+            return 0
+        registry = DatasetRegistry(_datastore(args))
+        if args.command == "list":
+            for name in registry.list_datasets():
+                versions = registry.list_versions(name)
+                print(f"{name}\tlatest v{versions[-1]['version']}\t{len(versions)} version(s)")
+        elif args.command == "versions":
+            registry.get(args.name, "latest", field="name")  # a clear error for an unknown name
+            for doc in registry.list_versions(args.name):
+                producer = doc.get("producer", {})
+                print(
+                    f"v{doc['version']}\t{doc['created_at']}\t{doc['files']} file(s)\t{doc['size']} bytes\t"
+                    f"{doc['digest'][:12]}\t{producer.get('dag_id', '-')}.{producer.get('task_id', '-')}"
+                )
+        elif args.command == "show":
+            print(json.dumps(registry.get(args.name, args.version, field="name").to_dict(), indent=2))
+        elif args.command == "resolve":
+            ref = registry.get(args.name, args.version, field="name")
+            store = registry.store
+            if args.download is None and store.local_path(ref.path) is None:
+                print(store.url(ref.path))
+            else:
+                print(objects.materialize(store, ref.digest, args.download or Path(".")))
+    except AmlPipeError as exc:
+        print(f"amlpipe: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
