@@ -7,6 +7,7 @@ single-flight tests need. ``AMLPIPE_TEST_PG_URL`` overrides the server (default:
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -34,7 +35,7 @@ os.environ.update(
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"{_PG_SERVER}/{_PG_DB}",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "AMLPIPE_STAT_CACHE": str(_SESSION_DIR / "statcache.sqlite"),
-        "AIRFLOW_CONN_AMLPIPE_SAMPLES": '{"conn_type": "amlpipe_local", "extra": {"path": "%s"}}' % SAMPLES,
+        "AIRFLOW_CONN_AMLPIPE_SAMPLES": json.dumps({"conn_type": "amlpipe_local", "extra": {"path": str(SAMPLES)}}),
     }
 )
 AIRFLOW_HOME.mkdir(parents=True)

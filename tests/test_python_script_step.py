@@ -41,9 +41,11 @@ def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.Fi
     counters.mkdir()
     monkeypatch.setenv("AMLPIPE_TEST_COUNTERS", str(counters))
     store_root = tmp_path / "store"
-    monkeypatch.setenv("AIRFLOW_CONN_STORE_" + dag_id.upper(), json.dumps({"conn_type": "amlpipe_local", "extra": {"path": str(store_root)}}))
+    connection = {"conn_type": "amlpipe_local", "extra": {"path": str(store_root)}}
+    monkeypatch.setenv("AIRFLOW_CONN_STORE_" + dag_id.upper(), json.dumps(connection))
     src = tmp_path / "src"
-    for name, text in (("produce", PRODUCER.format(name="produce", factor=1)), ("consume", CONSUMER.format(name="consume"))):
+    scripts = {"produce": PRODUCER.format(name="produce", factor=1), "consume": CONSUMER.format(name="consume")}
+    for name, text in scripts.items():
         (src / name).mkdir(parents=True)
         (src / name / f"{name}.py").write_text(text)
     write_dag(
@@ -59,7 +61,8 @@ def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.Fi
             )
             consume = PythonScriptStepOperator(
                 task_id="consume", source_directory={str(src / "consume")!r}, script_name="consume.py",
-                inputs={{"numbers": produce.output["numbers"]}}, outputs=[Output("total", register_as="{dag_id}_total")],
+                inputs={{"numbers": produce.output["numbers"]}},
+                outputs=[Output("total", register_as="{dag_id}_total")],
                 datastore="store_{dag_id}", lease_ttl=5,
             )
         """,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
+import sys
 import threading
 from typing import IO
 
@@ -14,6 +16,7 @@ from airflow_provider_amlpipe.compute.base import Invocation, LineSink
 from airflow_provider_amlpipe.errors import StepFailedError
 
 STDERR_TAIL_LINES = 20
+_PR_SET_PDEATHSIG = 1
 
 
 class LocalProcessBackend:
@@ -37,6 +40,7 @@ class LocalProcessBackend:
             stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         self._process = process
         tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
@@ -63,6 +67,17 @@ class LocalProcessBackend:
         if process is not None and process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: on Linux, be killed when the worker dies, even by SIGKILL.
+
+    The step runs in its own session (so ``terminate`` can stop its whole tree), which would
+    otherwise let it outlive a killed worker and keep computing results nobody will commit.
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _pump(stream: IO[bytes], name: str, sink: LineSink, tail: collections.deque[str] | None) -> None:

@@ -1,0 +1,130 @@
+"""End to end through a real Airflow deployment: api-server, scheduler, dag-processor, triggerer.
+
+DAG runs are triggered and inspected only through the public REST API, as a user would. One
+deployment serves the whole module (see ``airflow_cluster.py``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from airflow_cluster import AirflowCluster, airflow_cluster
+from conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+STEPS = ("train", "extract", "compare")
+SINGLE_FLIGHT_DAG = "amlpipe_e2e_single_flight"
+SLEEP_S = 6
+
+SINGLE_FLIGHT_SCRIPT = f"""\
+import os, time
+from pathlib import Path
+from airflow_provider_amlpipe import runtime
+Path(os.environ["AMLPIPE_TEST_COUNTERS"], "single_flight").open("a").write("x")
+time.sleep({SLEEP_S})
+(runtime.output_path("marker") / "done.txt").write_text("done")
+"""
+
+SINGLE_FLIGHT_DAG_FILE = f"""\
+from pathlib import Path
+
+from airflow.sdk import DAG
+
+from airflow_provider_amlpipe import Output, PythonScriptStepOperator
+
+with DAG(dag_id={SINGLE_FLIGHT_DAG!r}, schedule=None, catchup=False, max_active_runs=4):
+    PythonScriptStepOperator(
+        task_id="slow_step",
+        source_directory=str(Path(__file__).parent / "scripts" / "single_flight"),
+        script_name="slow_step.py",
+        outputs=[Output("marker")],
+        lease_ttl=10,
+        poll_interval=1,
+    )
+"""
+
+
+@pytest.fixture(scope="module")
+def counters(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("e2e_counters")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory, counters: Path) -> Iterator[AirflowCluster]:
+    """The repository's example DAGs plus the single-flight test DAG, served by one deployment."""
+    dags = tmp_path_factory.mktemp("e2e_dags") / "dags"
+    shutil.copytree(REPO / "dags", dags, ignore=shutil.ignore_patterns("demo", "__pycache__", "*.pyc"))
+    (dags / "scripts" / "single_flight").mkdir(parents=True)
+    (dags / "scripts" / "single_flight" / "slow_step.py").write_text(SINGLE_FLIGHT_SCRIPT)
+    (dags / f"{SINGLE_FLIGHT_DAG}.py").write_text(textwrap.dedent(SINGLE_FLIGHT_DAG_FILE))
+    with airflow_cluster(dags, extra_env={"AMLPIPE_TEST_COUNTERS": str(counters)}) as running:
+        yield running
+
+
+def statuses(cluster: AirflowCluster, dag_id: str, run_id: str, tasks: tuple[str, ...]) -> dict[str, dict]:
+    return {task: cluster.client.xcom(dag_id, run_id, task, "amlpipe_status") for task in tasks}
+
+
+def test_data_dependency_runs_then_reuses(cluster: AirflowCluster) -> None:
+    client = cluster.client
+    dag_id = "aml_data_dependency"
+    with cluster.dump_logs_on_failure():
+        client.wait_for_dag(dag_id)
+        client.unpause(dag_id)
+        conf = {"reference_path": "passengers.csv"}
+
+        first_id = client.trigger(dag_id, conf)
+        first = client.wait_for_run(dag_id, first_id)
+        assert first["state"] == "success", client.task_states(dag_id, first_id)
+        assert client.task_states(dag_id, first_id) == dict.fromkeys(STEPS, "success")
+        ran = statuses(cluster, dag_id, first_id, STEPS)
+        assert {task: s["reused"] for task, s in ran.items()} == dict.fromkeys(STEPS, False)
+        assert all(s["producer"]["run_id"] == first_id for s in ran.values())
+
+        second_id = client.trigger(dag_id, conf)
+        second = client.wait_for_run(dag_id, second_id)
+        assert second["state"] == "success", client.task_states(dag_id, second_id)
+        reused = statuses(cluster, dag_id, second_id, STEPS)
+        assert {task: s["reused"] for task, s in reused.items()} == dict.fromkeys(STEPS, True)
+        assert {task: s["producer"]["run_id"] for task, s in reused.items()} == dict.fromkeys(STEPS, first_id)
+        assert reused["compare"]["versions"] == ran["compare"]["versions"]
+
+
+def test_identical_step_runs_once_across_concurrent_runs(cluster: AirflowCluster, counters: Path) -> None:
+    client = cluster.client
+    dag_id = SINGLE_FLIGHT_DAG
+    task = "slow_step"
+    with cluster.dump_logs_on_failure():
+        client.wait_for_dag(dag_id)
+        client.unpause(dag_id)
+
+        started = time.monotonic()
+        run_ids = [client.trigger(dag_id), client.trigger(dag_id)]
+        seen: dict[str, dict[str, set[str | None]]] = {}
+        runs = client.wait_for_runs(dag_id, run_ids, timeout=120, interval=0.3, seen=seen)
+        took = time.monotonic() - started
+        assert {run_id: run["state"] for run_id, run in runs.items()} == dict.fromkeys(run_ids, "success"), seen
+
+        assert (counters / "single_flight").read_text() == "x"  # the body ran exactly once
+        status = {run_id: client.xcom(dag_id, run_id, task, "amlpipe_status") for run_id in run_ids}
+        [producer_run] = [run_id for run_id in run_ids if not status[run_id]["reused"]]
+        [waiter_run] = [run_id for run_id in run_ids if status[run_id]["reused"]]
+        assert status[waiter_run]["producer"]["run_id"] == producer_run
+        assert status[waiter_run]["fingerprint"] == status[producer_run]["fingerprint"]
+
+        # The waiting run went through the triggerer: it was seen deferred, its log shows the
+        # wait and the resume, and the triggerer ran the lease trigger.
+        assert "deferred" in seen[waiter_run][task], seen
+        assert "deferred" not in seen[producer_run][task], seen
+        log = client.task_log(dag_id, waiter_run, task)
+        assert "is running now" in log and "waiting for it" in log, log
+        assert "The identical step we waited for ended (committed)" in log, log
+        assert "REUSED" in log, log
+        assert "StepLeaseTrigger" in cluster.log_text("triggerer")
+        print(f"two concurrent runs finished in {took:.1f}s")
