@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,18 @@ def airflow_db() -> object:
     if settings.engine is not None:
         settings.engine.dispose()
     _admin_sql(f"DROP DATABASE IF EXISTS {_PG_DB} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session")
+def azurite_connection_string() -> Iterator[str]:
+    """Azurite's Blob service for this session (installed by ``npm ci``); its connection string."""
+    from azurite_server import install_problem, running_azurite
+
+    problem = install_problem()
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)  # never skip: a green run must have used Azurite
+    with running_azurite() as conn:
+        yield conn
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from azurite_server import ACCOUNT_KEY
 
 from airflow_provider_amlpipe.data import objects
 from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
@@ -24,11 +25,6 @@ from airflow_provider_amlpipe.data.datastore import Datastore, LocalDatastore
 from airflow_provider_amlpipe.data.sequence import Sequence
 from airflow_provider_amlpipe.errors import IntegrityError, NotFoundError
 from airflow_provider_amlpipe.reuse.hashing import Hasher, StatCache, list_tree
-
-try:
-    from azurite_server import ACCOUNT_KEY, install_problem, running_azurite
-except ImportError:  # tests/ collected as a package
-    from tests.azurite_server import ACCOUNT_KEY, install_problem, running_azurite
 
 THREADS = 8
 MiB = 1 << 20
@@ -38,13 +34,6 @@ T = TypeVar("T")
 # -- fixtures ---------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def azurite_connection_string() -> Iterator[str]:
-    problem = install_problem()
-    if problem is not None:
-        pytest.fail(problem, pytrace=False)  # never skip: a green run must have used Azurite
-    with running_azurite() as conn:
-        yield conn
 
 
 @pytest.fixture(

@@ -7,7 +7,8 @@ Two connection types:
 - ``amlpipe_azure_blob``: an account URL (Host), a container (``extra.container``) and one of:
   ``extra.connection_string``; an account key (Password); a service principal (``extra.tenant_id``,
   ``extra.client_id`` and the secret in Password); else azure-identity's default credential chain
-  (managed identity, workload identity, environment, Azure CLI).
+  (managed identity, workload identity, environment, Azure CLI). ``extra.create_container: true``
+  creates the container on first use.
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ def _blob_datastore(
     from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
 
     container = extra.get("container")
+    create = bool(extra.get("create_container", False))
     if not container:
         raise ConfigurationError(
             f"{field} (connection {conn_id!r})",
@@ -112,7 +114,9 @@ def _blob_datastore(
         )
     connection_string = extra.get("connection_string")
     if connection_string:
-        return AzureBlobDatastore.from_settings(conn_id, container=container, connection_string=connection_string)
+        return AzureBlobDatastore.from_settings(
+            conn_id, container=container, connection_string=connection_string, create_container=create
+        )
     account_url = host or (f"https://{login}.blob.core.windows.net" if login else None)
     if not account_url:
         raise ConfigurationError(
@@ -129,18 +133,18 @@ def _blob_datastore(
             client_secret=str(extra.get("client_secret") or password or ""),
         )
         return AzureBlobDatastore.from_settings(
-            conn_id, container=container, account_url=account_url, credential=credential
+            conn_id, container=container, account_url=account_url, credential=credential, create_container=create
         )
     account_key = extra.get("account_key") or password
     if account_key:
         return AzureBlobDatastore.from_settings(
-            conn_id, container=container, account_url=account_url, account_key=account_key
+            conn_id, container=container, account_url=account_url, account_key=account_key, create_container=create
         )
     from azure.identity import DefaultAzureCredential
 
     credential = DefaultAzureCredential(managed_identity_client_id=extra.get("managed_identity_client_id"))
     return AzureBlobDatastore.from_settings(
-        conn_id, container=container, account_url=account_url, credential=credential
+        conn_id, container=container, account_url=account_url, credential=credential, create_container=create
     )
 
 
