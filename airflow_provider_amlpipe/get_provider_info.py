@@ -39,7 +39,7 @@ def get_provider_info() -> dict[str, Any]:
         "extra-links": ["airflow_provider_amlpipe.links.ReusedFromLink"],
         "connection-types": [
             {
-                "hook-class-name": "airflow_provider_amlpipe.hooks.datastore.AmlDatastoreHook",
+                "hook-class-name": "airflow_provider_amlpipe.hooks.datastore.LocalDatastoreHook",
                 "hook-name": "AML Pipelines datastore (local folder)",
                 "connection-type": "amlpipe_local",
                 "ui-field-behaviour": {"hidden-fields": ["host", "schema", "port", "login", "password", "extra"]},
@@ -52,7 +52,7 @@ def get_provider_info() -> dict[str, Any]:
                 },
             },
             {
-                "hook-class-name": "airflow_provider_amlpipe.hooks.datastore.AmlDatastoreHook",
+                "hook-class-name": "airflow_provider_amlpipe.hooks.datastore.AzureBlobDatastoreHook",
                 "hook-name": "AML Pipelines datastore (Azure Blob)",
                 "connection-type": "amlpipe_azure_blob",
                 "ui-field-behaviour": {
@@ -79,6 +79,10 @@ def get_provider_info() -> dict[str, Any]:
                     "managed_identity_client_id": {
                         "label": "Managed identity client ID",
                         "schema": {"type": ["string", "null"]},
+                    },
+                    "create_container": {
+                        "label": "Create the container if missing",
+                        "schema": {"type": ["boolean", "null"]},
                     },
                 },
             },

@@ -2,7 +2,8 @@
 
 :func:`airflow_cluster` creates its own Airflow home, dags folder and PostgreSQL database,
 migrates it, and starts ``api-server`` (loopback only), ``scheduler`` (LocalExecutor),
-``dag-processor`` and ``triggerer`` as separate process groups sharing one environment. It waits
+``dag-processor`` and ``triggerer`` as separate process groups sharing one environment; nothing
+listens beyond 127.0.0.1. It waits
 until the API server reports every component healthy, yields an :class:`AirflowCluster` (with a
 :class:`RestClient`), and on exit stops the process groups and drops the database. Each process
 logs to a file in the cluster's directory; :meth:`AirflowCluster.log_tails` shows their ends.
@@ -342,9 +343,11 @@ def airflow_cluster(
             raise ClusterError(f"airflow db migrate failed:\n{migrate.stdout[-3000:]}\n{migrate.stderr[-3000:]}")
         try:
             cluster.start("api-server", "--host", HOST, "--port", str(port), "--workers", "1")
-            cluster.start("scheduler")
+            # No log-serving sidecars: they listen on every interface, and the API server reads the
+            # task and trigger logs straight from this machine's disk anyway.
+            cluster.start("scheduler", "--skip-serve-logs")
             cluster.start("dag-processor")
-            cluster.start("triggerer")
+            cluster.start("triggerer", "--skip-serve-logs")
             cluster.wait_healthy()
             yield cluster
         finally:

@@ -148,6 +148,20 @@ def _blob_datastore(
     )
 
 
+class LocalDatastoreHook(AmlDatastoreHook):
+    """The ``amlpipe_local`` connection type: a datastore in a local or shared folder."""
+
+    conn_type = LOCAL_CONN_TYPE
+    hook_name = "AML Pipelines datastore (local folder)"
+
+
+class AzureBlobDatastoreHook(AmlDatastoreHook):
+    """The ``amlpipe_azure_blob`` connection type: a datastore in an Azure Blob container."""
+
+    conn_type = BLOB_CONN_TYPE
+    hook_name = "AML Pipelines datastore (Azure Blob)"
+
+
 class DatastoreResolver:
     """Caches one datastore per connection id for the life of a task."""
 

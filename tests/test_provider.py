@@ -1,0 +1,63 @@
+"""The provider is registered with Airflow: metadata, hooks, connection UI fields, triggers, links."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.usefixtures("airflow_db")
+
+
+def providers(*args: str) -> list[dict[str, object]]:
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow", "providers", *args, "-o", "json"],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        check=True,
+    )
+    rows: list[dict[str, object]] = json.loads(result.stdout[result.stdout.index("[") :])
+    return rows
+
+
+def test_cli_lists_the_provider_its_hooks_links_and_triggers() -> None:
+    from airflow_provider_amlpipe import __version__
+
+    assert providers("get", "airflow-provider-amlpipe") == [
+        {"Provider": "airflow-provider-amlpipe", "Version": __version__}
+    ]
+    hooks = {row["connection_type"]: row for row in providers("hooks")}
+    assert hooks["amlpipe_local"]["class"] == "airflow_provider_amlpipe.hooks.datastore.LocalDatastoreHook"
+    assert hooks["amlpipe_azure_blob"]["class"] == "airflow_provider_amlpipe.hooks.datastore.AzureBlobDatastoreHook"
+    links = {row["extra_link_class_name"] for row in providers("links")}
+    assert "airflow_provider_amlpipe.links.ReusedFromLink" in links
+    triggers = {row["class"] for row in providers("triggers")}
+    assert "airflow_provider_amlpipe.triggers.step_lease" in triggers
+
+
+def test_connection_types_carry_their_ui_fields() -> None:
+    from airflow.providers_manager import ProvidersManager
+
+    manager = ProvidersManager()
+    widgets = manager.connection_form_widgets
+    assert "extra__amlpipe_local__path" in widgets
+    for field in ("container", "connection_string", "tenant_id", "client_id", "managed_identity_client_id"):
+        assert f"extra__amlpipe_azure_blob__{field}" in widgets
+    assert widgets["extra__amlpipe_azure_blob__connection_string"].is_sensitive
+    behaviour = manager.field_behaviours["amlpipe_azure_blob"]
+    assert behaviour["relabeling"]["host"] == "Account URL"
+    assert "password" in behaviour["relabeling"]
+
+
+def test_trigger_serialization_round_trips() -> None:
+    from airflow_provider_amlpipe.triggers.step_lease import StepLeaseTrigger
+
+    trigger = StepLeaseTrigger("store", "ab" * 32, 3, poll_interval=0.5)
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "airflow_provider_amlpipe.triggers.step_lease.StepLeaseTrigger"
+    rebuilt = StepLeaseTrigger(**kwargs)
+    assert rebuilt.serialize() == (classpath, kwargs)
