@@ -228,12 +228,12 @@ class AzureBlobDatastore(Datastore):
         with contextlib.suppress(ResourceNotFoundError):
             self.container_client.delete_blob(validate_key(key), delete_snapshots="include")
 
-    def upload_file(self, local_path: Path, key: str) -> None:
+    def upload_file(self, local_path: Path, key: str, *, move: bool = False) -> None:
         """Stream a local file into ``key``, replacing any blob there.
 
         Files up to the client's ``max_single_put_size`` (64 MiB by default) go up in one request;
         larger ones as blocks of ``max_block_size`` committed at the end, so memory stays bounded
-        and readers never see a partial blob.
+        and readers never see a partial blob. ``move`` changes nothing here: the local file stays.
         """
         validate_key(key)
         path = Path(local_path)

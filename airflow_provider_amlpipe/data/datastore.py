@@ -72,8 +72,12 @@ class Datastore(ABC):
         """Remove one object; absent objects are not an error."""
 
     @abstractmethod
-    def upload_file(self, local_path: Path, key: str) -> None:
-        """Store a local file's bytes under ``key`` atomically, replacing any object there."""
+    def upload_file(self, local_path: Path, key: str, *, move: bool = False) -> None:
+        """Store a local file's bytes under ``key`` atomically, replacing any object there.
+
+        With ``move`` the caller gives the file up: a store may take it over (rename) instead
+        of copying it, and the local file may be gone afterwards.
+        """
 
     @abstractmethod
     def download_file(self, key: str, local_path: Path) -> None:
@@ -192,13 +196,15 @@ class LocalDatastore(Datastore):
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
-    def upload_file(self, local_path: Path, key: str) -> None:
+    def upload_file(self, local_path: Path, key: str, *, move: bool = False) -> None:
         path = self._path(key)
         tmp = self._temp_beside(path)
         try:
-            # A hard link costs nothing and is safe: callers hand over files they no longer write.
-            os.link(local_path, tmp)
+            if not move:
+                raise OSError("copy requested")
+            os.rename(local_path, tmp)  # free on the same file system
         except OSError:
+            # Never a hard link: a later write to the caller's file would alter a stored version.
             shutil.copyfile(local_path, tmp)
         self._place(tmp, path, if_absent=False)
 

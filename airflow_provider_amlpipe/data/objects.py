@@ -10,6 +10,7 @@ share one object, so they cost no storage and no new version.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,8 +63,10 @@ def read_manifest(store: Datastore, digest: str) -> Manifest:
     return Manifest.from_dict(json.loads(store.read_bytes(f"{object_prefix(digest)}/manifest.json")))
 
 
-def publish(store: Datastore, local_dir: Path, hasher: Hasher) -> Manifest:
+def publish(store: Datastore, local_dir: Path, hasher: Hasher, *, move: bool = False) -> Manifest:
     """Store ``local_dir`` as a content-addressed object; return its manifest.
+
+    With ``move`` the files are handed over (a local store renames them instead of copying).
 
     When an intact object with the same digest exists, nothing is uploaded. A damaged one
     (a file deleted or altered since) is repaired by uploading again.
@@ -71,8 +74,15 @@ def publish(store: Datastore, local_dir: Path, hasher: Hasher) -> Manifest:
     manifest = manifest_of(local_dir, hasher)
     if store.exists(f"{manifest.prefix}/manifest.json") and not problems(store, manifest, hasher):
         return manifest
+    stored: list[tuple[str, os.stat_result, str]] = []
     for entry in manifest.files:
-        store.upload_file(local_dir / entry.path, f"{data_prefix(manifest.digest)}/{entry.path}")
+        key = f"{data_prefix(manifest.digest)}/{entry.path}"
+        store.upload_file(local_dir / entry.path, key, move=move)
+        local = store.local_path(key)
+        if local is not None:
+            stored.append((str(local.resolve()), local.stat(), entry.sha256))
+    # The bytes were just hashed: tell the stat cache, so verifying a reuse hit reads nothing.
+    hasher.cache.put_many(stored)
     store.write_bytes(f"{manifest.prefix}/manifest.json", encode(manifest.to_dict()))
     return manifest
 

@@ -197,7 +197,9 @@ class StepRunner:
     def _commit(self, plan: StepPlan, workspace: StepWorkspace, duration: float) -> StepResult:
         outputs: dict[str, dict[str, Any]] = {}
         new_versions: list[str] = []
-        manifests = {o.name: objects.publish(self.store, workspace.outputs[o.name], self.hasher) for o in plan.outputs}
+        manifests = {
+            o.name: objects.publish(self.store, workspace.outputs[o.name], self.hasher, move=True) for o in plan.outputs
+        }
         for output in plan.outputs:
             ref, created = self.registry.register(
                 plan.dataset_names[output.name], manifests[output.name], plan.producer

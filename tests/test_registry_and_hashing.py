@@ -1,0 +1,92 @@
+"""Dataset versions (gap-free under concurrency, immutable, deduplicated) and content hashing."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_amlpipe.data import objects
+from airflow_provider_amlpipe.data.datastore import LocalDatastore
+from airflow_provider_amlpipe.data.registry import DatasetRegistry
+from airflow_provider_amlpipe.reuse.hashing import Hasher, StatCache, list_tree, tree_digest
+
+
+def _register(args: tuple[str, str, int]) -> tuple[int, str]:
+    root, work, index = args
+    folder = Path(work) / f"out-{index}"
+    folder.mkdir(parents=True)
+    (folder / "value.txt").write_text(f"content {index}")
+    store = LocalDatastore("s", root)
+    hasher = Hasher(StatCache(Path(work) / f"sc-{index}.sqlite"))
+    ref, created = DatasetRegistry(store).register("ds", objects.publish(store, folder, hasher), {"i": index})
+    assert created
+    return ref.version, ref.digest
+
+
+def test_concurrent_processes_get_gap_free_unique_versions(tmp_path: Path) -> None:
+    root, work = str(tmp_path / "store"), str(tmp_path / "work")
+    with multiprocessing.get_context("fork").Pool(8) as pool:
+        results = pool.map(_register, [(root, work, i) for i in range(8)])
+    assert sorted(v for v, _ in results) == list(range(1, 9))
+    assert len({d for _, d in results}) == 8
+    registry = DatasetRegistry(LocalDatastore("s", root))
+    assert [v["version"] for v in registry.list_versions("ds")] == list(range(1, 9))
+    for version, digest in results:
+        assert registry.get("ds", version).digest == digest
+
+
+def test_identical_content_mints_no_version_and_versions_are_immutable(tmp_path: Path) -> None:
+    store = LocalDatastore("s", tmp_path / "store")
+    hasher = Hasher(StatCache(tmp_path / "sc.sqlite"))
+    registry = DatasetRegistry(store)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.txt").write_text("one")
+    first, created = registry.register("ds", objects.publish(store, out, hasher), {})
+    again, created_again = registry.register("ds", objects.publish(store, out, hasher), {})
+    assert (first.version, created, again.version, created_again) == (1, True, 1, False)
+    (out / "a.txt").write_text("two")
+    second, _ = registry.register("ds", objects.publish(store, out, hasher), {})
+    assert second.version == 2 and second.digest != first.digest
+    # A visible version cannot be replaced: create-if-absent refuses the key.
+    assert store.write_bytes("registry/ds/versions/0000000001.json", b"{}", if_absent=True) is False
+    assert registry.get("ds", 1).digest == first.digest
+    assert registry.get("ds").version == 2
+    assert objects.materialize(store, first.digest, tmp_path / "unused").joinpath("a.txt").read_text() == "one"
+
+
+def test_ignore_files_follow_aml_rules(tmp_path: Path) -> None:
+    (tmp_path / "keep.py").write_text("x")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "big.bin").write_text("x")
+    (tmp_path / "notes.log").write_text("x")
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "keep.cpython-311.pyc").write_text("x")
+    (tmp_path / ".gitignore").write_text("*.log\n")
+    assert list_tree(tmp_path, honour_ignore_files=True) == ["data/big.bin", "keep.py"]
+    (tmp_path / ".amlignore").write_text("data/\n")  # .amlignore wins over .gitignore
+    assert list_tree(tmp_path, honour_ignore_files=True) == ["keep.py", "notes.log"]
+    assert len(list_tree(tmp_path)) == 6
+
+
+def test_stat_cache_serves_unchanged_files_and_notices_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for i in range(5):
+        (tmp_path / f"f{i}.txt").write_text(f"file {i}")
+    hasher = Hasher(StatCache(tmp_path.parent / f"{tmp_path.name}-sc.sqlite"))
+    before = tree_digest(hasher.hash_tree(tmp_path))
+
+    reads: list[Path] = []
+    import airflow_provider_amlpipe.reuse.hashing as hashing
+
+    real = hashing.sha256_file
+    monkeypatch.setattr(hashing, "sha256_file", lambda p: reads.append(p) or real(p))
+    assert tree_digest(hasher.hash_tree(tmp_path)) == before
+    assert reads == []  # nothing re-read
+    (tmp_path / "f3.txt").write_text("changed")
+    os.utime(tmp_path / "f3.txt", ns=(1, 1))  # even a restored mtime does not fool it: size/inode/mtime key
+    after = tree_digest(hasher.hash_tree(tmp_path))
+    assert after != before
+    assert [p.name for p in reads] == ["f3.txt"]
