@@ -18,6 +18,8 @@ _EXPORTS = {
     "Output": "airflow_provider_amlpipe.data.refs",
     "PythonEnvironment": "airflow_provider_amlpipe.compute.environment",
     "PythonScriptStepOperator": "airflow_provider_amlpipe.operators.python_script",
+    "StepCommitOperator": "airflow_provider_amlpipe.operators.commit",
+    "StepReuseSensor": "airflow_provider_amlpipe.sensors.reuse",
 }
 
 __all__ = [
@@ -27,13 +29,17 @@ __all__ = [
     "Output",
     "PythonEnvironment",
     "PythonScriptStepOperator",
+    "StepCommitOperator",
+    "StepReuseSensor",
     "__version__",
 ]
 
 if TYPE_CHECKING:
     from airflow_provider_amlpipe.compute.environment import PythonEnvironment
     from airflow_provider_amlpipe.data.refs import DataPath, DataRef, DatasetInput, Output
+    from airflow_provider_amlpipe.operators.commit import StepCommitOperator
     from airflow_provider_amlpipe.operators.python_script import PythonScriptStepOperator
+    from airflow_provider_amlpipe.sensors.reuse import StepReuseSensor
 
 
 def __getattr__(name: str) -> Any:

@@ -24,8 +24,14 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "AML Pipelines",
-                "python-modules": ["airflow_provider_amlpipe.operators.python_script"],
+                "python-modules": [
+                    "airflow_provider_amlpipe.operators.python_script",
+                    "airflow_provider_amlpipe.operators.commit",
+                ],
             }
+        ],
+        "sensors": [
+            {"integration-name": "AML Pipelines", "python-modules": ["airflow_provider_amlpipe.sensors.reuse"]}
         ],
         "hooks": [
             {"integration-name": "AML Pipelines", "python-modules": ["airflow_provider_amlpipe.hooks.datastore"]}

@@ -34,8 +34,6 @@ T = TypeVar("T")
 # -- fixtures ---------------------------------------------------------------------------------
 
 
-
-
 @pytest.fixture(
     params=[
         pytest.param("local", id="local"),

@@ -172,3 +172,18 @@ class DatastoreResolver:
         if conn_id not in self._stores:
             self._stores[conn_id] = AmlDatastoreHook(conn_id, field=field).get_conn()
         return self._stores[conn_id]
+
+
+def dataref_path(ref: dict[str, Any], dest: Path | None = None) -> Path:
+    """A local folder with the files of a DataRef (from XCom), for tasks that are not steps.
+
+    Local datastores serve the stored folder itself (treat it as read-only); remote ones are
+    downloaded into ``dest`` (default: a new temporary folder).
+    """
+    from airflow_provider_amlpipe.data import objects
+    from airflow_provider_amlpipe.data.datastore import new_temp_dir
+    from airflow_provider_amlpipe.data.refs import DataRef
+
+    data_ref = DataRef.from_dict(ref)
+    store = AmlDatastoreHook(data_ref.datastore).get_conn()
+    return objects.materialize(store, data_ref.digest, dest or new_temp_dir("amlpipe-ref-"))

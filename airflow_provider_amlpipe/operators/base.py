@@ -13,6 +13,7 @@ from airflow_provider_amlpipe.data.refs import Output
 from airflow_provider_amlpipe.errors import ConfigurationError
 from airflow_provider_amlpipe.hooks.datastore import DEFAULT_CONN_ID, DatastoreResolver
 from airflow_provider_amlpipe.links import STATUS_XCOM_KEY, ReusedFromLink
+from airflow_provider_amlpipe.reuse.fingerprint import Fingerprint
 from airflow_provider_amlpipe.reuse.hashing import Hasher
 from airflow_provider_amlpipe.reuse.store import DEFAULT_LEASE_TTL
 from airflow_provider_amlpipe.steps.inputs import resolve_inputs
@@ -61,6 +62,44 @@ def regenerate_requested(conf: Mapping[str, Any] | None, task_id: str) -> bool:
         f"expected true/false or a list of task ids, got {value!r}",
         'pass true, or a list such as ["train"]',
     )
+
+
+def build_plan(
+    task: BaseOperator,
+    context: Context,
+    parts: dict[str, Any],
+    raw_inputs: Mapping[str, Any],
+    outputs: Sequence[Output],
+    stores: DatastoreResolver,
+    hasher: Hasher,
+    *,
+    step_task_id: str | None = None,
+) -> StepPlan:
+    """Resolve inputs and compose the fingerprint of ``task``'s step.
+
+    ``step_task_id`` names the task the step belongs to when that is not ``task`` itself (a
+    reuse sensor plans for the task it guards).
+    """
+    ti = context["ti"]
+    task_id = step_task_id or task.task_id
+    map_index = getattr(ti, "map_index", -1)
+    inputs = resolve_inputs(raw_inputs, stores, hasher, getattr(task, "datastore", DEFAULT_CONN_ID))
+    producer = {
+        "dag_id": task.dag_id,
+        "task_id": task_id,
+        "run_id": context["run_id"],
+        "try_number": ti.try_number,
+        "map_index": map_index,
+    }
+    dataset_names = {o.name: o.register_as or f"{task.dag_id}.{task_id}.{o.name}" for o in outputs}
+    parts = {
+        **parts,
+        "inputs": {name: item.digest for name, item in sorted(inputs.items())},
+        "outputs": {o.name: dataset_names[o.name] for o in outputs},
+    }
+    suffix = f".{map_index}" if map_index not in (-1, None) else ""
+    step_id = f"{task.dag_id}.{task_id}{suffix}"
+    return StepPlan(step_id, inputs, list(outputs), dataset_names, Fingerprint(parts), producer)
 
 
 class AmlStepOperator(BaseOperator):
@@ -118,39 +157,14 @@ class AmlStepOperator(BaseOperator):
         self.log.info("The identical step we waited for ended (%s); deciding again.", (event or {}).get("status"))
         return self._decide_and_act(context)
 
-    def _step_id(self, context: Context) -> str:
-        ti = context["ti"]
-        suffix = f".{ti.map_index}" if getattr(ti, "map_index", -1) not in (-1, None) else ""
-        return f"{self.dag_id}.{self.task_id}{suffix}"
-
-    def _plan(
-        self, context: Context, runner_stores: DatastoreResolver, hasher: Hasher
-    ) -> tuple[StepPlan, StepDefinition]:
-        definition = self.step_definition()
-        definition.validate(list(self.inputs), [o.name for o in self.outputs])
-        inputs = resolve_inputs(self.inputs, runner_stores, hasher, self.datastore)
-        ti = context["ti"]
-        producer = {
-            "dag_id": self.dag_id,
-            "task_id": self.task_id,
-            "run_id": context["run_id"],
-            "try_number": ti.try_number,
-            "map_index": getattr(ti, "map_index", -1),
-        }
-        dataset_names = {o.name: o.register_as or f"{self.dag_id}.{self.task_id}.{o.name}" for o in self.outputs}
-        parts = definition.fingerprint_parts(hasher)
-        parts["inputs"] = {name: item.digest for name, item in sorted(inputs.items())}
-        parts["outputs"] = {o.name: dataset_names[o.name] for o in self.outputs}
-        from airflow_provider_amlpipe.reuse.fingerprint import Fingerprint
-
-        plan = StepPlan(self._step_id(context), inputs, self.outputs, dataset_names, Fingerprint(parts), producer)
-        return plan, definition
-
     def _decide_and_act(self, context: Context) -> dict[str, Any]:
         stores = DatastoreResolver()
         hasher = Hasher()
         store = stores(self.datastore)
-        plan, definition = self._plan(context, stores, hasher)
+        definition = self.step_definition()
+        definition.validate(list(self.inputs), [o.name for o in self.outputs])
+        parts = definition.fingerprint_parts(hasher)
+        plan = build_plan(self, context, parts, self.inputs, self.outputs, stores, hasher)
         runner = StepRunner(store, hasher, self.log)
         dag_run = context.get("dag_run")
         regenerate = regenerate_requested(getattr(dag_run, "conf", None), self.task_id)

@@ -38,6 +38,7 @@ class Lease:
     number: int
     owner: str
     ttl: float
+    bound_to_process: bool = True
 
 
 @dataclass(frozen=True)
@@ -131,10 +132,17 @@ class ReuseStore:
         if float(doc["expires_at"]) < (now if now is not None else time.time()):
             return False
         # A holder on this machine whose process is gone is dead now, not when its lease expires.
-        return not (doc.get("host") == socket.gethostname() and not _pid_alive(int(doc.get("pid", 0))))
+        pid = doc.get("pid")
+        return not (pid and doc.get("host") == socket.gethostname() and not _pid_alive(int(pid)))
 
-    def acquire(self, fingerprint: str, *, ttl: float = DEFAULT_LEASE_TTL) -> Lease | Busy:
-        """Take the lease for ``fingerprint``, or say who holds it."""
+    def acquire(
+        self, fingerprint: str, *, ttl: float = DEFAULT_LEASE_TTL, bind_to_process: bool = True
+    ) -> Lease | Busy:
+        """Take the lease for ``fingerprint``, or say who holds it.
+
+        A lease bound to this process dies with it (on this host). An unbound one lives until it
+        is released or its TTL passes: for work that another task finishes (a guarded task).
+        """
         leases = self._leases(fingerprint)
         owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         while True:
@@ -143,16 +151,16 @@ class ReuseStore:
                 doc = latest[1]
                 return Busy(fingerprint, latest[0], str(doc["owner"]), float(doc["expires_at"]))
             number = latest[0] + 1 if latest else 1
-            doc = self._lease_doc(owner, ttl)
+            doc = self._lease_doc(owner, ttl, bind_to_process)
             if self.store.write_bytes(leases.key(number), encode(doc), if_absent=True):
-                return Lease(fingerprint, number, owner, ttl)
+                return Lease(fingerprint, number, owner, ttl, bind_to_process)
 
     @staticmethod
-    def _lease_doc(owner: str, ttl: float, *, released: bool = False) -> Document:
+    def _lease_doc(owner: str, ttl: float, bound: bool, *, released: bool = False) -> Document:
         return {
             "owner": owner,
             "host": socket.gethostname(),
-            "pid": os.getpid(),
+            "pid": os.getpid() if bound else None,
             "expires_at": time.time() + ttl,
             "released": released,
         }
@@ -163,11 +171,12 @@ class ReuseStore:
         latest = leases.latest()
         if latest is None or latest[0] != lease.number or latest[1].get("owner") != lease.owner:
             return False
-        leases.overwrite(lease.number, self._lease_doc(lease.owner, lease.ttl))
+        leases.overwrite(lease.number, self._lease_doc(lease.owner, lease.ttl, lease.bound_to_process))
         return True
 
     def release(self, lease: Lease) -> None:
-        self._leases(lease.fingerprint).overwrite(lease.number, self._lease_doc(lease.owner, 0.0, released=True))
+        doc = self._lease_doc(lease.owner, 0.0, lease.bound_to_process, released=True)
+        self._leases(lease.fingerprint).overwrite(lease.number, doc)
 
 
 class Heartbeat:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -33,6 +33,24 @@ class StepLog(Protocol):
     def warning(self, msg: Any, /, *args: Any) -> Any: ...
 
 
+@dataclass(frozen=True)
+class CommitSpec:
+    """Everything a commit needs, as plain JSON: it can cross tasks (guarded tasks) in XCom."""
+
+    step_id: str
+    parts: dict[str, Any]
+    dataset_names: dict[str, str]
+    producer: dict[str, Any]
+    inputs: dict[str, dict[str, str]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> CommitSpec:
+        return cls(doc["step_id"], doc["parts"], doc["dataset_names"], doc["producer"], doc["inputs"])
+
+
 @dataclass
 class StepPlan:
     """A validated step ready for the reuse decision: identity, inputs, outputs, fingerprint."""
@@ -43,6 +61,15 @@ class StepPlan:
     dataset_names: dict[str, str]
     fingerprint: Fingerprint
     producer: dict[str, Any] = field(default_factory=dict)
+
+    def commit_spec(self) -> CommitSpec:
+        return CommitSpec(
+            self.step_id,
+            self.fingerprint.parts,
+            {o.name: self.dataset_names[o.name] for o in self.outputs},
+            self.producer,
+            {name: {"digest": i.digest, "source": i.description} for name, i in self.inputs.items()},
+        )
 
 
 @dataclass(frozen=True)
@@ -108,7 +135,15 @@ class StepRunner:
         self.registry = DatasetRegistry(store)
 
     # decision ------------------------------------------------------------------------------
-    def decide(self, plan: StepPlan, *, allow_reuse: bool, regenerate: bool, lease_ttl: float) -> Decision:
+    def decide(
+        self,
+        plan: StepPlan,
+        *,
+        allow_reuse: bool,
+        regenerate: bool,
+        lease_ttl: float,
+        bind_to_process: bool = True,
+    ) -> Decision:
         digest = plan.fingerprint.digest
         if not allow_reuse:
             return Run(None, "allow_reuse is False for this step")
@@ -118,7 +153,7 @@ class StepRunner:
         if served is not None:
             return served
         reason = self.reuse.explain_miss(plan.fingerprint, plan.step_id)
-        acquired = self.reuse.acquire(digest, ttl=lease_ttl)
+        acquired = self.reuse.acquire(digest, ttl=lease_ttl, bind_to_process=bind_to_process)
         if isinstance(acquired, Busy):
             return Wait(acquired)
         # Someone may have committed between our lookup and our lease.
@@ -195,30 +230,42 @@ class StepRunner:
             shutil.rmtree(workspace.root, ignore_errors=True)
 
     def _commit(self, plan: StepPlan, workspace: StepWorkspace, duration: float) -> StepResult:
+        metrics = read_metrics(workspace.metrics_file)
+        return self.commit(plan.commit_spec(), workspace.outputs, metrics, duration, move=True)
+
+    def commit(
+        self,
+        spec: CommitSpec,
+        output_dirs: Mapping[str, Path],
+        metrics: list[dict[str, Any]],
+        duration: float,
+        *,
+        move: bool = False,
+    ) -> StepResult:
+        """Publish each output folder as a dataset version, then write the reuse record (last)."""
         outputs: dict[str, dict[str, Any]] = {}
         new_versions: list[str] = []
         manifests = {
-            o.name: objects.publish(self.store, workspace.outputs[o.name], self.hasher, move=True) for o in plan.outputs
+            name: objects.publish(self.store, output_dirs[name], self.hasher, move=move) for name in spec.dataset_names
         }
-        for output in plan.outputs:
-            ref, created = self.registry.register(
-                plan.dataset_names[output.name], manifests[output.name], plan.producer
-            )
-            outputs[output.name] = ref.to_dict()
+        for name, dataset in spec.dataset_names.items():
+            ref, created = self.registry.register(dataset, manifests[name], spec.producer)
+            outputs[name] = ref.to_dict()
             if created:
                 new_versions.append(f"{ref.name}:{ref.version}")
+        fingerprint = Fingerprint(spec.parts)
         record = self.reuse.commit(
-            plan.fingerprint,
-            plan.step_id,
+            fingerprint,
+            spec.step_id,
             {
                 "outputs": outputs,
-                "producer": plan.producer,
+                "producer": spec.producer,
                 "duration_seconds": round(duration, 3),
-                "metrics": read_metrics(workspace.metrics_file),
-                "inputs": {name: {"digest": i.digest, "source": i.description} for name, i in plan.inputs.items()},
+                "metrics": metrics,
+                "inputs": spec.inputs,
             },
         )
-        return StepResult(outputs, False, plan.fingerprint.digest, record, new_versions)
+        return StepResult(outputs, False, fingerprint.digest, record, new_versions)
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:

@@ -1,0 +1,150 @@
+"""``StepReuseSensor``: step reuse for a task that is not a step operator.
+
+Three tasks make the pattern -- check, work, commit::
+
+    check = StepReuseSensor(task_id="train_reuse", guarded_task_id="train", code=[train],
+                            inputs={"raw": DataPath("store", "raw.csv")}, outputs=["model"])
+    work = train(check.output)          # any task; writes into check.output["outputs"]["model"]
+    commit = StepCommitOperator(task_id="train_commit", check_task_id="train_reuse", guarded_task_id="train")
+    check >> work >> commit             # downstream reads commit.output["model"]
+
+On a match the sensor skips the guarded task and the commit step republishes the recorded
+outputs, so downstream tasks receive them either way. While an identical guarded task runs in
+another DAG run, the sensor defers until that one commits, then reuses its outputs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import BaseSensorOperator, Context
+from airflow.sdk.exceptions import DownstreamTasksSkipped
+
+from airflow_provider_amlpipe.data.datastore import new_temp_dir
+from airflow_provider_amlpipe.data.refs import Output
+from airflow_provider_amlpipe.hooks.datastore import DEFAULT_CONN_ID, DatastoreResolver
+from airflow_provider_amlpipe.operators.base import build_plan, regenerate_requested
+from airflow_provider_amlpipe.reuse.hashing import Hasher
+from airflow_provider_amlpipe.steps.guarded import GuardedTask, code_identity
+from airflow_provider_amlpipe.steps.runner import Reused, Run, StepRunner, Wait, check_unique_outputs
+from airflow_provider_amlpipe.triggers.step_lease import StepLeaseTrigger
+
+GUARDED_LEASE_TTL = 3600.0
+
+
+class StepReuseSensor(BaseSensorOperator):
+    """Decide reuse for ``guarded_task_id``: skip it and serve recorded outputs, or let it run.
+
+    :param guarded_task_id: the task this sensor guards (downstream of it).
+    :param code: what defines the guarded task: functions (their source is hashed), files or
+        folders (their content is hashed, honouring ``.amlignore`` / ``.gitignore``).
+    :param inputs: as for step operators; their content digests join the fingerprint.
+    :param outputs: the guarded task's named outputs (``Output`` or names).
+    :param fingerprint_params: other values that change the result (templated).
+    :param lease_ttl: how long the guarded task may take before another run may take over.
+    Pushes ``{"reused": bool, "inputs": {name: local path}, "outputs": {name: DataRef, or the
+    folder to write into}, ...}`` as its result.
+    """
+
+    template_fields: Sequence[str] = ("inputs", "fingerprint_params")
+
+    def __init__(
+        self,
+        *,
+        guarded_task_id: str,
+        code: Sequence[object] = (),
+        inputs: Mapping[str, Any] | None = None,
+        outputs: Sequence[Output | str] = (),
+        fingerprint_params: Mapping[str, Any] | None = None,
+        datastore: str = DEFAULT_CONN_ID,
+        allow_reuse: bool = True,
+        lease_ttl: float = GUARDED_LEASE_TTL,
+        poll_interval: float = 5.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(poke_interval=poll_interval, **kwargs)
+        self.guarded_task_id = guarded_task_id
+        self.code = [code_identity(item, f"code[{i}]") for i, item in enumerate(code)]
+        self.inputs = dict(inputs or {})
+        self.outputs = [o if isinstance(o, Output) else Output(o) for o in outputs]
+        check_unique_outputs(self.outputs)
+        self.fingerprint_params = dict(fingerprint_params or {})
+        self.datastore = datastore
+        self.allow_reuse = allow_reuse
+        self.lease_ttl = lease_ttl
+        self.poll_interval = poll_interval
+
+    def poke(self, context: Context) -> bool:
+        raise NotImplementedError("StepReuseSensor decides in execute() and defers while it waits")
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        stores = DatastoreResolver()
+        hasher = Hasher()
+        store = stores(self.datastore)
+        task = GuardedTask(self.code, self.fingerprint_params)
+        task.validate(list(self.inputs), [o.name for o in self.outputs])
+        parts = task.fingerprint_parts(hasher)
+        plan = build_plan(
+            self, context, parts, self.inputs, self.outputs, stores, hasher, step_task_id=self.guarded_task_id
+        )
+        runner = StepRunner(store, hasher, self.log)
+        regenerate = regenerate_requested(getattr(context.get("dag_run"), "conf", None), self.guarded_task_id)
+        decision = runner.decide(
+            plan, allow_reuse=self.allow_reuse, regenerate=regenerate, lease_ttl=self.lease_ttl, bind_to_process=False
+        )
+        if isinstance(decision, Wait):
+            self.log.info("An identical %s is running elsewhere; waiting for it.", self.guarded_task_id)
+            self.defer(
+                trigger=StepLeaseTrigger(
+                    self.datastore, plan.fingerprint.digest, decision.busy.number, self.poll_interval
+                ),
+                method_name="execute_resume",
+            )
+        ti = context["ti"]
+        if isinstance(decision, Reused):
+            result = {
+                "reused": True,
+                "fingerprint": plan.fingerprint.digest,
+                "outputs": decision.outputs,
+                "record": decision.record,
+            }
+            ti.xcom_push(key="return_value", value=result)
+            self.log.info(
+                "REUSED: %s matches an earlier record; skipping %s.", plan.fingerprint.digest[:12], self.guarded_task_id
+            )
+            raise DownstreamTasksSkipped(tasks=[self.guarded_task_id])
+        assert isinstance(decision, Run)
+        staging = self._staging_root(store.local_path("staging"))
+        folders = {}
+        for output in self.outputs:
+            folder = staging / output.name
+            folder.mkdir(parents=True)
+            folders[output.name] = str(folder)
+        inputs = {name: str(item.stage(staging / "_inputs" / name)) for name, item in plan.inputs.items()}
+        self.log.info("RUNNING: %s must run (%s). Outputs go to %s", self.guarded_task_id, decision.reason, staging)
+        return {
+            "reused": False,
+            "inputs": inputs,
+            "reason": decision.reason,
+            "fingerprint": plan.fingerprint.digest,
+            "outputs": folders,
+            "staging": str(staging),
+            "lease": None if decision.lease is None else decision.lease.__dict__,
+            "commit": plan.commit_spec().to_dict(),
+        }
+
+    def execute_resume(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self.execute(context)
+
+    @staticmethod
+    def _staging_root(local_staging: Path | None) -> Path:
+        # A local datastore's folder is shared by every worker that uses it; a remote store has
+        # no shared folder, so the guarded task and the commit step must share this machine.
+        if local_staging is not None:
+            root = local_staging / uuid.uuid4().hex
+            root.mkdir(parents=True)
+            return root
+        return new_temp_dir("amlpipe-guarded-")
