@@ -32,7 +32,10 @@ with open(counters / "body", "a") as handle:
     handle.write("x")
 out = Path(sys.argv[1])
 (out / "part.txt").write_text("half")
-time.sleep(float(os.environ.get("AMLPIPE_TEST_SLEEP", "3")))
+go = os.environ.get("AMLPIPE_TEST_GO_FILE")
+deadline = time.time() + 240
+while go and not Path(go).exists() and time.time() < deadline:
+    time.sleep(0.1)
 (out / "result.txt").write_text("done")
 """
 
@@ -85,7 +88,16 @@ def test_eight_concurrent_processes_execute_the_step_once(tmp_path: Path) -> Non
     # Register the DAG once, so the eight processes do not all create its first version at once.
     subprocess.run([sys.executable, "-m", "airflow", "dags", "reserialize"], env=env, check=True, capture_output=True)
     logs = [tmp_path / f"run-{i}.log" for i in range(8)]
-    processes = [dags_test(dag_id, env, logs[i], i) for i in range(8)]
+    go = tmp_path / "go"
+    # The step holds until the seven other runs have found it running and deferred, so the test
+    # does not depend on how fast a loaded machine starts eight Airflow processes.
+    processes = [dags_test(dag_id, {**env, "AMLPIPE_TEST_GO_FILE": str(go)}, logs[i], i) for i in range(8)]
+    deadline = time.monotonic() + 240
+    while sum("is running now" in log.read_text(errors="replace") for log in logs) < 7:
+        assert all(p.poll() is None for p in processes), "a run ended before the step was released"
+        assert time.monotonic() < deadline, "the runs never all reached the running step"
+        time.sleep(0.2)
+    go.touch()
     codes = [p.wait(timeout=300) for p in processes]
     outputs = [log.read_text(errors="replace") for log in logs]
     assert codes == [0] * 8, "\n\n".join(o[-3000:] for o in outputs)
@@ -93,7 +105,7 @@ def test_eight_concurrent_processes_execute_the_step_once(tmp_path: Path) -> Non
     assert all("state=success" in o for o in outputs), [o[-2000:] for o in outputs]
     assert sum("RUNNING: fingerprint" in o for o in outputs) == 1
     assert sum("REUSED: fingerprint" in o for o in outputs) == 7
-    assert sum("is running now" in o for o in outputs) >= 1  # at least one waited (deferred) rather than polled late
+    assert sum("is running now" in o for o in outputs) == 7  # they waited (deferred), not ran
     versions = DatasetRegistry(store).list_versions(f"{dag_id}.slow.result")
     assert [v["version"] for v in versions] == [1]
 
@@ -101,7 +113,7 @@ def test_eight_concurrent_processes_execute_the_step_once(tmp_path: Path) -> Non
 def test_sigkill_mid_step_leaves_no_version_and_no_record(tmp_path: Path) -> None:
     dag_id = "t_single_flight_sigkill"
     env, store, counters = make_dag(dag_id, tmp_path)
-    victim = dags_test(dag_id, {**env, "AMLPIPE_TEST_SLEEP": "120"}, tmp_path / "victim.log", 1)
+    victim = dags_test(dag_id, {**env, "AMLPIPE_TEST_GO_FILE": str(tmp_path / "never")}, tmp_path / "victim.log", 1)
     deadline = time.monotonic() + 120
     while not list(counters.glob("started-*")):
         assert victim.poll() is None, (tmp_path / "victim.log").read_text()[-3000:]
@@ -125,7 +137,7 @@ def test_sigkill_mid_step_leaves_no_version_and_no_record(tmp_path: Path) -> Non
     assert [k for k in store.list("objects") if k.endswith("manifest.json")] == []
 
     # The next run takes over the dead holder's lease (its process is gone) and executes.
-    rerun = dags_test(dag_id, {**env, "AMLPIPE_TEST_SLEEP": "0"}, tmp_path / "rerun.log", 2)
+    rerun = dags_test(dag_id, env, tmp_path / "rerun.log", 2)
     assert rerun.wait(timeout=300) == 0, (tmp_path / "rerun.log").read_text()[-3000:]
     assert "RUNNING: fingerprint" in (tmp_path / "rerun.log").read_text()
     assert (counters / "body").read_text() == "xx"
