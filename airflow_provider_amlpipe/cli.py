@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.download is None and store.local_path(ref.path) is None:
                 print(store.url(ref.path))
             else:
-                print(objects.materialize(store, ref.digest, args.download or Path(".")))
+                print(objects.materialize(store, ref.digest, args.download))
     except AmlPipeError as exc:
         print(f"amlpipe: {exc}", file=sys.stderr)
         return 2

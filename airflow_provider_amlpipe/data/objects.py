@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_amlpipe.data.datastore import Datastore
+from airflow_provider_amlpipe.data.datastore import Datastore, new_temp_dir
 from airflow_provider_amlpipe.data.sequence import encode
 from airflow_provider_amlpipe.errors import IntegrityError, NotFoundError
 from airflow_provider_amlpipe.reuse.hashing import FileEntry, Hasher, tree_digest
@@ -125,14 +125,18 @@ def verify(store: Datastore, digest: str, hasher: Hasher) -> Manifest:
     return manifest
 
 
-def materialize(store: Datastore, digest: str, dest: Path) -> Path:
-    """A local folder holding the object's files: in place for local stores, else downloaded."""
+def materialize(store: Datastore, digest: str, dest: Path | None = None) -> Path:
+    """A local folder holding the object's files: in place for local stores, else downloaded.
+
+    Downloads go to ``dest`` (default: a new temporary folder the caller owns).
+    """
     base = data_prefix(digest)
     manifest = read_manifest(store, digest)
     local = store.local_path(base)
     if local is not None:
         local.mkdir(parents=True, exist_ok=True)  # an empty output has no files, hence no folder
         return local
+    dest = dest or new_temp_dir("amlpipe-ref-")
     dest.mkdir(parents=True, exist_ok=True)
     for entry in manifest.files:
         store.download_file(f"{base}/{entry.path}", dest / entry.path)

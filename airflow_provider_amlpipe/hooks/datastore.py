@@ -181,9 +181,8 @@ def dataref_path(ref: dict[str, Any], dest: Path | None = None) -> Path:
     downloaded into ``dest`` (default: a new temporary folder).
     """
     from airflow_provider_amlpipe.data import objects
-    from airflow_provider_amlpipe.data.datastore import new_temp_dir
     from airflow_provider_amlpipe.data.refs import DataRef
 
     data_ref = DataRef.from_dict(ref)
     store = AmlDatastoreHook(data_ref.datastore).get_conn()
-    return objects.materialize(store, data_ref.digest, dest or new_temp_dir("amlpipe-ref-"))
+    return objects.materialize(store, data_ref.digest, dest)
