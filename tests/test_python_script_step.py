@@ -169,14 +169,55 @@ def test_allow_reuse_false_always_runs(pipeline: dict[str, object]) -> None:
     assert count(pipeline, "consume") == 2
 
 
-def test_failing_script_fails_the_task_and_commits_nothing(pipeline: dict[str, object]) -> None:
+def test_failing_script_fails_the_task_and_commits_nothing(
+    pipeline: dict[str, object], capfd: pytest.CaptureFixture[str]
+) -> None:
     dag_id = str(pipeline["dag_id"])
     script = Path(str(pipeline["src"])) / "produce" / "produce.py"
-    script.write_text("import sys\nprint('about to fail', file=sys.stderr)\nsys.exit(3)\n")
+    script.write_text("import sys\nprint('progress 50%')\nprint('about to fail', file=sys.stderr)\nsys.exit(3)\n")
     result = run_dag(dag_id)
+    logs = capfd.readouterr()
+    assert "[stdout] progress 50%" in logs.out + logs.err  # streamed into the task log
+    assert "command exited with code 3; last lines of stderr:\nabout to fail" in logs.out + logs.err
     assert result.state == "failed"
     assert result.task_states["produce"] == "failed"
     assert result.task_states["consume"] == "upstream_failed"
     store = pipeline["store"]
     assert list(store.list("registry")) == []  # type: ignore[attr-defined]
     assert list(store.list("reuse/records")) == []  # type: ignore[attr-defined]
+
+
+@pytest.mark.slow
+def test_requirements_environment_runs_in_its_own_cached_venv(
+    pipeline: dict[str, object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AMLPIPE_ENV_CACHE", str(tmp_path / "envs"))
+    dag_id = str(pipeline["dag_id"])
+    src = Path(str(pipeline["src"])) / "produce"
+    # Installs nothing (no network in tests), but the venv is real and the file is fingerprinted.
+    (src / "requirements.txt").write_text("--no-index\n")
+    (src / "produce.py").write_text(
+        (src / "produce.py").read_text() + "\n(out / 'prefix.txt').write_text(sys.prefix)\n"
+    )
+    dag_file = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / f"{dag_id}.py"
+    dag_file.write_text(
+        dag_file.read_text()
+        .replace("from airflow_provider_amlpipe import", "from airflow_provider_amlpipe import PythonEnvironment,")
+        .replace(
+            'task_id="produce",', 'task_id="produce", environment=PythonEnvironment(requirements="requirements.txt"),'
+        )
+    )
+    first = run_dag(dag_id)
+    assert first.state == "success", first.task_states
+    prefix = pipeline["store"].local_path(first.xcom("produce", "numbers")["path"] + "/prefix.txt").read_text()  # type: ignore[attr-defined]
+    assert Path(prefix).parent == tmp_path / "envs"
+    (src / "requirements.txt").write_text("--no-index\n# pinned differently\n")
+    second = run_dag(dag_id)
+    # A new requirements file means a new venv: its path, written into the output, changes too.
+    assert second.ran() == {"produce", "consume"}
+    # The requirements file lives in source_directory, so the code digest changes with it.
+    assert (
+        second.statuses["produce"]["reason"] == "changed since the last record: code, environment.requirements_sha256"
+    )
+    new_prefix = pipeline["store"].local_path(second.xcom("produce", "numbers")["path"] + "/prefix.txt").read_text()  # type: ignore[attr-defined]
+    assert new_prefix != prefix and Path(new_prefix).parent == tmp_path / "envs"

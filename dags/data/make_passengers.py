@@ -70,12 +70,15 @@ def generate(rows: int = 600, seed: int = 1912) -> list[dict[str, object]]:
         embarked = rng.choices(["S", "C", "Q"], weights=[72, 19, 9])[0]
         p = {"female": 0.74, "male": 0.19}[sex] + {1: 0.17, 2: 0.03, 3: -0.12}[pclass] + (0.2 if age < 12 else 0.0)
         survived = int(rng.random() < min(max(p, 0.02), 0.98))
+        last = rng.choice(LAST)
+        title = "Mrs." if sex == "female" and age > 18 else "Mr." if sex == "male" else "Miss."
+        name = f"{last}, {title} {rng.choice(FIRST)}"
         passengers.append(
             {
                 "PassengerId": pid,
                 "Survived": survived,
                 "Pclass": pclass,
-                "Name": f"{rng.choice(LAST)}, {'Mrs.' if sex == 'female' and age > 18 else 'Mr.' if sex == 'male' else 'Miss.'} {rng.choice(FIRST)}",
+                "Name": name,
                 "Sex": sex,
                 "Age": "" if rng.random() < 0.18 else age,  # missing ages, as in the real list
                 "SibSp": sibsp,
