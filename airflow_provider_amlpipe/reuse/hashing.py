@@ -155,14 +155,14 @@ def list_tree(root: Path, *, honour_ignore_files: bool = False) -> list[str]:
     return found
 
 
-def _ignore_spec(root: Path) -> pathspec.PathSpec:
+def _ignore_spec(root: Path) -> pathspec.GitIgnoreSpec:
     lines = list(_ALWAYS_IGNORED)
     for name in IGNORE_FILES:
         candidate = root / name
         if candidate.is_file():
             lines.extend(candidate.read_text(encoding="utf-8").splitlines())
             break
-    return pathspec.PathSpec.from_lines("gitwildmatch", lines)
+    return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
 def tree_digest(entries: Iterable[FileEntry]) -> str:
