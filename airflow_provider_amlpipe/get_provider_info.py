@@ -43,6 +43,7 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "extra-links": ["airflow_provider_amlpipe.links.ReusedFromLink"],
+        "asset-uris": [{"schemes": ["amlpipe"], "handler": "airflow_provider_amlpipe.assets.sanitize_uri"}],
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_amlpipe.hooks.datastore.LocalDatastoreHook",

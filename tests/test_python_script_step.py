@@ -99,6 +99,20 @@ def test_first_run_executes_and_rerun_reuses(pipeline: dict[str, object]) -> Non
     assert link.endswith(f"/dags/{dag_id}/runs/{first.run_id.replace(':', '%3A').replace('+', '%2B')}/tasks/consume")
     assert not first.xcom("consume", "_link_ReusedFromLink")  # a step that ran links nowhere
 
+    # Each output is an Airflow Asset; every successful step emits an event carrying the version.
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        extras = session.scalars(
+            select(AssetEvent.extra)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .where(AssetModel.uri == f"amlpipe://store_{dag_id}/{dag_id}.produce.numbers")
+            .order_by(AssetEvent.timestamp)
+        ).all()
+    assert [(e["version"], e["reused"]) for e in extras] == [(1, False), (1, True)]
+
 
 def test_edit_that_keeps_output_identical_reuses_downstream(pipeline: dict[str, object]) -> None:
     dag_id = str(pipeline["dag_id"])

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Asset, BaseOperator, Context
 
+from airflow_provider_amlpipe.assets import dataset_asset
 from airflow_provider_amlpipe.compute.base import ComputeBackend, Invocation
 from airflow_provider_amlpipe.compute.local import LocalProcessBackend
 from airflow_provider_amlpipe.data.refs import Output
@@ -140,6 +141,14 @@ class AmlStepOperator(BaseOperator):
         self.lease_ttl = lease_ttl
         self.poll_interval = poll_interval
         self._backend: ComputeBackend | None = None
+        if self.has_dag():
+            self.outlets = [*self.outlets, *self._output_assets().values()]
+
+    def _output_assets(self) -> dict[str, Asset]:
+        return {
+            o.name: dataset_asset(self.datastore, o.register_as or f"{self.dag_id}.{self.task_id}.{o.name}")
+            for o in self.outputs
+        }
 
     # what subclasses provide -------------------------------------------------------------------
     def step_definition(self) -> StepDefinition:
@@ -229,6 +238,11 @@ class AmlStepOperator(BaseOperator):
             "metrics": record.get("metrics", []),
         }
         ti.xcom_push(key=STATUS_XCOM_KEY, value=status)
+        if self.has_dag():
+            events = context["outlet_events"]
+            for name, asset in self._output_assets().items():
+                ref = result.outputs[name]
+                events[asset].extra = {"version": ref["version"], "digest": ref["digest"], "reused": result.reused}
         for metric in status["metrics"]:
             self.log.info("metric %s = %s", metric.get("name"), metric.get("value"))
         return result.outputs
