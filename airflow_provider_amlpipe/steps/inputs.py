@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ from airflow_provider_amlpipe.data.names import validate_name
 from airflow_provider_amlpipe.data.refs import DataPath, DataRef, DatasetInput
 from airflow_provider_amlpipe.data.registry import DatasetRegistry
 from airflow_provider_amlpipe.errors import ConfigurationError, NotFoundError
-from airflow_provider_amlpipe.reuse.hashing import Hasher, sha256_json, tree_digest
+from airflow_provider_amlpipe.reuse.hashing import Hasher, sha256_file, sha256_json, tree_digest
 
 StoreResolver = Callable[[str], Datastore]
 
@@ -140,14 +141,15 @@ def _from_datapath(name: str, field: str, path: DataPath, stores: StoreResolver,
 
 
 def _remote_content_digest(store: Datastore, keys: list[str], key: str, kind: str) -> str:
-    import hashlib
-
+    """Digest of remote objects, streamed through a temporary file (never whole in memory)."""
     entries = []
-    for k in keys:
-        try:
-            data = store.read_bytes(k)
-        except NotFoundError as exc:  # deleted between list and read
-            raise ConfigurationError("inputs", f"{k!r} vanished while being read", "retry") from exc
-        rel = Path(k).name if kind == "file" else k[len(key) + 1 :]
-        entries.append([rel, len(data), hashlib.sha256(data).hexdigest()])
+    with tempfile.TemporaryDirectory(prefix="amlpipe-digest-") as tmp:
+        scratch = Path(tmp) / "object"
+        for k in keys:
+            try:
+                store.download_file(k, scratch)
+            except NotFoundError as exc:  # deleted between list and read
+                raise ConfigurationError("inputs", f"{k!r} vanished while being read", "retry the task") from exc
+            rel = Path(k).name if kind == "file" else k[len(key) + 1 :]
+            entries.append([rel, scratch.stat().st_size, sha256_file(scratch)])
     return sha256_json(entries)
