@@ -34,7 +34,7 @@ from airflow_provider_amlpipe.reuse.fingerprint import Fingerprint
 from airflow_provider_amlpipe.reuse.hashing import Hasher, StatCache
 from airflow_provider_amlpipe.steps.inputs import resolve_inputs
 from airflow_provider_amlpipe.steps.python_script import PythonScriptStep
-from airflow_provider_amlpipe.steps.runner import Reused, Run, StepPlan, StepRunner
+from airflow_provider_amlpipe.steps.runner import Reused, Run, StepPlan, StepRunner, StepWorkspace
 
 MiB = 1 << 20
 LOG = logging.getLogger("bench")
@@ -93,11 +93,12 @@ def main() -> None:
         first = plan(store, refs, step, cold_hasher)
         decision = runner.decide(first, allow_reuse=True, regenerate=False, lease_ttl=60)
         assert isinstance(decision, Run)
-        workspace = runner.prepare_workspace(first, {})
-        make_tree_into = workspace.outputs["out"]
-        for i in range(10):
-            (make_tree_into / f"o{i}.bin").write_bytes(os.urandom(MiB))
-        runner.run(first, decision, workspace, lambda ws: None)
+
+        def write_outputs(workspace: StepWorkspace) -> None:
+            for i in range(10):
+                (workspace.outputs["out"] / f"o{i}.bin").write_bytes(os.urandom(MiB))
+
+        runner.run(first, decision, {}, write_outputs)
 
         cold_cache = Hasher(StatCache(work / "cold2.sqlite"))
         cold_ms = timed(

@@ -203,8 +203,7 @@ class AmlStepOperator(BaseOperator):
             )
         assert isinstance(decision, Run)
         self.log.info("RUNNING: fingerprint %s; %s.", fingerprint[:12], decision.reason)
-        workspace = runner.prepare_workspace(plan, self.step_params)
-        result = runner.run(plan, decision, workspace, lambda ws: self._execute_step(definition, ws))
+        result = runner.run(plan, decision, self.step_params, lambda ws: self._execute_step(definition, ws))
         return self._push(context, result, decision.reason)
 
     def _execute_step(self, definition: StepDefinition, workspace: StepWorkspace) -> None:

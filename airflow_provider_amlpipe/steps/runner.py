@@ -207,12 +207,17 @@ class StepRunner:
         self,
         plan: StepPlan,
         decision: Run,
-        workspace: StepWorkspace,
+        params: dict[str, Any],
         execute: Callable[[StepWorkspace], None],
     ) -> StepResult:
-        """Execute, then commit outputs and the record; nothing is committed if anything fails."""
+        """Stage, execute, then commit outputs and the record; nothing is committed if anything fails.
+
+        The lease is released and the workspace removed whatever happens.
+        """
         started = time.monotonic()
+        workspace: StepWorkspace | None = None
         try:
+            workspace = self.prepare_workspace(plan, params)
             if decision.lease is not None:
                 with Heartbeat(self.reuse, decision.lease) as heartbeat:
                     execute(workspace)
@@ -227,7 +232,8 @@ class StepRunner:
         finally:
             if decision.lease is not None:
                 self.reuse.release(decision.lease)
-            shutil.rmtree(workspace.root, ignore_errors=True)
+            if workspace is not None:
+                shutil.rmtree(workspace.root, ignore_errors=True)
 
     def _commit(self, plan: StepPlan, workspace: StepWorkspace, duration: float) -> StepResult:
         metrics = read_metrics(workspace.metrics_file)

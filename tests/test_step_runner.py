@@ -1,0 +1,87 @@
+"""The step lifecycle without Airflow: failures commit nothing and always free the lease."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_amlpipe.data.datastore import LocalDatastore
+from airflow_provider_amlpipe.data.refs import Output
+from airflow_provider_amlpipe.errors import StepFailedError
+from airflow_provider_amlpipe.reuse.fingerprint import Fingerprint
+from airflow_provider_amlpipe.reuse.hashing import Hasher, StatCache
+from airflow_provider_amlpipe.steps.runner import Reused, Run, StepPlan, StepRunner, StepWorkspace, Wait
+
+LOG = logging.getLogger("test")
+
+
+@pytest.fixture
+def runner(tmp_path: Path) -> StepRunner:
+    return StepRunner(LocalDatastore("s", tmp_path / "store"), Hasher(StatCache(tmp_path / "sc.sqlite")), LOG)
+
+
+def make_plan(code: str = "c1") -> StepPlan:
+    parts = {"kind": "test", "code": code, "outputs": {"out": "ds"}}
+    return StepPlan("dag.task", {}, [Output("out")], {"out": "ds"}, Fingerprint(parts), {"run_id": "r"})
+
+
+def decide(runner: StepRunner, plan: StepPlan) -> Run | Reused | Wait:
+    return runner.decide(plan, allow_reuse=True, regenerate=False, lease_ttl=30)
+
+
+def test_a_failing_step_commits_nothing_frees_its_lease_and_cleans_up(runner: StepRunner) -> None:
+    plan = make_plan()
+    decision = decide(runner, plan)
+    assert isinstance(decision, Run) and decision.lease is not None
+    seen: list[Path] = []
+
+    def fail(workspace: StepWorkspace) -> None:
+        seen.append(workspace.root)
+        (workspace.outputs["out"] / "half.txt").write_text("partial")
+        raise StepFailedError("boom")
+
+    with pytest.raises(StepFailedError):
+        runner.run(plan, decision, {}, fail)
+    assert not seen[0].exists()
+    assert runner.reuse.lookup(plan.fingerprint.digest) is None
+    assert runner.registry.list_datasets() == []
+    again = decide(runner, plan)  # not Wait: the lease was released
+    assert isinstance(again, Run) and again.lease is not None and again.lease.number == 2
+
+
+def test_a_step_that_lost_its_lease_discards_its_results(runner: StepRunner) -> None:
+    plan = make_plan()
+    decision = runner.decide(plan, allow_reuse=True, regenerate=False, lease_ttl=0.6)
+    assert isinstance(decision, Run) and decision.lease is not None
+    lease = decision.lease
+
+    def stall_and_get_taken_over(workspace: StepWorkspace) -> None:
+        (workspace.outputs["out"] / "x.txt").write_text("x")
+        runner.reuse.release(lease)  # as if it expired ...
+        taker = runner.reuse.acquire(plan.fingerprint.digest, ttl=30)  # ... and another worker took over
+        assert not isinstance(taker, Wait)
+        time.sleep(0.5)  # the heartbeat (every ttl/3) notices
+
+    with pytest.raises(StepFailedError, match="taken over"):
+        runner.run(plan, decision, {}, stall_and_get_taken_over)
+    assert runner.reuse.lookup(plan.fingerprint.digest) is None
+
+
+def test_a_committed_step_is_reused_and_regenerate_runs_it_again(runner: StepRunner) -> None:
+    plan = make_plan()
+    decision = decide(runner, plan)
+    assert isinstance(decision, Run)
+
+    def write(workspace: StepWorkspace) -> None:
+        (workspace.outputs["out"] / "x.txt").write_text("x")
+
+    result = runner.run(plan, decision, {}, write)
+    assert result.new_versions == ["ds:1"]
+    hit = decide(runner, plan)
+    assert isinstance(hit, Reused) and hit.outputs == result.outputs
+    forced = runner.decide(plan, allow_reuse=True, regenerate=True, lease_ttl=30)
+    assert isinstance(forced, Run) and forced.lease is None
+    assert "regenerate_outputs" in forced.reason
