@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "AdlaStepOperator": "airflow_provider_amlpipe.operators.adla",
     "DataPath": "airflow_provider_amlpipe.data.refs",
     "DataRef": "airflow_provider_amlpipe.data.refs",
     "DatasetInput": "airflow_provider_amlpipe.data.refs",
@@ -23,6 +24,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "AdlaStepOperator",
     "DataPath",
     "DataRef",
     "DatasetInput",
@@ -37,6 +39,7 @@ __all__ = [
 if TYPE_CHECKING:
     from airflow_provider_amlpipe.compute.environment import PythonEnvironment
     from airflow_provider_amlpipe.data.refs import DataPath, DataRef, DatasetInput, Output
+    from airflow_provider_amlpipe.operators.adla import AdlaStepOperator
     from airflow_provider_amlpipe.operators.commit import StepCommitOperator
     from airflow_provider_amlpipe.operators.python_script import PythonScriptStepOperator
     from airflow_provider_amlpipe.sensors.reuse import StepReuseSensor

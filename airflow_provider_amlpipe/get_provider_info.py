@@ -27,6 +27,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_amlpipe.operators.python_script",
                     "airflow_provider_amlpipe.operators.commit",
+                    "airflow_provider_amlpipe.operators.adla",
                 ],
             }
         ],

@@ -141,10 +141,15 @@ class Lexer:
         if c == "[" and not self._after_operand:
             end = self.text.find("]", self.pos)
             inner = self.text[self.pos + 1 : end] if end > 0 else ""
-            if end > 0 and inner and all(ch.isalnum() or ch in "_ .-" for ch in inner) and "\n" not in inner:
-                if not inner[0].isdigit() and inner.strip() == inner:
-                    self._advance(end + 1 - self.pos)
-                    return Token(Kind.IDENT, inner, line, col, quoted=True)
+            if (
+                end > 0
+                and inner
+                and all(ch.isalnum() or ch in "_ .-" for ch in inner)
+                and "\n" not in inner
+                and (not inner[0].isdigit() and inner.strip() == inner)
+            ):
+                self._advance(end + 1 - self.pos)
+                return Token(Kind.IDENT, inner, line, col, quoted=True)
         if c.isdigit() or (c == "." and self._peek(1).isdigit()):
             return self._number(line, col)
         if c.isalpha() or c == "_":
@@ -194,7 +199,7 @@ class Lexer:
                 elif e in "ux":
                     self._advance(2)
                     digits = ""
-                    limit = 4 if e == "u" else 4
+                    limit = 4
                     while len(digits) < limit and self._peek() and self._peek() in "0123456789abcdefABCDEF":
                         digits += self._peek()
                         self._advance()

@@ -7,7 +7,6 @@ decides how each maps to its SQL dialect. Every node carries its source position
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 
 @dataclass(frozen=True)
@@ -175,10 +174,24 @@ class Star:
     pos: Pos
 
 
-Expr = Union[
-    Literal, Name, Variable, Member, Call, Index, New, Unary, Binary, Conditional, Cast, InList, Like, Between, IsNull,
-    Star,
-]  # fmt: skip
+Expr = (
+    Literal
+    | Name
+    | Variable
+    | Member
+    | Call
+    | Index
+    | New
+    | Unary
+    | Binary
+    | Conditional
+    | Cast
+    | InList
+    | Like
+    | Between
+    | IsNull
+    | Star
+)
 
 
 # ---------------------------------------------------------------- queries
@@ -243,7 +256,7 @@ class Join:
     pos: Pos
 
 
-Source = Union[RowsetRef, SubquerySource, ValuesSource, Join, Explode]
+Source = RowsetRef | SubquerySource | ValuesSource | Join | Explode
 
 
 @dataclass(frozen=True)
@@ -285,7 +298,7 @@ class Ordered:
     pos: Pos
 
 
-Query = Union[Select, SetOp, Extract, Ordered, RowsetRef]
+Query = Select | SetOp | Extract | Ordered | RowsetRef
 
 
 @dataclass(frozen=True)
@@ -339,7 +352,7 @@ class Ignored:
     pos: Pos
 
 
-Statement = Union[Declare, Assign, Output, Ignored]
+Statement = Declare | Assign | Output | Ignored
 
 
 @dataclass

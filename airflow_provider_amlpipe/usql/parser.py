@@ -31,6 +31,29 @@ _CLAUSE_END = (
     "WHERE", "GROUP", "HAVING", "ORDER", "UNION", "EXCEPT", "INTERSECT", "OFFSET", "FETCH", "TO", "USING", "ON",
     "OPTION", "FROM", *_JOIN_START,
 )  # fmt: skip
+_RESERVED = {
+    *_CLAUSE_END,
+    "SELECT",
+    "EXTRACT",
+    "OUTPUT",
+    "DECLARE",
+    "AS",
+    "BY",
+    "AND",
+    "OR",
+    "IN",
+    "LIKE",
+    "BETWEEN",
+    "DISTINCT",
+    "ALL",
+    "ASC",
+    "DESC",
+    "ROWS",
+    "OVER",
+    "PARTITION",
+    "APPLY",
+    "VALUES",
+}
 
 
 class Parser:
@@ -181,7 +204,9 @@ class Parser:
     def udo(self, family: str, using: Token) -> n.Udo:
         p = self.pos()
         if self.tok.is_kw("new"):
-            raise self.error(f"user-defined {family[:-1].lower()}s (USING new ...) are not supported", "user-defined UDO")
+            raise self.error(
+                f"user-defined {family[:-1].lower()}s (USING new ...) are not supported", "user-defined UDO"
+            )
         fam = self.ident(f"{family}.Csv/Tsv/Text")
         if fam.value != family:
             raise self.error(
@@ -392,8 +417,8 @@ class Parser:
                 return left
             self.expect_kw("JOIN", f"after {kind}")
             right = self.primary_source()
-            on = None if kind == "CROSS" else self.join_on()
-            left = n.Join(kind, left, right, on, p)
+            cond: n.Expr | None = None if kind == "CROSS" else self.join_on()
+            left = n.Join(kind, left, right, cond, p)
 
     def join_on(self) -> n.Expr:
         self.expect_kw("ON", "in JOIN")
@@ -473,9 +498,9 @@ class Parser:
     def alias_opt(self) -> str | None:
         if self.accept_kw("AS"):
             return self.ident("an alias").value
-        if self.tok.kind is Kind.IDENT and (self.tok.quoted or self.tok.value not in _CLAUSE_END):
-            if not self.tok.value.isupper() or self.tok.quoted:
-                return self.advance().value
+        tok = self.tok
+        if tok.kind is Kind.IDENT and (tok.quoted or (tok.value not in _CLAUSE_END and not tok.value.isupper())):
+            return self.advance().value
         return None
 
     # ------------------------------------------------------------ types
@@ -761,6 +786,8 @@ class Parser:
             self.expect_op(")", "closing the parenthesis")
             return e
         if t.kind is Kind.IDENT:
+            if not t.quoted and t.value in _RESERVED:
+                raise self.error(f"expected an expression, found the keyword {t.value}")
             if t.is_kw("true", "false") and not t.quoted:
                 self.advance()
                 return n.Literal(t.value == "true", "bool", p)

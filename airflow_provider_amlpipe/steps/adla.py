@@ -1,0 +1,85 @@
+"""The ADLA step: a U-SQL script with ``@@name@@`` placeholders, run locally on DuckDB.
+
+As in AML's AdlaStep, ``@@name@@`` in the script becomes the path of the input or output of that
+name, or the value of the parameter of that name. An output's path is a file named after the
+output inside its output folder (what ADLA's PipelineData path was); an input that is a folder
+holding exactly one file (the output of an upstream ADLA step) stands for that file.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_amlpipe.compute.base import Invocation
+from airflow_provider_amlpipe.errors import ConfigurationError
+from airflow_provider_amlpipe.reuse.hashing import Hasher, tree_digest
+from airflow_provider_amlpipe.steps.runner import StepWorkspace
+
+KIND = "adla_usql"
+
+
+def placeholder_values(workspace: StepWorkspace, params: dict[str, Any]) -> dict[str, str]:
+    """What each ``@@name@@`` stands for in this run."""
+    values = {name: str(value) for name, value in params.items()}
+    for name, path in workspace.inputs.items():
+        files = [p for p in path.iterdir() if p.is_file()] if path.is_dir() else []
+        values[name] = str(files[0]) if len(files) == 1 else str(path)
+    for name, folder in workspace.outputs.items():
+        values[name] = str(folder / name)
+    return values
+
+
+@dataclass
+class AdlaScriptStep:
+    """A U-SQL script, its folder, parameters and the ADLA settings that can change a result."""
+
+    script_name: str
+    source_directory: str | None
+    params: dict[str, Any] = field(default_factory=dict)
+    runtime_version: str | None = None
+
+    @property
+    def script_path(self) -> Path:
+        folder = Path(self.source_directory).resolve() if self.source_directory else None
+        return (folder / self.script_name) if folder else Path(self.script_name).resolve()
+
+    def validate(self, input_names: list[str], output_names: list[str]) -> None:
+        if self.source_directory and not Path(self.source_directory).is_dir():
+            raise ConfigurationError(
+                "source_directory", f"{self.source_directory!r} is not a folder", "point it at the script's folder"
+            )
+        if not self.script_path.is_file():
+            raise ConfigurationError(
+                "script_name", f"U-SQL script {self.script_name!r} does not exist", "correct the name or add the script"
+            )
+        clashes = (set(self.params) & set(input_names)) | (set(self.params) & set(output_names))
+        if clashes:
+            raise ConfigurationError(
+                "params", f"{sorted(clashes)} are also input/output names", "rename them: @@name@@ must be unambiguous"
+            )
+
+    def fingerprint_parts(self, hasher: Hasher) -> dict[str, Any]:
+        if self.source_directory:
+            code = tree_digest(hasher.hash_tree(Path(self.source_directory).resolve(), honour_ignore_files=True))
+        else:
+            code = tree_digest(hasher.hash_files(self.script_path.parent, [self.script_path.name]))
+        return {
+            "kind": KIND,
+            "code": code,
+            "entry": self.script_name,
+            "params": self.params,
+            "settings": {"runtime_version": self.runtime_version},
+        }
+
+    def invocation(self, workspace: StepWorkspace) -> Invocation:
+        from airflow_provider_amlpipe.usql import substitute
+
+        text = self.script_path.read_text(encoding="utf-8")
+        script = workspace.root / self.script_path.name
+        script.write_text(substitute(text, placeholder_values(workspace, self.params)), encoding="utf-8")
+        base_dir = self.script_path.parent
+        argv = [sys.executable, "-m", "airflow_provider_amlpipe.usql", "run", str(script), "--base-dir", str(base_dir)]
+        return Invocation(argv=argv, cwd=workspace.root)

@@ -1,0 +1,16 @@
+"""A U-SQL subset compiler that runs Azure Data Lake Analytics scripts locally on DuckDB.
+
+One parser produces an intermediate form (:mod:`.nodes`); emitters turn it into a SQL dialect
+(:mod:`.emit_duckdb` now). Plain Python: this package never imports Airflow.
+
+Public API: :func:`compile_script`, :func:`run_script`, :func:`substitute`, :class:`UsqlError`.
+"""
+
+from __future__ import annotations
+
+from airflow_provider_amlpipe.usql.compiler import CompiledScript, compile_script
+from airflow_provider_amlpipe.usql.errors import UsqlError
+from airflow_provider_amlpipe.usql.runner import RunReport, run_script
+from airflow_provider_amlpipe.usql.substitute import placeholders, substitute
+
+__all__ = ["CompiledScript", "RunReport", "UsqlError", "compile_script", "placeholders", "run_script", "substitute"]

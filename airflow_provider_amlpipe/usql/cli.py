@@ -1,0 +1,59 @@
+"""``python -m airflow_provider_amlpipe.usql run|explain script.usql [--param name=value] [--base-dir DIR]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from airflow_provider_amlpipe.usql.compiler import compile_script
+from airflow_provider_amlpipe.usql.errors import UsqlError
+from airflow_provider_amlpipe.usql.runner import execute
+from airflow_provider_amlpipe.usql.substitute import placeholders, substitute
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m airflow_provider_amlpipe.usql", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, help_ in (("run", "run the script locally on DuckDB"), ("explain", "print the DuckDB SQL")):
+        c = sub.add_parser(name, help=help_)
+        c.add_argument("script", type=Path)
+        c.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                       help="value of a DECLARE EXTERNAL variable or of an @@NAME@@ placeholder")  # fmt: skip
+        c.add_argument("--base-dir", type=Path, default=None, help="where relative paths resolve (default: cwd)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code (2 for a bad script or arguments)."""
+    args = _parser().parse_args(argv)
+    params: dict[str, str] = {}
+    for item in args.param:
+        if "=" not in item:
+            print(f"error: --param {item!r} must be NAME=VALUE", file=sys.stderr)
+            return 2
+        k, v = item.split("=", 1)
+        params[k.lstrip("@")] = v
+    try:
+        text = args.script.read_text(encoding="utf-8-sig")
+    except OSError as e:
+        print(f"error: cannot read {args.script}: {e.strerror}", file=sys.stderr)
+        return 2
+    source = str(args.script)
+    try:
+        used = placeholders(text)
+        if used:
+            text = substitute(text, params, source_name=source)
+        rest = {k: v for k, v in params.items() if k not in used}
+        compiled = compile_script(text, source_name=source, params=rest, base_dir=args.base_dir)
+        if args.command == "explain":
+            sys.stdout.write(compiled.to_sql())
+            return 0
+        report = execute(compiled)
+    except UsqlError as e:
+        print(e.render(), file=sys.stderr)
+        return 2
+    for path, count in report.rows_written.items():
+        print(f"{path}: {count} rows")
+    return 0

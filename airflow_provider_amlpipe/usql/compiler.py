@@ -1,0 +1,50 @@
+"""``compile_script``: U-SQL text -> :class:`CompiledScript` (parse, then emit DuckDB SQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from airflow_provider_amlpipe.usql import nodes as n
+from airflow_provider_amlpipe.usql.emit_duckdb import PRELUDE, DuckDbEmitter, EmittedStatement
+from airflow_provider_amlpipe.usql.parser import parse
+
+
+@dataclass(frozen=True)
+class CompiledScript:
+    """A compiled script: the parsed statements (:mod:`nodes`) and the DuckDB statements they became."""
+
+    source_name: str
+    script: n.Script
+    statements: tuple[EmittedStatement, ...]
+    prelude: str = PRELUDE
+
+    @property
+    def outputs(self) -> tuple[Path, ...]:
+        """The files the script writes, in statement order."""
+        return tuple(s.output_path for s in self.statements if s.output_path is not None)
+
+    def to_sql(self) -> str:
+        """The whole DuckDB script: helper macros, then one statement per U-SQL statement."""
+        body = "\n\n".join(f"-- {self.source_name}:{s.line}\n{s.sql}" for s in self.statements)
+        return f"{self.prelude}\n\n{body}\n"
+
+
+def compile_script(
+    text: str,
+    *,
+    source_name: str = "script.usql",
+    params: Mapping[str, str] | None = None,
+    base_dir: Path | None = None,
+) -> CompiledScript:
+    """Compile U-SQL to DuckDB SQL.
+
+    ``params`` override the defaults of ``DECLARE EXTERNAL`` variables (an unknown name is an
+    error); relative paths in the script resolve against ``base_dir`` (default: the current
+    directory). Raises :class:`~airflow_provider_amlpipe.usql.errors.UsqlError` for any problem
+    in the script, with its position.
+    """
+    script = parse(text, source_name)
+    emitter = DuckDbEmitter(source_name, params or {}, (base_dir or Path.cwd()).absolute())
+    return CompiledScript(source_name, script, tuple(emitter.emit(script)))

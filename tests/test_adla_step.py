@@ -1,0 +1,95 @@
+"""The ADLA step through dag.test(): the ported notebook DAG, @@name@@ substitution, reuse, errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import DAGS_FOLDER, REPO
+from dagtools import run_dag, write_dag
+
+from airflow_provider_amlpipe.data.datastore import LocalDatastore
+
+pytestmark = pytest.mark.usefixtures("airflow_db")
+
+EXPECTED = b'" Noah"\r\n" Liam"\r\n" Emma"\r\n" Jacob"\r\n" Jennie"\r\n'
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LocalDatastore:
+    root = tmp_path / "store"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AMLPIPE_DEFAULT", json.dumps({"conn_type": "amlpipe_local", "extra": {"path": str(root)}})
+    )
+    return LocalDatastore("amlpipe_default", root)
+
+
+def test_ported_notebook_dag_runs_the_usql_on_duckdb_and_is_reused(store: LocalDatastore) -> None:
+    shutil.copy(REPO / "dags" / "aml_adla.py", DAGS_FOLDER / "aml_adla.py")
+    shutil.copytree(REPO / "dags" / "scripts", DAGS_FOLDER / "scripts", dirs_exist_ok=True)
+    (DAGS_FOLDER / ".airflowignore").write_text("scripts/\ndata/\n")
+    first = run_dag("aml_adla")
+    assert first.state == "success", first.task_states
+    ref = first.xcom("adla_step", "sample_output")
+    assert store.read_bytes(f"{ref['path']}/sample_output") == EXPECTED
+    second = run_dag("aml_adla")
+    assert second.ran() == set()
+
+
+def test_usql_errors_fail_the_step_with_file_line_and_column(
+    store: LocalDatastore, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "usql"
+    src.mkdir()
+    (src / "bad.usql").write_text(
+        '@rs = EXTRACT a int FROM "@@data@@" USING Extractors.Csv();\n'
+        'OUTPUT @nope TO "@@out@@" USING Outputters.Csv();\n'
+    )
+    write_dag(
+        "t_adla_bad",
+        f"""
+        from airflow.sdk import DAG
+        from airflow_provider_amlpipe import AdlaStepOperator, DataPath, Output
+        with DAG(dag_id="t_adla_bad", schedule=None):
+            AdlaStepOperator(task_id="bad", source_directory={str(src)!r}, script_name="bad.usql",
+                             inputs={{"data": DataPath("amlpipe_samples", "sample_input.csv")}},
+                             outputs=[Output("out")])
+        """,
+    )
+    result = run_dag("t_adla_bad")
+    logs = capfd.readouterr()
+    assert result.task_states["bad"] == "failed"
+    assert "bad.usql:2:8: error:" in logs.out + logs.err
+    assert "@nope" in logs.out + logs.err
+    assert list(store.list("reuse/records")) == []
+
+
+def test_step_params_fill_placeholders_and_join_the_fingerprint(store: LocalDatastore, tmp_path: Path) -> None:
+    src = tmp_path / "usql"
+    src.mkdir()
+    (src / "filter.usql").write_text(
+        '@rs = EXTRACT id int, name string, dept int FROM "@@data@@" USING Extractors.Csv();\n'
+        'OUTPUT (SELECT name.Trim() AS name FROM @rs WHERE id > @@min_id@@) TO "@@out@@" USING Outputters.Csv();\n'
+    )
+    write_dag(
+        "t_adla_params",
+        f"""
+        from airflow.sdk import DAG, Param
+        from airflow_provider_amlpipe import AdlaStepOperator, DataPath, Output
+        with DAG(dag_id="t_adla_params", schedule=None, params={{"min_id": Param(3, type="integer")}}):
+            AdlaStepOperator(task_id="filter", source_directory={str(src)!r}, script_name="filter.usql",
+                             inputs={{"data": DataPath("amlpipe_samples", "sample_input.csv")}},
+                             outputs=[Output("out")],
+                             step_params={{"min_id": "{{{{ params.min_id }}}}"}})
+        """,
+    )
+    first = run_dag("t_adla_params")
+    assert first.state == "success", first.task_states
+    ref = first.xcom("filter", "out")
+    assert store.read_bytes(f"{ref['path']}/out") == b'"Emma"\r\n"Jacob"\r\n"Jennie"\r\n'
+    second = run_dag("t_adla_params", conf={"min_id": 4})
+    assert second.ran() == {"filter"}
+    assert second.statuses["filter"]["reason"] == "changed since the last record: params.min_id"
+    assert store.read_bytes(f"{second.xcom('filter', 'out')['path']}/out") == b'"Jacob"\r\n"Jennie"\r\n'

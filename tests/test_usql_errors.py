@@ -1,0 +1,102 @@
+"""U-SQL compiler errors: file:line:col, the construct's name, never a DuckDB traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_amlpipe.usql import UsqlError, compile_script, run_script, substitute
+from airflow_provider_amlpipe.usql.cli import main
+
+VALUES = '@a = SELECT * FROM (VALUES (1, "x")) AS T(k, v);\n'
+
+
+def err(text: str, tmp_path: Path | None = None) -> UsqlError:
+    with pytest.raises(UsqlError) as info:
+        compile_script(text, source_name="s.usql", base_dir=tmp_path)
+    return info.value
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "col", "construct", "fragment"),
+    [
+        (VALUES + "@b = SELECT k FROM @a WHERE k = 1;", 2, 31, "expression", "use '=='"),
+        (VALUES + "@b = SELECT nope FROM @a;", 2, 13, "column", "unknown column 'nope'"),
+        (VALUES + "@b = SELECT k FROM @missing;", 2, 20, "rowset", "unknown rowset @missing"),
+        (VALUES + "@b = SELECT k + 1 FROM @a;", 2, 13, "SELECT", "AS name"),
+        ("REFERENCE ASSEMBLY MyLib;", 1, 1, "REFERENCE ASSEMBLY (user code assemblies)", "not supported"),
+        ("CREATE FUNCTION f() RETURNS int AS BEGIN END;", 1, 1, "CREATE FUNCTION", "not supported"),
+        (VALUES + "@b = SELECT MyNs.Udf.Clean(v) AS c FROM @a;", 2, 27, "user code", "user-defined"),
+        ('@e = EXTRACT a int FROM "x.csv" USING new MyExtractor();', 1, 39, "user-defined UDO", "not supported"),
+        (VALUES + "@b = PROCESS @a USING new P();", 2, 6, "PROCESS (user-defined processor)", "not supported"),
+        ('DECLARE @x int = "abc";', 1, 18, "type", "cannot assign"),
+        ("@a = SELECT 1 AS k\n  FROM @b\n  WHERE true;", 2, 8, "rowset", "unknown rowset @b"),
+        ('@a = SELECT "unterminated AS k;', 1, 13, "syntax", "unterminated string"),
+        ("/* never closed", 1, 1, "syntax", "unterminated /* comment"),
+        (VALUES + "OUTPUT @a TO \"o.csv\" USING Outputters.Csv(delimiter: ';');", 2, 43, "Outputters.Csv", "delimiter"),
+        (VALUES + 'OUTPUT @a TO "o.csv" USING Outputters.Csv(header: true);', 2, 43, "Outputters.Csv", "unknown"),
+        (VALUES + 'OUTPUT @a TO "/d/{date:yyyy}.csv" USING Outputters.Csv();', 2, 14, "file set", "not supported"),
+        (VALUES + "@b = SELECT k FROM @a ORDER BY k;", 2, 23, "ORDER BY", "FETCH"),
+    ],
+)
+def test_compile_errors(text: str, line: int, col: int, construct: str, fragment: str) -> None:
+    e = err(text)
+    assert (e.line, e.column, e.construct) == (line, col, construct), e.render()
+    assert fragment in e.message
+    assert e.render().startswith(f"s.usql:{line}:{col}: error: {construct}: ")
+
+
+def test_missing_input_file(tmp_path: Path) -> None:
+    e = err('@e = EXTRACT a int FROM "nope.csv" USING Extractors.Csv();', tmp_path)
+    assert (e.line, e.column, e.construct) == (1, 25, "EXTRACT")
+
+
+def test_runtime_conversion_error_is_a_usql_error(tmp_path: Path) -> None:
+    (tmp_path / "in.csv").write_text("1\nabc\n")
+    text = '@e = EXTRACT a int FROM "in.csv" USING Extractors.Csv();\nOUTPUT @e TO "o.csv" USING Outputters.Csv();'
+    with pytest.raises(UsqlError) as info:
+        run_script(text, source_name="s.usql", base_dir=tmp_path)
+    assert (info.value.line, info.value.construct) == (2, "runtime")
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_silent_skips_bad_rows_and_nulls_bad_nullable_values(tmp_path: Path) -> None:
+    (tmp_path / "in.csv").write_text("1,2\nx,3\n4\n5,6,7\n8,9\n")
+    text = (
+        '@e = EXTRACT a int?, b int FROM "in.csv" USING Extractors.Csv(silent: true);\n'
+        'OUTPUT @e TO "o.csv" USING Outputters.Csv();'
+    )
+    run_script(text, base_dir=tmp_path)
+    assert (tmp_path / "o.csv").read_bytes() == b"1,2\r\n,3\r\n8,9\r\n"
+
+
+def test_unknown_param_is_an_error() -> None:
+    with pytest.raises(UsqlError, match="match no DECLARE EXTERNAL"):
+        compile_script("DECLARE EXTERNAL @a int = 1;", params={"b": "2"})
+
+
+def test_substitute() -> None:
+    assert substitute('FROM "@@in@@" TO "@@out@@"', {"in": "a.csv", "out": "b.csv"}) == 'FROM "a.csv" TO "b.csv"'
+    with pytest.raises(UsqlError) as info:
+        substitute("x\n  @@nope@@", {"in": "a"})
+    assert (info.value.line, info.value.column, info.value.construct) == (2, 3, "@@placeholder@@")
+
+
+def test_cli_explain_run_and_bad_script(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "in.csv").write_text("1,a\n2,b\n")
+    script = tmp_path / "s.usql"
+    script.write_text(
+        "DECLARE EXTERNAL @min int = 0;\n"
+        '@e = EXTRACT k int, v string FROM "@@input@@" USING Extractors.Csv();\n'
+        'OUTPUT (SELECT v FROM @e WHERE k > @min) TO "out/o.csv" USING Outputters.Csv();\n'
+    )
+    base = ["--base-dir", str(tmp_path), "--param", "input=in.csv"]
+    assert main(["explain", str(script), *base]) == 0
+    assert "read_csv" in capsys.readouterr().out
+    assert main(["run", str(script), *base, "--param", "min=1"]) == 0
+    assert (tmp_path / "out" / "o.csv").read_bytes() == b'"b"\r\n'
+    bad = tmp_path / "bad.usql"
+    bad.write_text("@x = SELECT FROM;")
+    assert main(["run", str(bad)]) == 2
+    assert f"{bad}:1:13: error: syntax:" in capsys.readouterr().err
