@@ -35,12 +35,18 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": "AML Pipelines", "python-modules": ["airflow_provider_amlpipe.sensors.reuse"]}
         ],
         "hooks": [
-            {"integration-name": "AML Pipelines", "python-modules": ["airflow_provider_amlpipe.hooks.datastore"]}
+            {
+                "integration-name": "AML Pipelines",
+                "python-modules": ["airflow_provider_amlpipe.hooks.datastore", "airflow_provider_amlpipe.hooks.adla"],
+            }
         ],
         "triggers": [
             {
                 "integration-name": "AML Pipelines",
-                "python-modules": ["airflow_provider_amlpipe.triggers.step_lease"],
+                "python-modules": [
+                    "airflow_provider_amlpipe.triggers.step_lease",
+                    "airflow_provider_amlpipe.triggers.adla_job",
+                ],
             }
         ],
         "extra-links": ["airflow_provider_amlpipe.links.ReusedFromLink"],
@@ -90,6 +96,41 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "create_container": {
                         "label": "Create the container if missing",
+                        "schema": {"type": ["boolean", "null"]},
+                    },
+                },
+            },
+            {
+                "hook-class-name": "airflow_provider_amlpipe.hooks.adla.AdlaHook",
+                "hook-name": "AML Pipelines ADLA account",
+                "connection-type": "amlpipe_adla",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "extra"],
+                    "relabeling": {"host": "Account endpoint", "login": "Account name", "password": "Client secret"},
+                    "placeholders": {
+                        "host": "https://<account>.azuredatalakeanalytics.net",
+                        "password": "client secret when Client ID is set; empty: managed identity / default chain",
+                    },
+                },
+                "conn-fields": {
+                    "tenant_id": {"label": "Tenant ID", "schema": {"type": ["string", "null"]}},
+                    "client_id": {"label": "Client ID (service principal)", "schema": {"type": ["string", "null"]}},
+                    "managed_identity_client_id": {
+                        "label": "Managed identity client ID",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "api_version": {
+                        "label": "API version",
+                        "description": "Default 2016-11-01.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "static_token": {
+                        "label": "Static bearer token (tests only)",
+                        "description": "A fixed token for a local test server; never for real accounts.",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                    },
+                    "allow_insecure_loopback": {
+                        "label": "Allow plain http to a loopback host (tests only)",
                         "schema": {"type": ["boolean", "null"]},
                     },
                 },

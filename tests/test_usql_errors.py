@@ -10,6 +10,13 @@ from airflow_provider_amlpipe.usql import UsqlError, compile_script, run_script,
 from airflow_provider_amlpipe.usql.cli import main
 
 VALUES = '@a = SELECT * FROM (VALUES (1, "x")) AS T(k, v);\n'
+TABLE = "CREATE TABLE t (a int, b string, INDEX i CLUSTERED (a) DISTRIBUTED BY HASH (a));\n"
+
+
+@pytest.fixture(autouse=True)
+def _tmp_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scripts that touch the catalog use a fresh one (never ~/.cache)."""
+    monkeypatch.setenv("AMLPIPE_USQL_CATALOG", str(tmp_path / "catalog"))
 
 
 def err(text: str, tmp_path: Path | None = None) -> UsqlError:
@@ -38,6 +45,37 @@ def err(text: str, tmp_path: Path | None = None) -> UsqlError:
         (VALUES + 'OUTPUT @a TO "o.csv" USING Outputters.Csv(header: true);', 2, 43, "Outputters.Csv", "unknown"),
         (VALUES + 'OUTPUT @a TO "/d/{date:yyyy}.csv" USING Outputters.Csv();', 2, 14, "file set", "not supported"),
         (VALUES + "@b = SELECT k FROM @a ORDER BY k;", 2, 23, "ORDER BY", "FETCH"),
+        # file sets
+        ('@e = EXTRACT a string FROM "d/{x}.csv" USING Extractors.Csv();', 1, 28, "file set", "not in the EXTRACT"),
+        ('@e = EXTRACT a string, d int FROM "{d:yyyy}.csv" USING Extractors.Csv();', 1, 35, "file set", "DateTime"),
+        ('@e = EXTRACT a string, d DateTime FROM "{d:yy}.csv" USING Extractors.Csv();', 1, 40, "file set", "date part"),
+        ('@e = EXTRACT a string FROM "d/{a.csv" USING Extractors.Csv();', 1, 28, "file set", "without '}'"),
+        ('@e = EXTRACT a string FROM "{*}.csv", "b.csv" USING Extractors.Csv();', 1, 28, "file set", "only path"),
+        # collections
+        (
+            VALUES + "@b = SELECT k, x FROM @a CROSS APPLY EXPLODE(new SqlMap<int,string>{{k, v}}) AS T(x);",
+            2,
+            26,
+            "EXPLODE",
+            "two columns",
+        ),
+        (VALUES + "@b = SELECT k, x FROM @a CROSS APPLY EXPLODE(v) AS T(x);", 2, 26, "EXPLODE", "SqlArray"),
+        # catalog
+        (VALUES + "@b = SELECT * FROM nope;", 2, 20, "table", "unknown table master.dbo.nope"),
+        ("@b = SELECT * FROM shop.dbo.t;", 1, 20, "table", "database 'shop'"),
+        ("USE DATABASE nope;", 1, 1, "USE DATABASE", "does not exist"),
+        ("CREATE DATABASE d;\nCREATE DATABASE d;", 2, 1, "CREATE DATABASE", "already exists"),
+        ("DROP DATABASE nope;", 1, 1, "DROP DATABASE", "does not exist"),
+        ("DROP TABLE nope;", 1, 12, "table", "unknown table"),
+        (TABLE + TABLE, 2, 14, "CREATE TABLE", "already exists"),
+        (TABLE + "INSERT INTO t SELECT * FROM (VALUES (1)) AS V(a);", 2, 1, "INSERT", "yields 1 column(s) but 2"),
+        (TABLE + 'INSERT INTO t SELECT * FROM (VALUES ("x", "y")) AS V(a, b);', 2, 1, "INSERT", "is string but"),
+        (TABLE + 'INSERT INTO t (b) VALUES ("y");', 2, 13, "INSERT", "not nullable"),
+        (TABLE + "INSERT INTO t (a, c) VALUES (1, 2);", 2, 13, "INSERT", "no column 'c'"),
+        (TABLE + 'INSERT INTO t SELECT * FROM (VALUES ((int?) 1, "y")) AS V(a, b);', 2, 1, "INSERT", "int?"),
+        ("CREATE TABLE t (a int) AS SELECT 1 AS a;", 1, 24, "CREATE TABLE", "no column definitions"),
+        ("@b = SELECT * FROM dbo.f(1);", 1, 20, "table-valued function", "not supported"),
+        ("CREATE VIEW v AS SELECT 1 AS a;", 1, 1, "CREATE VIEW", "not supported"),
     ],
 )
 def test_compile_errors(text: str, line: int, col: int, construct: str, fragment: str) -> None:
@@ -100,3 +138,21 @@ def test_cli_explain_run_and_bad_script(tmp_path: Path, capsys: pytest.CaptureFi
     bad.write_text("@x = SELECT FROM;")
     assert main(["run", str(bad)]) == 2
     assert f"{bad}:1:13: error: syntax:" in capsys.readouterr().err
+
+
+def test_file_set_empty_and_bad_virtual_value(tmp_path: Path) -> None:
+    script = (
+        '@e = EXTRACT a string, n int FROM "in/part{n}.csv" USING Extractors.Csv();\n'
+        'OUTPUT (SELECT n, a FROM @e) TO "o.csv" ORDER BY n USING Outputters.Csv();'
+    )
+    run_script(script, base_dir=tmp_path)  # no file matches: an empty rowset, not an error
+    assert (tmp_path / "o.csv").read_bytes() == b""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "part2.csv").write_text("x\n")
+    (tmp_path / "in" / "part10.csv").write_text("y\n")
+    run_script(script, base_dir=tmp_path)
+    assert (tmp_path / "o.csv").read_bytes() == b'2,"x"\r\n10,"y"\r\n'
+    (tmp_path / "in" / "partX.csv").write_text("z\n")
+    with pytest.raises(UsqlError) as info:
+        run_script(script, base_dir=tmp_path)
+    assert (info.value.line, info.value.construct) == (2, "runtime")

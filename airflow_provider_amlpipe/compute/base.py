@@ -27,3 +27,6 @@ class ComputeBackend(Protocol):
     name: str
 
     def run(self, invocation: Invocation, sink: LineSink) -> None: ...
+
+    def terminate(self) -> None:
+        """Stop the running invocation (``on_kill``), from any thread."""

@@ -140,7 +140,7 @@ class AmlStepOperator(BaseOperator):
         self.allow_reuse = allow_reuse
         self.lease_ttl = lease_ttl
         self.poll_interval = poll_interval
-        self._backend: ComputeBackend | None = None
+        self._backend: Any = None  # what on_kill stops: a running process or remote job
         if self.has_dag():
             self.outlets = [*self.outlets, *self._output_assets().values()]
 
@@ -177,7 +177,9 @@ class AmlStepOperator(BaseOperator):
         runner = StepRunner(store, hasher, self.log)
         dag_run = context.get("dag_run")
         regenerate = regenerate_requested(getattr(dag_run, "conf", None), self.task_id)
-        decision = runner.decide(plan, allow_reuse=self.allow_reuse, regenerate=regenerate, lease_ttl=self.lease_ttl)
+        decision = runner.decide(
+            plan, allow_reuse=self.allow_reuse, regenerate=regenerate, **self.lease_options(context)
+        )
         fingerprint = plan.fingerprint.digest
         if isinstance(decision, Reused):
             producer = decision.record.get("producer", {})
@@ -203,6 +205,16 @@ class AmlStepOperator(BaseOperator):
             )
         assert isinstance(decision, Run)
         self.log.info("RUNNING: fingerprint %s; %s.", fingerprint[:12], decision.reason)
+        return self.run_step(context, runner, plan, decision, definition)
+
+    def lease_options(self, context: Context) -> dict[str, Any]:
+        """How this step holds its lease while it runs (subclasses that defer override it)."""
+        return {"lease_ttl": self.lease_ttl}
+
+    def run_step(
+        self, context: Context, runner: StepRunner, plan: StepPlan, decision: Run, definition: StepDefinition
+    ) -> dict[str, Any]:
+        """Run the step on this worker and commit it (remote, deferrable backends override this)."""
         result = runner.run(plan, decision, self.step_params, lambda ws: self._execute_step(definition, ws))
         return self._push(context, result, decision.reason)
 
@@ -215,9 +227,8 @@ class AmlStepOperator(BaseOperator):
             self._backend = None
 
     def on_kill(self) -> None:
-        backend = self._backend
-        if backend is not None and hasattr(backend, "terminate"):
-            backend.terminate()
+        if self._backend is not None:
+            self._backend.terminate()
 
     def _push(self, context: Context, result: StepResult, reason: str) -> dict[str, Any]:
         ti = context["ti"]

@@ -136,19 +136,28 @@ class ReuseStore:
         return not (pid and doc.get("host") == socket.gethostname() and not _pid_alive(int(pid)))
 
     def acquire(
-        self, fingerprint: str, *, ttl: float = DEFAULT_LEASE_TTL, bind_to_process: bool = True
+        self,
+        fingerprint: str,
+        *,
+        ttl: float = DEFAULT_LEASE_TTL,
+        bind_to_process: bool = True,
+        owner: str | None = None,
     ) -> Lease | Busy:
         """Take the lease for ``fingerprint``, or say who holds it.
 
         A lease bound to this process dies with it (on this host). An unbound one lives until it
-        is released or its TTL passes: for work that another task finishes (a guarded task).
+        is released or its TTL passes: for work that outlives the process (a guarded task, a
+        deferred remote job). A live lease held under the same ``owner`` is handed back, so an
+        Airflow retry of the same task instance picks up its own earlier lease.
         """
         leases = self._leases(fingerprint)
-        owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         while True:
             latest = leases.latest()
             if latest is not None and self.is_live(latest[1]):
                 doc = latest[1]
+                if doc["owner"] == owner:
+                    return Lease(fingerprint, latest[0], owner, ttl, bind_to_process)
                 return Busy(fingerprint, latest[0], str(doc["owner"]), float(doc["expires_at"]))
             number = latest[0] + 1 if latest else 1
             doc = self._lease_doc(owner, ttl, bind_to_process)

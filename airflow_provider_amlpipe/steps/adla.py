@@ -74,12 +74,16 @@ class AdlaScriptStep:
             "settings": {"runtime_version": self.runtime_version},
         }
 
-    def invocation(self, workspace: StepWorkspace) -> Invocation:
+    def render(self, workspace: StepWorkspace) -> str:
+        """The script with every ``@@name@@`` replaced for this run."""
         from airflow_provider_amlpipe.usql import substitute
 
         text = self.script_path.read_text(encoding="utf-8")
+        return substitute(text, placeholder_values(workspace, self.params))
+
+    def invocation(self, workspace: StepWorkspace) -> Invocation:
         script = workspace.root / self.script_path.name
-        script.write_text(substitute(text, placeholder_values(workspace, self.params)), encoding="utf-8")
+        script.write_text(self.render(workspace), encoding="utf-8")
         base_dir = self.script_path.parent
         argv = [sys.executable, "-m", "airflow_provider_amlpipe.usql", "run", str(script), "--base-dir", str(base_dir)]
         return Invocation(argv=argv, cwd=workspace.root)

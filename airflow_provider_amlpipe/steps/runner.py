@@ -143,6 +143,7 @@ class StepRunner:
         regenerate: bool,
         lease_ttl: float,
         bind_to_process: bool = True,
+        owner: str | None = None,
     ) -> Decision:
         digest = plan.fingerprint.digest
         if not allow_reuse:
@@ -153,7 +154,7 @@ class StepRunner:
         if served is not None:
             return served
         reason = self.reuse.explain_miss(plan.fingerprint, plan.step_id)
-        acquired = self.reuse.acquire(digest, ttl=lease_ttl, bind_to_process=bind_to_process)
+        acquired = self.reuse.acquire(digest, ttl=lease_ttl, bind_to_process=bind_to_process, owner=owner)
         if isinstance(acquired, Busy):
             return Wait(acquired)
         # Someone may have committed between our lookup and our lease.
@@ -182,8 +183,12 @@ class StepRunner:
         return Reused(record)
 
     # execution -----------------------------------------------------------------------------
-    def prepare_workspace(self, plan: StepPlan, params: dict[str, Any]) -> StepWorkspace:
-        root = new_temp_dir("amlpipe-step-")
+    def prepare_workspace(self, plan: StepPlan, params: dict[str, Any], root: Path | None = None) -> StepWorkspace:
+        """Stage inputs, make empty output folders and the context file, under ``root`` (default: a temp dir)."""
+        if root is None:
+            root = new_temp_dir("amlpipe-step-")
+        else:
+            root.mkdir(parents=True, exist_ok=True)
         inputs = {name: item.stage(root / "inputs" / name) for name, item in plan.inputs.items()}
         outputs = {}
         for output in plan.outputs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,20 +32,30 @@ class CompiledScript:
         return f"{self.prelude}\n\n{body}\n"
 
 
+def default_catalog_dir() -> Path:
+    """The catalog folder when none is given: ``$AMLPIPE_USQL_CATALOG``, else ``~/.cache/amlpipe/usql-catalog``."""
+    env = os.environ.get("AMLPIPE_USQL_CATALOG")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "amlpipe" / "usql-catalog"
+
+
 def compile_script(
     text: str,
     *,
     source_name: str = "script.usql",
     params: Mapping[str, str] | None = None,
     base_dir: Path | None = None,
+    catalog_dir: Path | None = None,
 ) -> CompiledScript:
     """Compile U-SQL to DuckDB SQL.
 
     ``params`` override the defaults of ``DECLARE EXTERNAL`` variables (an unknown name is an
     error); relative paths in the script resolve against ``base_dir`` (default: the current
     directory). Raises :class:`~airflow_provider_amlpipe.usql.errors.UsqlError` for any problem
-    in the script, with its position.
+    in the script, with its position. ``catalog_dir`` holds the local U-SQL catalog (one DuckDB file per
+    database; default: :func:`default_catalog_dir`); it is only read or written by scripts that use
+    databases or tables.
     """
     script = parse(text, source_name)
-    emitter = DuckDbEmitter(source_name, params or {}, (base_dir or Path.cwd()).absolute())
+    catalog = (catalog_dir or default_catalog_dir()).absolute()
+    emitter = DuckDbEmitter(source_name, params or {}, (base_dir or Path.cwd()).absolute(), catalog_dir=catalog)
     return CompiledScript(source_name, script, tuple(emitter.emit(script)))

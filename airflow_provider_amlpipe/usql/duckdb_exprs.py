@@ -50,7 +50,7 @@ WINDOW_ONLY = {
 }  # fmt: skip
 _STATIC_CLASSES = {"Math", "string", "String", "Convert", "DateTime", "Int32", "Int64", "int", "long", "double",
                    "Double", "decimal", "Decimal", "bool", "Boolean", "Guid", "float", "short", "byte", "Char", "char",
-                   "TimeSpan", "System"}  # fmt: skip
+                   "TimeSpan", "System", "SqlArray", "SqlMap"}  # fmt: skip
 _PARSE_TARGET = {"Int32": "int", "int": "int", "Int64": "long", "long": "long", "Int16": "short", "short": "short",
                  "byte": "byte", "Byte": "byte", "double": "double", "Double": "double", "float": "float",
                  "Single": "float", "decimal": "decimal", "Decimal": "decimal", "bool": "bool", "Boolean": "bool",
@@ -165,7 +165,7 @@ class ExprTranslator:
     def _member(self, e: n.Member, scope: Scope) -> Typed:
         target = e.target
         if isinstance(target, n.Name):
-            if target.name in scope.aliases():
+            if target.name in scope.aliases() and (scope.find(e.name, target.name) or not scope.find(target.name)):
                 found = scope.find(e.name, target.name)
                 if not found:
                     raise self.err(e.pos, "column", f"rowset {target.name!r} has no column {e.name!r}")
@@ -224,6 +224,13 @@ class ExprTranslator:
             return sql, typ.with_nullable(False)
         if typ.name == "SqlArray" and name == "Count":
             return f"CAST(len({sql}) AS INTEGER)", t.INT
+        if typ.name == "SqlMap":
+            if name == "Count":
+                return f"CAST(cardinality({sql}) AS INTEGER)", t.INT
+            if name == "Keys":
+                return f"map_keys({sql})", UType("SqlArray", True, typ.key or t.STRING)
+            if name == "Values":
+                return f"map_values({sql})", UType("SqlArray", True, typ.element or t.UNKNOWN)
         if typ.name == "unknown":
             return f"{sql}.{q(name)}", t.UNKNOWN
         raise self.err(e.pos, "member", f"{typ}.{name} is not supported")
@@ -303,10 +310,15 @@ class ExprTranslator:
                 elif name == "ARRAY_AGG":
                     typ = UType("SqlArray", True, at)
                 elif name == "MAP_AGG":
-                    typ = UType("SqlMap", True, args[1][1])
+                    typ = UType("SqlMap", True, args[1][1], at.with_nullable(False))
                 else:
                     typ = at.with_nullable(True)
                 sql = f"{fn}({dist}{inner})"
+                if name == "MAP_AGG":
+                    if e.distinct:
+                        raise self.err(e.pos, name, "MAP_AGG(DISTINCT ...) is not supported")
+                    # a map from the group's (key, value) pairs; a repeated key is an error, as in U-SQL
+                    sql = f"map_from_entries(list(row({args[0][0]}, {args[1][0]})))"
                 if name == "SUM" and at.is_integral:
                     sql = f"CAST({sql} AS BIGINT)"
         finally:
@@ -349,6 +361,11 @@ class ExprTranslator:
                 return f"array_to_string({arr}, {sep})", t.STRING
         if cls == "Math":
             return self._math(name, e, scope)
+        if cls == "SqlArray" and name == "Create":
+            ((s, st),) = self._args(e, scope, (1,), "SqlArray.Create")
+            if st.name != "SqlArray":
+                raise self.err(e.pos, "SqlArray", "SqlArray.Create(x) needs an array such as s.Split(';')")
+            return s, st
         if cls == "Convert" and name in _CONVERT:
             ((s, st),) = self._args(e, scope, (1,), f"Convert.{name}")
             return self._convert(s, st, _CONVERT[name], e)
@@ -459,6 +476,12 @@ class ExprTranslator:
         if st.name == "SqlArray" and name == "Contains":
             need(1)
             return f"list_contains({s}, {a[0]})", t.BOOL
+        if st.name == "SqlArray" and name == "IndexOf":
+            need(1)
+            return f"CAST(coalesce(list_position({s}, {a[0]}), 0) - 1 AS INTEGER)", t.INT
+        if st.name == "SqlMap" and name == "ContainsKey":
+            need(1)
+            return f"map_contains({s}, {a[0]})", t.BOOL
         raise self.err(e.pos, name, f"method {st}.{name}(...) is not supported")
 
     def _string_method(
@@ -628,13 +651,40 @@ class ExprTranslator:
                 raise self.err(e.pos, "new DateTime", "new DateTime(y, m, d[, h, mi, s]) takes 3 or 6 arguments")
             vals = [x for x, _ in args] + ["0", "0", "0"][: 6 - len(args)]
             return f"make_timestamp({', '.join(vals)})", t.DATETIME
-        if name == "SqlArray":
-            elem = t.resolve(e.type.args[0]) if e.type.args else None
-            if elem is None:
-                raise self.err(e.pos, "SqlArray", "new SqlArray<T>(...) needs a built-in element type T")
-            if not args:
-                return f"CAST([] AS {elem.duckdb()}[])", UType("SqlArray", True, elem)
-            if len(args) == 1 and args[0][1].name == "SqlArray":
-                return args[0][0], UType("SqlArray", True, elem)
-            raise self.err(e.pos, "SqlArray", "new SqlArray<T>(x) needs an array such as s.Split(';')")
+        if name in ("SqlArray", "SqlMap"):
+            return self._new_collection(e, args, scope)
         raise self.err(e.pos, f"new {name}", f"new {name}(...) is not supported")
+
+    def _new_collection(self, e: n.New, args: list[Typed], scope: Scope) -> Typed:
+        name = e.type.name
+        typ = t.resolve(e.type)
+        elem = typ.element if typ is not None else None
+        if typ is None or elem is None:
+            want = "SqlMap<K,V>" if name == "SqlMap" else "SqlArray<T>"
+            raise self.err(e.pos, name, f"new {want}(...) needs built-in type arguments")
+        init = e.initializer
+        if name == "SqlMap":
+            if args:
+                if len(args) == 1 and args[0][1].name == "SqlMap" and init is None:
+                    return args[0][0], typ
+                raise self.err(
+                    e.pos, "SqlMap", "new SqlMap<K,V>(...) takes another SqlMap or an initializer {{k, v}, ...}"
+                )
+            if not init:
+                return f"CAST(MAP() AS {typ.duckdb()})", typ
+            if any(len(item) != 2 for item in init):
+                raise self.err(e.pos, "SqlMap", "each entry of new SqlMap<K,V>{...} is a pair {key, value}")
+            key = typ.key or t.STRING
+            keys = ", ".join(f"CAST({self.tr(k, scope)[0]} AS {key.duckdb()})" for k, _ in init)
+            vals = ", ".join(f"CAST({self.tr(v, scope)[0]} AS {elem.duckdb()})" for _, v in init)
+            return f"MAP([{keys}], [{vals}])", typ
+        if init is not None:
+            if args or any(len(item) != 1 for item in init):
+                raise self.err(e.pos, "SqlArray", "new SqlArray<T>{a, b, ...} takes one value per element")
+            items = ", ".join(f"CAST({self.tr(x, scope)[0]} AS {elem.duckdb()})" for (x,) in init)
+            return f"CAST([{items}] AS {elem.duckdb()}[])", typ
+        if not args:
+            return f"CAST([] AS {elem.duckdb()}[])", typ
+        if len(args) == 1 and args[0][1].name == "SqlArray":
+            return args[0][0], typ
+        raise self.err(e.pos, "SqlArray", "new SqlArray<T>(x) needs an array such as s.Split(';')")

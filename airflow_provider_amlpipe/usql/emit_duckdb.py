@@ -8,12 +8,14 @@ DuckDB streams the files itself and the output bytes follow the outputter's docu
 
 from __future__ import annotations
 
+import glob
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql import types as t
+from airflow_provider_amlpipe.usql.catalog import MASTER, Catalog, CatalogError, Database
 from airflow_provider_amlpipe.usql.consts import NotConstant, fold
 from airflow_provider_amlpipe.usql.csformat import FormatError, to_strftime
 from airflow_provider_amlpipe.usql.duckdb_exprs import (
@@ -26,6 +28,7 @@ from airflow_provider_amlpipe.usql.duckdb_exprs import (
     q,
 )
 from airflow_provider_amlpipe.usql.errors import UsqlError
+from airflow_provider_amlpipe.usql.filesets import DATE_PARTS, FileSet, FileSetError, is_file_set, parse_file_set
 from airflow_provider_amlpipe.usql.options import TextFormat, text_format
 from airflow_provider_amlpipe.usql.types import UType
 
@@ -47,11 +50,13 @@ PRELUDE = (
 class EmittedStatement:
     """One DuckDB statement and the U-SQL statement it came from."""
 
-    kind: str  # "view", "output", "comment"
+    kind: str  # "view", "output", "comment", "catalog"
     sql: str
     line: int
     column: int
     output_path: Path | None = None
+    ensure_dir: Path | None = None  # create this folder before running the statement (the catalog folder)
+    drop_file: Path | None = None  # delete this file after running the statement (DROP DATABASE)
 
 
 @dataclass(frozen=True)
@@ -63,8 +68,13 @@ class Rowset:
 class DuckDbEmitter:
     """Compiles a parsed script to DuckDB statements; one instance per script."""
 
-    def __init__(self, source: str, params: Mapping[str, str], base_dir: Path) -> None:
+    def __init__(
+        self, source: str, params: Mapping[str, str], base_dir: Path, *, catalog_dir: Path | None = None
+    ) -> None:
         self.source = source
+        self.catalog = Catalog(catalog_dir or base_dir / ".usql-catalog")
+        self.current_db = MASTER
+        self.attached: set[str] = set()
         self.params = dict(params)
         self.base_dir = base_dir
         self.constants: dict[str, object] = {}
@@ -94,9 +104,168 @@ class DuckDbEmitter:
                 self.assign(st)
             elif isinstance(st, n.Output):
                 self.output(st)
+            elif isinstance(st, n.UseDatabase):
+                self.use_database(st)
+            elif isinstance(st, n.CreateDatabase):
+                self.create_database(st)
+            elif isinstance(st, n.DropDatabase):
+                self.drop_database(st)
+            elif isinstance(st, n.CreateTable):
+                self.create_table(st)
+            elif isinstance(st, n.DropTable):
+                self.drop_table(st)
+            elif isinstance(st, n.Insert):
+                self.insert(st)
             else:
                 self.out.append(EmittedStatement("comment", f"-- ignored: {st.text}", st.pos.line, st.pos.column))
         return self.out
+
+    # ------------------------------------------------------------ catalog
+    def _note(self, pos: n.Pos, text: str) -> None:
+        self.out.append(EmittedStatement("comment", f"-- note: {text}", pos.line, pos.column))
+
+    def _db(self, name: str, pos: n.Pos) -> Database | None:
+        if not Catalog.valid_name(name):
+            raise self.err(pos, "DATABASE", f"{name!r} is not a database name this catalog can store")
+        try:
+            return self.catalog.get(name)
+        except CatalogError as e:
+            raise self.err(pos, "catalog", str(e)) from None
+
+    def _attach(self, db: str, pos: n.Pos) -> str:
+        alias = self.catalog.alias(db)
+        if db not in self.attached:
+            self.attached.add(db)
+            sql = f"ATTACH IF NOT EXISTS {lit(str(self.catalog.file(db)))} AS {q(alias)};"
+            self.out.append(EmittedStatement("catalog", sql, pos.line, pos.column, ensure_dir=self.catalog.directory))
+        return q(alias)
+
+    def use_database(self, st: n.UseDatabase) -> None:
+        if self._db(st.database, st.pos) is None:
+            raise self.err(st.pos, "USE DATABASE", f"database {st.database!r} does not exist (CREATE DATABASE it)")
+        self.current_db = st.database
+        self._note(st.pos, f"USE DATABASE {st.database}")
+
+    def create_database(self, st: n.CreateDatabase) -> None:
+        if self._db(st.name, st.pos) is not None:
+            if st.if_not_exists:
+                self._note(st.pos, f"database {st.name} exists (IF NOT EXISTS)")
+                return
+            raise self.err(st.pos, "CREATE DATABASE", f"database {st.name!r} already exists")
+        self.catalog.create(st.name)
+        self._attach(st.name, st.pos)
+
+    def drop_database(self, st: n.DropDatabase) -> None:
+        if st.name == MASTER:
+            raise self.err(st.pos, "DROP DATABASE", "the master database cannot be dropped")
+        if self._db(st.name, st.pos) is None:
+            if st.if_exists:
+                self._note(st.pos, f"database {st.name} does not exist (IF EXISTS)")
+                return
+            raise self.err(st.pos, "DROP DATABASE", f"database {st.name!r} does not exist")
+        if st.name == self.current_db:
+            raise self.err(st.pos, "DROP DATABASE", f"database {st.name!r} is in use (USE DATABASE master first)")
+        self.catalog.drop(st.name)
+        self.attached.discard(st.name)
+        sql = f"DETACH DATABASE IF EXISTS {q(self.catalog.alias(st.name))};"
+        self.out.append(
+            EmittedStatement("catalog", sql, st.pos.line, st.pos.column, drop_file=self.catalog.file(st.name))
+        )
+
+    def _table(self, tn: n.TableName, must_exist: bool = True) -> tuple[str, str, list[tuple[str, UType]] | None]:
+        """(database, table, columns or None if it does not exist) of a table name."""
+        if tn.schema not in (None, "dbo"):
+            raise self.err(tn.pos, "schema", f"schema {tn.schema!r} is not supported; tables live in dbo")
+        db_name = tn.database or self.current_db
+        db = self._db(db_name, tn.pos)
+        if db is None:
+            raise self.err(tn.pos, "table", f"database {db_name!r} of table {tn} does not exist")
+        cols = db.tables.get(tn.name)
+        if cols is None and must_exist:
+            known = ", ".join(sorted(db.tables)) or "none"
+            raise self.err(tn.pos, "table", f"unknown table {db_name}.dbo.{tn.name} (tables in {db_name}: {known})")
+        return db_name, tn.name, cols
+
+    def _table_sql(self, db: str, table: str, pos: n.Pos) -> str:
+        return f"{self._attach(db, pos)}.main.{q(table)}"
+
+    def create_table(self, st: n.CreateTable) -> None:
+        db_name, name, existing = self._table(st.table, must_exist=False)
+        if existing is not None:
+            if st.if_not_exists:
+                self._note(st.pos, f"table {db_name}.dbo.{name} exists (IF NOT EXISTS)")
+                return
+            raise self.err(st.table.pos, "CREATE TABLE", f"table {db_name}.dbo.{name} already exists")
+        if not Catalog.valid_name(name) or "." in name:
+            raise self.err(st.table.pos, "CREATE TABLE", f"{name!r} is not a table name this catalog can store")
+        for note in st.notes:
+            self._note(st.pos, f"{note} has no effect locally (accepted and ignored)")
+        if st.query is not None:
+            sql, cols = self.query(st.query)
+        else:
+            sql = ""
+            cols = []
+            seen: set[str] = set()
+            for cname, tr, pos in st.columns:
+                ty = t.resolve(tr)
+                if ty is None:
+                    raise self.err(tr.pos, "type", f"unknown column type {tr.name!r}")
+                if cname in seen:
+                    raise self.err(pos, "CREATE TABLE", f"column {cname!r} is defined twice")
+                seen.add(cname)
+                cols.append((cname, ty))
+        for cname, ty in cols:
+            if ty.name in ("unknown", "null"):
+                raise self.err(st.pos, "CREATE TABLE", f"column {cname!r} has no storable type ({ty})")
+        target = self._table_sql(db_name, name, st.table.pos)
+        defs = ", ".join(f"{q(c)} {ty.duckdb()}{'' if ty.nullable else ' NOT NULL'}" for c, ty in cols)
+        stmts = [f"CREATE TABLE {target} ({defs});"]
+        stmts += [f"COMMENT ON COLUMN {target}.{q(c)} IS {lit(str(ty))};" for c, ty in cols]
+        if sql:
+            stmts.append(f"INSERT INTO {target}\n{sql};")
+        self.out.append(EmittedStatement("catalog", "\n".join(stmts), st.pos.line, st.pos.column))
+        db = self.catalog.get(db_name)
+        assert db is not None
+        db.tables[name] = list(cols)
+
+    def drop_table(self, st: n.DropTable) -> None:
+        db_name, name, existing = self._table(st.table, must_exist=not st.if_exists)
+        if existing is None:
+            self._note(st.pos, f"table {db_name}.dbo.{name} does not exist (IF EXISTS)")
+            return
+        sql = f"DROP TABLE {self._table_sql(db_name, name, st.table.pos)};"
+        self.out.append(EmittedStatement("catalog", sql, st.pos.line, st.pos.column))
+        db = self.catalog.get(db_name)
+        assert db is not None
+        del db.tables[name]
+
+    def insert(self, st: n.Insert) -> None:
+        db_name, name, existing = self._table(st.table)
+        assert existing is not None
+        types = dict(existing)
+        targets = list(st.columns) if st.columns else [c for c, _ in existing]
+        for c in targets:
+            if c not in types:
+                raise self.err(st.table.pos, "INSERT", f"table {db_name}.dbo.{name} has no column {c!r}")
+            if targets.count(c) > 1:
+                raise self.err(st.table.pos, "INSERT", f"column {c!r} is listed twice")
+        for c, ty in existing:
+            if c not in targets and not ty.nullable:
+                raise self.err(st.table.pos, "INSERT", f"column {c!r} ({ty}) is not nullable and needs a value")
+        sql, cols = self.query(st.query)
+        if len(cols) != len(targets):
+            raise self.err(st.pos, "INSERT", f"the query yields {len(cols)} column(s) but {len(targets)} are inserted "
+                           f"into {db_name}.dbo.{name} ({', '.join(targets)})")  # fmt: skip
+        exprs = []
+        for (src, sty), dst in zip(cols, targets, strict=True):
+            dty = types[dst]
+            if not _assignable(sty, dty):
+                raise self.err(st.pos, "INSERT", f"column {src!r} is {sty} but {name}.{dst} is {dty}")
+            exprs.append(q(src) if sty.name == dty.name else f"CAST({q(src)} AS {dty.duckdb()})")
+        target = self._table_sql(db_name, name, st.table.pos)
+        col_list = ", ".join(q(c) for c in targets)
+        body = f"INSERT INTO {target} ({col_list})\nSELECT {', '.join(exprs)} FROM (\n{sql}\n) AS usql_insert;"
+        self.out.append(EmittedStatement("catalog", body, st.pos.line, st.pos.column))
 
     def _variable(self, v: n.Variable) -> Typed:
         if v.name in self.variables:
@@ -165,15 +334,15 @@ class DuckDbEmitter:
         stmt = f"CREATE OR REPLACE TEMP VIEW {q(view)} AS\n{sql};"
         self.out.append(EmittedStatement("view", stmt, a.pos.line, a.pos.column))
 
-    def path(self, e: n.Expr, construct: str) -> Path:
+    def path(self, e: n.Expr, construct: str, allow_file_set: bool = False) -> Path:
         try:
             v = fold(e, self.constants)
         except NotConstant:
             raise self.err(e.pos, construct, "the path must be a constant string expression") from None
         if not isinstance(v, str) or not v:
             raise self.err(e.pos, construct, "the path must be a non-empty string")
-        if "{" in v:
-            raise self.err(e.pos, "file set", f"file set patterns ({v!r}) are not supported yet")
+        if "{" in v and not allow_file_set:
+            raise self.err(e.pos, "file set", f"file set patterns ({v!r}) are not supported in {construct}")
         if "://" in v:
             raise self.err(e.pos, construct, f"remote paths ({v!r}) are not supported locally; use a local path")
         p = Path(v)
@@ -225,6 +394,10 @@ class DuckDbEmitter:
         if isinstance(qn, n.RowsetRef):
             rs = self._rowset(qn)
             return f"SELECT * FROM {q(rs.view)}", list(rs.columns)
+        if isinstance(qn, n.TableRef):
+            db_name, name, cols = self._table(qn.table)
+            assert cols is not None
+            return f"SELECT * FROM {self._table_sql(db_name, name, qn.pos)}", list(cols)
         if isinstance(qn, n.Extract):
             return self.extract(qn)
         if isinstance(qn, n.Select):
@@ -285,9 +458,17 @@ class DuckDbEmitter:
 
     def extract(self, e: n.Extract) -> tuple[str, list[tuple[str, UType]]]:
         fmt = text_format(e.extractor, self.source, self.constants)
-        paths = [self.path(p, "EXTRACT") for p in e.paths]
+        paths = [self.path(p, "EXTRACT", allow_file_set=True) for p in e.paths]
+        file_set: FileSet | None = None
         for p, pe in zip(paths, e.paths, strict=False):
-            if not p.exists():
+            if is_file_set(str(p)):
+                if len(paths) > 1:
+                    raise self.err(pe.pos, "file set", "a file set pattern must be the only path of its EXTRACT")
+                try:
+                    file_set = parse_file_set(str(p))
+                except FileSetError as ex:
+                    raise self.err(pe.pos, "file set", str(ex)) from None
+            elif not p.exists():
                 raise self.err(pe.pos, "EXTRACT", f"input file {str(p)!r} does not exist")
         cols: list[tuple[str, UType]] = []
         seen: set[str] = set()
@@ -299,8 +480,12 @@ class DuckDbEmitter:
                 raise self.err(pos, "EXTRACT", f"column {name!r} is defined twice")
             seen.add(name)
             cols.append((name, ty))
+        virtual = self._virtual_columns(file_set, dict(cols), e) if file_set is not None else {}
+        read_cols = [(c, ty) for c, ty in cols if c not in virtual]
+        if not read_cols:
+            raise self.err(e.pos, "EXTRACT", "EXTRACT needs at least one column read from the file(s)")
         options = [
-            "columns={" + ", ".join(f"{lit(c)}: 'VARCHAR'" for c, _ in cols) + "}",
+            "columns={" + ", ".join(f"{lit(c)}: 'VARCHAR'" for c, _ in read_cols) + "}",
             "auto_detect=false",
             "header=false",
             f"delim={lit(fmt.delimiter)}",
@@ -316,9 +501,58 @@ class DuckDbEmitter:
             options.append(f"nullstr={lit(fmt.null_escape)}")
         if fmt.row_delimiter is not None:
             options.append("new_line=" + lit(fmt.row_delimiter.replace("\r", "\\r").replace("\n", "\\n")))
-        files = "[" + ", ".join(lit(str(p)) for p in paths) + "]"
-        select = ",\n  ".join(f"{self._convert_field(q(c), c, ty, fmt)} AS {q(c)}" for c, ty in cols)
-        return f"SELECT\n  {select}\nFROM read_csv({files}, {', '.join(options)})", cols
+        select = ",\n  ".join(
+            f"{virtual[c] if c in virtual else self._convert_field(q(c), c, ty, fmt)} AS {q(c)}" for c, ty in cols
+        )
+        if file_set is None:
+            files = "[" + ", ".join(lit(str(p)) for p in paths) + "]"
+            return f"SELECT\n  {select}\nFROM read_csv({files}, {', '.join(options)})", cols
+        if next(glob.iglob(file_set.glob), None) is None:
+            # An empty file set is an empty rowset (DuckDB's read_csv would fail on a glob that matches nothing).
+            empty = ", ".join(f"CAST(NULL AS {ty.duckdb()}) AS {q(c)}" for c, ty in cols)
+            return f"SELECT {empty}\nWHERE FALSE", cols
+        groups = (
+            "["
+            + ", ".join(f"'g{i}'" for i in range(1, 1 + max((h.group for h in file_set.placeholders), default=0)))
+            + "]"
+        )
+        rx = lit(file_set.regex)
+        vc = f"regexp_extract(usql_file, {rx}, {groups}) AS usql_vc" if groups != "[]" else "NULL AS usql_vc"
+        src = (
+            f"(SELECT *, {vc}\nFROM read_csv({lit(file_set.glob)}, {', '.join(options)}, filename='usql_file')\n"
+            f"WHERE regexp_full_match(usql_file, {rx})) AS usql_fs"
+        )
+        return f"SELECT\n  {select}\nFROM {src}", cols
+
+    def _virtual_columns(self, fs: FileSet, types: dict[str, UType], e: n.Extract) -> dict[str, str]:
+        """SQL of each virtual column bound by the file set pattern, from the capture groups ``usql_vc.gN``."""
+        out: dict[str, str] = {}
+        path_pos = e.paths[0].pos
+        for name, holders in fs.columns.items():
+            if name not in types:
+                raise self.err(path_pos, "file set", f"the pattern binds {{{name}}} but {name!r} is not in the "
+                               f"EXTRACT column list; declare it there (e.g. {name} string) or use {{*}}")  # fmt: skip
+            ty = types[name]
+            parts = [h for h in holders if h.part is not None]
+            if parts:
+                if ty.name != "DateTime":
+                    raise self.err(path_pos, "file set", f"{{{name}:{parts[0].part}}} is a date part, so {name!r} "
+                                   f"must be DateTime, not {ty}")  # fmt: skip
+                slots = ["1", "1", "1", "0", "0", "0"]
+                for h in parts:
+                    slots[DATE_PARTS[h.part or ""][1]] = f"CAST(usql_vc.g{h.group} AS BIGINT)"
+                out[name] = f"make_timestamp({', '.join(slots)})"
+                continue
+            raw = f"usql_vc.g{holders[0].group}"
+            if ty.name == "string":
+                out[name] = raw
+            elif ty.name == "DateTime":
+                out[name] = f"usql_parse_datetime({raw})"
+            elif ty.name == "char":
+                out[name] = raw
+            else:
+                out[name] = parse_string_as(f"usql_required({raw}, {lit(name)})", ty.name)
+        return out
 
     @staticmethod
     def _convert_field(v: str, name: str, ty: UType, fmt: TextFormat) -> str:
@@ -401,6 +635,12 @@ class DuckDbEmitter:
             return f"(\n{sql}\n) AS {q(src.alias)}", Scope([(src.alias, c, ty) for c, ty in cols])
         if isinstance(src, n.ValuesSource):
             return self.values(src)
+        if isinstance(src, n.TableRef):
+            db_name, name, tcols = self._table(src.table)
+            assert tcols is not None
+            alias = src.alias or name
+            table_sql = self._table_sql(db_name, name, src.pos)
+            return f"{table_sql} AS {q(alias)}", Scope([(alias, c, ty) for c, ty in tcols])
         if isinstance(src, n.Join):
             return self.join(src)
         raise self.err(src.pos, "FROM", "EXPLODE needs CROSS APPLY")
@@ -466,11 +706,42 @@ class DuckDbEmitter:
 
     def explode(self, left_sql: str, left: Scope, ex: n.Explode) -> tuple[str, Scope]:
         sql, ty = self.x.tr(ex.expr, left)
-        if ty.name != "SqlArray" or len(ex.columns) != 1:
-            raise self.err(ex.pos, "EXPLODE", "EXPLODE takes a SqlArray and yields one column: AS T(col)")
-        elem = ty.element or t.UNKNOWN
         join = "LEFT JOIN LATERAL" if ex.outer else "CROSS JOIN LATERAL"
         on = " ON TRUE" if ex.outer else ""
+        if ty.name == "SqlMap":
+            if len(ex.columns) != 2:
+                raise self.err(ex.pos, "EXPLODE", "EXPLODE of a SqlMap yields two columns: AS T(key, value)")
+            k, v = ex.columns
+            kt = (ty.key or t.STRING).with_nullable(ex.outer)
+            vt = (ty.element or t.UNKNOWN).with_nullable(True)
+            lateral = f"(SELECT unnest(map_keys({sql})) AS {q(k)}, unnest(map_values({sql})) AS {q(v)})"
+            return (f"{left_sql}\n{join} {lateral} AS {q(ex.alias)}{on}",
+                    Scope([*left.columns, (ex.alias, k, kt), (ex.alias, v, vt)]))  # fmt: skip
+        if ty.name != "SqlArray" or len(ex.columns) != 1:
+            raise self.err(ex.pos, "EXPLODE", "EXPLODE takes a SqlArray (AS T(col)) or a SqlMap (AS T(key, value))")
+        elem = ty.element or t.UNKNOWN
         col = q(ex.columns[0])
         return (f"{left_sql}\n{join} (SELECT unnest({sql}) AS {col}) AS {q(ex.alias)}{on}",
                 Scope([*left.columns, (ex.alias, ex.columns[0], elem.with_nullable(True))]))  # fmt: skip
+
+
+_WIDENING = {
+    "sbyte": ("short", "int", "long", "float", "double", "decimal"),
+    "byte": ("short", "ushort", "int", "uint", "long", "ulong", "float", "double", "decimal"),
+    "short": ("int", "long", "float", "double", "decimal"),
+    "ushort": ("int", "uint", "long", "ulong", "float", "double", "decimal"),
+    "int": ("long", "float", "double", "decimal"),
+    "uint": ("long", "ulong", "float", "double", "decimal"),
+    "long": ("float", "double", "decimal"),
+    "ulong": ("float", "double", "decimal"),
+    "float": ("double",),
+}
+
+
+def _assignable(src: UType, dst: UType) -> bool:
+    """C# implicit conversion of a column value into a table column (T -> T?, numeric widening)."""
+    if src.nullable and not dst.nullable and src.name not in t.REFERENCE:
+        return False
+    if src.name == dst.name:
+        return src.name not in ("SqlArray", "SqlMap") or str(src) == str(dst)
+    return dst.name in _WIDENING.get(src.name, ())

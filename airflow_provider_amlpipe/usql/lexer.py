@@ -92,7 +92,7 @@ class Lexer:
                 return out
             prev = out[-1] if out else None
             self._after_operand = prev is not None and (
-                prev.kind in (Kind.IDENT, Kind.VAR, Kind.STRING) or prev.is_op(")", "]")
+                prev.kind in (Kind.IDENT, Kind.VAR, Kind.STRING) or prev.is_op(")", "]", "}")
             )
             out.append(self._next())
 

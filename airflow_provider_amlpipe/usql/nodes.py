@@ -97,11 +97,16 @@ class Index:
 
 @dataclass(frozen=True)
 class New:
-    """``new T(args)`` — DateTime, SqlArray<T>, Guid."""
+    """``new T(args)`` — DateTime, SqlArray<T>, Guid; ``new T{a, b}`` / ``new SqlMap<K,V>{{k, v}, ...}``.
+
+    ``initializer`` holds the collection initializer's items (one expression per array element, two
+    per map entry), or None when there is none.
+    """
 
     type: TypeRef
     args: tuple[Expr, ...]
     pos: Pos
+    initializer: tuple[tuple[Expr, ...], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -256,7 +261,29 @@ class Join:
     pos: Pos
 
 
-Source = RowsetRef | SubquerySource | ValuesSource | Join | Explode
+@dataclass(frozen=True)
+class TableName:
+    """``[database.][schema.]name`` of a managed table; missing parts are the current database / ``dbo``."""
+
+    database: str | None
+    schema: str | None
+    name: str
+    pos: Pos
+
+    def __str__(self) -> str:
+        return ".".join(p for p in (self.database, self.schema, self.name) if p)
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """A managed table read in FROM (or as a whole query / OUTPUT source)."""
+
+    table: TableName
+    alias: str | None
+    pos: Pos
+
+
+Source = RowsetRef | SubquerySource | ValuesSource | Join | Explode | TableRef
 
 
 @dataclass(frozen=True)
@@ -298,7 +325,7 @@ class Ordered:
     pos: Pos
 
 
-Query = Select | SetOp | Extract | Ordered | RowsetRef
+Query = Select | SetOp | Extract | Ordered | RowsetRef | TableRef
 
 
 @dataclass(frozen=True)
@@ -352,7 +379,63 @@ class Ignored:
     pos: Pos
 
 
-Statement = Declare | Assign | Output | Ignored
+@dataclass(frozen=True)
+class UseDatabase(Ignored):
+    """``USE DATABASE name;`` (a subclass of :class:`Ignored` so emitters without a catalog can skip it)."""
+
+    database: str = "master"
+
+
+@dataclass(frozen=True)
+class CreateDatabase:
+    name: str
+    if_not_exists: bool
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class DropDatabase:
+    name: str
+    if_exists: bool
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class CreateTable:
+    """``CREATE TABLE [IF NOT EXISTS] t (cols, INDEX ...) | t [(INDEX ...)] AS query``.
+
+    ``columns`` is empty for CREATE TABLE ... AS; ``notes`` lists the clauses accepted but without local
+    effect (INDEX, PARTITIONED BY, DISTRIBUTED BY).
+    """
+
+    table: TableName
+    if_not_exists: bool
+    columns: tuple[tuple[str, TypeRef, Pos], ...]
+    query: Query | None
+    notes: tuple[str, ...]
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class DropTable:
+    table: TableName
+    if_exists: bool
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class Insert:
+    """``INSERT INTO t [(c, ...)] query``; columns are matched by position."""
+
+    table: TableName
+    columns: tuple[str, ...]
+    query: Query
+    pos: Pos
+
+
+Statement = (
+    Declare | Assign | Output | Ignored | UseDatabase | CreateDatabase | DropDatabase | CreateTable | DropTable | Insert
+)
 
 
 @dataclass

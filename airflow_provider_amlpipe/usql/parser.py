@@ -136,17 +136,153 @@ class Parser:
         if t.is_kw("SET") and self.peek().kind is Kind.VAR and self.peek().value.startswith("@@"):
             return self.ignored("SET")
         if t.is_kw("USE"):
-            if self.peek().is_kw("DATABASE") and self.peek(2).value == "master":
-                return self.ignored("USE DATABASE master")
+            if self.peek().is_kw("DATABASE"):
+                p = self.pos()
+                self.advance()
+                self.advance()
+                name = self.ident("a database name").value
+                self.expect_op(";", "after USE DATABASE name")
+                return n.UseDatabase(f"USE DATABASE {name}", p, name)
             if self.peek().is_kw("SCHEMA") and self.peek(2).value == "dbo":
                 return self.ignored("USE SCHEMA dbo")
-            raise self.error("databases and schemas (USE DATABASE/SCHEMA) are not supported yet", "USE")
+            raise self.error("schemas other than dbo (USE SCHEMA) are not supported", "USE SCHEMA")
+        if t.is_kw("CREATE") and self.peek().is_kw("DATABASE", "TABLE"):
+            return self.create()
+        if t.is_kw("DROP") and self.peek().is_kw("DATABASE", "TABLE"):
+            return self.drop()
+        if t.is_kw("INSERT"):
+            return self.insert()
         if t.kind is Kind.IDENT and t.value in _UNSUPPORTED_STATEMENTS:
             name = _UNSUPPORTED_STATEMENTS[t.value]
             if t.value == "CREATE" and self.peek().kind is Kind.IDENT:
                 name = f"CREATE {self.peek().value}"
             raise self.error(f"{name} is not supported by the local U-SQL compiler", name)
         raise self.error(f"expected a statement (DECLARE, @rowset = ..., OUTPUT), found {self.describe(t)}")
+
+    # ------------------------------------------------------------ catalog (DDL, INSERT)
+    def if_exists(self, negated: bool) -> bool:
+        if not self.tok.is_kw("IF"):
+            return False
+        self.advance()
+        if negated:
+            self.expect_kw("NOT", "in IF NOT EXISTS")
+        self.expect_kw("EXISTS", "in IF [NOT] EXISTS")
+        return True
+
+    def table_name(self) -> n.TableName:
+        p = self.pos()
+        parts = [self.ident("a table name").value]
+        while self.tok.is_op(".") and len(parts) < 3:
+            self.advance()
+            parts.append(self.ident("a name after '.'").value)
+        db, schema = (None, None)
+        if len(parts) == 3:
+            db, schema = parts[0], parts[1]
+        elif len(parts) == 2:
+            schema = parts[0]
+        return n.TableName(db, schema, parts[-1], p)
+
+    def create(self) -> n.Statement:
+        p = self.pos()
+        self.advance()
+        if self.accept_kw("DATABASE"):
+            ine = self.if_exists(negated=True)
+            name = self.ident("a database name").value
+            self.expect_op(";", "at the end of CREATE DATABASE")
+            return n.CreateDatabase(name, ine, p)
+        self.expect_kw("TABLE")
+        ine = self.if_exists(negated=True)
+        table = self.table_name()
+        cols: list[tuple[str, n.TypeRef, n.Pos]] = []
+        notes: list[str] = []
+        if self.accept_op("("):
+            while True:
+                if self.tok.is_kw("INDEX", "PARTITIONED", "DISTRIBUTED", "CLUSTERED", "PRIMARY"):
+                    notes.append(self.table_clause())
+                else:
+                    ct = self.ident("a column name or INDEX")
+                    cols.append((ct.value, self.type_ref(), self.pos(ct)))
+                if not self.accept_op(","):
+                    break
+            self.expect_op(")", "closing the CREATE TABLE column list")
+        while self.tok.is_kw("INDEX", "PARTITIONED", "DISTRIBUTED"):  # clauses after the list, also accepted
+            notes.append(self.table_clause())
+        query: n.Query | None = None
+        if self.accept_kw("AS"):
+            if cols:
+                raise self.error("CREATE TABLE ... AS takes no column definitions (the query defines them)",
+                                 "CREATE TABLE", self.toks[self.i - 1])  # fmt: skip
+            query = self.query_with_fetch()
+        elif not cols:
+            raise self.error("CREATE TABLE needs column definitions or AS query", "CREATE TABLE")
+        self.expect_op(";", "at the end of CREATE TABLE")
+        return n.CreateTable(table, ine, tuple(cols), query, tuple(notes), p)
+
+    def table_clause(self) -> str:
+        """INDEX ... CLUSTERED (...), PARTITIONED BY (...), DISTRIBUTED BY ...: skipped, returned as text."""
+        words: list[str] = []
+        depth = 0
+        while self.tok.kind is not Kind.EOF:
+            if depth == 0 and (self.tok.is_op(",", ";", ")") or self.tok.is_kw("AS")):
+                break
+            if self.tok.is_op("("):
+                depth += 1
+            elif self.tok.is_op(")"):
+                depth -= 1
+            words.append(self.advance().value)
+        return " ".join(words).replace("( ", "(").replace(" )", ")").replace(" ,", ",")
+
+    def drop(self) -> n.Statement:
+        p = self.pos()
+        self.advance()
+        if self.accept_kw("DATABASE"):
+            ie = self.if_exists(negated=False)
+            name = self.ident("a database name").value
+            self.expect_op(";", "at the end of DROP DATABASE")
+            return n.DropDatabase(name, ie, p)
+        self.expect_kw("TABLE")
+        ie = self.if_exists(negated=False)
+        table = self.table_name()
+        self.expect_op(";", "at the end of DROP TABLE")
+        return n.DropTable(table, ie, p)
+
+    def insert(self) -> n.Insert:
+        p = self.pos()
+        self.advance()
+        self.expect_kw("INTO", "after INSERT")
+        table = self.table_name()
+        cols: list[str] = []
+        if self.tok.is_op("(") and self.peek().kind is Kind.IDENT and not self.peek().is_kw("SELECT", "VALUES"):
+            self.advance()
+            cols.append(self.ident("a column name").value)
+            while self.accept_op(","):
+                cols.append(self.ident("a column name").value)
+            self.expect_op(")", "closing the INSERT column list")
+        if self.tok.is_kw("PARTITION"):
+            raise self.error("INSERT into table partitions is not supported", "INSERT PARTITION")
+        if self.tok.is_kw("VALUES"):
+            vp = self.pos()
+            self.advance()
+            rows = []
+            while True:
+                self.expect_op("(", "starting a VALUES row")
+                row = [self.expr()]
+                while self.accept_op(","):
+                    row.append(self.expr())
+                self.expect_op(")", "closing a VALUES row")
+                rows.append(tuple(row))
+                if not self.accept_op(","):
+                    break
+            width = len(rows[0])
+            if any(len(r) != width for r in rows):
+                raise self.error("all VALUES rows need the same number of values", "VALUES", self.toks[self.i - 1])
+            names = tuple(f"c{i + 1}" for i in range(width))
+            src = n.ValuesSource(tuple(rows), "usql_values", names, vp)
+            query: n.Query = n.Select((n.SelectItem(n.Star(None, vp), None, vp),), src, None, (), None, False, vp)
+        else:
+            query = self.query_with_fetch()
+        self.expect_op(";", "at the end of INSERT")
+        return n.Insert(table, tuple(cols), query, p)
 
     def ignored(self, text: str) -> n.Ignored:
         p = self.pos()
@@ -189,8 +325,9 @@ class Parser:
             self.advance()
             src = self.query_with_fetch()
             self.expect_op(")", "closing the OUTPUT query")
-        elif self.tok.kind is Kind.IDENT:
-            raise self.error("OUTPUT of a table is not supported; OUTPUT a rowset variable", "OUTPUT")
+        elif self.tok.kind is Kind.IDENT and not self.tok.is_kw("TO"):
+            tn = self.table_name()
+            src = n.TableRef(tn, None, tn.pos)
         else:
             raise self.error(f"expected a rowset (@name) or (query) after OUTPUT, found {self.describe(self.tok)}")
         self.expect_kw("TO", "in OUTPUT")
@@ -463,11 +600,11 @@ class Parser:
             return n.SubquerySource(q, alias, p)
         if t.is_kw("EXTRACT"):
             raise self.error("EXTRACT must be assigned to a rowset variable first", "EXTRACT")
-        if t.kind is Kind.IDENT:
-            raise self.error(
-                f"tables and table-valued functions ({t.value}) are not supported; SELECT FROM a rowset variable",
-                "table",
-            )
+        if t.kind is Kind.IDENT and not (t.value in _RESERVED and not t.quoted):
+            tn = self.table_name()
+            if self.tok.is_op("("):
+                raise self.error(f"table-valued functions ({tn}) are not supported", "table-valued function", t)
+            return n.TableRef(tn, self.alias_opt(), p)
         raise self.error(f"expected a rowset (@name) or (subquery) after FROM, found {self.describe(t)}")
 
     def values(self, p: n.Pos) -> n.ValuesSource:
@@ -729,6 +866,26 @@ class Parser:
         over = self.window() if self.tok.is_kw("OVER") else None
         return n.Call(func, tuple(args), p, distinct, star, over)
 
+    def initializer(self, type_name: str) -> tuple[tuple[n.Expr, ...], ...]:
+        """A collection initializer ``{a, b}`` or ``{{k, v}, ...}`` after ``new T``."""
+        self.expect_op("{")
+        items: list[tuple[n.Expr, ...]] = []
+        while not self.tok.is_op("}"):
+            if self.tok.is_kw("new") or (self.tok.kind is Kind.IDENT and self.peek().is_op("=")):
+                raise self.error("object initializers are not supported", "new")
+            if self.accept_op("{"):
+                pair = [self.expr()]
+                while self.accept_op(","):
+                    pair.append(self.expr())
+                self.expect_op("}", f"closing an entry of new {type_name}{{...}}")
+                items.append(tuple(pair))
+            else:
+                items.append((self.expr(),))
+            if not self.accept_op(","):
+                break
+        self.expect_op("}", f"closing new {type_name}{{...}}")
+        return tuple(items)
+
     def window(self) -> n.Window:
         p = self.pos()
         self.advance()
@@ -797,16 +954,16 @@ class Parser:
             if t.is_kw("new") and not t.quoted:
                 self.advance()
                 typ = self.type_ref()
-                if self.tok.is_op("{"):
-                    raise self.error("object and collection initializers are not supported", "new")
-                self.expect_op("(", f"after new {typ.name}")
                 args: list[n.Expr] = []
-                if not self.tok.is_op(")"):
-                    args.append(self.expr())
-                    while self.accept_op(","):
+                if not self.tok.is_op("{"):
+                    self.expect_op("(", f"after new {typ.name}")
+                    if not self.tok.is_op(")"):
                         args.append(self.expr())
-                self.expect_op(")", f"closing new {typ.name}(")
-                return n.New(typ, tuple(args), p)
+                        while self.accept_op(","):
+                            args.append(self.expr())
+                    self.expect_op(")", f"closing new {typ.name}(")
+                init = self.initializer(typ.name) if self.tok.is_op("{") else None
+                return n.New(typ, tuple(args), p, init)
             if t.is_kw("CASE") and not t.quoted:
                 raise self.error("CASE is not U-SQL; use the C# conditional operator cond ? a : b", "CASE")
             if t.is_kw("delegate") or self.peek().is_op("=>"):

@@ -45,6 +45,8 @@ def execute(compiled: CompiledScript, *, threads: int | None = None) -> RunRepor
                 continue
             sql = st.sql
             tmp: Path | None = None
+            if st.ensure_dir is not None:
+                st.ensure_dir.mkdir(parents=True, exist_ok=True)
             if st.output_path is not None:
                 st.output_path.parent.mkdir(parents=True, exist_ok=True)
                 fd, name = tempfile.mkstemp(prefix=".usql-", dir=st.output_path.parent)
@@ -57,6 +59,9 @@ def execute(compiled: CompiledScript, *, threads: int | None = None) -> RunRepor
                 if tmp is not None:
                     tmp.unlink(missing_ok=True)
                 raise UsqlError(compiled.source_name, st.line, st.column, "runtime", _runtime_message(e)) from None
+            if st.drop_file is not None:
+                for f in (st.drop_file, st.drop_file.with_name(st.drop_file.name + ".wal")):
+                    f.unlink(missing_ok=True)
             if tmp is not None and st.output_path is not None:
                 pending.append((tmp, st.output_path))
                 rows[st.output_path] = int(result[0][0]) if result and result[0] else 0
@@ -80,7 +85,10 @@ def run_script(
     source_name: str = "script.usql",
     params: Mapping[str, str] | None = None,
     base_dir: Path | None = None,
+    catalog_dir: Path | None = None,
 ) -> RunReport:
-    """Compile and run a U-SQL script locally on DuckDB; returns rows written per output path."""
-    compiled = compile_script(text, source_name=source_name, params=params, base_dir=base_dir)
+    """Compile and run a U-SQL script locally on DuckDB; returns rows written per output path.
+
+    ``catalog_dir``: the local U-SQL catalog (databases and tables); see :func:`compile_script`."""
+    compiled = compile_script(text, source_name=source_name, params=params, base_dir=base_dir, catalog_dir=catalog_dir)
     return execute(compiled)

@@ -34,6 +34,7 @@ _ALIASES = {
     "System.String": "string", "System.Int32": "int", "System.Int64": "long", "System.Double": "double",
 }  # fmt: skip
 
+STRING_NAME = "string"
 INTEGRAL = ("sbyte", "byte", "short", "ushort", "int", "uint", "long", "ulong")
 NUMERIC = (*INTEGRAL, "float", "double", "decimal")
 REFERENCE = ("string", "byte[]", "SqlArray", "SqlMap")
@@ -46,6 +47,7 @@ class UType:
     name: str
     nullable: bool
     element: UType | None = None  # SqlArray<T> element, SqlMap value
+    key: UType | None = None  # SqlMap key
 
     @property
     def is_numeric(self) -> bool:
@@ -58,18 +60,21 @@ class UType:
     def with_nullable(self, nullable: bool) -> UType:
         if self.name in REFERENCE:
             return self
-        return UType(self.name, nullable, self.element)
+        return UType(self.name, nullable, self.element, self.key)
 
     def duckdb(self) -> str:
         if self.name == "SqlArray":
             return f"{self.element.duckdb() if self.element else 'VARCHAR'}[]"
         if self.name == "SqlMap":
-            return f"MAP(VARCHAR, {self.element.duckdb() if self.element else 'VARCHAR'})"
+            k = self.key.duckdb() if self.key else "VARCHAR"
+            return f"MAP({k}, {self.element.duckdb() if self.element else 'VARCHAR'})"
         return BUILTIN_TYPES.get(self.name, "VARCHAR")
 
     def __str__(self) -> str:
-        if self.name in ("SqlArray", "SqlMap") and self.element:
-            return f"{self.name}<{self.element}>"
+        if self.name == "SqlMap" and self.element:
+            return f"SqlMap<{self.key or STRING_NAME},{self.element}>"
+        if self.name == "SqlArray" and self.element:
+            return f"SqlArray<{self.element}>"
         return self.name + ("?" if self.nullable and self.name not in REFERENCE else "")
 
 
@@ -90,13 +95,15 @@ def canonical(name: str) -> str | None:
 
 def resolve(t: n.TypeRef) -> UType | None:
     """The UType of a written type, or None if it is not supported."""
-    if t.name in ("SqlArray", "SqlMap", "Microsoft.Analytics.Types.Sql.SqlArray"):
-        if not t.args:
+    short = t.name.rsplit(".", 1)[-1]
+    if short in ("SqlArray", "SqlMap") and t.name in (short, f"Microsoft.Analytics.Types.Sql.{short}"):
+        if len(t.args) != (2 if short == "SqlMap" else 1):
             return None
         inner = resolve(t.args[-1])
-        if inner is None:
+        key = resolve(t.args[0]) if short == "SqlMap" else None
+        if inner is None or (short == "SqlMap" and key is None):
             return None
-        return UType(t.name.rsplit(".", 1)[-1], True, inner)
+        return UType(short, True, inner, key)
     name = canonical(t.name)
     if name is None:
         return None
