@@ -93,3 +93,39 @@ def test_step_params_fill_placeholders_and_join_the_fingerprint(store: LocalData
     assert second.ran() == {"filter"}
     assert second.statuses["filter"]["reason"] == "changed since the last record: params.min_id"
     assert store.read_bytes(f"{second.xcom('filter', 'out')['path']}/out") == b'"Jacob"\r\n"Jennie"\r\n'
+
+
+def test_sales_example_file_set_join_explode_matches_a_python_recount(store: LocalDatastore) -> None:
+    import csv
+    from collections import defaultdict
+
+    shutil.copy(REPO / "dags" / "aml_usql_sales.py", DAGS_FOLDER / "aml_usql_sales.py")
+    shutil.copytree(REPO / "dags" / "scripts", DAGS_FOLDER / "scripts", dirs_exist_ok=True)
+    (DAGS_FOLDER / ".airflowignore").write_text("scripts/\ndata/\n")
+    first = run_dag("aml_usql_sales")
+    assert first.state == "success", first.task_states
+
+    data = REPO / "dags" / "data"
+    tags = {row[0]: row[2].split(";") for row in csv.reader((data / "products.csv").open())}
+    revenue: dict[tuple[str, str], float] = defaultdict(float)
+    for path in (data / "sales").rglob("*.csv"):
+        for _order_id, product, qty, price in csv.reader(path.open()):
+            for tag in tags[product]:
+                revenue[(path.stem, tag)] += int(qty) * float(price)
+    best = {}
+    for (shop, tag), total in sorted(revenue.items()):
+        if shop not in best or total > best[shop][1]:
+            best[shop] = (tag, total)
+    ref = first.xcom("daily_tags", "best_tags")
+    lines = store.read_bytes(f"{ref['path']}/best_tags").decode().splitlines()
+    assert lines[0] == '"store","tag","revenue"'
+    expected = [f'"{shop}","{tag}",{round(total, 2):g}' for shop, (tag, total) in sorted(best.items())]
+    assert lines[1:] == expected
+
+    daily = first.xcom("daily_tags", "daily_tags")
+    assert daily["name"] == "sales_by_tag"
+    again = run_dag("aml_usql_sales", conf={"min_revenue": 500})
+    assert again.ran() == {"daily_tags"}
+    assert again.statuses["daily_tags"]["reason"] == "changed since the last record: params.min_revenue"
+    fewer = store.read_bytes(f"{again.xcom('daily_tags', 'daily_tags')['path']}/daily_tags").decode().splitlines()
+    assert all(float(line.split(",")[3]) >= 500 for line in fewer[1:])
