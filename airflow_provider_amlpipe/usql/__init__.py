@@ -9,6 +9,7 @@ Public API: :func:`compile_script`, :func:`run_script`, :func:`substitute`, :cla
 from __future__ import annotations
 
 from airflow_provider_amlpipe.usql.compiler import CompiledScript, compile_script
+from airflow_provider_amlpipe.usql.emit_spark import translate_to_spark  # noqa: F401
 from airflow_provider_amlpipe.usql.errors import UsqlError
 from airflow_provider_amlpipe.usql.runner import RunReport, run_script
 from airflow_provider_amlpipe.usql.substitute import placeholders, substitute

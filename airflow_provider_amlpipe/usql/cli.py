@@ -1,4 +1,7 @@
-"""``python -m airflow_provider_amlpipe.usql run|explain script.usql [--param name=value] [--base-dir DIR]``."""
+"""``python -m airflow_provider_amlpipe.usql run|explain|translate script.usql [--param name=value] [--base-dir DIR]``.
+
+``translate --to spark`` prints the Spark SQL translation; ``translate --to duckdb`` prints what ``explain`` prints.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from airflow_provider_amlpipe.usql.compiler import compile_script
+from airflow_provider_amlpipe.usql.emit_spark import translate_to_spark
 from airflow_provider_amlpipe.usql.errors import UsqlError
 from airflow_provider_amlpipe.usql.runner import execute
 from airflow_provider_amlpipe.usql.substitute import placeholders, substitute
@@ -16,8 +20,12 @@ from airflow_provider_amlpipe.usql.substitute import placeholders, substitute
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m airflow_provider_amlpipe.usql", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
-    for name, help_ in (("run", "run the script locally on DuckDB"), ("explain", "print the DuckDB SQL")):
+    commands = (("run", "run the script locally on DuckDB"), ("explain", "print the DuckDB SQL"),
+                ("translate", "print the script translated to another SQL dialect"))  # fmt: skip
+    for name, help_ in commands:
         c = sub.add_parser(name, help=help_)
+        if name == "translate":
+            c.add_argument("--to", choices=("spark", "duckdb"), required=True, help="the target dialect")
         c.add_argument("script", type=Path)
         c.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                        help="value of a DECLARE EXTERNAL variable or of an @@NAME@@ placeholder")  # fmt: skip
@@ -46,8 +54,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if used:
             text = substitute(text, params, source_name=source)
         rest = {k: v for k, v in params.items() if k not in used}
+        if args.command == "translate" and args.to == "spark":
+            sys.stdout.write(translate_to_spark(text, source_name=source, params=rest))
+            return 0
         compiled = compile_script(text, source_name=source, params=rest, base_dir=args.base_dir)
-        if args.command == "explain":
+        if args.command in ("explain", "translate"):
             sys.stdout.write(compiled.to_sql())
             return 0
         report = execute(compiled)
