@@ -33,3 +33,4 @@ lint: setup
 bench: setup
 	$(BIN)/python bench/bench_hashing.py
 	$(BIN)/python bench/bench_reuse_decision.py
+	$(BIN)/python bench/bench_usql.py
