@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import shutil
 import time
@@ -13,6 +15,7 @@ from airflow.sdk import Context
 
 from airflow_provider_amlpipe.data.refs import Output
 from airflow_provider_amlpipe.operators.base import AmlStepOperator, StepDefinition
+from airflow_provider_amlpipe.reuse.store import Heartbeat
 from airflow_provider_amlpipe.steps.adla import AdlaScriptStep
 from airflow_provider_amlpipe.steps.runner import CommitSpec, Run, StepPlan, StepRunner
 
@@ -113,16 +116,18 @@ class AdlaStepOperator(AmlStepOperator):
                 )
             else:
                 self._backend = backend  # on_kill cancels the job
-                backend.run_script(
-                    script,
-                    job_id=job_id,
-                    name=name,
-                    degree_of_parallelism=self.degree_of_parallelism,
-                    priority=self.priority,
-                    runtime_version=self.runtime_version,
-                    sink=self._log_line,
-                    poll_interval=self.poll_interval,
-                )
+                heartbeat = Heartbeat(runner.reuse, decision.lease) if decision.lease else contextlib.nullcontext()
+                with heartbeat:
+                    backend.run_script(
+                        script,
+                        job_id=job_id,
+                        name=name,
+                        degree_of_parallelism=self.degree_of_parallelism,
+                        priority=self.priority,
+                        runtime_version=self.runtime_version,
+                        sink=self._log_line,
+                        poll_interval=self.poll_interval,
+                    )
                 result = runner.commit(plan.commit_spec(), workspace.outputs, [], time.time() - started, move=True)
         except BaseException:
             self._finish_remote(runner, decision, root)
@@ -135,7 +140,7 @@ class AdlaStepOperator(AmlStepOperator):
             return self._push(context, result, decision.reason)
         resume = {
             "root": str(root),
-            "lease": None if decision.lease is None else decision.lease.__dict__,
+            "lease": None if decision.lease is None else dataclasses.asdict(decision.lease),
             "commit": plan.commit_spec().to_dict(),
             "reason": decision.reason,
             "started": started,

@@ -15,6 +15,7 @@ another DAG run, the sensor defers until that one commits, then reuses its outpu
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -132,7 +133,7 @@ class StepReuseSensor(BaseSensorOperator):
             "fingerprint": plan.fingerprint.digest,
             "outputs": folders,
             "staging": str(staging),
-            "lease": None if decision.lease is None else decision.lease.__dict__,
+            "lease": None if decision.lease is None else dataclasses.asdict(decision.lease),
             "commit": plan.commit_spec().to_dict(),
         }
 
