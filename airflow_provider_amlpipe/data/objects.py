@@ -80,7 +80,7 @@ def publish(store: Datastore, local_dir: Path, hasher: Hasher, *, move: bool = F
         store.upload_file(local_dir / entry.path, key, move=move)
         local = store.local_path(key)
         if local is not None:
-            stored.append((str(local.resolve()), local.stat(), entry.sha256))
+            stored.append((str(local), local.stat(), entry.sha256))  # the store's root is already resolved
     # The bytes were just hashed: tell the stat cache, so verifying a reuse hit reads nothing.
     hasher.cache.put_many(stored)
     store.write_bytes(f"{manifest.prefix}/manifest.json", encode(manifest.to_dict()))

@@ -113,20 +113,19 @@ class Hasher:
 
     def hash_files(self, root: Path, relpaths: Sequence[str]) -> list[FileEntry]:
         """Digest each file (paths relative to ``root``), in the given order."""
-        stats: list[os.stat_result] = []
-        digests: list[str | None] = []
-        for rel in relpaths:
-            full = root / rel
-            st = full.stat()
-            stats.append(st)
-            digests.append(self.cache.get(str(full.resolve()), st))
+        # Resolve the root once: the cache key is the file's path under it. A symlink inside the tree
+        # keys by its own path, while its stat (which follows the link) still guards the digest.
+        base = str(root.resolve())
+        keys = [os.path.join(base, rel) for rel in relpaths]
+        stats = [os.stat(key) for key in keys]
+        digests: list[str | None] = [self.cache.get(key, st) for key, st in zip(keys, stats, strict=True)]
         misses = [i for i, d in enumerate(digests) if d is None]
         if misses:
             with ThreadPoolExecutor(max_workers=self.workers) as pool:
-                computed = list(pool.map(lambda i: sha256_file(root / relpaths[i]), misses))
+                computed = list(pool.map(lambda i: sha256_file(Path(keys[i])), misses))
             for i, digest in zip(misses, computed, strict=True):
                 digests[i] = digest
-            self.cache.put_many((str((root / relpaths[i]).resolve()), stats[i], str(digests[i])) for i in misses)
+            self.cache.put_many((keys[i], stats[i], str(digests[i])) for i in misses)
         return [FileEntry(rel, st.st_size, str(d)) for rel, st, d in zip(relpaths, stats, digests, strict=True)]
 
     def hash_tree(self, root: Path, *, honour_ignore_files: bool = False) -> list[FileEntry]:
