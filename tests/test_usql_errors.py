@@ -156,3 +156,63 @@ def test_file_set_empty_and_bad_virtual_value(tmp_path: Path) -> None:
     with pytest.raises(UsqlError) as info:
         run_script(script, base_dir=tmp_path)
     assert (info.value.line, info.value.construct) == (2, "runtime")
+
+
+@pytest.mark.parametrize("value", ["2.5", "1e3", "1_000", "0x1F", "42."])
+@pytest.mark.parametrize("typ", ["int", "long", "int?", "long?"])
+def test_integer_fields_are_parsed_like_csharp(tmp_path: Path, typ: str, value: str) -> None:
+    """DuckDB's cast would round "2.5" and read "1e3", "1_000", "0x1F"; C#'s int.Parse rejects them."""
+    (tmp_path / "in.csv").write_text(f"1,1\n2,{value}\n")
+    text = (
+        f'@e = EXTRACT k int, a {typ} FROM "in.csv" USING Extractors.Csv();\n'
+        'OUTPUT @e TO "o.csv" USING Outputters.Csv();'
+    )
+    with pytest.raises(UsqlError) as info:
+        run_script(text, source_name="s.usql", base_dir=tmp_path)
+    assert (info.value.line, info.value.construct) == (2, "runtime")
+    assert f"input string '{value}' is not in a correct format for {typ.rstrip('?')} (column a)" in info.value.message
+    assert not (tmp_path / "o.csv").exists()
+
+
+@pytest.mark.parametrize("value", [" 42 ", "+42", "0042", "\t42"])
+def test_integer_fields_accept_white_space_sign_and_zeros(tmp_path: Path, value: str) -> None:
+    (tmp_path / "in.csv").write_text(f"{value},{value}\n")
+    text = (
+        '@e = EXTRACT a int, b long? FROM "in.csv" USING Extractors.Csv();\n'
+        'OUTPUT @e TO "o.csv" USING Outputters.Csv();'
+    )
+    run_script(text, base_dir=tmp_path)
+    assert (tmp_path / "o.csv").read_bytes() == b"42,42\r\n"
+
+
+def test_int_parse_and_integer_parameters_are_strict(tmp_path: Path) -> None:
+    text = (
+        '@a = SELECT * FROM (VALUES ("2.5")) AS T(s);\n'
+        'OUTPUT (SELECT int.Parse(s) AS n FROM @a) TO "o.csv" USING Outputters.Csv();'
+    )
+    with pytest.raises(UsqlError, match="not in a correct format for int") as info:
+        run_script(text, source_name="s.usql", base_dir=tmp_path)
+    assert (info.value.line, info.value.construct) == (2, "runtime")
+    with pytest.raises(UsqlError, match="is not a int") as info:
+        compile_script("DECLARE EXTERNAL @n int = 1;", source_name="s.usql", params={"n": "2.5"})
+    assert info.value.construct == "DECLARE EXTERNAL"
+    compile_script("DECLARE EXTERNAL @n long = 1;", params={"n": " -7 "})
+
+
+def test_datetime_fields_iso_and_en_us(tmp_path: Path) -> None:
+    """ISO values take the fast cast, others the en-US formats; both as before, errors too."""
+    (tmp_path / "in.csv").write_text(" 2020-01-02 03:04:05 ,1/2/2020 3:04:05 PM\n2020-01-02T03:04:05,\n")
+    text = (
+        '@e = EXTRACT a DateTime, b DateTime? FROM "in.csv" USING Extractors.Csv();\n'
+        'OUTPUT @e TO "o.csv" USING Outputters.Csv();'
+    )
+    run_script(text, base_dir=tmp_path)
+    assert (tmp_path / "o.csv").read_bytes() == (
+        b"2020-01-02T03:04:05.0000000,2020-01-02T15:04:05.0000000\r\n2020-01-02T03:04:05.0000000,\r\n"
+    )
+    (tmp_path / "in.csv").write_text("2020-13-45,\n")
+    with pytest.raises(UsqlError, match="not recognized as a valid DateTime"):
+        run_script(text, base_dir=tmp_path)
+    (tmp_path / "in.csv").write_text(" ,\n")
+    with pytest.raises(UsqlError, match="non-nullable column a"):
+        run_script(text, base_dir=tmp_path)

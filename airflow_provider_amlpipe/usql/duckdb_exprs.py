@@ -75,6 +75,12 @@ def cs_tostring(sql: str, typ: UType) -> str:
     return f"CAST({sql} AS VARCHAR)"
 
 
+#: What C#'s ``int.Parse`` (``NumberStyles.Integer``) accepts: optional white space (U+0009..U+000D, space)
+#: around an optional sign and ASCII digits. DuckDB's integer cast also takes ``2.5`` (rounding), ``1e3``,
+#: ``1_000``, ``0x1F`` and ``0b11``, so an integral conversion checks the text against this pattern.
+STRICT_INTEGER = "'[\\t-\\r ]*[+-]?[0-9]+[\\t-\\r ]*'"
+
+
 def parse_string_as(sql: str, target: str, try_: bool = False) -> str:
     """C# ``T.Parse(s)`` (leading/trailing white space allowed) as DuckDB SQL."""
     cast = "TRY_CAST" if try_ else "CAST"
@@ -84,6 +90,12 @@ def parse_string_as(sql: str, target: str, try_: bool = False) -> str:
         return f"{cast}(trim({sql}) AS BOOLEAN)"
     if target == "string":
         return sql
+    if target in t.INTEGRAL:
+        # the cast itself skips the surrounding white space the pattern allows
+        duck = t.BUILTIN_TYPES[target]
+        if try_:
+            return f"TRY_CAST(CASE WHEN regexp_full_match({sql}, {STRICT_INTEGER}) THEN {sql} END AS {duck})"
+        return f"CAST(usql_int_text({sql}, {lit(target)}) AS {duck})"
     return f"{cast}(trim({sql}) AS {t.BUILTIN_TYPES[target]})"
 
 

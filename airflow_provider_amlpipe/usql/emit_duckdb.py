@@ -9,6 +9,7 @@ DuckDB streams the files itself and the output bytes follow the outputter's docu
 from __future__ import annotations
 
 import glob
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from airflow_provider_amlpipe.usql.catalog import MASTER, Catalog, CatalogError,
 from airflow_provider_amlpipe.usql.consts import NotConstant, fold
 from airflow_provider_amlpipe.usql.csformat import FormatError, to_strftime
 from airflow_provider_amlpipe.usql.duckdb_exprs import (
+    STRICT_INTEGER,
     ExprTranslator,
     Scope,
     Typed,
@@ -42,8 +44,16 @@ PRELUDE = (
     "try_cast(trim(s) AS TIMESTAMP), try_strptime(trim(s), ['%m/%d/%Y %I:%M:%S %p', '%m/%d/%Y %H:%M:%S', "
     "'%m/%d/%Y']), error('String was not recognized as a valid DateTime: ' || s)) END;\n"
     "CREATE OR REPLACE TEMP MACRO usql_required(s, col) AS CASE WHEN s IS NULL OR trim(s) = '' THEN "
-    "error('conversion error: null or empty value for the non-nullable column ' || col) ELSE s END;"
+    "error('conversion error: null or empty value for the non-nullable column ' || col) ELSE s END;\n"
+    "CREATE OR REPLACE TEMP MACRO usql_int_text(s, what) AS CASE WHEN s IS NULL OR regexp_full_match(s, "
+    + STRICT_INTEGER
+    + ") THEN s ELSE error('conversion error: input string ''' || s || ''' is not in a correct format for ' "
+    "|| what) END;"
 )
+
+
+#: C#'s int.Parse format (as STRICT_INTEGER), for parameter values checked at compile time.
+_CS_INTEGER = re.compile(r"[\t-\r ]*[+-]?[0-9]+[\t-\r ]*")
 
 
 @dataclass(frozen=True)
@@ -309,6 +319,10 @@ class DuckDbEmitter:
                 float(raw)
             except ValueError:
                 raise self.err(d.pos, "DECLARE EXTERNAL", f"parameter @{d.name}={raw!r} is not a {typ}") from None
+            if typ.is_integral:
+                if not _CS_INTEGER.fullmatch(raw):
+                    raise self.err(d.pos, "DECLARE EXTERNAL", f"parameter @{d.name}={raw!r} is not a {typ}")
+                return f"CAST({lit(raw)} AS {typ.duckdb()})", typ  # checked here: a constant, no runtime check
         return f"({parse_string_as(lit(raw), typ.name)})", typ
 
     def _check_assignable(self, vt: UType, typ: UType, d: n.Declare) -> None:
@@ -501,12 +515,26 @@ class DuckDbEmitter:
             options.append(f"nullstr={lit(fmt.null_escape)}")
         if fmt.row_delimiter is not None:
             options.append("new_line=" + lit(fmt.row_delimiter.replace("\r", "\\r").replace("\n", "\\n")))
-        select = ",\n  ".join(
-            f"{virtual[c] if c in virtual else self._convert_field(q(c), c, ty, fmt)} AS {q(c)}" for c, ty in cols
-        )
+        helper_names = _helper_names([c for c, _ in cols])
+        helpers: list[str] = []
+        exprs: list[str] = []
+        for c, ty in cols:
+            if c in virtual:
+                exprs.append(virtual[c])
+                continue
+            expr, helper = self._extract_field(q(c), c, ty, fmt, q(helper_names[c]))
+            exprs.append(expr)
+            if helper is not None:
+                helpers.append(f"{helper} AS {q(helper_names[c])}")
+        select = ",\n  ".join(f"{x} AS {q(c)}" for x, (c, _) in zip(exprs, cols, strict=True))
+        extra = "".join(", " + h for h in helpers)
         if file_set is None:
             files = "[" + ", ".join(lit(str(p)) for p in paths) + "]"
-            return f"SELECT\n  {select}\nFROM read_csv({files}, {', '.join(options)})", cols
+            reader = f"read_csv({files}, {', '.join(options)})"
+            if helpers:
+                # the fast paths (TRY_CAST of the raw text) as columns under the conversions: once per field
+                reader = f"(SELECT *{extra}\nFROM {reader}) AS usql_src"
+            return f"SELECT\n  {select}\nFROM {reader}", cols
         if next(glob.iglob(file_set.glob), None) is None:
             # An empty file set is an empty rowset (DuckDB's read_csv would fail on a glob that matches nothing).
             empty = ", ".join(f"CAST(NULL AS {ty.duckdb()}) AS {q(c)}" for c, ty in cols)
@@ -519,7 +547,7 @@ class DuckDbEmitter:
         rx = lit(file_set.regex)
         vc = f"regexp_extract(usql_file, {rx}, {groups}) AS usql_vc" if groups != "[]" else "NULL AS usql_vc"
         src = (
-            f"(SELECT *, {vc}\nFROM read_csv({lit(file_set.glob)}, {', '.join(options)}, filename='usql_file')\n"
+            f"(SELECT *, {vc}{extra}\nFROM read_csv({lit(file_set.glob)}, {', '.join(options)}, filename='usql_file')\n"
             f"WHERE regexp_full_match(usql_file, {rx})) AS usql_fs"
         )
         return f"SELECT\n  {select}\nFROM {src}", cols
@@ -555,25 +583,48 @@ class DuckDbEmitter:
         return out
 
     @staticmethod
-    def _convert_field(v: str, name: str, ty: UType, fmt: TextFormat) -> str:
-        """Text field -> typed value with the built-in extractors' rules (C# Parse; empty -> null if nullable)."""
+    def _extract_field(v: str, name: str, ty: UType, fmt: TextFormat, helper: str) -> tuple[str, str | None]:
+        """Text field -> typed value with the built-in extractors' rules (C# Parse; empty -> null if nullable).
+
+        Returns the conversion and the SQL of a helper column (named ``helper``, computed below the conversion,
+        so once per field) that it reads, or None. The helper is the fast path, ``TRY_CAST`` of the raw text:
+        most fields are canonical (an ISO DateTime, a number; an integer that prints back as the same text), so
+        only the other fields take the slow path (trims, empty-value checks, C#'s integer format, the en-US
+        DateTime formats). The result is what the slow path alone gives: a raw text that casts also casts
+        trimmed, to the same value.
+        """
         if ty.name == "string":
-            return v
-        cast = "TRY_CAST" if fmt.silent and ty.nullable else "CAST"
+            return v, None
+        try_ = fmt.silent and ty.nullable
+        cast = "TRY_CAST" if try_ else "CAST"
         src = f"NULLIF(trim({v}), '')" if ty.nullable else f"usql_required({v}, {lit(name)})"
         if ty.name == "char":
             if fmt.char_format == "string":
-                return f"{v}" if ty.nullable else f"usql_required({v}, {lit(name)})"
-            return f"chr({cast}(trim({src}) AS INTEGER))"
+                return (f"{v}" if ty.nullable else f"usql_required({v}, {lit(name)})"), None
+            return f"chr({cast}(trim({src}) AS INTEGER))", None
+        if ty.name == "byte[]":
+            return f"unhex({src})", None
+        duck = ty.duckdb()
+        fast = f"TRY_CAST({v} AS {duck})"
+        if ty.is_integral:
+            # C#'s int.Parse takes only [ws][sign]digits[ws]; DuckDB's cast alone would round "2.5", read "1e3"
+            if try_:
+                slow = f"TRY_CAST(CASE WHEN regexp_full_match({v}, {STRICT_INTEGER}) THEN {v} END AS {duck})"
+            else:
+                slow = f"CAST(usql_int_text({src}, {lit(f'{ty.name} (column {name})')}) AS {duck})"
+            return f"CASE WHEN CAST({helper} AS VARCHAR) = {v} THEN {helper} ELSE {slow} END", fast
         if ty.name == "DateTime":
-            if cast == "TRY_CAST":
-                return (
+            if try_:
+                slow = (
                     f"coalesce(TRY_CAST(trim({src}) AS TIMESTAMP), try_strptime(trim({src}), '%m/%d/%Y %I:%M:%S %p'))"
                 )
-            return f"usql_parse_datetime({src})"
-        if ty.name == "byte[]":
-            return f"unhex({src})"
-        return f"{cast}(trim({src}) AS {ty.duckdb()})"
+            else:
+                slow = f"usql_parse_datetime({src})"
+        else:
+            slow = f"{cast}(trim({src}) AS {duck})"
+        # a CASE, not coalesce(): DuckDB's common-subexpression pass would hoist the slow path's trim()s out
+        # of a coalesce() and run them on every row; it leaves CASE branches alone
+        return f"CASE WHEN {helper} IS NOT NULL THEN {helper} ELSE {slow} END", fast
 
     # ------------------------------------------------------------ SELECT
     def select(self, s: n.Select) -> tuple[str, list[tuple[str, UType]]]:
@@ -745,3 +796,11 @@ def _assignable(src: UType, dst: UType) -> bool:
     if src.name == dst.name:
         return src.name not in ("SqlArray", "SqlMap") or str(src) == str(dst)
     return dst.name in _WIDENING.get(src.name, ())
+
+
+def _helper_names(columns: list[str]) -> dict[str, str]:
+    """A helper column name per column, ``usql_h<i>``, distinct from every column name."""
+    prefix = "usql_h"
+    while any(c.startswith(prefix) for c in columns):
+        prefix += "_"
+    return {c: f"{prefix}{i}" for i, c in enumerate(columns)}
