@@ -167,3 +167,11 @@ def _ignore_spec(root: Path) -> pathspec.GitIgnoreSpec:
 def tree_digest(entries: Iterable[FileEntry]) -> str:
     """One digest over a tree's (path, size, sha256) entries."""
     return sha256_json([[e.path, e.size, e.sha256] for e in entries])
+
+
+def code_digest(hasher: Hasher, source_directory: Path | None, script: Path) -> str:
+    """The ``code`` fingerprint part of a script step: its whole folder (minus ignored files), or
+    just the script when it has no ``source_directory``."""
+    if source_directory is not None:
+        return tree_digest(hasher.hash_tree(source_directory, honour_ignore_files=True))
+    return tree_digest(hasher.hash_files(script.parent, [script.name]))

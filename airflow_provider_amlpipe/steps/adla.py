@@ -15,7 +15,7 @@ from typing import Any
 
 from airflow_provider_amlpipe.compute.base import Invocation
 from airflow_provider_amlpipe.errors import ConfigurationError
-from airflow_provider_amlpipe.reuse.hashing import Hasher, tree_digest
+from airflow_provider_amlpipe.reuse.hashing import Hasher, code_digest
 from airflow_provider_amlpipe.steps.runner import StepWorkspace
 
 KIND = "adla_usql"
@@ -62,13 +62,10 @@ class AdlaScriptStep:
             )
 
     def fingerprint_parts(self, hasher: Hasher) -> dict[str, Any]:
-        if self.source_directory:
-            code = tree_digest(hasher.hash_tree(Path(self.source_directory).resolve(), honour_ignore_files=True))
-        else:
-            code = tree_digest(hasher.hash_files(self.script_path.parent, [self.script_path.name]))
+        folder = Path(self.source_directory).resolve() if self.source_directory else None
         return {
             "kind": KIND,
-            "code": code,
+            "code": code_digest(hasher, folder, self.script_path),
             "entry": self.script_name,
             "params": self.params,
             "settings": {"runtime_version": self.runtime_version},

@@ -10,7 +10,7 @@ from typing import Any
 from airflow_provider_amlpipe.compute.base import Invocation
 from airflow_provider_amlpipe.compute.environment import PythonEnvironment
 from airflow_provider_amlpipe.errors import ConfigurationError
-from airflow_provider_amlpipe.reuse.hashing import Hasher, tree_digest
+from airflow_provider_amlpipe.reuse.hashing import Hasher, code_digest
 from airflow_provider_amlpipe.runtime import CONTEXT_ENV
 from airflow_provider_amlpipe.steps import arguments as args
 from airflow_provider_amlpipe.steps.runner import StepWorkspace
@@ -58,13 +58,9 @@ class PythonScriptStep:
 
     def fingerprint_parts(self, hasher: Hasher) -> dict[str, Any]:
         folder = self.folder
-        if folder is not None:
-            code = tree_digest(hasher.hash_tree(folder, honour_ignore_files=True))
-        else:
-            code = tree_digest(hasher.hash_files(self.script_path.parent, [self.script_path.name]))
         return {
             "kind": KIND,
-            "code": code,
+            "code": code_digest(hasher, folder, self.script_path),
             "entry": self.script_name,
             "arguments": self.arguments,
             "params": self.params,
