@@ -27,7 +27,7 @@ SCRIPT = """\
 import os, sys, time
 from pathlib import Path
 counters = Path(os.environ["AMLPIPE_TEST_COUNTERS"])
-(counters / f"started-{os.getpid()}").write_text("")
+(counters / f"started-{os.getpid()}").write_text(os.getcwd())  # the step's workspace
 with open(counters / "body", "a") as handle:
     handle.write("x")
 out = Path(sys.argv[1])
@@ -119,7 +119,9 @@ def test_sigkill_mid_step_leaves_no_version_and_no_record(tmp_path: Path) -> Non
         assert victim.poll() is None, (tmp_path / "victim.log").read_text()[-3000:]
         assert time.monotonic() < deadline, "the step never started"
         time.sleep(0.2)
-    script_pid = int(next(counters.glob("started-*")).name.split("-")[1])
+    marker = next(counters.glob("started-*"))
+    script_pid = int(marker.name.split("-")[1])
+    workspace = Path(marker.read_text())
     os.killpg(victim.pid, signal.SIGKILL)
     victim.wait(timeout=30)
 
@@ -141,4 +143,5 @@ def test_sigkill_mid_step_leaves_no_version_and_no_record(tmp_path: Path) -> Non
     assert rerun.wait(timeout=300) == 0, (tmp_path / "rerun.log").read_text()[-3000:]
     assert "RUNNING: fingerprint" in (tmp_path / "rerun.log").read_text()
     assert (counters / "body").read_text() == "xx"
+    assert not workspace.exists()  # the killed worker's workspace was swept
     assert [v["version"] for v in DatasetRegistry(store).list_versions(f"{dag_id}.slow.result")] == [1]

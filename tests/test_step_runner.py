@@ -85,3 +85,32 @@ def test_a_committed_step_is_reused_and_regenerate_runs_it_again(runner: StepRun
     forced = runner.decide(plan, allow_reuse=True, regenerate=True, lease_ttl=30)
     assert isinstance(forced, Run) and forced.lease is None
     assert "regenerate_outputs" in forced.reason
+
+
+def test_workspaces_of_dead_workers_are_swept_and_others_kept(tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from airflow_provider_amlpipe.steps.runner import OWNER_FILE, WORKSPACE_PREFIX, sweep_stale_workspaces
+
+    dead_pid = int(
+        subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout
+    )
+    host = socket.gethostname()
+    folders = {}
+    for name, owner in (
+        ("dead", f"{host} {dead_pid}"),
+        ("alive", f"{host} {os.getpid()}"),
+        ("elsewhere", f"other-host {dead_pid}"),
+    ):
+        folder = tmp_path / f"{WORKSPACE_PREFIX}{name}"
+        folder.mkdir()
+        (folder / OWNER_FILE).write_text(owner)
+        folders[name] = folder
+    unowned = tmp_path / f"{WORKSPACE_PREFIX}unowned"
+    unowned.mkdir()
+    assert sweep_stale_workspaces(tmp_path) == [folders["dead"]]
+    assert not folders["dead"].exists()
+    assert folders["alive"].exists() and folders["elsewhere"].exists() and unowned.exists()

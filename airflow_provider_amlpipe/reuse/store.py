@@ -51,7 +51,8 @@ class Busy:
     expires_at: float
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this machine."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -133,7 +134,7 @@ class ReuseStore:
             return False
         # A holder on this machine whose process is gone is dead now, not when its lease expires.
         pid = doc.get("pid")
-        return not (pid and doc.get("host") == socket.gethostname() and not _pid_alive(int(pid)))
+        return not (pid and doc.get("host") == socket.gethostname() and not pid_alive(int(pid)))
 
     def acquire(
         self,

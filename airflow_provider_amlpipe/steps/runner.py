@@ -7,7 +7,10 @@ defer while another worker holds the lease, or call :meth:`StepRunner.run`.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -21,7 +24,7 @@ from airflow_provider_amlpipe.data.registry import DatasetRegistry
 from airflow_provider_amlpipe.errors import ConfigurationError, IntegrityError, StepFailedError
 from airflow_provider_amlpipe.reuse.fingerprint import Fingerprint
 from airflow_provider_amlpipe.reuse.hashing import Hasher
-from airflow_provider_amlpipe.reuse.store import Busy, Heartbeat, Lease, ReuseStore
+from airflow_provider_amlpipe.reuse.store import Busy, Heartbeat, Lease, ReuseStore, pid_alive
 from airflow_provider_amlpipe.steps.inputs import ResolvedInput
 
 
@@ -31,6 +34,10 @@ class StepLog(Protocol):
     def info(self, msg: Any, /, *args: Any) -> Any: ...
 
     def warning(self, msg: Any, /, *args: Any) -> Any: ...
+
+
+WORKSPACE_PREFIX = "amlpipe-step-"
+OWNER_FILE = ".amlpipe-owner"
 
 
 @dataclass(frozen=True)
@@ -186,7 +193,9 @@ class StepRunner:
     def prepare_workspace(self, plan: StepPlan, params: dict[str, Any], root: Path | None = None) -> StepWorkspace:
         """Stage inputs, make empty output folders and the context file, under ``root`` (default: a temp dir)."""
         if root is None:
-            root = new_temp_dir("amlpipe-step-")
+            sweep_stale_workspaces()
+            root = new_temp_dir(WORKSPACE_PREFIX)
+            (root / OWNER_FILE).write_text(f"{socket.gethostname()} {os.getpid()}", encoding="utf-8")
         else:
             root.mkdir(parents=True, exist_ok=True)
         inputs = {name: item.stage(root / "inputs" / name) for name, item in plan.inputs.items()}
@@ -277,6 +286,24 @@ class StepRunner:
             },
         )
         return StepResult(outputs, False, fingerprint.digest, record, new_versions)
+
+
+def sweep_stale_workspaces(parent: Path | None = None) -> list[Path]:
+    """Remove temporary step workspaces whose worker died on this machine (e.g. SIGKILL).
+
+    Only folders that carry an owner file naming this host and a process that no longer exists
+    are removed; anything else is left alone.
+    """
+    removed = []
+    for folder in (parent or Path(tempfile.gettempdir())).glob(f"{WORKSPACE_PREFIX}*"):
+        try:
+            host, pid = (folder / OWNER_FILE).read_text(encoding="utf-8").split()
+        except (OSError, ValueError):
+            continue
+        if host == socket.gethostname() and not pid_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
