@@ -306,3 +306,38 @@ def test_the_trigger_yields_the_final_state_and_round_trips(
     with pytest.raises(StepFailedError, match="no such job"):
         job_info_from_event(missing)
     assert TOKEN not in json.dumps(payload) + json.dumps(missing)
+
+
+def test_killing_the_deferred_task_cancels_the_job_and_frees_the_lease(
+    server: AdlaTestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    from airflow_provider_amlpipe.data.datastore import LocalDatastore
+    from airflow_provider_amlpipe.reuse.store import Busy, Lease, ReuseStore
+    from airflow_provider_amlpipe.triggers.adla_job import AdlaJobTrigger
+
+    _connection(monkeypatch, "adla_kill", server)
+    root = tmp_path / "store"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_KILL_STORE", json.dumps({"conn_type": "amlpipe_local", "extra": {"path": str(root)}})
+    )
+    reuse = ReuseStore(LocalDatastore("kill_store", root))
+    lease = reuse.acquire("fp", ttl=3600, bind_to_process=False, owner="dag.task.run.-1")
+    assert isinstance(lease, Lease)
+    script, out = _script(tmp_path)
+    server.run_delay = 30.0
+    with _client(server) as client:
+        submitted = AdlaJobBackend(client).submit(script, job_id=uuid.uuid4(), name="killed")
+    resume = {"datastore": "kill_store", "lease": dataclasses.asdict(lease)}
+    trigger = AdlaJobTrigger("adla_kill", submitted.job_id, poll_interval=0.05, resume=resume)
+    asyncio.run(trigger.on_kill())
+    with _client(server) as client:
+        for _ in range(100):
+            info = client.get_job(submitted.job_id)
+            if info.ended:
+                break
+            time.sleep(0.05)
+    assert info.result == "Cancelled"
+    assert not out.exists()
+    assert not isinstance(reuse.acquire("fp", ttl=30), Busy)  # the killed task's lease was released

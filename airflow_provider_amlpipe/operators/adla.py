@@ -140,6 +140,7 @@ class AdlaStepOperator(AmlStepOperator):
             return self._push(context, result, decision.reason)
         resume = {
             "root": str(root),
+            "datastore": self.datastore,
             "lease": None if decision.lease is None else dataclasses.asdict(decision.lease),
             "commit": plan.commit_spec().to_dict(),
             "reason": decision.reason,

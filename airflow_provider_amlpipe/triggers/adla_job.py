@@ -42,6 +42,24 @@ class AdlaJobTrigger(BaseTrigger):
             },
         )
 
+    async def on_kill(self) -> None:
+        """A user killed the deferred task (mark failed, clear): cancel the job, free the step's lease."""
+        client = await aadla_client(self.adla_conn_id)
+        try:
+            await asyncio.to_thread(client.cancel_job, self.job_id)
+            self.log.info("ADLA job %s: cancel requested because the task was killed", self.job_id)
+        except AdlaError as exc:
+            self.log.warning("could not cancel ADLA job %s: %s", self.job_id, exc)
+        finally:
+            client.close()
+        lease, datastore = self.resume.get("lease"), self.resume.get("datastore")
+        if lease and datastore:
+            from airflow_provider_amlpipe.reuse.store import Lease, ReuseStore
+            from airflow_provider_amlpipe.triggers.step_lease import adatastore
+
+            store = await adatastore(datastore)
+            await asyncio.to_thread(ReuseStore(store).release, Lease(**lease))
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         client = await aadla_client(self.adla_conn_id)
         try:
