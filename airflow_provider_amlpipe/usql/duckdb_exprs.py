@@ -111,6 +111,60 @@ class ExprTranslator:
     def err(self, pos: n.Pos, construct: str, message: str) -> UsqlError:
         return UsqlError(self.source, pos.line, pos.column, construct, message)
 
+    # ------------------------------------------------------------ dialect hooks (overridden for Spark)
+    #: The SQL function building a timestamp from (y, m, d, h, mi, s).
+    MAKE_TIMESTAMP = "make_timestamp"
+
+    @staticmethod
+    def _ident(name: str) -> str:
+        """A quoted identifier."""
+        return q(name)
+
+    @staticmethod
+    def _strlit(s: str) -> str:
+        """A string literal."""
+        return lit(s)
+
+    @staticmethod
+    def _not_distinct(a: str, b: str, neg: bool) -> str:
+        """Null-safe equality (``neg``: inequality) of two values."""
+        return f"({a} IS {'' if neg else 'NOT '}DISTINCT FROM {b})"
+
+    @staticmethod
+    def _element_at(s: str, key: str) -> str:
+        """The element of an array (1-based ``key``) or map; NULL when it is missing."""
+        return f"{s}[{key}]"
+
+    @staticmethod
+    def _concat_arg(s: str, typ: UType) -> str:
+        """A value as an argument of string concatenation (``+`` on strings, ``string.Concat``)."""
+        return cs_tostring(s, typ)
+
+    @staticmethod
+    def _divide(a: str, b: str, typ: UType) -> str:
+        """C# ``a / b`` in the promoted type ``typ`` (integer division for integral types)."""
+        return f"({a} // {b})" if typ.is_integral else f"({a} / {b})"
+
+    @staticmethod
+    def _bitwise(op: str, a: str, b: str) -> str:
+        """Integer ``&``, ``|`` or ``^``."""
+        return f"xor({a}, {b})" if op == "^" else f"({a} {op} {b})"
+
+    @staticmethod
+    def _trim_ws(s: str) -> str:
+        """``s`` with leading and trailing white space removed."""
+        return f"trim({s}, ' \t\r\n')"
+
+    @staticmethod
+    def _array_join(arr: str, sep: str) -> str:
+        """C# ``string.Join(sep, arr)``."""
+        return f"array_to_string({arr}, {sep})"
+
+    @staticmethod
+    def _parse(s: str, target: str, what: str) -> str:
+        """C# ``T.Parse(s)`` (``what`` names the call in run-time errors)."""
+        return parse_string_as(s, target)
+
     # ------------------------------------------------------------ entry
     def tr(self, e: n.Expr, scope: Scope) -> Typed:
         method = getattr(self, "_" + type(e).__name__.lower())
@@ -134,7 +188,7 @@ class ExprTranslator:
             return "NULL", UType("null", True)
         if e.kind in ("string", "char"):
             assert isinstance(v, str)
-            return lit(v), UType(e.kind, e.kind == "string")
+            return self._strlit(v), UType(e.kind, e.kind == "string")
         if e.kind == "bool":
             return ("TRUE" if v else "FALSE"), t.BOOL
         if e.kind == "int":
@@ -142,16 +196,16 @@ class ExprTranslator:
         if e.kind == "long":
             return f"CAST({v} AS BIGINT)", t.LONG
         if e.kind == "decimal":
-            return f"CAST({lit(str(v))} AS DECIMAL(38,10))", UType("decimal", False)
+            return f"CAST({self._strlit(str(v))} AS DECIMAL(38,10))", UType("decimal", False)
         if e.kind in ("double", "float"):
-            return f"CAST({lit(repr(v))} AS {t.BUILTIN_TYPES[e.kind]})", UType(e.kind, False)
+            return f"CAST({self._strlit(repr(v))} AS {t.BUILTIN_TYPES[e.kind]})", UType(e.kind, False)
         raise self.err(e.pos, "literal", f"unsupported literal {v!r}")
 
     def _name(self, e: n.Name, scope: Scope) -> Typed:
         found = scope.find(e.name)
         if len(found) == 1:
             alias, col, typ = found[0]
-            return (f"{q(alias)}.{q(col)}" if alias else q(col)), typ
+            return (f"{self._ident(alias)}.{self._ident(col)}" if alias else self._ident(col)), typ
         if len(found) > 1:
             raise self.err(e.pos, "column", f"column {e.name!r} is ambiguous; qualify it with a rowset alias")
         if e.name in scope.select_aliases:
@@ -181,7 +235,7 @@ class ExprTranslator:
                 found = scope.find(e.name, target.name)
                 if not found:
                     raise self.err(e.pos, "column", f"rowset {target.name!r} has no column {e.name!r}")
-                return f"{q(target.name)}.{q(e.name)}", found[0][2]
+                return f"{self._ident(target.name)}.{self._ident(e.name)}", found[0][2]
             if not scope.find(target.name) and target.name not in scope.select_aliases:
                 if target.name in _STATIC_CLASSES:
                     return self._static_member(target.name, e)
@@ -363,14 +417,14 @@ class ExprTranslator:
         if cls in ("string", "String"):
             if name in ("IsNullOrEmpty", "IsNullOrWhiteSpace"):
                 ((s, _),) = self._args(e, scope, (1,), f"string.{name}")
-                inner = f"trim({s}, ' \t\r\n')" if name == "IsNullOrWhiteSpace" else s
+                inner = self._trim_ws(s) if name == "IsNullOrWhiteSpace" else s
                 return f"({s} IS NULL OR {inner} = '')", t.BOOL
             if name == "Concat":
                 args = [self.tr(a, scope) for a in e.args]
-                return "concat(" + ", ".join(cs_tostring(s, ty) for s, ty in args) + ")", t.STRING
+                return "concat(" + ", ".join(self._concat_arg(s, ty) for s, ty in args) + ")", t.STRING
             if name == "Join":
                 (sep, _), (arr, _at) = self._args(e, scope, (2,), "string.Join")
-                return f"array_to_string({arr}, {sep})", t.STRING
+                return self._array_join(arr, sep), t.STRING
         if cls == "Math":
             return self._math(name, e, scope)
         if cls == "SqlArray" and name == "Create":
@@ -386,7 +440,7 @@ class ExprTranslator:
             if name == "TryParse":
                 raise self.err(e.pos, f"{cls}.TryParse", "out parameters are not supported; use Parse")
             ((s, st),) = self._args(e, scope, (1,), f"{cls}.Parse")
-            return parse_string_as(s, target), UType(target, st.nullable and target not in ("DateTime",))
+            return self._parse(s, target, f"{cls}.Parse"), UType(target, st.nullable and target != "DateTime")
         if cls == "DateTime" and name == "Parse":
             ((s, _),) = self._args(e, scope, (1,), "DateTime.Parse")
             return f"usql_parse_datetime({s})", t.DATETIME
@@ -554,14 +608,14 @@ class ExprTranslator:
         b, bt = self.tr(e.right, scope)
         op = e.op
         if op == "+" and ("string" in (at.name, bt.name)):
-            return f"concat({cs_tostring(a, at)}, {cs_tostring(b, bt)})", t.STRING
+            return f"concat({self._concat_arg(a, at)}, {self._concat_arg(b, bt)})", t.STRING
         if op in ("+", "-") and at.name == "DateTime":
             raise self.err(e.pos, "DateTime", "DateTime arithmetic with + / - is not supported; use AddDays etc.")
         if op in ("+", "-", "*", "%"):
             return f"({a} {op} {b})", t.promote(at, bt)
         if op == "/":
             typ = t.promote(at, bt)
-            return (f"({a} // {b})" if typ.is_integral else f"({a} / {b})"), typ
+            return self._divide(a, b, typ), typ
         if op in ("==", "!="):
             return self._equality(op, a, at, b, bt, e), t.BOOL
         if op in ("<", ">", "<=", ">="):
@@ -576,7 +630,7 @@ class ExprTranslator:
                 if op == "^":
                     return f"({a} <> {b})", at
                 return f"({a} {'AND' if op == '&' else 'OR'} {b})", at
-            return (f"xor({a}, {b})" if op == "^" else f"({a} {op} {b})"), t.promote(at, bt)
+            return self._bitwise(op, a, b), t.promote(at, bt)
         if op == "??":
             typ = bt if at.name == "null" else at.with_nullable(bt.nullable)
             return f"coalesce({a}, {b})", typ
@@ -589,7 +643,7 @@ class ExprTranslator:
             return f"({other} IS {'NOT ' if neg else ''}NULL)"
         if self.in_join_condition or not (at.nullable or bt.nullable):
             return f"({a} {'<>' if neg else '='} {b})"
-        return f"({a} IS {'' if neg else 'NOT '}DISTINCT FROM {b})"
+        return self._not_distinct(a, b, neg)
 
     def _conditional(self, e: n.Conditional, scope: Scope) -> Typed:
         c = self.bool_sql(e.cond, scope, "the condition of ?:")
@@ -648,9 +702,9 @@ class ExprTranslator:
         s, st = self.tr(e.target, scope)
         i, _ = self.tr(e.index, scope)
         if st.name == "SqlArray":
-            return f"{s}[({i}) + 1]", (st.element or t.UNKNOWN).with_nullable(True)
+            return self._element_at(s, f"({i}) + 1"), (st.element or t.UNKNOWN).with_nullable(True)
         if st.name == "SqlMap":
-            return f"{s}[{i}]", (st.element or t.UNKNOWN).with_nullable(True)
+            return self._element_at(s, i), (st.element or t.UNKNOWN).with_nullable(True)
         if st.name == "string":
             return f"substring({s}, ({i}) + 1, 1)", UType("char", False)
         raise self.err(e.pos, "indexer", f"{st} cannot be indexed")
@@ -662,7 +716,7 @@ class ExprTranslator:
             if len(args) not in (3, 6):
                 raise self.err(e.pos, "new DateTime", "new DateTime(y, m, d[, h, mi, s]) takes 3 or 6 arguments")
             vals = [x for x, _ in args] + ["0", "0", "0"][: 6 - len(args)]
-            return f"make_timestamp({', '.join(vals)})", t.DATETIME
+            return f"{self.MAKE_TIMESTAMP}({', '.join(vals)})", t.DATETIME
         if name in ("SqlArray", "SqlMap"):
             return self._new_collection(e, args, scope)
         raise self.err(e.pos, f"new {name}", f"new {name}(...) is not supported")

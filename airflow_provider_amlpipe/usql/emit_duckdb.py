@@ -94,6 +94,22 @@ class DuckDbEmitter:
         self.x = ExprTranslator(source, self._variable)
         self.out: list[EmittedStatement] = []
 
+    # ------------------------------------------------------------ dialect hooks (overridden for Spark)
+    @staticmethod
+    def _ident(name: str) -> str:
+        """A quoted identifier."""
+        return q(name)
+
+    @staticmethod
+    def _type_sql(ty: UType) -> str:
+        """The SQL type of a U-SQL type."""
+        return ty.duckdb()
+
+    @staticmethod
+    def _values_table(rows: str) -> str:
+        """A ``VALUES`` table of the parenthesised, comma-separated ``rows``."""
+        return f"(VALUES {rows})"
+
     def err(self, pos: n.Pos, construct: str, message: str) -> UsqlError:
         return UsqlError(self.source, pos.line, pos.column, construct, message)
 
@@ -638,7 +654,7 @@ class DuckDbEmitter:
                     raise self.err(it.pos, "SELECT", f"unknown rowset alias {qual!r} in {qual}.*")
                 for alias, c, ty in scope.columns:
                     if qual is None or alias == qual:
-                        items.append(f"{q(alias)}.{q(c)}" if alias else q(c))
+                        items.append(f"{self._ident(alias)}.{self._ident(c)}" if alias else self._ident(c))
                         cols.append((c, ty))
                 continue
             sql, ty = self.x.tr(it.expr, scope)
@@ -654,7 +670,7 @@ class DuckDbEmitter:
                     raise self.err(it.pos, "SELECT", "this select expression needs a column name: add AS name")
             if ty.name == "null":
                 raise self.err(it.pos, "type", f"column {name!r} has no type: cast null, e.g. (string) null")
-            items.append(f"{sql} AS {q(name)}")
+            items.append(f"{sql} AS {self._ident(name)}")
             cols.append((name, ty))
         names = [c for c, _ in cols]
         dup = next((c for c in names if names.count(c) > 1), None)
@@ -672,7 +688,7 @@ class DuckDbEmitter:
         finally:
             self.x.allow_aggregates = True
         if s.having is not None:
-            having_scope = Scope(scope.columns, {c: (q(c), ty) for c, ty in cols})
+            having_scope = Scope(scope.columns, {c: (self._ident(c), ty) for c, ty in cols})
             sql += "\nHAVING " + self.x.bool_sql(s.having, having_scope, "HAVING")
         return sql, cols
 
@@ -718,10 +734,12 @@ class DuckDbEmitter:
                 raise self.err(v.pos, "VALUES", f"column {v.columns[i]!r} has only null values; cast one")
             final.append(maybe)
         cast_cols = ", ".join(
-            f"CAST(c{i} AS {ty.duckdb()}) AS {q(c)}" for i, (c, ty) in enumerate(zip(v.columns, final, strict=False))
+            f"CAST(c{i} AS {self._type_sql(ty)}) AS {self._ident(c)}"
+            for i, (c, ty) in enumerate(zip(v.columns, final, strict=False))
         )
         raw_cols = ", ".join(f"c{i}" for i in range(len(v.columns)))
-        sql = f"(SELECT {cast_cols} FROM (VALUES {', '.join(rows_sql)}) AS usql_v({raw_cols})) AS {q(v.alias)}"
+        table = self._values_table(", ".join(rows_sql))
+        sql = f"(SELECT {cast_cols} FROM {table} AS usql_v({raw_cols})) AS {self._ident(v.alias)}"
         return sql, Scope([(v.alias, c, ty) for c, ty in zip(v.columns, final, strict=False)])
 
     def join(self, j: n.Join) -> tuple[str, Scope]:

@@ -79,6 +79,19 @@ class SparkEmitter(DuckDbEmitter):
     def untranslatable(self, pos: n.Pos, construct: str, why: str) -> UsqlError:
         return UsqlError(self.source, pos.line, pos.column, construct, NOT_SPARK + why)
 
+    # ------------------------------------------------------------ dialect hooks
+    @staticmethod
+    def _ident(name: str) -> str:
+        return bq(name)
+
+    @staticmethod
+    def _type_sql(ty: UType) -> str:
+        return spark_type(ty)
+
+    @staticmethod
+    def _values_table(rows: str) -> str:
+        return f"VALUES {rows}"
+
     def _unknown(self, node: object, what: str) -> UsqlError:
         pos = getattr(node, "pos", None)
         if not isinstance(pos, n.Pos):
@@ -323,55 +336,6 @@ class SparkEmitter(DuckDbEmitter):
         return f"CASE WHEN {empty} THEN raise_error({required}) ELSE {conv} END"
 
     # ------------------------------------------------------------ SELECT
-    def select(self, s: n.Select) -> tuple[str, list[tuple[str, UType]]]:
-        from_sql, scope = self.source_sql(s.source) if s.source is not None else ("", Scope())
-        items: list[str] = []
-        cols: list[tuple[str, UType]] = []
-        for it in s.items:
-            if isinstance(it.expr, n.Star):
-                qual = it.expr.qualifier
-                if qual is not None and qual not in scope.aliases():
-                    raise self.err(it.pos, "SELECT", f"unknown rowset alias {qual!r} in {qual}.*")
-                for alias, c, ty in scope.columns:
-                    if qual is None or alias == qual:
-                        items.append(f"{bq(alias)}.{bq(c)}" if alias else bq(c))
-                        cols.append((c, ty))
-                continue
-            sql, ty = self.x.tr(it.expr, scope)
-            name = it.alias
-            if name is None:
-                if isinstance(it.expr, n.Name) or (
-                    isinstance(it.expr, n.Member)
-                    and isinstance(it.expr.target, n.Name)
-                    and (it.expr.target.name in scope.aliases())
-                ):
-                    name = it.expr.name
-                else:
-                    raise self.err(it.pos, "SELECT", "this select expression needs a column name: add AS name")
-            if ty.name == "null":
-                raise self.err(it.pos, "type", f"column {name!r} has no type: cast null, e.g. (string) null")
-            items.append(f"{sql} AS {bq(name)}")
-            cols.append((name, ty))
-        names = [c for c, _ in cols]
-        dup = next((c for c in names if names.count(c) > 1), None)
-        if dup:
-            raise self.err(s.pos, "SELECT", f"column {dup!r} appears twice in the result; rename one with AS")
-        sql = "SELECT " + ("DISTINCT " if s.distinct else "") + ",\n  ".join(items)
-        if from_sql:
-            sql += "\nFROM " + from_sql
-        self.x.allow_aggregates = False
-        try:
-            if s.where is not None:
-                sql += "\nWHERE " + self.x.bool_sql(s.where, scope, "WHERE")
-            if s.group_by:
-                sql += "\nGROUP BY " + ", ".join(self.x.tr(g, scope)[0] for g in s.group_by)
-        finally:
-            self.x.allow_aggregates = True
-        if s.having is not None:
-            having_scope = Scope(scope.columns, {c: (bq(c), ty) for c, ty in cols})
-            sql += "\nHAVING " + self.x.bool_sql(s.having, having_scope, "HAVING")
-        return sql, cols
-
     def source_sql(self, src: n.Source) -> tuple[str, Scope]:
         sql, scope, _ = self._source(src)
         return sql, scope
@@ -393,35 +357,6 @@ class SparkEmitter(DuckDbEmitter):
         if isinstance(src, n.Explode):
             raise self.err(src.pos, "FROM", "EXPLODE needs CROSS APPLY")
         raise self._unknown(src, "FROM source")
-
-    def values(self, v: n.ValuesSource) -> tuple[str, Scope]:
-        rows_sql = []
-        types: list[UType | None] = [None] * len(v.columns)
-        for row in v.rows:
-            vals = []
-            for i, e in enumerate(row):
-                sql, ty = self.x.tr(e, Scope())
-                prev = types[i]
-                if prev is None or prev.name == "null":
-                    types[i] = ty.with_nullable(ty.nullable or (prev is not None))
-                elif ty.name == "null":
-                    types[i] = prev.with_nullable(True)
-                elif prev.name != ty.name:
-                    raise self.err(e.pos, "VALUES", f"column {v.columns[i]!r} mixes {prev} and {ty} values")
-                vals.append(sql)
-            rows_sql.append("(" + ", ".join(vals) + ")")
-        final: list[UType] = []
-        for i, maybe in enumerate(types):
-            if maybe is None or maybe.name == "null":
-                raise self.err(v.pos, "VALUES", f"column {v.columns[i]!r} has only null values; cast one")
-            final.append(maybe)
-        cast_cols = ", ".join(
-            f"CAST(c{i} AS {spark_type(ty)}) AS {bq(c)}"
-            for i, (c, ty) in enumerate(zip(v.columns, final, strict=False))
-        )
-        raw_cols = ", ".join(f"c{i}" for i in range(len(v.columns)))
-        sql = f"(SELECT {cast_cols} FROM VALUES {', '.join(rows_sql)} AS usql_v({raw_cols})) AS {bq(v.alias)}"
-        return sql, Scope([(v.alias, c, ty) for c, ty in zip(v.columns, final, strict=False)])
 
     def spark_join(self, j: n.Join) -> tuple[str, Scope, bool]:
         left_sql, left, left_lateral = self._source(j.left)

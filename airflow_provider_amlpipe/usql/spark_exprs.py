@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql import types as t
-from airflow_provider_amlpipe.usql.duckdb_exprs import _CONVERT, _PARSE_TARGET, _STATIC_CLASSES, ExprTranslator, Scope
+from airflow_provider_amlpipe.usql.duckdb_exprs import _PARSE_TARGET, ExprTranslator, Scope
 from airflow_provider_amlpipe.usql.errors import UsqlError
 from airflow_provider_amlpipe.usql.types import UType
 
@@ -214,6 +214,53 @@ class SparkExprTranslator(ExprTranslator):
     def untranslatable(self, pos: n.Pos, construct: str, why: str) -> UsqlError:
         return UsqlError(self.source, pos.line, pos.column, construct, NOT_SPARK + why)
 
+    # ------------------------------------------------------------ dialect hooks
+    MAKE_TIMESTAMP = "make_timestamp_ntz"
+
+    @staticmethod
+    def _ident(name: str) -> str:
+        return bq(name)
+
+    @staticmethod
+    def _strlit(s: str) -> str:
+        return slit(s)
+
+    @staticmethod
+    def _not_distinct(a: str, b: str, neg: bool) -> str:
+        return f"(NOT ({a} <=> {b}))" if neg else f"({a} <=> {b})"
+
+    @staticmethod
+    def _element_at(s: str, key: str) -> str:
+        return f"try_element_at({s}, {key})"
+
+    @staticmethod
+    def _concat_arg(s: str, typ: UType) -> str:
+        return f"coalesce({cs_tostring(s, typ)}, '')"
+
+    @staticmethod
+    def _divide(a: str, b: str, typ: UType) -> str:
+        if typ.is_integral:
+            return f"CAST(({a} DIV {b}) AS {spark_type(typ)})"
+        if typ.name in ("double", "float"):
+            return f"(CAST({a} AS DOUBLE) / {b})"
+        return f"({a} / {b})"
+
+    @staticmethod
+    def _bitwise(op: str, a: str, b: str) -> str:
+        return f"({a} {op} {b})"
+
+    @staticmethod
+    def _trim_ws(s: str) -> str:
+        return f"trim(BOTH {_WS} FROM {s})"
+
+    @staticmethod
+    def _array_join(arr: str, sep: str) -> str:
+        return f"array_join({arr}, {sep}, '')"
+
+    @staticmethod
+    def _parse(s: str, target: str, what: str) -> str:
+        return strict_parse(s, target, what)
+
     def tr(self, e: n.Expr, scope: Scope) -> Typed:
         method = getattr(self, "_" + type(e).__name__.lower(), None)
         if method is None:
@@ -222,57 +269,7 @@ class SparkExprTranslator(ExprTranslator):
         result: Typed = method(e, scope)
         return result
 
-    # ------------------------------------------------------------ leaves
-    def _literal(self, e: n.Literal, scope: Scope) -> Typed:
-        v = e.value
-        if e.kind == "null":
-            return "NULL", UType("null", True)
-        if e.kind in ("string", "char"):
-            assert isinstance(v, str)
-            return slit(v), UType(e.kind, e.kind == "string")
-        if e.kind == "bool":
-            return ("TRUE" if v else "FALSE"), t.BOOL
-        if e.kind == "int":
-            return str(v), t.INT
-        if e.kind == "long":
-            return f"CAST({v} AS BIGINT)", t.LONG
-        if e.kind == "decimal":
-            return f"CAST({slit(str(v))} AS DECIMAL(38,10))", UType("decimal", False)
-        if e.kind in ("double", "float"):
-            return f"CAST({slit(repr(v))} AS {SPARK_TYPES[e.kind]})", UType(e.kind, False)
-        raise self.err(e.pos, "literal", f"unsupported literal {v!r}")
-
-    def _name(self, e: n.Name, scope: Scope) -> Typed:
-        found = scope.find(e.name)
-        if len(found) == 1:
-            alias, col, typ = found[0]
-            return (f"{bq(alias)}.{bq(col)}" if alias else bq(col)), typ
-        if len(found) > 1:
-            raise self.err(e.pos, "column", f"column {e.name!r} is ambiguous; qualify it with a rowset alias")
-        if e.name in scope.select_aliases:
-            return scope.select_aliases[e.name]
-        if e.name in scope.aliases():
-            raise self.err(e.pos, "column", f"{e.name!r} is a rowset alias, not a column")
-        raise self.err(e.pos, "column", f"unknown column {e.name!r}{self._known(scope)}")
-
     # ------------------------------------------------------------ members
-    def _member(self, e: n.Member, scope: Scope) -> Typed:
-        target = e.target
-        if isinstance(target, n.Name):
-            if target.name in scope.aliases() and (scope.find(e.name, target.name) or not scope.find(target.name)):
-                found = scope.find(e.name, target.name)
-                if not found:
-                    raise self.err(e.pos, "column", f"rowset {target.name!r} has no column {e.name!r}")
-                return f"{bq(target.name)}.{bq(e.name)}", found[0][2]
-            if not scope.find(target.name) and target.name not in scope.select_aliases:
-                if target.name in _STATIC_CLASSES:
-                    return self._static_member(target.name, e)
-                if target.name[:1].isupper():
-                    raise self.err(e.pos, "user code", f"{target.name}.{e.name} is not a built-in; user-defined "
-                                   "code (code-behind, assemblies) is not supported")  # fmt: skip
-        sql, typ = self.tr(target, scope)
-        return self._property(sql, typ, e)
-
     def _static_member(self, cls: str, e: n.Member) -> Typed:
         name = e.name
         if cls == "Math" and name in ("PI", "E"):
@@ -387,39 +384,6 @@ class SparkExprTranslator(ExprTranslator):
         if e.over is not None:
             sql = self._over(sql, e, scope)
         return sql, typ
-
-    def _static_call(self, cls: str, name: str, e: n.Call, scope: Scope) -> Typed:
-        if cls in ("string", "String"):
-            if name in ("IsNullOrEmpty", "IsNullOrWhiteSpace"):
-                ((s, _),) = self._args(e, scope, (1,), f"string.{name}")
-                inner = f"trim(BOTH {_WS} FROM {s})" if name == "IsNullOrWhiteSpace" else s
-                return f"({s} IS NULL OR {inner} = '')", t.BOOL
-            if name == "Concat":
-                args = [self.tr(a, scope) for a in e.args]
-                return "concat(" + ", ".join(f"coalesce({cs_tostring(s, ty)}, '')" for s, ty in args) + ")", t.STRING
-            if name == "Join":
-                (sep, _), (arr, _at) = self._args(e, scope, (2,), "string.Join")
-                return f"array_join({arr}, {sep}, '')", t.STRING
-        if cls == "Math":
-            return self._math(name, e, scope)
-        if cls == "SqlArray" and name == "Create":
-            ((s, st),) = self._args(e, scope, (1,), "SqlArray.Create")
-            if st.name != "SqlArray":
-                raise self.err(e.pos, "SqlArray", "SqlArray.Create(x) needs an array such as s.Split(';')")
-            return s, st
-        if cls == "Convert" and name in _CONVERT:
-            ((s, st),) = self._args(e, scope, (1,), f"Convert.{name}")
-            return self._convert(s, st, _CONVERT[name], e)
-        target = _PARSE_TARGET.get(cls)
-        if target and name in ("Parse", "TryParse"):
-            if name == "TryParse":
-                raise self.err(e.pos, f"{cls}.TryParse", "out parameters are not supported; use Parse")
-            ((s, st),) = self._args(e, scope, (1,), f"{cls}.Parse")
-            return strict_parse(s, target, f"{cls}.Parse"), UType(target, st.nullable and target != "DateTime")
-        if cls == "DateTime" and name == "Parse":
-            ((s, _),) = self._args(e, scope, (1,), "DateTime.Parse")
-            return strict_parse(s, "DateTime", "DateTime.Parse"), t.DATETIME
-        raise self.err(e.pos, f"{cls}.{name}", f"{cls}.{name}(...) is not supported")
 
     def _math(self, name: str, e: n.Call, scope: Scope) -> Typed:
         simple = {"Abs": "abs", "Sqrt": "sqrt", "Exp": "exp", "Log10": "log10", "Sin": "sin", "Cos": "cos",
@@ -580,52 +544,6 @@ class SparkExprTranslator(ExprTranslator):
         raise self.err(e.pos, name, f"method string.{name}(...) is not supported")
 
     # ------------------------------------------------------------ operators
-    def _binary(self, e: n.Binary, scope: Scope) -> Typed:
-        a, at = self.tr(e.left, scope)
-        b, bt = self.tr(e.right, scope)
-        op = e.op
-        if op == "+" and ("string" in (at.name, bt.name)):
-            return f"concat(coalesce({cs_tostring(a, at)}, ''), coalesce({cs_tostring(b, bt)}, ''))", t.STRING
-        if op in ("+", "-") and at.name == "DateTime":
-            raise self.err(e.pos, "DateTime", "DateTime arithmetic with + / - is not supported; use AddDays etc.")
-        if op in ("+", "-", "*", "%"):
-            return f"({a} {op} {b})", t.promote(at, bt)
-        if op == "/":
-            typ = t.promote(at, bt)
-            if typ.is_integral:
-                return f"CAST(({a} DIV {b}) AS {spark_type(typ)})", typ
-            if typ.name in ("double", "float"):
-                return f"(CAST({a} AS DOUBLE) / {b})", typ
-            return f"({a} / {b})", typ
-        if op in ("==", "!="):
-            return self._equality(op, a, at, b, bt, e), t.BOOL
-        if op in ("<", ">", "<=", ">="):
-            sql = f"({a} {op} {b})"
-            if at.nullable or bt.nullable:
-                sql = f"coalesce({sql}, FALSE)"
-            return sql, t.BOOL
-        if op in ("&&", "||"):
-            return f"({a} {'AND' if op == '&&' else 'OR'} {b})", t.BOOL
-        if op in ("&", "|", "^"):
-            if at.name == "bool":
-                if op == "^":
-                    return f"({a} <> {b})", at
-                return f"({a} {'AND' if op == '&' else 'OR'} {b})", at
-            return f"({a} {op} {b})", t.promote(at, bt)
-        if op == "??":
-            typ = bt if at.name == "null" else at.with_nullable(bt.nullable)
-            return f"coalesce({a}, {b})", typ
-        raise self.err(e.pos, "operator", f"operator {op} is not supported")
-
-    def _equality(self, op: str, a: str, at: UType, b: str, bt: UType, e: n.Binary) -> str:
-        neg = op == "!="
-        if at.name == "null" or bt.name == "null":
-            other = b if at.name == "null" else a
-            return f"({other} IS {'NOT ' if neg else ''}NULL)"
-        if self.in_join_condition or not (at.nullable or bt.nullable):
-            return f"({a} {'<>' if neg else '='} {b})"
-        return f"(NOT ({a} <=> {b}))" if neg else f"({a} <=> {b})"
-
     def _cast(self, e: n.Cast, scope: Scope) -> Typed:
         target = t.resolve(e.type)
         if target is None:
@@ -645,29 +563,6 @@ class SparkExprTranslator(ExprTranslator):
         if st.name == "string" and target.name != "string":
             raise self.err(e.pos, "type", f"cannot cast string to {target}; use {target.name}.Parse")
         return f"CAST({s} AS {spark_type(target)})", target
-
-    def _index(self, e: n.Index, scope: Scope) -> Typed:
-        s, st = self.tr(e.target, scope)
-        i, _ = self.tr(e.index, scope)
-        if st.name == "SqlArray":
-            return f"try_element_at({s}, ({i}) + 1)", (st.element or t.UNKNOWN).with_nullable(True)
-        if st.name == "SqlMap":
-            return f"try_element_at({s}, {i})", (st.element or t.UNKNOWN).with_nullable(True)
-        if st.name == "string":
-            return f"substring({s}, ({i}) + 1, 1)", UType("char", False)
-        raise self.err(e.pos, "indexer", f"{st} cannot be indexed")
-
-    def _new(self, e: n.New, scope: Scope) -> Typed:
-        name = e.type.name
-        args = [self.tr(a, scope) for a in e.args]
-        if name in ("DateTime", "System.DateTime"):
-            if len(args) not in (3, 6):
-                raise self.err(e.pos, "new DateTime", "new DateTime(y, m, d[, h, mi, s]) takes 3 or 6 arguments")
-            vals = [x for x, _ in args] + ["0", "0", "0"][: 6 - len(args)]
-            return f"make_timestamp_ntz({', '.join(vals)})", t.DATETIME
-        if name in ("SqlArray", "SqlMap"):
-            return self._new_collection(e, args, scope)
-        raise self.err(e.pos, f"new {name}", f"new {name}(...) is not supported")
 
     def _new_collection(self, e: n.New, args: list[Typed], scope: Scope) -> Typed:
         name = e.type.name
