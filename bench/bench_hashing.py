@@ -43,6 +43,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from _machine import cpu_model, host_cpu
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
@@ -203,20 +205,6 @@ def ensure_corpus(workdir: Path, files: int, total_bytes: int, seed: int) -> Cor
     )
 
 
-def host_cpu() -> tuple[float, float]:
-    """Machine-wide (busy, stolen) CPU seconds so far, all CPUs; zeros without /proc/stat."""
-    try:
-        with open("/proc/stat") as handle:
-            fields = [int(x) for x in handle.readline().split()[1:9]]
-    except (OSError, ValueError):
-        return 0.0, 0.0
-    if len(fields) < 8:
-        return 0.0, 0.0
-    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
-    tick = os.sysconf("SC_CLK_TCK")
-    return (user + nice + system + irq + softirq) / tick, steal / tick
-
-
 def children_cpu() -> float:
     """User + system CPU seconds of all waited-for child processes so far."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -369,20 +357,12 @@ def run_benchmark(
 
 def machine_info(nproc: int, workers: int) -> dict[str, Any]:
     """What the numbers were measured on."""
-    cpu_model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     sha_version = subprocess.run(
         ["sha256sum", "--version"], capture_output=True, text=True, check=False
     ).stdout.splitlines()
     return {
         "nproc": nproc,
-        "cpu_model": cpu_model,
+        "cpu_model": cpu_model(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "openssl": ssl.OPENSSL_VERSION,

@@ -45,6 +45,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from _machine import cpu_model, host_cpu
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
@@ -249,20 +251,6 @@ class ChildRun:
     steal_s: float
     rows_written: int
     report: dict[str, Any]
-
-
-def host_cpu() -> tuple[float, float]:
-    """Machine-wide (busy, stolen) CPU seconds so far, all CPUs; zeros without /proc/stat."""
-    try:
-        with open("/proc/stat") as handle:
-            fields = [int(x) for x in handle.readline().split()[1:9]]
-    except (OSError, ValueError):
-        return 0.0, 0.0
-    if len(fields) < 8:
-        return 0.0, 0.0
-    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
-    tick = os.sysconf("SC_CLK_TCK")
-    return (user + nice + system + irq + softirq) / tick, steal / tick
 
 
 def run_child(kind: str, csv_path: Path, out_path: Path, workdir: Path, profile: Path | None = None) -> ChildRun:
@@ -547,14 +535,6 @@ def run_benchmark(data: DataInfo, workdir: Path, repeats: int, profile: bool) ->
 
 def machine_info() -> dict[str, Any]:
     """What the numbers were measured on."""
-    cpu_model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     mem_total = 0
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -564,7 +544,7 @@ def machine_info() -> dict[str, Any]:
         pass
     return {
         "nproc": os.cpu_count() or 1,
-        "cpu_model": cpu_model,
+        "cpu_model": cpu_model(),
         "mem_total_mib": mem_total,
         "platform": platform.platform(),
         "python": platform.python_version(),
