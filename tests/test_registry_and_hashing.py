@@ -90,3 +90,26 @@ def test_stat_cache_serves_unchanged_files_and_notices_changes(tmp_path: Path, m
     after = tree_digest(hasher.hash_tree(tmp_path))
     assert after != before
     assert [p.name for p in reads] == ["f3.txt"]
+
+
+def test_marker_mode_datapaths_change_with_the_file_without_reading_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import airflow_provider_amlpipe.reuse.hashing as hashing
+    from airflow_provider_amlpipe.data.refs import DataPath
+    from airflow_provider_amlpipe.steps.inputs import resolve_inputs
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "raw.csv").write_text("a,b\n")
+    store = LocalDatastore("data", tmp_path / "data")
+    hasher = Hasher(StatCache(tmp_path / "sc.sqlite"))
+    monkeypatch.setattr(hashing, "sha256_file", lambda p: pytest.fail(f"read {p}"))
+
+    def digest() -> str:
+        raw = {"raw": DataPath("data", "raw.csv", fingerprint_mode="marker")}
+        return resolve_inputs(raw, lambda _: store, hasher, "data")["raw"].digest
+
+    before = digest()
+    assert before.startswith("marker:") and digest() == before
+    (tmp_path / "data" / "raw.csv").write_text("a,b\n1,2\n")
+    assert digest() != before

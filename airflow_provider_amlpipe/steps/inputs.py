@@ -128,7 +128,8 @@ def _from_datapath(name: str, field: str, path: DataPath, stores: StoreResolver,
             )
     description = f"{path.datastore}:{key}"
     if path.fingerprint_mode == "marker":
-        markers = [[k, store.stat(k).size, store.stat(k).marker] for k in keys]
+        stats = [(k, store.stat(k)) for k in keys]
+        markers = [[k, st.size, st.marker] for k, st in stats]
         return ResolvedInput(name, "marker:" + sha256_json(markers), description, store, key, kind)
     local = store.local_path(key)
     if local is not None:
