@@ -441,9 +441,6 @@ class ExprTranslator:
                 raise self.err(e.pos, f"{cls}.TryParse", "out parameters are not supported; use Parse")
             ((s, st),) = self._args(e, scope, (1,), f"{cls}.Parse")
             return self._parse(s, target, f"{cls}.Parse"), UType(target, st.nullable and target != "DateTime")
-        if cls == "DateTime" and name == "Parse":
-            ((s, _),) = self._args(e, scope, (1,), "DateTime.Parse")
-            return f"usql_parse_datetime({s})", t.DATETIME
         raise self.err(e.pos, f"{cls}.{name}", f"{cls}.{name}(...) is not supported")
 
     def _math(self, name: str, e: n.Call, scope: Scope) -> Typed:
