@@ -124,6 +124,19 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Default 2016-11-01.",
                         "schema": {"type": ["string", "null"]},
                     },
+                    "staging_datastore": {
+                        "label": "Staging datastore",
+                        "description": "Connection id of an amlpipe_azure_blob datastore whose storage account is"
+                        " linked to this ADLA account; jobs read inputs and write outputs there (wasb://)."
+                        " Empty: the step's datastore, if it is on Azure Blob.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "staging_prefix": {
+                        "label": "Staging folder",
+                        "description": "Blob folder for each job's staged inputs and outputs (deleted after the job)."
+                        " Default amlpipe-staging/.",
+                        "schema": {"type": ["string", "null"]},
+                    },
                     "static_token": {
                         "label": "Static bearer token (tests only)",
                         "description": "A fixed token for a local test server; never for real accounts.",

@@ -1,10 +1,15 @@
-"""The ADLA job API backend, its hook and trigger, against a local server speaking the protocol."""
+"""The ADLA job API backend, its hook and trigger, against a local server speaking the protocol.
+
+The server reads and writes only its linked Blob storage (Azurite), like a real account: scripts
+here use ``wasb://`` URIs, and local paths fail the job.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import re
 import threading
 import time
 import uuid
@@ -13,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from adla_server import AdlaTestServer, running_adla_server
+from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from airflow_provider_amlpipe.compute.adla import (
     AdlaAuthError,
@@ -28,11 +34,42 @@ from airflow_provider_amlpipe.errors import ConfigurationError, StepFailedError
 
 TOKEN = "test-bearer-token-5f0c1e"  # what the test server accepts; must never be logged
 
+pytestmark = pytest.mark.azurite
+
 
 @pytest.fixture
-def server() -> Iterator[AdlaTestServer]:
-    with running_adla_server(TOKEN) as state:
+def server(azurite_connection_string: str) -> Iterator[AdlaTestServer]:
+    with running_adla_server(TOKEN, azurite_connection_string) as state:
         yield state
+
+
+class Blobs:
+    """A fresh container of the server's linked storage account, addressed by wasb:// URIs."""
+
+    def __init__(self, connection_string: str) -> None:
+        service = BlobServiceClient.from_connection_string(connection_string)
+        self.account = str(service.account_name)
+        self.container: ContainerClient = service.create_container(f"adla-{uuid.uuid4().hex[:12]}")
+
+    def uri(self, key: str) -> str:
+        return f"wasb://{self.container.container_name}@{self.account}.blob.core.windows.net/{key}"
+
+    def put(self, key: str, data: bytes) -> None:
+        self.container.upload_blob(key, data, overwrite=True)
+
+    def read(self, key: str) -> bytes:
+        return self.container.download_blob(key).readall()
+
+    def exists(self, key: str) -> bool:
+        return bool(self.container.get_blob_client(key).exists())
+
+    def delete(self, key: str) -> None:
+        self.container.delete_blob(key)
+
+
+@pytest.fixture
+def blobs(azurite_connection_string: str) -> Blobs:
+    return Blobs(azurite_connection_string)
 
 
 def _client(server: AdlaTestServer, token: str = TOKEN) -> AdlaJobsClient:
@@ -54,30 +91,32 @@ class Lines:
         return "\n".join(line for _, line in self.lines)
 
 
-def _script(tmp_path: Path, rows: str = "a\t1\nb\t2\na\t3\n") -> tuple[str, Path]:
-    source = tmp_path / "in.tsv"
-    source.write_text(rows)
-    out = tmp_path / "out" / "sums.csv"
+def _script(blobs: Blobs, rows: str = "a\t1\nb\t2\na\t3\n") -> tuple[str, str]:
+    """A script summing an input blob; ``(script, key of its output)``."""
+    run = uuid.uuid4().hex[:8]
+    blobs.put(f"in/{run}.tsv", rows.encode())
+    out = f"out/{run}/sums.csv"
     script = (
-        f'@rs = EXTRACT k string, v int FROM "{source}" USING Extractors.Tsv();\n'
+        f'@rs = EXTRACT k string, v int FROM "{blobs.uri(f"in/{run}.tsv")}" USING Extractors.Tsv();\n'
         "@g = SELECT k, SUM(v) AS total FROM @rs GROUP BY k;\n"
-        f'OUTPUT @g TO "{out}" ORDER BY k USING Outputters.Csv();\n'
+        f'OUTPUT @g TO "{blobs.uri(out)}" ORDER BY k USING Outputters.Csv();\n'
     )
     return script, out
 
 
 def test_a_job_runs_the_script_and_writes_its_output(
-    server: AdlaTestServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    server: AdlaTestServer, blobs: Blobs, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    script, out = _script(tmp_path)
+    script, out = _script(blobs)
     sink = Lines()
     job_id = job_id_for("fp-1", "dag.task.run1.-1")
     with _client(server) as client:
         AdlaJobBackend(client).run_script(
             script, job_id=job_id, name="sums", degree_of_parallelism=4, priority=500, sink=sink, poll_interval=0.02
         )
-    assert out.read_bytes() == b'"a",4\r\n"b",2\r\n'
+    assert blobs.read(out) == b'"a",4\r\n"b",2\r\n'  # written back to linked storage
+    assert server.writes == [blobs.uri(out)]
     assert server.executions[str(job_id)] == 1
     put = next(r for r in server.requests if r.method == "PUT")
     assert put.path == f"/Jobs/{job_id}" and put.query == {"api-version": ["2016-11-01"]}
@@ -94,12 +133,11 @@ def test_a_job_runs_the_script_and_writes_its_output(
     assert all(r.authorization == f"Bearer {TOKEN}" for r in server.requests)
 
 
-def test_a_failing_script_surfaces_the_usql_error(server: AdlaTestServer, tmp_path: Path) -> None:
-    source = tmp_path / "in.tsv"
-    source.write_text("a\t1\n")
+def test_a_failing_script_surfaces_the_usql_error(server: AdlaTestServer, blobs: Blobs) -> None:
+    blobs.put("in.tsv", b"a\t1\n")
     script = (
-        f'@rs = EXTRACT k string, v int FROM "{source}" USING Extractors.Tsv();\n'
-        'OUTPUT @nope TO "x.csv" USING Outputters.Csv();\n'
+        f'@rs = EXTRACT k string, v int FROM "{blobs.uri("in.tsv")}" USING Extractors.Tsv();\n'
+        f'OUTPUT @nope TO "{blobs.uri("x.csv")}" USING Outputters.Csv();\n'
     )
     sink = Lines()
     with _client(server) as client, pytest.raises(StepFailedError) as info:
@@ -110,46 +148,43 @@ def test_a_failing_script_surfaces_the_usql_error(server: AdlaTestServer, tmp_pa
     assert [line for stream, line in sink.lines if stream == "stderr" and "nope" in line]
 
 
-def test_resubmitting_the_same_job_id_reattaches_instead_of_running_twice(
-    server: AdlaTestServer, tmp_path: Path
-) -> None:
-    script, out = _script(tmp_path)
+def test_resubmitting_the_same_job_id_reattaches_instead_of_running_twice(server: AdlaTestServer, blobs: Blobs) -> None:
+    script, out = _script(blobs)
     job_id = job_id_for("fp-2", "dag.task.run1.-1")
     assert job_id == job_id_for("fp-2", "dag.task.run1.-1") != job_id_for("fp-2", "dag.task.run2.-1")
     with _client(server) as client:
         backend = AdlaJobBackend(client)
         backend.run_script(script, job_id=job_id, name="sums", sink=Lines(), poll_interval=0.02)
-        out.unlink()
+        blobs.delete(out)
         second = Lines()  # an Airflow retry of the same task instance: same deterministic id
         backend.run_script(script, job_id=job_id, name="sums", sink=second, poll_interval=0.02)
         info, created = client.create_job(job_id, "sums", script)
     assert server.executions == {str(job_id): 1}
-    assert not out.exists()  # the script did not run again
+    assert not blobs.exists(out)  # the script did not run again
     assert "reattaching" in second.text()
     assert not created and info.succeeded
     assert [r.method for r in server.requests].count("PUT") == 3
 
 
-def test_a_failed_job_under_the_id_is_not_reused_by_a_retry(server: AdlaTestServer, tmp_path: Path) -> None:
-    script, out = _script(tmp_path)
-    bad = tmp_path / "missing.tsv"
-    failing = script.replace(str(tmp_path / "in.tsv"), str(bad))
+def test_a_failed_job_under_the_id_is_not_reused_by_a_retry(server: AdlaTestServer, blobs: Blobs) -> None:
+    script, out = _script(blobs)
+    failing = re.sub(r"in/\w+\.tsv", "in/missing.tsv", script)
     job_id = job_id_for("fp-3", "dag.task.run1.-1")
     with _client(server) as client:
         backend = AdlaJobBackend(client)
-        with pytest.raises(StepFailedError):
+        with pytest.raises(StepFailedError, match=f"File not found: {re.escape(blobs.uri('in/missing.tsv'))}"):
             backend.run_script(failing, job_id=job_id, name="sums", sink=Lines(), poll_interval=0.02)
-        bad.write_text("z\t9\n")  # the retry after fixing the input: a new job under the next id
+        blobs.put("in/missing.tsv", b"z\t9\n")  # the retry after fixing the input: a new job under the next id
         sink = Lines()
         backend.run_script(failing, job_id=job_id, name="sums", sink=sink, poll_interval=0.02)
-    assert out.read_bytes() == b'"z",9\r\n'
+    assert blobs.read(out) == b'"z",9\r\n'
     assert server.executions == {str(job_id): 1, str(next_job_id(job_id)): 1}
     assert "ended with result Failed; submitting under the next id" in sink.text()
 
 
-def test_cancel_stops_a_slow_job(server: AdlaTestServer, tmp_path: Path) -> None:
+def test_cancel_stops_a_slow_job(server: AdlaTestServer, blobs: Blobs) -> None:
     server.run_delay = 30.0
-    script, out = _script(tmp_path)
+    script, out = _script(blobs)
     sink = Lines()
     errors: list[BaseException] = []
     with _client(server) as client:
@@ -173,11 +208,11 @@ def test_cancel_stops_a_slow_job(server: AdlaTestServer, tmp_path: Path) -> None
     assert len(errors) == 1 and isinstance(errors[0], StepFailedError)
     assert "Cancelled" in str(errors[0])
     assert any(r.path.endswith("/CancelJob") and r.method == "POST" for r in server.requests)
-    assert not server.executions and not out.exists()
+    assert not server.executions and not blobs.exists(out)
 
 
-def test_a_wrong_token_is_a_clear_auth_error(server: AdlaTestServer, tmp_path: Path) -> None:
-    script, _ = _script(tmp_path)
+def test_a_wrong_token_is_a_clear_auth_error(server: AdlaTestServer, blobs: Blobs) -> None:
+    script, _ = _script(blobs)
     with _client(server, token="not-the-token") as client, pytest.raises(AdlaAuthError) as info:
         AdlaJobBackend(client).run_script(script, job_id=uuid.uuid4(), name="x", sink=Lines(), poll_interval=0.02)
     assert info.value.status_code == 401
@@ -186,12 +221,12 @@ def test_a_wrong_token_is_a_clear_auth_error(server: AdlaTestServer, tmp_path: P
     assert len(server.requests) == 1  # not retried
 
 
-def test_transient_errors_are_retried(server: AdlaTestServer, tmp_path: Path) -> None:
-    script, out = _script(tmp_path)
+def test_transient_errors_are_retried(server: AdlaTestServer, blobs: Blobs) -> None:
+    script, out = _script(blobs)
     server.inject = [503, 429]
     with _client(server) as client:
         AdlaJobBackend(client).run_script(script, job_id=uuid.uuid4(), name="x", sink=Lines(), poll_interval=0.02)
-    assert out.exists()
+    assert blobs.exists(out)
     assert [r.method for r in server.requests[:3]] == ["PUT", "PUT", "PUT"]
 
 
@@ -236,16 +271,16 @@ def _connection(monkeypatch: pytest.MonkeyPatch, conn_id: str, server: AdlaTestS
 
 
 def test_the_hook_builds_a_client_from_its_connection(
-    server: AdlaTestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: AdlaTestServer, blobs: Blobs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from airflow_provider_amlpipe.hooks.adla import AdlaHook, adla_endpoint
 
     _connection(monkeypatch, "adla_test", server)
-    script, out = _script(tmp_path)
+    script, out = _script(blobs)
     backend = AdlaHook("adla_test").get_backend()
     with backend.client:
         backend.run_script(script, job_id=uuid.uuid4(), name="hook", sink=Lines(), poll_interval=0.02)
-    assert out.exists()
+    assert blobs.exists(out)
     assert adla_endpoint("c", "myacct", None, None) == "https://myacct.azuredatalakeanalytics.net"
     assert adla_endpoint("c", None, "myacct", None) == "https://myacct.azuredatalakeanalytics.net"
     assert adla_endpoint("c", "http://127.0.0.1", None, 8080) == "http://127.0.0.1:8080"
@@ -259,12 +294,12 @@ def test_the_hook_builds_a_client_from_its_connection(
 
 
 def test_the_trigger_yields_the_final_state_and_round_trips(
-    server: AdlaTestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: AdlaTestServer, blobs: Blobs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from airflow_provider_amlpipe.triggers.adla_job import AdlaJobTrigger
 
     _connection(monkeypatch, "adla_trigger", server)
-    script, out = _script(tmp_path)
+    script, out = _script(blobs)
     server.run_delay = 0.3
     with _client(server) as client:
         submitted = AdlaJobBackend(client).submit(script, job_id=uuid.uuid4(), name="deferred")
@@ -290,10 +325,12 @@ def test_the_trigger_yields_the_final_state_and_round_trips(
     assert payload["job_id"] == submitted.job_id and payload["errors"] == []
     json.dumps(payload)
     AdlaJobBackend.raise_for_result(job_info_from_event(payload))
-    assert out.exists()
+    assert blobs.exists(out)
 
-    bad = tmp_path / "bad.usql"
-    failing = f'@rs = EXTRACT k string FROM "{bad}" USING Extractors.Tsv();\nOUTPUT @rs TO "{tmp_path / "o.csv"}";\n'
+    failing = (
+        f'@rs = EXTRACT k string FROM "{blobs.uri("bad.tsv")}" USING Extractors.Tsv();\n'
+        f'OUTPUT @rs TO "{blobs.uri("o.csv")}";\n'
+    )
     with _client(server) as client:
         failed = AdlaJobBackend(client).submit(failing, job_id=uuid.uuid4(), name="deferred-bad")
     payload = asyncio.run(first_event(AdlaJobTrigger("adla_trigger", failed.job_id, poll_interval=0.05)))
@@ -308,8 +345,12 @@ def test_the_trigger_yields_the_final_state_and_round_trips(
     assert TOKEN not in json.dumps(payload) + json.dumps(missing)
 
 
-def test_killing_the_deferred_task_cancels_the_job_and_frees_the_lease(
-    server: AdlaTestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_killing_the_deferred_task_cancels_the_job_frees_the_lease_and_deletes_staging(
+    server: AdlaTestServer,
+    blobs: Blobs,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    azurite_connection_string: str,
 ) -> None:
     import dataclasses
 
@@ -322,14 +363,23 @@ def test_killing_the_deferred_task_cancels_the_job_and_frees_the_lease(
     monkeypatch.setenv(
         "AIRFLOW_CONN_KILL_STORE", json.dumps({"conn_type": "amlpipe_local", "extra": {"path": str(root)}})
     )
+    staging_conn = {"connection_string": azurite_connection_string, "container": blobs.container.container_name}
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_KILL_STAGING", json.dumps({"conn_type": "amlpipe_azure_blob", "extra": staging_conn})
+    )
     reuse = ReuseStore(LocalDatastore("kill_store", root))
     lease = reuse.acquire("fp", ttl=3600, bind_to_process=False, owner="dag.task.run.-1")
     assert isinstance(lease, Lease)
-    script, out = _script(tmp_path)
+    script, out = _script(blobs)
+    blobs.put("amlpipe-staging/job-1/inputs/data/x.csv", b"1\n")
     server.run_delay = 30.0
     with _client(server) as client:
         submitted = AdlaJobBackend(client).submit(script, job_id=uuid.uuid4(), name="killed")
-    resume = {"datastore": "kill_store", "lease": dataclasses.asdict(lease)}
+    resume = {
+        "datastore": "kill_store",
+        "lease": dataclasses.asdict(lease),
+        "staging": {"datastore": "kill_staging", "prefix": "amlpipe-staging/job-1", "outputs": {}},
+    }
     trigger = AdlaJobTrigger("adla_kill", submitted.job_id, poll_interval=0.05, resume=resume)
     asyncio.run(trigger.on_kill())
     with _client(server) as client:
@@ -339,5 +389,68 @@ def test_killing_the_deferred_task_cancels_the_job_and_frees_the_lease(
                 break
             time.sleep(0.05)
     assert info.result == "Cancelled"
-    assert not out.exists()
+    assert not blobs.exists(out)
     assert not isinstance(reuse.acquire("fp", ttl=30), Busy)  # the killed task's lease was released
+    assert not list(blobs.container.list_blobs(name_starts_with="amlpipe-staging/"))  # its staging is gone
+
+
+# -- the server stands for a real account: only linked storage, never the worker's disk ------------
+
+
+def _copy(source: str, target: str) -> str:
+    return (
+        f'@rs = EXTRACT k string, v int FROM "{source}" USING Extractors.Tsv();\n'
+        f'OUTPUT @rs TO "{target}" USING Outputters.Csv();\n'
+    )
+
+
+def test_a_local_path_in_the_script_fails_the_job_before_anything_runs(
+    server: AdlaTestServer, blobs: Blobs, tmp_path: Path
+) -> None:
+    source = tmp_path / "in.tsv"
+    source.write_text("a\t1\n")
+    reads_local = _copy(str(source), blobs.uri("o.csv"))
+    local_out = tmp_path / "out.csv"
+    blobs.put("in.tsv", b"a\t1\n")
+    writes_local = _copy(blobs.uri("in.tsv"), str(local_out))
+    with _client(server) as client:
+        backend = AdlaJobBackend(client)
+        with pytest.raises(StepFailedError) as reading:
+            backend.run_script(reads_local, job_id=uuid.uuid4(), name="local-in", sink=Lines(), poll_interval=0.02)
+        with pytest.raises(StepFailedError) as writing:
+            backend.run_script(writes_local, job_id=uuid.uuid4(), name="local-out", sink=Lines(), poll_interval=0.02)
+    assert f"[E_STORE_USER_FILENOTFOUND] File not found: {source}" in str(reading.value)
+    assert f"File not found: {local_out}" in str(writing.value)
+    assert "cannot read or write the submitting machine's files" in str(writing.value)
+    assert not local_out.exists() and not blobs.exists("o.csv")
+    assert server.writes == []
+
+
+def test_missing_blobs_and_unlinked_accounts_fail_like_adla(server: AdlaTestServer, blobs: Blobs) -> None:
+    missing = _copy(blobs.uri("nope.tsv"), blobs.uri("o.csv"))
+    other = missing.replace(f"@{blobs.account}.", "@otheraccount.")
+    with _client(server) as client:
+        backend = AdlaJobBackend(client)
+        with pytest.raises(StepFailedError) as not_found:
+            backend.run_script(missing, job_id=uuid.uuid4(), name="missing", sink=Lines(), poll_interval=0.02)
+        with pytest.raises(StepFailedError) as unlinked:
+            backend.run_script(other, job_id=uuid.uuid4(), name="other", sink=Lines(), poll_interval=0.02)
+    assert f"[E_STORE_USER_FILENOTFOUND] File not found: {blobs.uri('nope.tsv')}" in str(not_found.value)
+    assert "[E_STORE_USER_ACCOUNTNOTLINKED]" in str(unlinked.value) and "'otheraccount'" in str(unlinked.value)
+    assert not blobs.exists("o.csv")
+
+
+def test_file_sets_and_declared_paths_read_whole_blob_folders(server: AdlaTestServer, blobs: Blobs) -> None:
+    blobs.put("sales/2024/01/north.csv", b"1,10\n2,20\n")
+    blobs.put("sales/2024/02/south.csv", b"3,30\n")
+    blobs.put("elsewhere/ignored.csv", b"9,90\n")
+    script = (
+        f'DECLARE @in string = "{blobs.uri("sales/{year}/{month}/{region}.csv")}";\n'
+        f'DECLARE @out string = "{blobs.uri("report/")}" + "totals.csv";\n'
+        "@rs = EXTRACT id int, amount int, year string, month string, region string FROM @in USING Extractors.Csv();\n"
+        "OUTPUT (SELECT region, SUM(amount) AS total FROM @rs GROUP BY region) TO @out ORDER BY region"
+        " USING Outputters.Csv();\n"
+    )
+    with _client(server) as client:
+        AdlaJobBackend(client).run_script(script, job_id=uuid.uuid4(), name="sets", sink=Lines(), poll_interval=0.02)
+    assert blobs.read("report/totals.csv") == b'"north",30\r\n"south",30\r\n'

@@ -32,6 +32,7 @@ from airflow_provider_amlpipe.errors import ConfigurationError, NotFoundError
 _CONTAINER_NAME = re.compile(r"^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$")
 _MAX_CONCURRENCY = 4
 _CONTAINER_NOT_FOUND = "ContainerNotFound"
+DEFAULT_ENDPOINT_SUFFIX = "core.windows.net"
 
 
 def _without_secrets(url: str) -> str:
@@ -59,6 +60,28 @@ def _account_name(account_url: str) -> str:
             "use https://<account>.blob.core.windows.net, or http://<host>:<port>/<account> for an emulator",
         )
     return segment
+
+
+def wasb_uri(account: str, container: str, key: str, endpoint_suffix: str = DEFAULT_ENDPOINT_SUFFIX) -> str:
+    """The ``wasb://`` URI by which Hadoop-style services (ADLA, HDInsight) address a blob.
+
+    ``wasb://<container>@<account>.blob.<endpoint_suffix>/<key>``; the key is kept as it is
+    (these services do not percent-decode paths).
+    """
+    if not account or not re.fullmatch(r"[a-z0-9]+", account):
+        raise ValueError(f"{account!r} is not a storage account name")
+    return f"wasb://{container}@{account}.blob.{endpoint_suffix}/{validate_key(key)}"
+
+
+def _endpoint_suffix(account_url: str) -> str:
+    """The cloud's storage suffix of an account URL (``core.windows.net`` for the public cloud).
+
+    Emulator-style URLs (``http://127.0.0.1:10000/<account>``) have none; they get the public
+    cloud's, so the URIs built from them stay syntactically valid.
+    """
+    host = urlsplit(account_url).hostname or ""
+    _, blob, suffix = host.partition(".blob.")
+    return suffix if blob and suffix else DEFAULT_ENDPOINT_SUFFIX
 
 
 def _safe_reason(exc: Exception, *secrets: str | None) -> str:
@@ -168,6 +191,20 @@ class AzureBlobDatastore(Datastore):
     def container_url(self) -> str:
         """The container's URL, without any SAS token."""
         return _without_secrets(self.container_client.url).rstrip("/")
+
+    @property
+    def container_name(self) -> str:
+        return str(self.container_client.container_name)
+
+    @property
+    def account_name(self) -> str:
+        """The storage account's name (from the host, or the path's first segment for emulators)."""
+        # Private endpoints (<account>.privatelink.blob...) carry more than the name before ".blob.".
+        return _account_name(self.container_url).split(".", 1)[0]
+
+    def wasb_uri(self, key: str) -> str:
+        """The ``wasb://`` URI of ``key`` (what an ADLA job, whose account links this storage, reads)."""
+        return wasb_uri(self.account_name, self.container_name, key, _endpoint_suffix(self.container_url))
 
     # -- the datastore contract ----------------------------------------------------------------
 

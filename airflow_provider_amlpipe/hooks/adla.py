@@ -9,6 +9,11 @@ Connection fields:
   workload identity, environment, Azure CLI), with ``extra.managed_identity_client_id`` to pick a
   user-assigned identity;
 - ``extra.api_version`` (default ``2016-11-01``);
+- ``extra.staging_datastore``: the connection id of an ``amlpipe_azure_blob`` datastore whose
+  storage account is linked to the ADLA account. A job reads its inputs from and writes its
+  outputs to ``wasb://`` URIs in that container, under ``extra.staging_prefix`` (default
+  ``amlpipe-staging/``). Without it, a step whose own datastore is on Blob stages there; a step
+  on a local datastore fails before anything is submitted;
 - **test only**: ``extra.static_token``, a fixed bearer token, and ``extra.allow_insecure_loopback:
   true``, which allows plain http to a loopback host (a local server speaking the protocol).
 """
@@ -27,6 +32,7 @@ from airflow_provider_amlpipe.compute.adla import (
     StaticTokenCredential,
     TokenCredential,
 )
+from airflow_provider_amlpipe.compute.adla_staging import StagingSettings, staging_settings
 from airflow_provider_amlpipe.errors import ConfigurationError
 
 ADLA_CONN_TYPE = "amlpipe_adla"
@@ -116,16 +122,26 @@ class AdlaHook(BaseHook):
     def __init__(self, adla_conn_id: str = DEFAULT_ADLA_CONN_ID) -> None:
         super().__init__()
         self.adla_conn_id = adla_conn_id
+        self._conn: Any = None
 
     def get_conn(self) -> AdlaJobsClient:
         return self.get_client()
 
+    def _connection(self) -> Any:
+        if self._conn is None:
+            self._conn = self.get_connection(self.adla_conn_id)
+        return self._conn
+
     def get_client(self) -> AdlaJobsClient:
         """A new client (close it when done, or use it as a context manager)."""
-        conn = self.get_connection(self.adla_conn_id)
+        conn = self._connection()
         return adla_client_from_connection(
             self.adla_conn_id, conn.conn_type, conn.host, conn.login, conn.password, conn.port, conn.extra_dejson
         )
+
+    def get_staging_settings(self) -> StagingSettings:
+        """Where jobs of this account stage their inputs and outputs (``extra.staging_datastore``/``_prefix``)."""
+        return staging_settings(self.adla_conn_id, self._connection().extra_dejson)
 
     async def aget_client(self) -> AdlaJobsClient:
         """:meth:`get_client` for async code (triggers): the connection is fetched without blocking."""

@@ -7,17 +7,23 @@ import dataclasses
 import os
 import shutil
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Context
 
 from airflow_provider_amlpipe.data.refs import Output
 from airflow_provider_amlpipe.operators.base import AmlStepOperator, StepDefinition
-from airflow_provider_amlpipe.reuse.store import Heartbeat
+from airflow_provider_amlpipe.reuse.store import Heartbeat, Lease
 from airflow_provider_amlpipe.steps.adla import AdlaScriptStep
-from airflow_provider_amlpipe.steps.runner import CommitSpec, Run, StepPlan, StepRunner
+from airflow_provider_amlpipe.steps.runner import CommitSpec, Run, StepPlan, StepResult, StepRunner
+
+if TYPE_CHECKING:
+    from airflow_provider_amlpipe.compute.adla import AdlaJobBackend, JobInfo
+    from airflow_provider_amlpipe.data.datastore import Datastore
+    from airflow_provider_amlpipe.steps.adla_remote import Staging
 
 LOCAL = "local"
 REMOTE_LEASE_TTL = 24 * 3600.0
@@ -31,7 +37,9 @@ class AdlaStepOperator(AmlStepOperator):
     :param priority: the ADLA job's priority (remote compute; lower runs first).
     :param runtime_version: part of the fingerprint, as another runtime could give other results.
     :param compute: ``"local"`` (DuckDB, the default) or an ``amlpipe_adla`` connection id: the
-        script is then submitted as a job of that Azure Data Lake Analytics account.
+        script is then submitted as a job of that Azure Data Lake Analytics account, its inputs and
+        outputs staged as ``wasb://`` URIs in the connection's ``extra.staging_datastore`` (or the
+        step's datastore when that is on Azure Blob); see docs/usql.md.
     :param deferrable: with remote compute, wait for the job in the triggerer (no worker slot held).
 
     ``step_params`` (AML's ``params``; Airflow reserves that name) gives values for ``@@name@@``
@@ -93,75 +101,119 @@ class AdlaStepOperator(AmlStepOperator):
             return super().run_step(context, runner, plan, decision, definition)
         from airflow_provider_amlpipe.compute.adla import job_id_for
         from airflow_provider_amlpipe.hooks.adla import AdlaHook
+        from airflow_provider_amlpipe.hooks.datastore import DatastoreResolver
+        from airflow_provider_amlpipe.steps.adla_remote import choose_staging, stage_inputs, staging_resume
         from airflow_provider_amlpipe.triggers.adla_job import AdlaJobTrigger
 
         assert isinstance(definition, AdlaScriptStep)
-        backend = AdlaHook(self.compute).get_backend()
-        job_id = job_id_for(plan.fingerprint.digest, self._attempt_key(context))
-        root = self._work_root(runner) / f"{plan.fingerprint.digest[:16]}-{job_id}"
+        hook = AdlaHook(self.compute)
+        job_id = str(job_id_for(plan.fingerprint.digest, self._attempt_key(context)))
+        scratch = self._work_root(runner) / f"{plan.fingerprint.digest[:16]}-{job_id}"
         started = time.time()
-        name = f"{self.dag_id}.{self.task_id}"
+        backend: AdlaJobBackend | None = None
+        staging: Staging | None = None
         try:
-            workspace = runner.prepare_workspace(plan, self.step_params, root=root)
-            script = definition.render(workspace)
-            if self.deferrable:
-                info = backend.submit(
-                    script,
-                    job_id=job_id,
-                    name=name,
-                    degree_of_parallelism=self.degree_of_parallelism,
-                    priority=self.priority,
-                    runtime_version=self.runtime_version,
-                    sink=self._log_line,
-                )
-            else:
-                self._backend = backend  # on_kill cancels the job
-                heartbeat = Heartbeat(runner.reuse, decision.lease) if decision.lease else contextlib.nullcontext()
-                with heartbeat:
-                    backend.run_script(
-                        script,
-                        job_id=job_id,
-                        name=name,
-                        degree_of_parallelism=self.degree_of_parallelism,
-                        priority=self.priority,
-                        runtime_version=self.runtime_version,
-                        sink=self._log_line,
-                        poll_interval=self.poll_interval,
+            backend = hook.get_backend()
+            # Before anything is uploaded or submitted: a job that cannot reach its data costs nothing.
+            staging = choose_staging(
+                hook.get_staging_settings(), self.compute, self.datastore, runner.store, DatastoreResolver()
+            )
+            with self._heartbeat(runner, decision):
+                layout = stage_inputs(plan, staging, job_id, scratch / "inputs", self.log)
+                script = definition.render_with(layout.placeholder_values(self.step_params, staging.store.wasb_uri))
+                if self.deferrable:
+                    info = self._submit(backend, script, job_id)
+                else:
+                    self._run_inline(backend, script, job_id)
+                    result = self._collect_and_commit(
+                        runner, staging.store, layout.outputs, scratch, plan.commit_spec(), started
                     )
-                result = runner.commit(plan.commit_spec(), workspace.outputs, [], time.time() - started, move=True)
         except BaseException:
-            self._finish_remote(runner, decision, root)
+            self._finish_remote(runner, decision.lease, staging, job_id)
             raise
         finally:
             self._backend = None
-            backend.client.close()
+            if backend is not None:
+                backend.client.close()
+            shutil.rmtree(scratch, ignore_errors=True)
         if not self.deferrable:
-            self._finish_remote(runner, decision, root)
+            self._finish_remote(runner, decision.lease, staging, job_id)
             return self._push(context, result, decision.reason)
         resume = {
-            "root": str(root),
             "datastore": self.datastore,
             "lease": None if decision.lease is None else dataclasses.asdict(decision.lease),
             "commit": plan.commit_spec().to_dict(),
             "reason": decision.reason,
             "started": started,
+            # Connection ids and keys only: the resumed task downloads the outputs and cleans up.
+            "staging": staging_resume(staging, layout.outputs, staging.job_prefix(job_id)),
         }
-        trigger = AdlaJobTrigger(self.compute, info.job_id or str(job_id), self.poll_interval, resume=resume)
+        trigger = AdlaJobTrigger(self.compute, info.job_id or job_id, self.poll_interval, resume=resume)
         self.defer(trigger=trigger, method_name="execute_job_complete")
 
+    def _submit(self, backend: AdlaJobBackend, script: str, job_id: str) -> JobInfo:
+        return backend.submit(
+            script,
+            job_id=uuid.UUID(job_id),
+            name=f"{self.dag_id}.{self.task_id}",
+            degree_of_parallelism=self.degree_of_parallelism,
+            priority=self.priority,
+            runtime_version=self.runtime_version,
+            sink=self._log_line,
+        )
+
+    def _heartbeat(self, runner: StepRunner, decision: Run) -> contextlib.AbstractContextManager[Any]:
+        # Waiting on the worker holds a process-bound lease, renewed through uploads, the job and
+        # downloads; a deferred step's lease is unbound and outlives this process anyway.
+        if self.deferrable or decision.lease is None:
+            return contextlib.nullcontext()
+        return Heartbeat(runner.reuse, decision.lease)
+
+    def _run_inline(self, backend: AdlaJobBackend, script: str, job_id: str) -> None:
+        self._backend = backend  # on_kill cancels the job
+        backend.run_script(
+            script,
+            job_id=uuid.UUID(job_id),
+            name=f"{self.dag_id}.{self.task_id}",
+            degree_of_parallelism=self.degree_of_parallelism,
+            priority=self.priority,
+            runtime_version=self.runtime_version,
+            sink=self._log_line,
+            poll_interval=self.poll_interval,
+        )
+
+    @staticmethod
+    def _collect_and_commit(
+        runner: StepRunner,
+        store: Datastore,
+        outputs: dict[str, str],
+        scratch: Path,
+        spec: CommitSpec,
+        started: float,
+    ) -> StepResult:
+        from airflow_provider_amlpipe.steps.adla_remote import collect_outputs
+
+        folders = collect_outputs(store, outputs, scratch / "outputs")
+        return runner.commit(spec, folders, [], time.time() - started, move=True)
+
     def execute_job_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        """Resumed when the ADLA job ended: commit its outputs, or fail with its errors."""
+        """Resumed when the ADLA job ended: download and commit its outputs, or fail with its errors."""
         from airflow_provider_amlpipe.compute.adla import AdlaJobBackend, job_info_from_event
         from airflow_provider_amlpipe.errors import StepFailedError
         from airflow_provider_amlpipe.hooks.datastore import DatastoreResolver
         from airflow_provider_amlpipe.reuse.hashing import Hasher
         from airflow_provider_amlpipe.reuse.store import Lease
+        from airflow_provider_amlpipe.steps.adla_remote import remove_staging
 
         resume = event["resume"]
-        root = resume["root"]
-        runner = StepRunner(DatastoreResolver()(self.datastore), Hasher(), self.log)
+        stores = DatastoreResolver()
+        runner = StepRunner(stores(self.datastore), Hasher(), self.log)
         held = Lease(**resume["lease"]) if resume["lease"] else None
+        staged = resume["staging"]
+        staging_store: Datastore | None = None
+        scratch = self._work_root(runner) / f"resume-{uuid.uuid4().hex}"
         try:
+            staging_store = stores(staged["datastore"], "compute (staging datastore)")
             if event.get("status") != "ended":
                 raise StepFailedError(f"could not follow ADLA job {event.get('job_id')}: {event.get('message')}")
             info = job_info_from_event(event)
@@ -169,23 +221,28 @@ class AdlaStepOperator(AmlStepOperator):
                 self.log.error("[adla] %s", error)
             AdlaJobBackend.raise_for_result(info)
             spec = CommitSpec.from_dict(resume["commit"])
-            outputs = {name: Path(root) / "outputs" / name for name in spec.dataset_names}
-            result = runner.commit(spec, outputs, [], time.time() - resume["started"], move=True)
+            result = self._collect_and_commit(
+                runner, staging_store, staged["outputs"], scratch, spec, resume["started"]
+            )
         finally:
             if held is not None:
                 runner.reuse.release(held)
-            shutil.rmtree(root, ignore_errors=True)
+            if staging_store is not None:
+                remove_staging(staging_store, staged["prefix"], self.log)
+            shutil.rmtree(scratch, ignore_errors=True)
         return self._push(context, result, resume["reason"])
 
-    @staticmethod
-    def _finish_remote(runner: StepRunner, decision: Run, root: Path) -> None:
-        if decision.lease is not None:
-            runner.reuse.release(decision.lease)
-        shutil.rmtree(root, ignore_errors=True)
+    def _finish_remote(self, runner: StepRunner, lease: Lease | None, staging: Staging | None, job_id: str) -> None:
+        from airflow_provider_amlpipe.steps.adla_remote import remove_staging
+
+        if lease is not None:
+            runner.reuse.release(lease)
+        if staging is not None:
+            remove_staging(staging.store, staging.job_prefix(job_id), self.log)
 
     def _work_root(self, runner: StepRunner) -> Path:
-        # The job and the resumed task read this folder: in a local datastore it is shared by every
-        # worker of that store; otherwise it is this machine's, under AIRFLOW_HOME.
+        # Scratch space (inputs downloaded before their upload, outputs before their commit): in a local
+        # datastore's folder, so committing an output is a rename; otherwise this machine's, under AIRFLOW_HOME.
         local = runner.store.local_path("staging")
         if local is not None:
             return local

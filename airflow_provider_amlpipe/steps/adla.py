@@ -9,6 +9,7 @@ holding exactly one file (the output of an upstream ADLA step) stands for that f
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,11 +73,15 @@ class AdlaScriptStep:
         }
 
     def render(self, workspace: StepWorkspace) -> str:
-        """The script with every ``@@name@@`` replaced for this run."""
+        """The script with every ``@@name@@`` replaced by this run's local paths and parameters."""
+        return self.render_with(placeholder_values(workspace, self.params))
+
+    def render_with(self, values: Mapping[str, str]) -> str:
+        """The script with every ``@@name@@`` replaced by ``values`` (e.g. an ADLA job's ``wasb://`` URIs)."""
         from airflow_provider_amlpipe.usql import substitute
 
         text = self.script_path.read_text(encoding="utf-8")
-        return substitute(text, placeholder_values(workspace, self.params))
+        return substitute(text, values)
 
     def invocation(self, workspace: StepWorkspace) -> Invocation:
         script = workspace.root / self.script_path.name

@@ -43,7 +43,10 @@ class AdlaJobTrigger(BaseTrigger):
         )
 
     async def on_kill(self) -> None:
-        """A user killed the deferred task (mark failed, clear): cancel the job, free the step's lease."""
+        """A user killed the deferred task (mark failed, clear): cancel the job, free the step's lease,
+        delete the job's staging folder."""
+        from airflow_provider_amlpipe.triggers.step_lease import adatastore
+
         client = await aadla_client(self.adla_conn_id)
         try:
             await asyncio.to_thread(client.cancel_job, self.job_id)
@@ -55,10 +58,15 @@ class AdlaJobTrigger(BaseTrigger):
         lease, datastore = self.resume.get("lease"), self.resume.get("datastore")
         if lease and datastore:
             from airflow_provider_amlpipe.reuse.store import Lease, ReuseStore
-            from airflow_provider_amlpipe.triggers.step_lease import adatastore
 
             store = await adatastore(datastore)
             await asyncio.to_thread(ReuseStore(store).release, Lease(**lease))
+        staging = self.resume.get("staging")
+        if staging:
+            from airflow_provider_amlpipe.steps.adla_remote import remove_staging
+
+            staging_store = await adatastore(staging["datastore"])
+            await asyncio.to_thread(remove_staging, staging_store, staging["prefix"], self.log)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         client = await aadla_client(self.adla_conn_id)

@@ -1,0 +1,155 @@
+"""The ADLA step on an ADLA account: stage inputs in linked Blob storage, collect outputs, clean up.
+
+Plain Python (no Airflow). The operator picks the staging container (:func:`choose_staging`),
+uploads what the job cannot reach otherwise (:func:`stage_inputs`), submits the script rendered
+with ``wasb://`` URIs, and after the job downloads its outputs (:func:`collect_outputs`) and
+deletes the job's staging folder (:func:`remove_staging`). Key layout:
+:mod:`airflow_provider_amlpipe.compute.adla_staging`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_amlpipe.compute.adla_staging import (
+    STAGING_DATASTORE_FIELD,
+    InputSource,
+    StagingLayout,
+    StagingSettings,
+    job_staging_prefix,
+    staging_layout,
+)
+from airflow_provider_amlpipe.data import objects
+from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
+from airflow_provider_amlpipe.data.datastore import Datastore
+from airflow_provider_amlpipe.errors import ConfigurationError, NotFoundError, StepFailedError
+from airflow_provider_amlpipe.steps.inputs import ResolvedInput
+from airflow_provider_amlpipe.steps.runner import StepLog, StepPlan
+
+_FIX = (
+    f"set extra.{STAGING_DATASTORE_FIELD} on the ADLA connection to an amlpipe_azure_blob connection whose "
+    "storage account is linked to the ADLA account (or keep the step's datastore in such an account)"
+)
+
+
+@dataclass(frozen=True)
+class Staging:
+    """The Blob container (datastore ``conn_id``) a job reads its inputs from and writes its outputs to."""
+
+    conn_id: str
+    store: AzureBlobDatastore
+    prefix: str
+
+    def job_prefix(self, job_id: str) -> str:
+        return job_staging_prefix(self.prefix, job_id)
+
+
+def choose_staging(
+    settings: StagingSettings,
+    compute: str,
+    step_datastore: str,
+    step_store: Datastore,
+    stores: Callable[[str], Datastore],
+) -> Staging:
+    """The staging container: the connection's ``staging_datastore``, else the step's datastore if it
+    is on Blob; else :class:`ConfigurationError` (raised before anything is uploaded or submitted)."""
+    if settings.datastore:
+        store = stores(settings.datastore)
+        if not isinstance(store, AzureBlobDatastore):
+            raise ConfigurationError(
+                f"compute (connection {compute!r}) extra.{STAGING_DATASTORE_FIELD}",
+                f"{settings.datastore!r} is {store.describe()}, which an ADLA account cannot read",
+                _FIX,
+            )
+        return Staging(settings.datastore, store, settings.prefix)
+    if isinstance(step_store, AzureBlobDatastore):
+        return Staging(step_datastore, step_store, settings.prefix)
+    raise ConfigurationError(
+        f"compute (connection {compute!r}) extra.{STAGING_DATASTORE_FIELD}",
+        f"not set, and the step's datastore is {step_store.describe()}: an ADLA account reads only its Data Lake"
+        " Store and linked Blob storage, never a worker's files",
+        _FIX,
+    )
+
+
+def _same_container(store: Datastore, staging: Staging) -> bool:
+    return isinstance(store, AzureBlobDatastore) and store.container_url == staging.store.container_url
+
+
+def _relative_files(folder: Path) -> tuple[str, ...]:
+    return tuple(sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()))
+
+
+def input_source(item: ResolvedInput, staging: Staging, scratch: Path) -> InputSource:
+    """Where ``item``'s files are: in the staging container already, or in a local folder.
+
+    Inputs elsewhere are staged locally first (in place for local datastores, downloaded into
+    ``scratch`` otherwise) so they can be uploaded.
+    """
+    if _same_container(item.store, staging):
+        if item.ref is not None:
+            manifest = objects.read_manifest(item.store, item.ref.digest)
+            return InputSource(objects.data_prefix(item.ref.digest), tuple(f.path for f in manifest.files), True)
+        if item.kind == "file":
+            parent, _, name = item.key.rpartition("/")
+            return InputSource(parent, (name,), True)
+        files = tuple(sorted(key[len(item.key) + 1 :] for key in item.store.list(item.key)))
+        return InputSource(item.key, files, True)
+    local = item.stage(scratch)
+    if local.is_file():
+        return InputSource(str(local.parent), (local.name,), False)
+    return InputSource(str(local), _relative_files(local), False)
+
+
+def stage_inputs(plan: StepPlan, staging: Staging, job_id: str, scratch: Path, log: StepLog) -> StagingLayout:
+    """Lay out the job's keys and upload the inputs that are not in the staging container yet."""
+    sources = {name: input_source(item, staging, scratch / name) for name, item in plan.inputs.items()}
+    layout = staging_layout(staging.prefix, job_id, sources, [o.name for o in plan.outputs])
+    for name, source in sources.items():
+        how = "referenced in place" if source.in_place else f"uploaded ({len(source.files)} files)"
+        log.info("ADLA input %r: %s as %s", name, how, staging.store.wasb_uri(layout.inputs[name]))
+    for upload in layout.uploads:
+        staging.store.upload_file(Path(upload.local_path), upload.key)
+    return layout
+
+
+def collect_outputs(store: Datastore, outputs: Mapping[str, str], dest: Path) -> dict[str, Path]:
+    """Download each output folder the job wrote into ``dest/<name>``; a missing one fails the step."""
+    folders: dict[str, Path] = {}
+    for name, folder in outputs.items():
+        try:
+            keys = list(store.list(folder))
+        except NotFoundError:
+            keys = []
+        if not keys:
+            raise StepFailedError(
+                f"output {name!r}: the ADLA job wrote nothing to {store.url(folder)}/ (did the script OUTPUT to "
+                f'"@@{name}@@"?)'
+            )
+        target = dest / name
+        target.mkdir(parents=True, exist_ok=True)
+        for key in keys:
+            store.download_file(key, target / (key[len(folder) + 1 :] if key != folder else name))
+        folders[name] = target
+    return folders
+
+
+def remove_staging(store: Datastore, job_prefix: str, log: StepLog) -> None:
+    """Delete a job's staging folder; best effort (a failure is logged, never raised)."""
+    try:
+        keys = list(store.list(job_prefix))
+        for key in keys:
+            store.delete(key)
+    except Exception as exc:  # cleanup must not hide the step's own result or error
+        log.warning("could not delete the ADLA staging folder %s: %s", job_prefix, exc)
+        return
+    if keys:
+        log.info("deleted the ADLA staging folder %s (%d blobs)", job_prefix, len(keys))
+
+
+def staging_resume(staging: Staging, layout_outputs: Mapping[str, str], job_prefix: str) -> dict[str, Any]:
+    """What a resumed task needs to collect outputs and clean up (connection ids and keys; no secrets)."""
+    return {"datastore": staging.conn_id, "prefix": job_prefix, "outputs": dict(layout_outputs)}
