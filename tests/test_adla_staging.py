@@ -178,3 +178,25 @@ def test_remove_staging_deletes_the_job_folder_and_never_raises(
     with caplog.at_level(logging.WARNING):
         remove_staging(_Unreachable("x", tmp_path / "store"), f"s/{JOB}", log)
     assert "could not delete the ADLA staging folder" in caplog.text and "network is down" in caplog.text
+
+
+def test_local_placeholders_escape_percent_so_the_script_reads_the_real_file(tmp_path: Path) -> None:
+    # U-SQL paths are URIs: the compiler percent-decodes them, so a '%' in a local name must arrive as %25.
+    from airflow_provider_amlpipe.steps.adla import placeholder_values
+    from airflow_provider_amlpipe.steps.runner import StepWorkspace
+    from airflow_provider_amlpipe.usql import run_script, substitute
+
+    data = tmp_path / "in 100%25 done"
+    data.mkdir()
+    (data / "rows.csv").write_text("1,a\n2,b\n")
+    out = tmp_path / "out%"
+    out.mkdir()
+    ws = StepWorkspace(tmp_path, {"data": data}, {"res": out}, tmp_path / "m.json", tmp_path / "c.json")
+    values = placeholder_values(ws, {})
+    assert values["data"] == str(data / "rows.csv").replace("%", "%25")
+    script = (
+        'OUTPUT (EXTRACT id int, s string FROM "@@data@@" USING Extractors.Csv()) '
+        'TO "@@res@@" USING Outputters.Csv();'
+    )
+    run_script(substitute(script, values), source_name="s.usql", base_dir=tmp_path, catalog_dir=tmp_path / "cat")
+    assert (out / "res").read_bytes() == b'1,"a"\r\n2,"b"\r\n'

@@ -28,7 +28,9 @@ def _register(args: tuple[str, str, int]) -> tuple[int, str]:
 
 def test_concurrent_processes_get_gap_free_unique_versions(tmp_path: Path) -> None:
     root, work = str(tmp_path / "store"), str(tmp_path / "work")
-    with multiprocessing.get_context("fork").Pool(8) as pool:
+    # spawn, not fork: the worker process runs DuckDB's threads from earlier tests, and a forked child can inherit
+    # a lock one of them held (it then hangs forever).
+    with multiprocessing.get_context("spawn").Pool(8) as pool:
         results = pool.map(_register, [(root, work, i) for i in range(8)])
     assert sorted(v for v, _ in results) == list(range(1, 9))
     assert len({d for _, d in results}) == 8

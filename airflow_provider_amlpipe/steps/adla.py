@@ -22,14 +22,19 @@ from airflow_provider_amlpipe.steps.runner import StepWorkspace
 KIND = "adla_usql"
 
 
+def _script_path(path: Path) -> str:
+    # U-SQL paths are URIs (percent-decoded by the compiler): a literal '%' in a file name must be escaped.
+    return str(path).replace("%", "%25")
+
+
 def placeholder_values(workspace: StepWorkspace, params: dict[str, Any]) -> dict[str, str]:
     """What each ``@@name@@`` stands for in this run."""
     values = {name: str(value) for name, value in params.items()}
     for name, path in workspace.inputs.items():
         files = [p for p in path.iterdir() if p.is_file()] if path.is_dir() else []
-        values[name] = str(files[0]) if len(files) == 1 else str(path)
+        values[name] = _script_path(files[0] if len(files) == 1 else path)
     for name, folder in workspace.outputs.items():
-        values[name] = str(folder / name)
+        values[name] = _script_path(folder / name)
     return values
 
 

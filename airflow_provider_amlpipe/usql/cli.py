@@ -1,4 +1,5 @@
-"""``python -m airflow_provider_amlpipe.usql run|explain|translate script.usql [--param name=value] [--base-dir DIR]``.
+"""``python -m airflow_provider_amlpipe.usql run|explain|translate script.usql [--param name=value] [--base-dir DIR]
+[--map-path PREFIX=DIR]``.
 
 ``translate --to spark`` prints the Spark SQL translation; ``translate --to duckdb`` prints what ``explain`` prints.
 """
@@ -13,6 +14,7 @@ from pathlib import Path
 from airflow_provider_amlpipe.usql.compiler import compile_script
 from airflow_provider_amlpipe.usql.emit_spark import translate_to_spark
 from airflow_provider_amlpipe.usql.errors import UsqlError
+from airflow_provider_amlpipe.usql.paths import parse_map_option
 from airflow_provider_amlpipe.usql.runner import execute
 from airflow_provider_amlpipe.usql.substitute import placeholders, substitute
 
@@ -30,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
         c.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                        help="value of a DECLARE EXTERNAL variable or of an @@NAME@@ placeholder")  # fmt: skip
         c.add_argument("--base-dir", type=Path, default=None, help="where relative paths resolve (default: cwd)")
+        c.add_argument("--map-path", action="append", default=[], metavar="PREFIX=DIR",
+                       help="read/write paths under PREFIX (wasb://container@account/, adl://..., /Samples/) "
+                       "in the local folder DIR")  # fmt: skip
     return p
 
 
@@ -43,6 +48,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         k, v = item.split("=", 1)
         params[k.lstrip("@")] = v
+    path_map: dict[str, str] = {}
+    for item in args.map_path:
+        try:
+            prefix, local = parse_map_option(item)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        path_map[prefix] = local
     try:
         text = args.script.read_text(encoding="utf-8-sig")
     except OSError as e:
@@ -57,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "translate" and args.to == "spark":
             sys.stdout.write(translate_to_spark(text, source_name=source, params=rest))
             return 0
-        compiled = compile_script(text, source_name=source, params=rest, base_dir=args.base_dir)
+        compiled = compile_script(text, source_name=source, params=rest, base_dir=args.base_dir, path_map=path_map)
         if args.command in ("explain", "translate"):
             sys.stdout.write(compiled.to_sql())
             return 0

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql.emit_duckdb import PRELUDE, DuckDbEmitter, EmittedStatement
+from airflow_provider_amlpipe.usql.jobinfo import JobInfo
 from airflow_provider_amlpipe.usql.parser import parse
 
 
@@ -25,6 +26,11 @@ class CompiledScript:
     def outputs(self) -> tuple[Path, ...]:
         """The files the script writes, in statement order."""
         return tuple(s.output_path for s in self.statements if s.output_path is not None)
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the compiler accepted without a local effect (``EXPIRATION``, INDEX clauses, IF branches taken...)."""
+        return tuple(s.sql.removeprefix("-- note: ") for s in self.statements if s.sql.startswith("-- note: "))
 
     def to_sql(self) -> str:
         """The whole DuckDB script: helper macros, then one statement per U-SQL statement."""
@@ -45,6 +51,8 @@ def compile_script(
     params: Mapping[str, str] | None = None,
     base_dir: Path | None = None,
     catalog_dir: Path | None = None,
+    path_map: Mapping[str, str | Path] | None = None,
+    job_info: JobInfo | None = None,
 ) -> CompiledScript:
     """Compile U-SQL to DuckDB SQL.
 
@@ -53,9 +61,12 @@ def compile_script(
     directory). Raises :class:`~airflow_provider_amlpipe.usql.errors.UsqlError` for any problem
     in the script, with its position. ``catalog_dir`` holds the local U-SQL catalog (one DuckDB file per
     database; default: :func:`default_catalog_dir`); it is only read or written by scripts that use
-    databases or tables.
+    databases or tables. ``path_map`` maps path prefixes (``wasb://container@account/``, ``adl://...``,
+    ``/Samples/``) to local folders, so a script written for Azure runs on a local copy (see :mod:`.paths`).
+    ``job_info`` gives the values of ``@@JobInfo`` (default: :meth:`JobInfo.local`, the local run's).
     """
     script = parse(text, source_name)
     catalog = (catalog_dir or default_catalog_dir()).absolute()
-    emitter = DuckDbEmitter(source_name, params or {}, (base_dir or Path.cwd()).absolute(), catalog_dir=catalog)
+    base = (base_dir or Path.cwd()).absolute()
+    emitter = DuckDbEmitter(source_name, params or {}, base, catalog_dir=catalog, path_map=path_map, job_info=job_info)
     return CompiledScript(source_name, script, tuple(emitter.emit(script)))

@@ -1,6 +1,10 @@
-"""C# DateTime format strings -> strftime patterns (used by ``ToString(format)`` and ``dateTimeFormat``)."""
+"""C# DateTime format strings -> strftime patterns (used by ``ToString(format)`` and ``dateTimeFormat``), and
+.NET Framework's default text of doubles and floats."""
 
 from __future__ import annotations
+
+import math
+import re
 
 #: Standard (one-letter) formats, en-US culture as on Azure Data Lake Analytics.
 _STANDARD = {
@@ -68,3 +72,27 @@ def to_strftime(fmt: str) -> str:
             out.append("%%" if c == "%" else c)
             i += 1
     return "".join(out)
+
+
+#: Significant digits of .NET Framework's ``ToString()`` ("G" format) of a double and of a float. ADLA ran on .NET
+#: Framework 4.x; .NET Core 3.0+ prints the shortest round-trip text instead (``0.6666666666666666``).
+DOUBLE_DIGITS = 15
+FLOAT_DIGITS = 7
+
+
+def dotnet_real(v: float, digits: int = DOUBLE_DIGITS) -> str:
+    """.NET Framework's ``ToString()`` of a double (``digits`` 15) or float (7): the value rounded to ``digits``
+    significant digits, trailing zeros removed, scientific (``1E+20``, ``1E-05``) when the exponent is below -4 or
+    at least ``digits``; ``NaN``, ``Infinity``, ``-Infinity``; negative zero prints ``0``.
+
+    These are C's ``%.<digits>G`` rules (the same thresholds, stripping and two-digit exponent; the DuckDB SQL uses
+    ``printf``), except for exact ties, which .NET Framework rounds away from zero and C to even."""
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "Infinity" if v > 0 else "-Infinity"
+    if v == 0:
+        return "0"
+    if re.fullmatch(rf"-?[0-9]\.[0-9]{{{digits - 1}}}50*E.*", f"{v:.40E}"):
+        v = math.nextafter(v, math.copysign(math.inf, v))
+    return f"{v:.{digits}G}"

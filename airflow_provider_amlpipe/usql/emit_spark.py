@@ -2,7 +2,9 @@
 
 Same front end as the DuckDB path (:func:`~.parser.parse` -> :mod:`.nodes`); only the dialect differs.
 Rowset assignments become temporary views; EXTRACT becomes a raw ``USING csv`` view with every field
-read as text, plus a typed view that converts the fields with C# parsing rules; OUTPUT becomes
+read as text, plus a typed view that converts the fields with C# parsing rules (a file set: a glob, and the
+virtual columns taken from each row's file path with the pattern's regex); databases and tables become Spark
+databases and parquet tables (``db.dbo.t`` is ``db.t``, ``master`` is ``default``); OUTPUT becomes
 ``INSERT OVERWRITE DIRECTORY ... SELECT <one formatted line per row>``, so the bytes of each line
 follow the outputter's documented format. Spark writes a directory of part files (here one part
 file, ``COALESCE(1)``), not a single file. Anything without a faithful Spark translation raises
@@ -12,16 +14,26 @@ file, ``COALESCE(1)``), not a single file. Anything without a faithful Spark tra
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql import types as t
+from airflow_provider_amlpipe.usql.catalog import MASTER
 from airflow_provider_amlpipe.usql.consts import NotConstant, fold
 from airflow_provider_amlpipe.usql.duckdb_exprs import Scope, Typed
-from airflow_provider_amlpipe.usql.emit_duckdb import DuckDbEmitter, Rowset
+from airflow_provider_amlpipe.usql.emit_duckdb import DuckDbEmitter, Rowset, _assignable
 from airflow_provider_amlpipe.usql.errors import UsqlError
+from airflow_provider_amlpipe.usql.filesets import (
+    DATE_PARTS,
+    FileSet,
+    FileSetError,
+    Placeholder,
+    is_file_set,
+    parse_file_set,
+)
 from airflow_provider_amlpipe.usql.options import TextFormat, text_format
 from airflow_provider_amlpipe.usql.parser import parse
 from airflow_provider_amlpipe.usql.spark_exprs import (
@@ -45,6 +57,60 @@ __all__ = ["SparkEmitter", "SparkStatement", "translate_to_spark"]
 #: would otherwise read it as null, like an unquoted empty field (U-SQL: ``""`` is "", nothing is null).
 #: U+FDD0 is a Unicode noncharacter, not expected in text data.
 _EMPTY = "\\uFDD0"
+
+
+#: U-SQL's default database and the Spark database it maps to.
+SPARK_MASTER = "default"
+#: Database and table names the translator passes to Spark (the Hive metastore allows no more).
+_SPARK_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass
+class _Db:
+    """What the translator knows of a database: the Spark catalog is not read, so only what the script did.
+
+    ``exists`` is None while the script has neither created nor dropped it (it may exist from an earlier job).
+    ``tables`` maps a table to its columns, or None once dropped; ``complete`` means the script created the
+    database (or dropped it), so a table missing from ``tables`` does not exist.
+    """
+
+    exists: bool | None
+    complete: bool = False
+    tables: dict[str, list[tuple[str, UType]] | None] = field(default_factory=dict)
+
+    def absent(self, table: str) -> bool:
+        """True if the table certainly does not exist."""
+        if table in self.tables:
+            return self.tables[table] is None
+        return self.complete
+
+
+def _column_def(name: str, ty: UType) -> str:
+    """A Spark column definition; the comment keeps the U-SQL type, which Spark's types cannot (char, uint, ...)."""
+    not_null = "" if ty.nullable else " NOT NULL"
+    return f"{bq(name)} {spark_type(ty)}{not_null} COMMENT {slit(str(ty))}"
+
+
+#: The path of the file a row comes from: ``input_file_name()`` is a URI with the path percent-encoded
+#: (``file:///d/a%20b.csv``); ``url_decode`` would read ``+`` as a space, so ``+`` is escaped first.
+#: (``_metadata.file_path`` does not reach through the temporary view of the raw file.)
+_FILE_PATH = "url_decode(replace(input_file_name(), '+', '%2B'))"
+
+
+@dataclass(frozen=True)
+class _SparkFileSet:
+    """A file set pattern for Spark: the glob for the csv data source and the regex its files' paths must match."""
+
+    glob: str
+    regex: str  # matches the end of a decoded path; group i is the pattern's placeholder group i
+    parsed: FileSet
+
+
+def _helper_prefix(prefix: str, columns: list[str]) -> str:
+    """``prefix`` with underscores appended until no column name starts with it (helper columns use it)."""
+    while any(c.startswith(prefix) for c in columns):
+        prefix += "_"
+    return prefix
 
 
 @dataclass(frozen=True)
@@ -75,6 +141,7 @@ class SparkEmitter(DuckDbEmitter):
         self.x = SparkExprTranslator(source, self._variable)
         self.spark: list[SparkStatement] = []
         self.raw_counter = 0
+        self.dbs: dict[str, _Db] = {MASTER: _Db(True)}
 
     def untranslatable(self, pos: n.Pos, construct: str, why: str) -> UsqlError:
         return UsqlError(self.source, pos.line, pos.column, construct, NOT_SPARK + why)
@@ -119,10 +186,19 @@ class SparkEmitter(DuckDbEmitter):
                 self.assign(st)
             elif isinstance(st, n.Output):
                 self.output(st)
+            elif isinstance(st, n.UseDatabase):
+                self.use_database(st)
+            elif isinstance(st, n.CreateDatabase):
+                self.create_database(st)
+            elif isinstance(st, n.DropDatabase):
+                self.drop_database(st)
+            elif isinstance(st, n.CreateTable):
+                self.create_table(st)
+            elif isinstance(st, n.DropTable):
+                self.drop_table(st)
+            elif isinstance(st, n.Insert):
+                self.insert(st)
             elif isinstance(st, n.Ignored):
-                db = getattr(st, "database", "master")
-                if db != "master":
-                    raise self.untranslatable(st.pos, "USE DATABASE", "U-SQL databases and tables are not translated")
                 self.add(f"-- ignored: {' '.join(st.text.split())}", st.pos)
             else:
                 raise self._unknown(st, "statement")
@@ -170,7 +246,171 @@ class SparkEmitter(DuckDbEmitter):
         self.rowsets[a.name] = Rowset(view, tuple(cols))
         self.add(f"CREATE OR REPLACE TEMPORARY VIEW {bq(view)} AS\n{sql};", a.pos)
 
-    def spark_path(self, e: n.Expr, construct: str) -> str:
+    # ------------------------------------------------------------ catalog
+    def _note(self, pos: n.Pos, text: str) -> None:
+        self.add(f"-- note: {text}", pos)
+
+    def _db_name(self, name: str, pos: n.Pos) -> str:
+        """The quoted Spark database of a U-SQL database name (``master`` is Spark's ``default``)."""
+        if name == MASTER:
+            return bq(SPARK_MASTER)
+        if not _SPARK_NAME.fullmatch(name) or name.lower() == SPARK_MASTER:
+            raise self.untranslatable(pos, "DATABASE", f"{name!r} is not a Spark database name "
+                                      "(letters, digits and _; 'default' is U-SQL's master)")  # fmt: skip
+        return bq(name)
+
+    def _db_state(self, name: str) -> _Db:
+        return self.dbs.setdefault(name, _Db(None))
+
+    def use_database(self, st: n.UseDatabase) -> None:
+        spark_db = self._db_name(st.database, st.pos)
+        if self._db_state(st.database).exists is False:
+            raise self.err(st.pos, "USE DATABASE", f"database {st.database!r} does not exist (CREATE DATABASE it)")
+        self.current_db = st.database
+        self.add(f"USE {spark_db};", st.pos)
+
+    def create_database(self, st: n.CreateDatabase) -> None:
+        spark_db = self._db_name(st.name, st.pos)
+        state = self._db_state(st.name)
+        if state.exists:
+            if not st.if_not_exists:
+                raise self.err(st.pos, "CREATE DATABASE", f"database {st.name!r} already exists")
+            self._note(st.pos, f"database {st.name} exists (IF NOT EXISTS)")
+            return
+        # Without IF NOT EXISTS Spark fails on an existing database, so afterwards the database is new and
+        # empty: every table in it is known. With it, a database from an earlier job may hold unknown tables.
+        fresh = not st.if_not_exists or state.exists is False
+        self.dbs[st.name] = _Db(True, complete=fresh)
+        self.add(f"CREATE DATABASE {'IF NOT EXISTS ' if st.if_not_exists else ''}{spark_db};", st.pos)
+
+    def drop_database(self, st: n.DropDatabase) -> None:
+        if st.name == MASTER:
+            raise self.err(st.pos, "DROP DATABASE", "the master database cannot be dropped")
+        spark_db = self._db_name(st.name, st.pos)
+        if self._db_state(st.name).exists is False:
+            if st.if_exists:
+                self._note(st.pos, f"database {st.name} does not exist (IF EXISTS)")
+                return
+            raise self.err(st.pos, "DROP DATABASE", f"database {st.name!r} does not exist")
+        if st.name == self.current_db:
+            raise self.err(st.pos, "DROP DATABASE", f"database {st.name!r} is in use (USE DATABASE master first)")
+        self.dbs[st.name] = _Db(False, complete=True)
+        # CASCADE: dropping a U-SQL database drops the tables in it; Spark refuses a non-empty one without it
+        self.add(f"DROP DATABASE {'IF EXISTS ' if st.if_exists else ''}{spark_db} CASCADE;", st.pos)
+
+    def _spark_table(self, tn: n.TableName) -> tuple[str, str, _Db]:
+        """(U-SQL database, quoted Spark ``db.table``, what is known of the database) of a table name."""
+        if tn.schema not in (None, "dbo"):
+            raise self.untranslatable(tn.pos, "schema", f"schema {tn.schema!r}: only dbo has a Spark equivalent "
+                                      "(U-SQL db.dbo.table is Spark's db.table)")  # fmt: skip
+        db = tn.database or self.current_db
+        spark_db = self._db_name(db, tn.pos)
+        if not _SPARK_NAME.fullmatch(tn.name):
+            raise self.untranslatable(tn.pos, "table", f"{tn.name!r} is not a Spark table name (letters, digits, _)")
+        state = self._db_state(db)
+        if state.exists is False:
+            raise self.err(tn.pos, "table", f"database {db!r} of table {tn} does not exist")
+        return db, f"{spark_db}.{bq(tn.name)}", state
+
+    def _table_columns(self, tn: n.TableName) -> tuple[str, str, list[tuple[str, UType]]]:
+        """The U-SQL name ``db.dbo.t``, the Spark name and the columns of a table the script reads or inserts into."""
+        db, sql, state = self._spark_table(tn)
+        cols = state.tables.get(tn.name)
+        if cols is not None:
+            return f"{db}.dbo.{tn.name}", sql, cols
+        if state.absent(tn.name):
+            known = ", ".join(sorted(k for k, v in state.tables.items() if v is not None)) or "none"
+            raise self.err(tn.pos, "table", f"unknown table {db}.dbo.{tn.name} (tables in {db}: {known})")
+        raise self.untranslatable(tn.pos, "table", f"table {db}.dbo.{tn.name} is not created by this script, so "
+                                  "its column types are unknown to the translator")  # fmt: skip
+
+    def create_table(self, st: n.CreateTable) -> None:
+        if getattr(st, "partitioned_by", ()):
+            raise self.untranslatable(st.pos, "PARTITIONED BY", "a partitioned table (U-SQL's explicit "
+                                      "partitions: ADD PARTITION, INSERT ... PARTITION, integrity checks)")  # fmt: skip
+        db, target, state = self._spark_table(st.table)
+        if state.tables.get(st.table.name) is not None:
+            if st.if_not_exists:
+                self._note(st.pos, f"table {db}.dbo.{st.table.name} exists (IF NOT EXISTS)")
+                return
+            raise self.err(st.table.pos, "CREATE TABLE", f"table {db}.dbo.{st.table.name} already exists")
+        # the clauses only place the data (U-SQL's clustered index and distribution); the rows are the same
+        dropped = "".join(f"-- dropped: {clause} (Spark tables have no clustered index or distribution)\n"
+                          for clause in st.notes)  # fmt: skip
+        ine = "IF NOT EXISTS " if st.if_not_exists else ""
+        if st.query is not None:
+            sql, cols = self.query(st.query)
+            self._check_storable(cols, st.pos)
+            select = ", ".join(f"CAST({bq(c)} AS {spark_type(ty)}) AS {bq(c)}" for c, ty in cols)
+            stmt = f"CREATE TABLE {ine}{target} USING parquet AS\nSELECT {select} FROM (\n{sql}\n) AS usql_ctas;"
+        else:
+            cols = self._column_defs(st.columns)
+            self._check_storable(cols, st.pos)
+            defs = ",\n  ".join(_column_def(c, ty) for c, ty in cols)
+            stmt = f"CREATE TABLE {ine}{target} (\n  {defs}\n) USING parquet;"
+        self.add(dropped + stmt, st.pos)
+        state.exists = True
+        state.tables[st.table.name] = cols
+
+    def _column_defs(self, columns: tuple[tuple[str, n.TypeRef, n.Pos], ...]) -> list[tuple[str, UType]]:
+        cols: list[tuple[str, UType]] = []
+        for name, tr, pos in columns:
+            ty = t.resolve(tr)
+            if ty is None:
+                raise self.err(tr.pos, "type", f"unknown column type {tr.name!r}")
+            if any(c == name for c, _ in cols):
+                raise self.err(pos, "CREATE TABLE", f"column {name!r} is defined twice")
+            cols.append((name, ty))
+        return cols
+
+    def _check_storable(self, cols: list[tuple[str, UType]], pos: n.Pos) -> None:
+        for name, ty in cols:
+            if ty.name in ("unknown", "null"):
+                raise self.err(pos, "CREATE TABLE", f"column {name!r} has no storable type ({ty})")
+
+    def drop_table(self, st: n.DropTable) -> None:
+        db, target, state = self._spark_table(st.table)
+        if state.absent(st.table.name):
+            if st.if_exists:
+                self._note(st.pos, f"table {db}.dbo.{st.table.name} does not exist (IF EXISTS)")
+                return
+            raise self.err(st.table.pos, "table", f"unknown table {db}.dbo.{st.table.name}")
+        state.tables[st.table.name] = None
+        self.add(f"DROP TABLE {'IF EXISTS ' if st.if_exists else ''}{target};", st.pos)
+
+    def insert(self, st: n.Insert) -> None:
+        if getattr(st, "partition", None) is not None or getattr(st, "on_violation", None) is not None:
+            raise self.untranslatable(st.pos, "INSERT PARTITION", "INSERT into table partitions")
+        name, target, existing = self._table_columns(st.table)
+        types = dict(existing)
+        targets = list(st.columns) if st.columns else [c for c, _ in existing]
+        for c in targets:
+            if c not in types:
+                raise self.err(st.table.pos, "INSERT", f"table {name} has no column {c!r}")
+            if targets.count(c) > 1:
+                raise self.err(st.table.pos, "INSERT", f"column {c!r} is listed twice")
+        for c, ty in existing:
+            if c not in targets and not ty.nullable:
+                raise self.err(st.table.pos, "INSERT", f"column {c!r} ({ty}) is not nullable and needs a value")
+        sql, cols = self.query(st.query)
+        if len(cols) != len(targets):
+            raise self.err(st.pos, "INSERT", f"the query yields {len(cols)} column(s) but {len(targets)} are inserted "
+                           f"into {name} ({', '.join(targets)})")  # fmt: skip
+        source = dict(zip(targets, cols, strict=True))
+        exprs = []
+        for c, ty in existing:
+            if c not in source:
+                exprs.append(f"CAST(NULL AS {spark_type(ty)})")  # an unlisted column gets null, as in U-SQL
+                continue
+            src, sty = source[c]
+            if not _assignable(sty, ty):
+                raise self.err(st.pos, "INSERT", f"column {src!r} is {sty} but {st.table.name}.{c} is {ty}")
+            exprs.append(f"CAST({bq(src)} AS {spark_type(ty)})")
+        col_list = ", ".join(bq(c) for c, _ in existing)
+        body = f"INSERT INTO {target} ({col_list})\nSELECT {', '.join(exprs)} FROM (\n{sql}\n) AS usql_insert;"
+        self.add(body, st.pos)
+
+    def spark_path(self, e: n.Expr, construct: str, allow_file_set: bool = False) -> str:
         """A constant path, kept as written (Spark resolves it against its default file system)."""
         try:
             v = fold(e, self.constants)
@@ -178,13 +418,13 @@ class SparkEmitter(DuckDbEmitter):
             raise self.err(e.pos, construct, "the path must be a constant string expression") from None
         if not isinstance(v, str) or not v:
             raise self.err(e.pos, construct, "the path must be a non-empty string")
-        if "{" in v:
-            raise self.untranslatable(e.pos, "file set", f"file set patterns ({v!r}) are not supported yet")
+        if is_file_set(v) and not allow_file_set:
+            raise self.err(e.pos, "file set", f"file set patterns ({v!r}) are not supported in {construct}")
         return v
 
     # ------------------------------------------------------------ OUTPUT
     def output(self, o: n.Output) -> None:
-        fmt = text_format(o.outputter, self.source, self.constants)
+        fmt = text_format(o.outputter, self.source, self.constants, escape_character=True)
         if fmt.encoding != "utf-8":
             raise self.untranslatable(o.outputter.pos, "encoding", "outputters write UTF-8 only")
         target = self.spark_path(o.path, "OUTPUT")
@@ -198,7 +438,8 @@ class SparkEmitter(DuckDbEmitter):
             body += self._order_fetch(o.order_by, o.offset, o.fetch, scope)
         new_line = slit(fmt.row_delimiter or "\r\n")
         if fmt.output_header:
-            header = fmt.delimiter.join((f'"{c}"' if fmt.quoting else c) for c, _ in cols)
+            names = [fmt.escape(c) for c, _ in cols]
+            header = fmt.delimiter.join(('"' + c.replace('"', '""') + '"' if fmt.quoting else c) for c in names)
             # The csv writer adds the header line; quoting is switched off (quote \u0000, separator \u0001)
             # because each value already is one formatted line. Lines the csv writer would still quote fail.
             options = ("header 'true', sep '\\u0001', quote '\\u0000', escapeQuotes 'false', "
@@ -220,12 +461,11 @@ class SparkEmitter(DuckDbEmitter):
     def _format_value(self, col: str, ty: UType, fmt: TextFormat, o: n.Output) -> str:
         if ty.name in ("SqlArray", "SqlMap", "byte[]", "unknown"):
             raise self.err(o.pos, "OUTPUT", f"a column of type {ty} cannot be written by the built-in outputters")
-        quoted = f"""concat('"', replace({col}, '"', '""'), '"')"""
-        if ty.name == "string":
-            v = quoted if fmt.quoting else col
+        text_like = ty.name == "string" or (ty.name == "char" and fmt.char_format == "string")
+        if text_like:
+            v = col
         elif ty.name == "char":
-            as_text = quoted if fmt.quoting else col
-            v = as_text if fmt.char_format == "string" else f"CAST(ascii({col}) AS STRING)"
+            v = f"CAST(ascii({col}) AS STRING)"
         elif ty.name == "DateTime":
             try:
                 v = f"date_format({col}, {slit(to_spark_pattern(fmt.date_time_format))})"
@@ -233,6 +473,12 @@ class SparkEmitter(DuckDbEmitter):
                 raise self.err(o.outputter.pos, "dateTimeFormat", str(ex)) from None
         else:
             v = cs_tostring(col, ty)
+        # escapeCharacter applies whether or not quoting is on; the quote itself is doubled, never escaped
+        chars = fmt.escaped_chars()
+        for c in chars:
+            v = f"replace({v}, {slit(c)}, {slit(chars[0] + c)})"
+        if text_like and fmt.quoting:
+            v = f"""concat('"', replace({v}, '"', '""'), '"')"""
         return f"coalesce({v}, {slit(fmt.null_escape or '')})"
 
     # ------------------------------------------------------------ queries
@@ -240,6 +486,9 @@ class SparkEmitter(DuckDbEmitter):
         if isinstance(qn, n.RowsetRef):
             rs = self._rowset(qn)
             return f"SELECT * FROM {bq(rs.view)}", list(rs.columns)
+        if isinstance(qn, n.TableRef):
+            _, table, cols = self._table_columns(qn.table)
+            return f"SELECT {', '.join(bq(c) for c, _ in cols)} FROM {table}", list(cols)
         if isinstance(qn, n.Extract):
             return self.extract(qn)
         if isinstance(qn, n.Select):
@@ -269,7 +518,8 @@ class SparkEmitter(DuckDbEmitter):
 
     def extract(self, e: n.Extract) -> tuple[str, list[tuple[str, UType]]]:
         fmt = text_format(e.extractor, self.source, self.constants)
-        paths = [self.spark_path(p, "EXTRACT") for p in e.paths]
+        paths = [self.spark_path(p, "EXTRACT", allow_file_set=True) for p in e.paths]
+        file_set = self._file_set(paths, e)
         cols: list[tuple[str, UType]] = []
         seen: set[str] = set()
         for name, tr, pos in e.columns:
@@ -280,6 +530,33 @@ class SparkEmitter(DuckDbEmitter):
                 raise self.err(pos, "EXTRACT", f"column {name!r} is defined twice")
             seen.add(name)
             cols.append((name, ty))
+        fs_cols = _helper_prefix("usql_fs", [c for c, _ in cols])  # the file path and the regex groups
+        virtual = self._spark_virtual_columns(file_set, fs_cols, dict(cols), e) if file_set else {}
+        read_cols = [(c, ty) for c, ty in cols if c not in virtual]
+        if not read_cols:
+            raise self.err(e.pos, "EXTRACT", "EXTRACT needs at least one column read from the file(s)")
+        options = self._csv_options(fmt, e)
+        schema = ", ".join(f"{bq(c)} STRING" for c, _ in read_cols)
+        raws = []
+        for path in [file_set.glob] if file_set else paths:
+            self.raw_counter += 1
+            raw = f"usql_raw_{self.raw_counter}"
+            raws.append(raw)
+            opts = ", ".join([f"path {slit(path)}", *options])
+            self.add(f"CREATE OR REPLACE TEMPORARY VIEW {bq(raw)} ({schema})\nUSING csv OPTIONS ({opts});", e.pos)
+        fields = ", ".join(f"CASE WHEN {bq(c)} = '{_EMPTY}' THEN '' ELSE {bq(c)} END AS {bq(c)}" for c, _ in read_cols)
+        src = "\nUNION ALL\n".join(f"SELECT {fields} FROM {bq(r)}" for r in raws)
+        where = ""
+        if file_set:
+            with_path = f"SELECT {fields}, {_FILE_PATH} AS {bq(fs_cols + '_path')} FROM {bq(raws[0])}"
+            src = self._spark_file_groups(file_set, fs_cols, with_path)
+            where = "\nWHERE " + self._file_condition(file_set, fs_cols, dict(cols))
+        exprs = [virtual.get(c) or self._convert_field(bq(c), c, ty, fmt) for c, ty in cols]
+        select = ",\n  ".join(f"{x} AS {bq(c)}" for x, (c, _) in zip(exprs, cols, strict=True))
+        return f"SELECT\n  {select}\nFROM (\n{src}\n) AS usql_fields{where}", cols
+
+    def _csv_options(self, fmt: TextFormat, e: n.Extract) -> list[str]:
+        """The csv data source's OPTIONS (but the path) for an extractor."""
         if fmt.skip_first_n_rows > 1:
             raise self.untranslatable(e.extractor.pos, "skipFirstNRows",
                                       "Spark's csv reader can skip one header line per file, not more")  # fmt: skip
@@ -299,18 +576,112 @@ class SparkEmitter(DuckDbEmitter):
         ]
         if fmt.row_delimiter in ("\n", "\r"):
             options.append(f"lineSep {slit(fmt.row_delimiter)}")
-        schema = ", ".join(f"{bq(c)} STRING" for c, _ in cols)
-        raws = []
-        for path in paths:
-            self.raw_counter += 1
-            raw = f"usql_raw_{self.raw_counter}"
-            raws.append(raw)
-            opts = ", ".join([f"path {slit(path)}", *options])
-            self.add(f"CREATE OR REPLACE TEMPORARY VIEW {bq(raw)} ({schema})\nUSING csv OPTIONS ({opts});", e.pos)
-        fields = ", ".join(f"CASE WHEN {bq(c)} = '{_EMPTY}' THEN '' ELSE {bq(c)} END AS {bq(c)}" for c, _ in cols)
-        src = "\nUNION ALL\n".join(f"SELECT {fields} FROM {bq(r)}" for r in raws)
-        select = ",\n  ".join(f"{self._convert_field(bq(c), c, ty, fmt)} AS {bq(c)}" for c, ty in cols)
-        return f"SELECT\n  {select}\nFROM (\n{src}\n) AS usql_fields", cols
+        return options
+
+    # ------------------------------------------------------------ file sets
+    def _file_set(self, paths: list[str], e: n.Extract) -> _SparkFileSet | None:
+        """The EXTRACT's file set, or None if it reads plain files."""
+        file_set = None
+        for path, pe in zip(paths, e.paths, strict=True):
+            if not is_file_set(path):
+                continue
+            if len(paths) > 1:
+                raise self.err(pe.pos, "file set", "a file set pattern must be the only path of its EXTRACT")
+            file_set = self._spark_file_set(path, pe.pos)
+        return file_set
+
+    def _spark_file_set(self, pattern: str, pos: n.Pos) -> _SparkFileSet:
+        """Parse a pattern; its regex matches the (decoded) end of a file's URI from the first placeholder's segment.
+
+        The glob already fixes the segments before that one, and a placeholder never spans a ``/``, so matching
+        the end selects the same files as a full match of the whole path would, whatever Spark prefixes the path
+        with (``file:``, ``abfss://container@account...``, the working directory of a relative path).
+        """
+        try:
+            fs = parse_file_set(pattern, repeated_parts=True)
+        except FileSetError as ex:
+            raise self.err(pos, "file set", str(ex)) from None
+        if "\\" in pattern:
+            raise self.untranslatable(pos, "file set", "a '\\' (Spark's glob reads it as an escape character)")
+        first = pattern.index("{")
+        scheme = pattern.find("://")
+        if scheme >= 0 and not 0 <= pattern.find("/", scheme + 3) < first:
+            raise self.untranslatable(pos, "file set", "a placeholder in the scheme or host of a URI cannot be globbed")
+        tail = pattern[pattern.rfind("/", 0, first) + 1 :]
+        if any(seg in (".", "..") for seg in tail.split("/")):
+            raise self.untranslatable(pos, "file set", "'.' or '..' after a placeholder (Spark reports resolved paths)")
+        regex = "/" + parse_file_set(tail, repeated_parts=True).regex.removeprefix("^")
+        return _SparkFileSet(fs.glob, regex, fs)
+
+    @staticmethod
+    def _spark_file_groups(fs: _SparkFileSet, prefix: str, rows: str) -> str:
+        """``rows`` (with the file path ``<prefix>_path``) and each regex group i as ``<prefix>_g<i>``."""
+        count = max((h.group for h in fs.parsed.placeholders), default=0)
+        path = bq(prefix + "_path")
+        groups = "".join(f", regexp_extract({path}, {slit(fs.regex)}, {i}) AS {bq(f'{prefix}_g{i}')}"
+                         for i in range(1, count + 1))  # fmt: skip
+        return f"SELECT *{groups} FROM (\n{rows}\n) AS usql_files"
+
+    @staticmethod
+    def _spark_group(prefix: str, group: int) -> str:
+        return bq(f"{prefix}_g{group}")
+
+    def _spark_date(self, prefix: str, holders: list[Placeholder]) -> str:
+        """The DateTime of a column's date parts (missing: month/day 1, time 0); NULL if they form no date."""
+        slots = ["'0001'", "'01'", "'01'", "'00'", "'00'", "'00'"]
+        for h in reversed(holders):  # the first of repeated parts wins (the file condition makes them agree)
+            if h.part is not None:
+                slot = DATE_PARTS[h.part][1]
+                group = self._spark_group(prefix, h.group)
+                slots[slot] = group if slot == 0 else f"lpad({group}, 2, '0')"
+        y, mo, d, hh, mi, ss = slots
+        return f"try_cast(concat({y}, '-', {mo}, '-', {d}, ' ', {hh}, ':', {mi}, ':', {ss}) AS TIMESTAMP_NTZ)"
+
+    def _spark_virtual_columns(
+        self, fs: _SparkFileSet, prefix: str, types: dict[str, UType], e: n.Extract
+    ) -> dict[str, str]:
+        """Spark SQL of each virtual column, from the groups of the pattern's regex in the file's path."""
+        # the DuckDB emitter's checks of placeholders against columns, so both paths refuse the same scripts
+        self._virtual_columns(fs.parsed, types, e)
+        out: dict[str, str] = {}
+        for name, holders in fs.parsed.columns.items():
+            if any(h.part is not None for h in holders):
+                out[name] = self._spark_date(prefix, holders)
+            else:
+                out[name] = self._spark_virtual_value(self._spark_group(prefix, holders[0].group), name, types[name], e)
+        return out
+
+    def _spark_virtual_value(self, raw: str, name: str, ty: UType, e: n.Extract) -> str:
+        """The text a ``{name}`` placeholder matched as the column's type; NULL if it does not convert."""
+        if ty.name in ("string", "char"):
+            return raw
+        if ty.name == "byte[]":
+            raise self.untranslatable(e.paths[0].pos, "file set", f"the byte[] virtual column {name!r}")
+        return try_parse(raw, ty.name)
+
+    def _file_condition(self, fs: _SparkFileSet, prefix: str, types: dict[str, UType]) -> str:
+        """Which rows' files are in the set, as on the DuckDB path: the path matches the pattern (the glob also
+        finds, e.g., 2024/xx/ for {date:MM}), repeated date parts agree and the parts form a date; and a ``{name}``
+        text that does not convert to its column's type fails the query. A CASE, so the checks run in order."""
+        keep = [
+            f"try_cast({self._spark_group(prefix, a.group)} AS INT) = "
+            f"try_cast({self._spark_group(prefix, b.group)} AS INT)"
+            for a, b in fs.parsed.repeated_parts
+        ]
+        checks = []
+        for name, holders in fs.parsed.columns.items():
+            ty = types[name]
+            if any(h.part is not None for h in holders):
+                keep.append(f"{self._spark_date(prefix, holders)} IS NOT NULL")
+            elif ty.name not in ("string", "char"):
+                raw = self._spark_group(prefix, holders[0].group)
+                bad = f"{try_parse(raw, ty.name)} IS NULL" + (f" AND trim({raw}) <> ''" if ty.nullable else "")
+                message = slit(f"conversion error: a file name part of {{{name}}} is not a valid {ty}")
+                checks.append(f"CASE WHEN {bad} THEN raise_error({message}) ELSE TRUE END")
+        cond = f"CASE WHEN NOT ({bq(prefix + '_path')} RLIKE {slit(fs.regex)}) THEN FALSE"
+        if keep:
+            cond += f"\n  WHEN NOT coalesce({' AND '.join(keep)}, FALSE) THEN FALSE"
+        return cond + f"\n  ELSE {' AND '.join(checks) or 'TRUE'} END"
 
     @staticmethod
     def _convert_field(v: str, name: str, ty: UType, fmt: TextFormat) -> str:
@@ -352,6 +723,10 @@ class SparkEmitter(DuckDbEmitter):
         if isinstance(src, n.ValuesSource):
             vsql, vscope = self.values(src)
             return vsql, vscope, False
+        if isinstance(src, n.TableRef):
+            _, table, cols = self._table_columns(src.table)
+            alias = src.alias or src.table.name
+            return f"{table} AS {bq(alias)}", Scope([(alias, c, ty) for c, ty in cols]), False
         if isinstance(src, n.Join):
             return self.spark_join(src)
         if isinstance(src, n.Explode):

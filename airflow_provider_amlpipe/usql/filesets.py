@@ -1,9 +1,9 @@
 """U-SQL file set patterns (``/data/{date:yyyy}/{date:MM}/{name}.csv``): parsing, glob and regex (dialect-neutral).
 
-A pattern is literal path text with ``{column}`` (binds a virtual column to the text it matches),
+A pattern is literal path text with ``{column}`` or ``{column:*}`` (binds a virtual column to the text it matches),
 ``{column:part}`` (a date part: ``yyyy MM dd HH mm ss``, also ``M d H m s``; all parts of one column build
-one DateTime) and ``{*}`` (matches anything, binds nothing). Every placeholder matches within one path
-segment (no ``/``).
+one DateTime; a part may repeat, e.g. ``/{d:yyyy}/{d:MM}/data_{d:yyyy}{d:MM}.csv``, and must then agree) and
+``{*}`` (matches anything, binds nothing). Every placeholder matches within one path segment (no ``/``).
 """
 
 from __future__ import annotations
@@ -55,6 +55,23 @@ class FileSet:
     placeholders: tuple[Placeholder, ...]
 
     @property
+    def repeated_parts(self) -> list[tuple[Placeholder, Placeholder]]:
+        """Pairs of placeholders giving the same date part of one column (``{d:MM}`` twice): a file is in
+        the set only if they agree (U-SQL: "if a pattern is conflicting with another pattern then no path
+        will be found")."""
+        first: dict[tuple[str, int], Placeholder] = {}
+        pairs: list[tuple[Placeholder, Placeholder]] = []
+        for h in self.placeholders:
+            if h.column is None or h.part is None:
+                continue
+            key = (h.column, DATE_PARTS[h.part][1])
+            if key in first:
+                pairs.append((first[key], h))
+            else:
+                first[key] = h
+        return pairs
+
+    @property
     def columns(self) -> dict[str, list[Placeholder]]:
         """Bound column name -> its placeholders, in pattern order."""
         out: dict[str, list[Placeholder]] = {}
@@ -69,8 +86,11 @@ def is_file_set(path: str) -> bool:
     return "{" in path
 
 
-def parse_file_set(pattern: str) -> FileSet:
-    """Parse a file set pattern (absolute path text); raises :class:`FileSetError`."""
+def parse_file_set(pattern: str, *, repeated_parts: bool = False) -> FileSet:
+    """Parse a file set pattern (absolute path text); raises :class:`FileSetError`.
+
+    ``repeated_parts``: the caller checks :attr:`FileSet.repeated_parts` (otherwise a date part given
+    twice for one column is refused)."""
     glob: list[str] = []
     regex: list[str] = ["^"]
     holders: list[Placeholder] = []
@@ -98,6 +118,7 @@ def parse_file_set(pattern: str) -> FileSet:
             regex.append("[^/]*")
         else:
             name, _, part = body.partition(":")
+            part = "" if part == "*" else part  # {col:*} (in Microsoft's samples) is {col}
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
                 raise FileSetError(f"{{{body}}} is not a placeholder: use {{column}}, {{column:yyyy}} or {{*}}", i)
             if part:
@@ -107,7 +128,7 @@ def parse_file_set(pattern: str) -> FileSet:
                         i,
                     )
                 slot = DATE_PARTS[part][1]
-                if (name, slot) in seen_parts:
+                if (name, slot) in seen_parts and not repeated_parts:
                     raise FileSetError(f"the date part of {{{body}}} appears twice for column {name!r}", i)
                 seen_parts.add((name, slot))
                 rx = DATE_PARTS[part][0]

@@ -50,6 +50,16 @@ _OPERATORS = sorted(
     reverse=True,
 )  # fmt: skip
 
+#: Keywords after which a ``[`` starts a quoted identifier (``SELECT [a b]``, ``AS [x]``), not an indexer.
+_NAME_BEFORE = frozenset((
+    "SELECT", "EXTRACT", "AS", "BY", "ON", "WHERE", "AND", "OR", "NOT", "DISTINCT", "ALL", "FROM", "HAVING", "JOIN",
+    "SEMIJOIN", "ANTISEMIJOIN", "APPLY", "IN", "TO", "INTO", "RETURN", "RETURNS", "TABLE", "DATABASE", "INDEX",
+    "CLUSTERED", "SCHEMA", "VIEW", "FUNCTION", "PROCEDURE", "TYPE", "EXISTS", "USE", "CREATE", "DROP", "ALTER",
+    "TRUNCATE", "INSERT", "ASSEMBLY", "PACKAGE", "REFERENCE", "SYSTEM", "DEPLOY", "RESOURCE", "IMPORT", "EXPORT",
+    "OUTPUT", "DECLARE", "CONST", "EXTERNAL", "GROUP", "ORDER", "PARTITION", "OVER", "UNION", "EXCEPT", "INTERSECT",
+    "WHEN", "THEN", "ELSE", "CASE", "WITH", "USING", "DISTRIBUTED", "HASH", "RANGE", "ROWS", "OUTER", "CROSS",
+))  # fmt: skip
+
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "\\": "\\", "'": "'", '"': '"', "a": "\a", "b": "\b",
             "f": "\f", "v": "\v"}  # fmt: skip
 
@@ -92,7 +102,9 @@ class Lexer:
                 return out
             prev = out[-1] if out else None
             self._after_operand = prev is not None and (
-                prev.kind in (Kind.IDENT, Kind.VAR, Kind.STRING) or prev.is_op(")", "]", "}")
+                (prev.kind is Kind.IDENT and not prev.is_kw(*_NAME_BEFORE))
+                or prev.kind in (Kind.VAR, Kind.STRING)
+                or prev.is_op(")", "]", "}")
             )
             out.append(self._next())
 
@@ -139,15 +151,10 @@ class Lexer:
                 raise self.error("a char literal holds exactly one character", line, col)
             return Token(Kind.CHAR, value, line, col)
         if c == "[" and not self._after_operand:
+            # not after an operand, '[' cannot index: it quotes an identifier ([tweet count], [name,last], [0])
             end = self.text.find("]", self.pos)
             inner = self.text[self.pos + 1 : end] if end > 0 else ""
-            if (
-                end > 0
-                and inner
-                and all(ch.isalnum() or ch in "_ .-" for ch in inner)
-                and "\n" not in inner
-                and (not inner[0].isdigit() and inner.strip() == inner)
-            ):
+            if inner and "\n" not in inner and "[" not in inner:
                 self._advance(end + 1 - self.pos)
                 return Token(Kind.IDENT, inner, line, col, quoted=True)
         if c.isdigit() or (c == "." and self._peek(1).isdigit()):

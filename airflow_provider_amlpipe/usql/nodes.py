@@ -74,6 +74,8 @@ class Call:
     distinct: bool = False
     star: bool = False  # COUNT(*)
     over: Window | None = None
+    within_group: tuple[SortItem, ...] = ()  # PERCENTILE_CONT(p) WITHIN GROUP (ORDER BY x)
+    type_args: tuple[TypeRef, ...] = ()  # ARRAY_AGG<string>(x), MAP_AGG<K,V>(k, v)
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,16 @@ class Conditional:
 
 
 @dataclass(frozen=True)
+class Case:
+    """``CASE [input] WHEN w THEN r ... [ELSE e] END``; ``operand`` is None in the searched form (WHEN cond)."""
+
+    operand: Expr | None
+    whens: tuple[tuple[Expr, Expr], ...]
+    otherwise: Expr | None
+    pos: Pos
+
+
+@dataclass(frozen=True)
 class Cast:
     type: TypeRef
     operand: Expr
@@ -179,6 +191,17 @@ class Star:
     pos: Pos
 
 
+@dataclass(frozen=True)
+class Lambda:
+    """A C# lambda ``p => body`` / ``(p, i) => body``: only the argument of a LINQ method (``x.Select(p => ...)``)."""
+
+    params: tuple[str, ...]
+    body: Expr
+    pos: Pos
+    #: the declared parameter types of an explicitly typed lambda ``(string w) => ...``; empty when implicit
+    param_types: tuple[TypeRef, ...] = ()
+
+
 Expr = (
     Literal
     | Name
@@ -190,12 +213,14 @@ Expr = (
     | Unary
     | Binary
     | Conditional
+    | Case
     | Cast
     | InList
     | Like
     | Between
     | IsNull
     | Star
+    | Lambda
 )
 
 
@@ -283,7 +308,46 @@ class TableRef:
     pos: Pos
 
 
-Source = RowsetRef | SubquerySource | ValuesSource | Join | Explode | TableRef
+@dataclass(frozen=True)
+class TvfCall:
+    """``name(args)``: a table-valued function call (in FROM with ``AS alias``, as a query, in OUTPUT).
+
+    ``args`` holds None where the call passes ``DEFAULT``.
+    """
+
+    function: TableName
+    args: tuple[Expr | None, ...]
+    alias: str | None
+    pos: Pos
+    script_bound: bool = False  # @f(args): a function declared in the script (DECLARE FUNCTION @f)
+
+
+@dataclass(frozen=True)
+class Pivot:
+    """``source PIVOT (AGG(x) FOR col IN (value AS name, ...)) AS alias``."""
+
+    source: Source
+    aggregate: Call
+    column: Name | Member
+    values: tuple[tuple[Expr, str], ...]
+    alias: str
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class Unpivot:
+    """``source UNPIVOT [INCLUDE|EXCLUDE NULLS] (value FOR name IN (c1, ...)) AS alias``."""
+
+    source: Source
+    value: str
+    name: str
+    columns: tuple[str, ...]
+    include_nulls: bool
+    alias: str
+    pos: Pos
+
+
+Source = RowsetRef | SubquerySource | ValuesSource | Join | Explode | TableRef | TvfCall | Pivot | Unpivot
 
 
 @dataclass(frozen=True)
@@ -295,6 +359,7 @@ class Select:
     having: Expr | None
     distinct: bool
     pos: Pos
+    hints: tuple[str, ...] = ()  # OPTION (...) query hints: accepted, no effect
 
 
 @dataclass(frozen=True)
@@ -307,11 +372,27 @@ class SetOp:
 
 
 @dataclass(frozen=True)
+class ByNameSetOp:
+    """``q1 [OUTER] UNION|EXCEPT|INTERSECT [ALL|DISTINCT] BY NAME [ON (c, ... [, *] | *)] q2``: columns matched by
+    name; ``on`` None when there is no ON list; ``star`` for a ``*`` in it."""
+
+    op: str
+    quantifier: str
+    left: Query
+    right: Query
+    on: tuple[str, ...] | None
+    star: bool
+    outer: bool
+    pos: Pos
+
+
+@dataclass(frozen=True)
 class Extract:
     columns: tuple[tuple[str, TypeRef, Pos], ...]
     paths: tuple[Expr, ...]
     extractor: Udo
     pos: Pos
+    hints: tuple[str, ...] = ()  # REQUIRED cols / SORTED BY cols: optimizer hints, no effect on the result
 
 
 @dataclass(frozen=True)
@@ -325,7 +406,20 @@ class Ordered:
     pos: Pos
 
 
-Query = Select | SetOp | Extract | Ordered | RowsetRef | TableRef
+@dataclass(frozen=True)
+class Sample:
+    """``query SAMPLE ANY (n) | UNIFORM (f)`` and ``SAMPLE rowset [ON cols] UNIFORM (f) | UNIVERSE (f) |
+    DISTINCT (f, n) [WITH WEIGHT AS w]``."""
+
+    query: Query
+    method: str  # ANY, UNIFORM, UNIVERSE, DISTINCT
+    args: tuple[Expr, ...]
+    on: tuple[str, ...]
+    weight: str | None
+    pos: Pos
+
+
+Query = Select | SetOp | Extract | Ordered | RowsetRef | TableRef | TvfCall | Sample | ByNameSetOp
 
 
 @dataclass(frozen=True)
@@ -369,6 +463,7 @@ class Output:
     fetch: Expr | None
     outputter: Udo
     pos: Pos
+    expiration: Expr | None = None  # EXPIRATION expr (a DateTime or TimeSpan): when the file expires on ADLS
 
 
 @dataclass(frozen=True)
@@ -414,6 +509,7 @@ class CreateTable:
     query: Query | None
     notes: tuple[str, ...]
     pos: Pos
+    partitioned_by: tuple[str, ...] = ()  # PARTITIONED [BY] (cols): a vertically partitioned table
 
 
 @dataclass(frozen=True)
@@ -431,10 +527,182 @@ class Insert:
     columns: tuple[str, ...]
     query: Query
     pos: Pos
+    partition: tuple[Expr, ...] | None = None  # PARTITION (values)
+    on_violation: str | None = None  # ON INTEGRITY VIOLATION IGNORE | MOVE
+    move_to: tuple[Expr, ...] | None = None  # MOVE TO PARTITION (values)
+
+
+@dataclass(frozen=True)
+class Param:
+    """A parameter of a function or procedure: ``@name Type [= default]``."""
+
+    name: str
+    type: TypeRef
+    default: Expr | None
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class CreateView:
+    """``CREATE VIEW [IF NOT EXISTS] name AS query``; ``text`` is the statement's U-SQL source (stored)."""
+
+    name: TableName
+    if_not_exists: bool
+    query: Query
+    text: str
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class CreateFunction:
+    """``CREATE FUNCTION [IF NOT EXISTS] name(params) RETURNS @result [TABLE(cols)] AS BEGIN body END``.
+
+    ``columns`` is None when the result's schema is not declared (inferred from the body).
+    """
+
+    name: TableName
+    if_not_exists: bool
+    params: tuple[Param, ...]
+    result: str
+    columns: tuple[tuple[str, TypeRef, Pos], ...] | None
+    body: tuple[Statement, ...]
+    text: str
+    pos: Pos
+    #: every returned rowset when RETURNS lists several, ``(@a [TABLE(...)], @b ...)``; empty for one rowset
+    #: (``result`` / ``columns`` are then the first)
+    results: tuple[tuple[str, tuple[tuple[str, TypeRef, Pos], ...] | None], ...] = ()
+
+
+@dataclass(frozen=True)
+class CreateProcedure:
+    """``CREATE PROCEDURE [IF NOT EXISTS] name(params) AS BEGIN body END``."""
+
+    name: TableName
+    if_not_exists: bool
+    params: tuple[Param, ...]
+    body: tuple[Statement, ...]
+    text: str
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class CallProcedure:
+    """``name(args);``: runs a procedure's body; ``args`` holds None for ``DEFAULT``."""
+
+    procedure: TableName
+    args: tuple[Expr | None, ...]
+    pos: Pos
+    script_bound: bool = False  # @p(args);: a procedure declared in the script (DECLARE PROCEDURE @p)
+
+
+@dataclass(frozen=True)
+class DropObject:
+    """``DROP VIEW|FUNCTION|PROCEDURE [IF EXISTS] name`` and ``DROP SCHEMA [IF EXISTS] name``."""
+
+    kind: str  # VIEW, FUNCTION, PROCEDURE, SCHEMA
+    name: TableName  # for SCHEMA: the schema name in ``name``
+    if_exists: bool
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class CreateSchema:
+    name: str
+    if_not_exists: bool
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class UseSchema:
+    """``USE SCHEMA name``: unqualified names resolve in this schema of the current database."""
+
+    name: str
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class TruncateTable:
+    """``TRUNCATE TABLE t [PARTITION (values), ...]``."""
+
+    table: TableName
+    partitions: tuple[tuple[Expr, ...], ...]
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class AlterPartitions:
+    """``ALTER TABLE t ADD [IF NOT EXISTS] | DROP [IF EXISTS] PARTITION (values), ...``."""
+
+    table: TableName
+    add: bool
+    if_flag: bool  # IF NOT EXISTS (ADD) / IF EXISTS (DROP)
+    partitions: tuple[tuple[Expr, ...], ...]
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class TableNote:
+    """A statement about an existing table with no local effect (``ALTER TABLE t REBUILD``,
+    ``CREATE CLUSTERED INDEX i ON t (...)``): the table must exist."""
+
+    table: TableName
+    text: str
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class If:
+    """``IF cond THEN stmts {ELSEIF cond THEN stmts} [ELSE stmts] END``: conditions are folded at compile time and
+    only the statements of the branch taken are compiled."""
+
+    branches: tuple[tuple[Expr, tuple[Statement, ...]], ...]
+    otherwise: tuple[Statement, ...]
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class DeclareObject:
+    """``DECLARE FUNCTION|PROCEDURE|VIEW @name ...``: a script-bound object, used as ``@name(args)`` / ``@name``.
+
+    ``definition`` is the equivalent CREATE statement, named ``name`` (without ``@``)."""
+
+    definition: CreateFunction | CreateProcedure | CreateView
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class MultiAssign:
+    """``(@a, @b) = f(args);``: the rowsets returned by a function with several results, in RETURNS order."""
+
+    names: tuple[str, ...]
+    call: TvfCall
+    pos: Pos
 
 
 Statement = (
-    Declare | Assign | Output | Ignored | UseDatabase | CreateDatabase | DropDatabase | CreateTable | DropTable | Insert
+    Declare
+    | Assign
+    | Output
+    | Ignored
+    | UseDatabase
+    | CreateDatabase
+    | DropDatabase
+    | CreateTable
+    | DropTable
+    | Insert
+    | CreateView
+    | CreateFunction
+    | CreateProcedure
+    | CallProcedure
+    | DropObject
+    | CreateSchema
+    | UseSchema
+    | TruncateTable
+    | AlterPartitions
+    | TableNote
+    | If
+    | DeclareObject
+    | MultiAssign
 )
 
 

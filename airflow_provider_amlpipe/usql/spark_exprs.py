@@ -4,16 +4,20 @@ A subclass of the DuckDB :class:`~.duckdb_exprs.ExprTranslator`: name resolution
 dialect-neutral operators (``CASE``, ``IN``, ``LIKE``, ``BETWEEN``, ``IS NULL``, windows) are shared;
 every method that writes dialect-specific SQL is overridden here. Whatever has no faithful Spark
 form raises :class:`UsqlError` ("cannot be translated to Spark SQL: ...") instead of emitting SQL
-that would compute something else.
+that would compute something else; so does a C# member the DuckDB translator handles and this one does not
+(:meth:`SparkExprTranslator._not_in_spark`), rather than passing DuckDB SQL on.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from functools import partial
 
 from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql import types as t
-from airflow_provider_amlpipe.usql.duckdb_exprs import _PARSE_TARGET, ExprTranslator, Scope
+from airflow_provider_amlpipe.usql.csformat import DOUBLE_DIGITS, FLOAT_DIGITS
+from airflow_provider_amlpipe.usql.duckdb_exprs import _PARSE_TARGET, ExprTranslator, Scope, parse_composite_format
 from airflow_provider_amlpipe.usql.errors import UsqlError
 from airflow_provider_amlpipe.usql.types import UType
 
@@ -49,6 +53,8 @@ SPARK_AGGREGATES = {
 }  # fmt: skip
 
 _WS = "' \\t\\r\\n'"
+#: The largest value of each unsigned type (Spark has no unsigned types: byte is SMALLINT, ...).
+_UNSIGNED_MAX = {"byte": 255, "ushort": 65535, "uint": 4294967295, "ulong": 18446744073709551615}
 
 
 def spark_type(typ: UType) -> str:
@@ -161,12 +167,65 @@ def cs_tostring(sql: str, typ: UType) -> str:
     if typ.name == "bool":
         return f"CASE WHEN {sql} THEN 'True' WHEN NOT {sql} THEN 'False' END"
     if typ.name in ("double", "float"):
-        return f"regexp_replace(CAST({sql} AS STRING), '\\\\.0$', '')"
+        return _dotnet_real(sql, DOUBLE_DIGITS if typ.name == "double" else FLOAT_DIGITS)
     if typ.name == "decimal":
         return f"regexp_replace(CAST({sql} AS STRING), '(\\\\.[0-9]*[1-9])0+$|\\\\.0+$', '$1')"
     if typ.name == "DateTime":
         return f"date_format({sql}, {slit(DEFAULT_TOSTRING)})"
+    if typ.name == "DayOfWeek":
+        return f"element_at(array({', '.join(slit(d) for d in _DAY_NAMES)}), {sql} + 1)"
     return f"CAST({sql} AS STRING)"
+
+
+def _dotnet_real(sql: str, digits: int) -> str:
+    """.NET Framework's ``ToString()`` of a double/float (see ``csformat.dotnet_real``) as Spark SQL.
+
+    Java's ``%G`` rounds the shortest round-trip text half up (``5774.785714285715`` -> ``...572``, where the exact
+    binary value gives ``...571``), so the digits come from ``format_number``'s DecimalFormat, which rounds the
+    exact value (half to even): first in scientific form (``digits`` significant digits; its exponent decides the
+    notation as in .NET), then, for fixed notation, with the decimals that leave ``digits`` significant digits.
+    An exact tie (see :func:`_exact_tie`) is first moved away from zero (by one or two ulps), as .NET Framework
+    rounds ties away from zero. The lambdas evaluate each intermediate value once."""
+    sci = f"format_number(usql_n, '0.{'#' * (digits - 1)}E0')"
+    e = "CAST(substring_index(usql_s, 'E', -1) AS INT)"
+    decimals = f"CASE WHEN {e} < {digits - 1} THEN concat('.', repeat('#', {digits - 1} - {e})) ELSE '' END"
+    # at least two exponent digits (lpad would cut 308 to 30)
+    exponent = (
+        f"concat(CASE WHEN {e} < 0 THEN '-' ELSE '+' END, CASE WHEN abs({e}) < 10 THEN '0' ELSE '' END, abs({e}))"
+    )
+    text = (
+        f"transform(array({sci}), usql_s -> CASE WHEN {e} BETWEEN -4 AND {digits - 1} "
+        f"THEN format_number(usql_n, concat('0', {decimals})) "
+        f"ELSE concat(substring_index(usql_s, 'E', 1), 'E', {exponent}) END)[0]"
+    )
+    nudged = f"CASE WHEN {_exact_tie('usql_r', digits)} THEN usql_r * 1.0000000000000002D ELSE usql_r END"
+    return (
+        f"transform(array(CAST({sql} AS DOUBLE)), usql_r -> CASE WHEN usql_r IS NULL THEN NULL "
+        "WHEN isnan(usql_r) THEN 'NaN' WHEN usql_r = CAST('Infinity' AS DOUBLE) THEN 'Infinity' "
+        f"WHEN usql_r = CAST('-Infinity' AS DOUBLE) THEN '-Infinity' WHEN usql_r = 0 THEN '0' "
+        f"ELSE transform(array({nudged}), usql_n -> {text})[0] END)[0]"
+    )
+
+
+def _exact_tie(x: str, digits: int) -> str:
+    """Whether the exact value of the double ``x`` has ``digits + 1`` significant digits, the last a 5.
+
+    Such a value's shortest round-trip text T (DecimalFormat with up to 17 digits) has those digits t, with
+    T = t * 10^k; T is the exact binary value iff it is representable: for k >= 0 the odd t * 5^k < 2^53, for
+    k = -n < 0 5^n divides t and t / 5^n < 2^53 (t < 10^17 < 5^25, so n <= 22 keeps 5^n exact in a double)."""
+    t = "CAST(usql_g AS BIGINT)"
+    k = f"(CAST(substring_index(usql_h, 'E', -1) AS INT) - {digits})"
+    five = f"CAST(pow(5, -{k}) AS BIGINT)"
+    exact = (
+        f"CASE WHEN {k} >= 0 THEN CAST({t} AS DOUBLE) * pow(5, {k}) < 9007199254740992D "
+        f"ELSE -{k} <= 22 AND pmod({t}, {five}) = 0 AND {t} div {five} < 9007199254740992 END"
+    )
+    check = f"length(usql_g) = {digits + 1} AND usql_g LIKE '%5' AND {exact}"
+    digits_of = "regexp_replace(substring_index(usql_h, 'E', 1), '[-.]', '')"
+    return (
+        f"transform(array(format_number({x}, '0.{'#' * 16}E0')), usql_h -> "
+        f"transform(array({digits_of}), usql_g -> {check})[0])[0]"
+    )
 
 
 def parse_datetime(sql: str) -> str:
@@ -193,6 +252,13 @@ def try_parse(sql: str, target: str) -> str:
             f"CASE WHEN trim({sql}) RLIKE '^[0-9a-fA-F]{{8}}-([0-9a-fA-F]{{4}}-){{3}}[0-9a-fA-F]{{12}}$' "
             f"THEN lower(trim({sql})) END"
         )
+    if target in _UNSIGNED_MAX:
+        # Spark holds these in wider signed types, whose casts would accept -1 or 300 for a byte; DECIMAL's cast
+        # would also round "1.5", so only C#'s integer form is cast
+        text = f"trim(BOTH {_WS} FROM {sql})"
+        value = f"try_cast(CASE WHEN {text} RLIKE '^[+-]?[0-9]+$' THEN {text} END AS DECIMAL(38,0))"
+        in_range = f"{value} BETWEEN 0 AND {_UNSIGNED_MAX[target]}"
+        return f"CASE WHEN {in_range} THEN CAST({value} AS {SPARK_TYPES[target]}) END"
     return f"try_cast(trim({sql}) AS {SPARK_TYPES[target]})"
 
 
@@ -205,6 +271,24 @@ def strict_parse(sql: str, target: str, what: str) -> str:
     return f"CASE WHEN {sql} IS NULL THEN NULL ELSE coalesce({try_parse(sql, target)}, {fail}) END"
 
 
+#: Static classes whose members the DuckDB translator writes as plain literals (enum values, flags).
+_NEUTRAL_STATIC = ("StringSplitOptions", "DateTimeKind", "DayOfWeek")
+_DOUBLE_CONSTANTS = ("NaN", "PositiveInfinity", "NegativeInfinity")
+#: Value types of the DuckDB translator with no Spark translation yet: an expression of one of them is refused.
+_NOT_TRANSLATED_TYPES = ("TimeSpan", "KeyValuePair")
+_DAY_NAMES = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
+#: Types whose values a double holds exactly (Spark's percentile_disc converts to double).
+_EXACT_IN_DOUBLE = ("sbyte", "byte", "short", "ushort", "int", "uint", "float", "double")
+
+
+def _converted(value: Typed, to: UType | None) -> str:
+    """``value`` as SQL of type ``to`` (unchanged if it has that type already)."""
+    sql, typ = value
+    if to is None or typ.name == to.name:
+        return sql
+    return f"CAST({sql} AS {spark_type(to)})"
+
+
 class SparkExprTranslator(ExprTranslator):
     """Translates C# expressions within one scope to Spark SQL."""
 
@@ -213,6 +297,23 @@ class SparkExprTranslator(ExprTranslator):
 
     def untranslatable(self, pos: n.Pos, construct: str, why: str) -> UsqlError:
         return UsqlError(self.source, pos.line, pos.column, construct, NOT_SPARK + why)
+
+    def _not_in_spark(self, duckdb: Callable[[], object], pos: n.Pos, construct: str, what: str) -> UsqlError:
+        """The error for a member this class does not translate. Running the DuckDB translator's branch (``duckdb``)
+        raises its error when it does not support the member either; if it does, its SQL is DuckDB's, so the
+        member is refused here rather than passed on."""
+        duckdb()
+        return self.untranslatable(pos, construct, f"{what} is translated for DuckDB only")
+
+    # ------------------------------------------------------------ features refused as a whole
+    def _linq(self, recv: Typed, e: n.Call, scope: Scope) -> Typed:
+        name = e.func.name if isinstance(e.func, n.Member) else "LINQ"
+        raise self.untranslatable(e.pos, name, f"LINQ methods ({name}) on SqlArray/SqlMap values")
+
+    @staticmethod
+    def _lambda_sql(params: list[str], body: str) -> str:
+        """A Spark lambda function (``transform``, ``filter``, ...); Spark reads ``(x) -> ...`` as an expression."""
+        return f"{params[0]} -> {body}" if len(params) == 1 else f"({', '.join(params)}) -> {body}"
 
     # ------------------------------------------------------------ dialect hooks
     MAKE_TIMESTAMP = "make_timestamp_ntz"
@@ -267,6 +368,9 @@ class SparkExprTranslator(ExprTranslator):
             pos = getattr(e, "pos", n.Pos(1, 1))
             raise self.untranslatable(pos, type(e).__name__, f"expression {type(e).__name__} is not supported")
         result: Typed = method(e, scope)
+        if result[1].name in _NOT_TRANSLATED_TYPES:
+            pos = getattr(e, "pos", n.Pos(1, 1))
+            raise self.untranslatable(pos, result[1].name, f"{result[1].name} values")
         return result
 
     # ------------------------------------------------------------ members
@@ -293,7 +397,9 @@ class SparkExprTranslator(ExprTranslator):
             if bits:
                 v = 2**bits - 1 if name == "MaxValue" else -(2**bits)
                 return f"CAST({v} AS {SPARK_TYPES[target]})", UType(target, False)
-        raise self.err(e.pos, "member", f"{cls}.{name} is not supported")
+        if cls in _NEUTRAL_STATIC or (cls in ("double", "Double") and name in _DOUBLE_CONSTANTS):
+            return super()._static_member(cls, e)  # a literal in SQL both dialects read the same
+        raise self._not_in_spark(partial(super()._static_member, cls, e), e.pos, "member", f"{cls}.{name}")
 
     def _property(self, sql: str, typ: UType, e: n.Member) -> Typed:
         name = e.name
@@ -310,6 +416,8 @@ class SparkExprTranslator(ExprTranslator):
                 return f"CAST(date_format({sql}, 'SSS') AS INT)", UType("int", typ.nullable)
             if name == "Date":
                 return f"CAST(CAST({sql} AS DATE) AS TIMESTAMP_NTZ)", typ
+            if name == "DayOfWeek":  # Spark: 1 = Sunday; .NET: Sunday = 0
+                return f"CAST(dayofweek({sql}) - 1 AS INT)", UType("DayOfWeek", typ.nullable)
             if name == "Ticks":
                 raise self.untranslatable(e.pos, "DateTime.Ticks", "Ticks has no Spark equivalent")
         if typ.nullable and name == "HasValue":
@@ -327,63 +435,88 @@ class SparkExprTranslator(ExprTranslator):
                 return f"map_values({sql})", UType("SqlArray", True, typ.element or t.UNKNOWN)
         if typ.name == "unknown":
             return f"{sql}.{bq(name)}", t.UNKNOWN
-        raise self.err(e.pos, "member", f"{typ}.{name} is not supported")
+        raise self._not_in_spark(partial(super()._property, sql, typ, e), e.pos, "member", f"{typ}.{name}")
 
     # ------------------------------------------------------------ calls
     def _sql_function(self, name: str, e: n.Call, scope: Scope) -> Typed:
         upper = name.upper() if name.isupper() else name
-        if upper == "MAP_AGG":
-            if e.over is not None:
-                raise self.untranslatable(e.pos, "MAP_AGG", "MAP_AGG with OVER")
-            if not self.allow_aggregates:
-                raise self.err(e.pos, name, f"aggregate {name} is not allowed here")
-            self.allow_aggregates = False
-            try:
-                kv = self._args(e, scope, (2,), "MAP_AGG")
-            finally:
-                self.allow_aggregates = True
-            (k, kt), (v, vt) = kv
-            if e.distinct:
-                raise self.err(e.pos, name, "MAP_AGG(DISTINCT ...) is not supported")
-            # a repeated key fails the query (spark.sql.mapKeyDedupPolicy=EXCEPTION), as in U-SQL
-            sql = f"map_from_entries(collect_list(struct({k}, {v})))"
-            return sql, UType("SqlMap", True, vt, kt.with_nullable(False))
+        if upper in ("PERCENTILE_CONT", "PERCENTILE_DISC"):
+            return self._percentile_spark(upper, e, scope)
+        if upper == "MAP_AGG" and e.over is not None:
+            # map_from_entries(...) around the aggregate cannot take the OVER clause
+            raise self.untranslatable(e.pos, "MAP_AGG", "MAP_AGG with OVER")
         return super()._sql_function(name, e, scope)
 
+    def _percentile_spark(self, name: str, e: n.Call, scope: Scope) -> Typed:
+        """``PERCENTILE_CONT/DISC(p) WITHIN GROUP (ORDER BY x [DESC]) OVER (...)``: Spark has both, with DESC."""
+        _, typ = super()._sql_function(name, e, scope)  # the DuckDB translator's checks and result type
+        (item,) = e.within_group
+        x, xt = self.tr(item.expr, scope)
+        p = float(e.args[0].value)  # type: ignore[union-attr, arg-type]  # a checked literal
+        order = " DESC" if item.descending else ""
+        if name == "PERCENTILE_CONT":
+            sql = f"percentile_cont({p!r}) WITHIN GROUP (ORDER BY CAST({x} AS DOUBLE){order})"
+            return self._over(sql, e, scope), typ
+        if xt.name not in _EXACT_IN_DOUBLE:
+            raise self.untranslatable(e.pos, name, f"of {xt} values: Spark's percentile_disc computes in double")
+        sql = f"percentile_disc({p!r}) WITHIN GROUP (ORDER BY {x}{order})"
+        return f"CAST({self._over(sql, e, scope)} AS {spark_type(typ)})", typ
+
     def _aggregate(self, name: str, e: n.Call, scope: Scope) -> Typed:
-        fn = SPARK_AGGREGATES[name]
         saved = self.allow_aggregates
         self.allow_aggregates = False
         try:
-            if e.star:
-                if name != "COUNT":
-                    raise self.err(e.pos, name, f"{name}(*) is not allowed; only COUNT(*)")
-                sql, typ = "count(*)", t.LONG
-            else:
-                args = self._args(e, scope, (1,), name)
-                inner = ", ".join(a for a, _ in args)
-                dist = "DISTINCT " if e.distinct else ""
-                at = args[0][1]
-                if name == "COUNT":
-                    typ = t.LONG
-                elif name == "SUM":
-                    typ = UType("long" if at.is_integral else at.name, True)
-                elif name in ("AVG", "STDEV", "STDEVP", "VAR", "VARP"):
-                    typ = UType("decimal" if at.name == "decimal" else "double", True)
-                elif name == "ARRAY_AGG":
-                    typ = UType("SqlArray", True, at)
-                else:
-                    typ = at.with_nullable(True)
-                sql = f"{fn}({dist}{inner})"
-                if name == "SUM" and at.is_integral:
-                    sql = f"CAST({sql} AS BIGINT)"
-                elif name in ("AVG", "SUM") and at.name == "decimal":
-                    sql = f"CAST({sql} AS DECIMAL(38,10))"
+            sql, typ, outer = self._aggregate_call(name, e, scope)
         finally:
             self.allow_aggregates = saved
         if e.over is not None:
-            sql = self._over(sql, e, scope)
-        return sql, typ
+            sql = self._over(sql, e, scope)  # on the aggregate itself: CAST(sum(x) OVER (...) AS BIGINT)
+        return outer.format(sql), typ
+
+    def _aggregate_call(self, name: str, e: n.Call, scope: Scope) -> tuple[str, UType, str]:
+        """The aggregate (without OVER), its type, and the expression around it (``{}`` stands for it)."""
+        if e.star:
+            if name != "COUNT":
+                raise self.err(e.pos, name, f"{name}(*) is not allowed; only COUNT(*)")
+            return "count(*)", t.LONG, "{}"
+        args = self._args(e, scope, (2,) if name == "MAP_AGG" else (1,), name)
+        if name in ("ARRAY_AGG", "MAP_AGG"):
+            return self._collection_aggregate(name, e, args)
+        dist = "DISTINCT " if e.distinct else ""
+        (x, at), *_ = args
+        sql = f"{SPARK_AGGREGATES[name]}({dist}{x})"
+        if name == "COUNT":
+            return sql, t.LONG, "{}"
+        if name == "SUM":
+            if at.is_integral:
+                return sql, UType("long", True), "CAST({} AS BIGINT)"
+            if at.name == "decimal":
+                return sql, UType("decimal", True), "CAST({} AS DECIMAL(38,10))"
+            return sql, UType(at.name, True), "{}"
+        if name in ("AVG", "STDEV", "STDEVP", "VAR", "VARP"):
+            if at.name == "decimal":
+                return sql, UType("decimal", True), ("CAST({} AS DECIMAL(38,10))" if name == "AVG" else "{}")
+            return sql, UType("double", True), "{}"
+        return sql, at.with_nullable(True), "{}"
+
+    def _collection_aggregate(self, name: str, e: n.Call, args: list[Typed]) -> tuple[str, UType, str]:
+        """``ARRAY_AGG[<T>](x)`` -> SqlArray, ``MAP_AGG[<K,V>](k, v)`` -> SqlMap; written types convert the values."""
+        if getattr(e, "type_args", ()):
+            _, typ = self._typed_collection_aggregate(name, e, args)  # the DuckDB translator's checks and type
+        elif name == "ARRAY_AGG":
+            typ = UType("SqlArray", True, args[0][1])
+        else:
+            typ = UType("SqlMap", True, args[1][1], args[0][1].with_nullable(False))
+        if name == "ARRAY_AGG":
+            # collect_list skips nulls; wrapped in a struct (never null) they stay, as in U-SQL
+            dist = "DISTINCT " if e.distinct else ""
+            sql = f"collect_list({dist}named_struct('v', {_converted(args[0], typ.element)}))"
+            return sql, typ, "transform({}, usql_e -> usql_e.v)"
+        if e.distinct:
+            raise self.err(e.pos, name, "MAP_AGG(DISTINCT ...) is not supported")
+        k, v = _converted(args[0], typ.key), _converted(args[1], typ.element)
+        # a repeated key fails the query (spark.sql.mapKeyDedupPolicy=EXCEPTION), as in U-SQL
+        return f"collect_list(struct({k}, {v}))", typ, "map_from_entries({})"
 
     def _math(self, name: str, e: n.Call, scope: Scope) -> Typed:
         simple = {"Abs": "abs", "Sqrt": "sqrt", "Exp": "exp", "Log10": "log10", "Sin": "sin", "Cos": "cos",
@@ -418,7 +551,9 @@ class SparkExprTranslator(ExprTranslator):
             if len(args) == 1:
                 return f"ln({args[0][0]})", t.DOUBLE
             return f"(ln({args[0][0]}) / ln({args[1][0]}))", t.DOUBLE
-        raise self.err(e.pos, f"Math.{name}", f"Math.{name}(...) is not supported")
+        if name == "BigMul":
+            return self._big_mul(e, scope), t.LONG  # CASTs and *: the same in Spark
+        raise self._not_in_spark(partial(super()._math, name, e, scope), e.pos, f"Math.{name}", f"Math.{name}(...)")
 
     def _convert(self, s: str, st: UType, target: str, e: n.Call) -> Typed:
         out = UType(target, False)
@@ -465,10 +600,14 @@ class SparkExprTranslator(ExprTranslator):
                     return f"date_format({s}, {slit(to_spark_pattern(fmt.value))})", t.STRING
                 except PatternError as ex:
                     raise self.err(fmt.pos, "ToString", str(ex)) from None
-            raise self.err(e.pos, "ToString", f"{st}.ToString(format) is not supported")
+            duckdb = partial(super()._method, recv, name, args, e)
+            raise self._not_in_spark(duckdb, e.pos, "ToString", f"{st}.ToString(format)")
         if name == "Equals":
             need(1)
             return f"({s} <=> {a[0]})", t.BOOL
+        if name == "CompareTo" and st.name == "DateTime":
+            need(1)
+            return self._compare(s, st, a[0], args[0][1], e)
         if name == "GetValueOrDefault" and st.nullable:
             need(0, 1)
             default = a[0] if a else self._zero(st.name) if st.name in SPARK_TYPES else "NULL"
@@ -501,7 +640,7 @@ class SparkExprTranslator(ExprTranslator):
         if st.name == "SqlMap" and name == "ContainsKey":
             need(1)
             return f"map_contains_key({s}, {a[0]})", t.BOOL
-        raise self.err(e.pos, name, f"method {st}.{name}(...) is not supported")
+        raise self._not_in_spark(partial(super()._method, recv, name, args, e), e.pos, name, f"{st}.{name}(...)")
 
     def _string_method(
         self, s: str, name: str, a: list[str], args: list[Typed], e: n.Call, need: Callable[..., None]
@@ -522,26 +661,107 @@ class SparkExprTranslator(ExprTranslator):
             if len(a) == 1:
                 return f"substring({s}, ({a[0]}) + 1)", t.STRING
             return f"substring({s}, ({a[0]}) + 1, {a[1]})", t.STRING
-        if name in ("IndexOf", "LastIndexOf"):
-            need(1)
-            if name == "IndexOf":
-                return f"(instr({s}, {a[0]}) - 1)", t.INT
-            return (f"CASE WHEN instr({s}, {a[0]}) = 0 THEN -1 ELSE char_length({s}) - char_length({a[0]}) "
-                    f"- instr(reverse({s}), reverse({a[0]})) + 1 END"), t.INT  # fmt: skip
+        if name in ("IndexOf", "LastIndexOf", "Remove", "Insert"):
+            # the DuckDB translation uses only functions Spark has with the same meaning (instr, substring, length...)
+            return super()._string_method(s, name, a, args, e, need)
         if name == "Replace":
             need(2)
             return f"replace({s}, {a[0]}, {a[1]})", t.STRING
         if name == "Split":
-            if len(a) == 1 and args[0][1].name in ("char", "string"):
-                # split() takes a regex; quote the separator so it is matched literally, keep empty trailing parts.
-                return f"split({s}, concat('\\\\Q', {a[0]}, '\\\\E'), -1)", UType("SqlArray", True, t.STRING)
-            raise self.err(e.pos, "Split", "Split with several separators or options is not supported")
+            return self._split(s, args, e)
         if name in ("PadLeft", "PadRight"):
             need(1, 2)
             fn = "lpad" if name == "PadLeft" else "rpad"
             pad = a[1] if len(a) == 2 else "' '"
-            return f"CASE WHEN char_length({s}) >= {a[0]} THEN {s} ELSE {fn}({s}, {a[0]}, {pad}) END", t.STRING
-        raise self.err(e.pos, name, f"method string.{name}(...) is not supported")
+            width = f"CAST({a[0]} AS INT)"
+            return f"CASE WHEN char_length({s}) >= {width} THEN {s} ELSE {fn}({s}, {width}, {pad}) END", t.STRING
+        duckdb = partial(super()._string_method, s, name, a, args, e, need)
+        raise self._not_in_spark(duckdb, e.pos, name, f"string.{name}(...)")
+
+    def _split(self, s: str, args: list[Typed], e: n.Call) -> Typed:
+        """``s.Split(sep)``, ``Split(c1, c2, ...)``, ``Split(new char[]{...}[, StringSplitOptions.X])``.
+
+        Spark's split() takes a regex: the separators are quoted and, if several, alternatives in argument
+        order (the first matching at a position wins, as in .NET); limit -1 keeps trailing empty entries.
+        """
+        nodes = list(e.args)
+        remove_empty = False
+        if args and args[-1][1].name == "StringSplitOptions":
+            remove_empty = args[-1][0] == "1"
+            args, nodes = args[:-1], nodes[:-1]
+        out = UType("SqlArray", True, t.STRING)
+        seps = self._literal_separators(nodes)
+        if seps is None:
+            if len(args) != 1 or args[0][1].name not in ("char", "string"):
+                raise self.err(e.pos, "Split", "Split needs literal separators (or one char/string separator)")
+            sql = f"split({s}, concat('\\\\Q', {args[0][0]}, '\\\\E'), -1)"
+        elif not seps or "" in seps:
+            raise self.err(e.pos, "Split", "Split with no or empty separators (white space splitting) is not supported")
+        else:
+            # re.escape escapes only non-alphanumerics, which Java's regex reads as literals too
+            sql = f"split({s}, {slit('|'.join(re.escape(x) for x in seps))}, -1)"
+        return (f"filter({sql}, usql_v -> usql_v <> '')" if remove_empty else sql), out
+
+    def _string_join(self, e: n.Call, scope: Scope) -> str:
+        """``string.Join(sep, sequence)`` / ``string.Join(sep, v1, v2, ...)``: each value's ToString(), null as ""."""
+        super()._string_join(e, scope)  # the DuckDB translator's checks (its SQL is DuckDB's)
+        (sep, _), *values = [self.tr(a, scope) for a in e.args]
+        sep = f"coalesce({sep}, '')"
+        if len(values) == 1 and values[0][1].name == "SqlArray":
+            arr, at = values[0]
+            elem = at.element or t.UNKNOWN
+            if elem.name not in ("string", "char", "unknown"):
+                arr = f"transform({arr}, {self._lambda_sql(['usql_j'], cs_tostring('usql_j', elem))})"
+            return self._array_join(arr, sep)
+        parts = ", ".join(f"coalesce({self._concat_arg(x, ty)}, '')" for x, ty in values)
+        return f"concat_ws({sep}, {parts})"
+
+    def _compare(self, a: str, at: UType, b: str, bt: UType, e: n.Call) -> Typed:
+        """``DateTime.Compare(a, b)`` / ``a.CompareTo(b)``: -1, 0 or 1 (NULL if either is null)."""
+        super()._compare(a, at, b, bt, e)  # the DuckDB translator's checks (its SQL is DuckDB's)
+        return f"CASE WHEN {a} < {b} THEN -1 WHEN {a} > {b} THEN 1 WHEN {a} = {b} THEN 0 END", t.INT
+
+    def _string_format(self, e: n.Call, scope: Scope) -> str:
+        """``String.Format("{0}:{1,5}:{2:yyyy-MM-dd}", a, b, c)``: a literal composite format; null is ""."""
+        super()._string_format(e, scope)  # the DuckDB translator's checks (its SQL is DuckDB's)
+        fmt = e.args[0]
+        assert isinstance(fmt, n.Literal)
+        args = [self.tr(a, scope) for a in e.args[1:]]
+        parts = []
+        for piece in parse_composite_format(str(fmt.value)):
+            if isinstance(piece, str):
+                parts.append(slit(piece))
+                continue
+            index, align, spec = piece
+            s, st = args[index]
+            value = f"coalesce({self._formatted(s, st, spec, fmt.pos) if spec else cs_tostring(s, st)}, '')"
+            if align:
+                fn = "lpad" if align > 0 else "rpad"
+                width = abs(align)
+                value = f"CASE WHEN char_length({value}) >= {width} THEN {value} ELSE {fn}({value}, {width}, ' ') END"
+            parts.append(value)
+        return "concat(" + ", ".join(parts or ["''"]) + ")"
+
+    def _formatted(self, s: str, st: UType, spec: str, pos: n.Pos) -> str:
+        """``value.ToString(spec)`` in a composite format: DateTime formats; numeric formats are not translated."""
+        if st.name == "DateTime":
+            try:
+                return f"date_format({s}, {slit(to_spark_pattern(spec))})"
+            except PatternError as ex:
+                raise self.err(pos, "format", str(ex)) from None
+        raise self._not_in_spark(partial(super()._formatted, s, st, spec, pos), pos, "format", f"{st} format {spec!r}")
+
+    def _new(self, e: n.New, scope: Scope) -> Typed:
+        name = e.type.name
+        if name == "KeyValuePair":
+            raise self.untranslatable(e.pos, "KeyValuePair", "KeyValuePair values (LINQ over SqlMap entries)")
+        if name.endswith("[]") and getattr(e, "initializer", None) is not None and not e.args:  # new string[]{...}
+            elem = t.resolve(n.TypeRef(name[:-2], False, e.type.pos))
+            if elem is not None and elem.name not in ("byte[]", "SqlArray", "SqlMap"):
+                et = spark_type(elem)
+                items = ", ".join(f"CAST({self.tr(x, scope)[0]} AS {et})" for (x,) in e.initializer or ())
+                return f"CAST(array({items}) AS ARRAY<{et}>)", UType("SqlArray", True, elem)
+        return super()._new(e, scope)
 
     # ------------------------------------------------------------ operators
     def _cast(self, e: n.Cast, scope: Scope) -> Typed:
@@ -565,8 +785,8 @@ class SparkExprTranslator(ExprTranslator):
         return f"CAST({s} AS {spark_type(target)})", target
 
     def _new_collection(self, e: n.New, args: list[Typed], scope: Scope) -> Typed:
-        name = e.type.name
         typ = t.resolve(e.type)
+        name = typ.name if typ is not None else e.type.name  # SqlArray or SqlMap, however it is spelled
         elem = typ.element if typ is not None else None
         if typ is None or elem is None:
             want = "SqlMap<K,V>" if name == "SqlMap" else "SqlArray<T>"

@@ -32,6 +32,13 @@ _ALIASES = {
     "UInt64": "ulong", "UInt16": "ushort", "Double": "double", "Single": "float", "Decimal": "decimal",
     "Boolean": "bool", "String": "string", "Char": "char", "System.DateTime": "DateTime", "System.Guid": "Guid",
     "System.String": "string", "System.Int32": "int", "System.Int64": "long", "System.Double": "double",
+    "Byte[]": "byte[]",
+}  # fmt: skip
+
+#: Spellings of the complex types: ``SQL.ARRAY<T>`` / ``SQL.MAP<K,V>`` are U-SQL's aliases of SqlArray / SqlMap.
+_COLLECTIONS = {
+    "SqlArray": "SqlArray", "SQL.ARRAY": "SqlArray", "Microsoft.Analytics.Types.Sql.SqlArray": "SqlArray",
+    "SqlMap": "SqlMap", "SQL.MAP": "SqlMap", "Microsoft.Analytics.Types.Sql.SqlMap": "SqlMap",
 }  # fmt: skip
 
 STRING_NAME = "string"
@@ -65,14 +72,15 @@ class UType:
     def duckdb(self) -> str:
         if self.name == "SqlArray":
             return f"{self.element.duckdb() if self.element else 'VARCHAR'}[]"
-        if self.name == "SqlMap":
+        if self.name in ("SqlMap", "KeyValuePair"):
             k = self.key.duckdb() if self.key else "VARCHAR"
-            return f"MAP({k}, {self.element.duckdb() if self.element else 'VARCHAR'})"
+            v = self.element.duckdb() if self.element else "VARCHAR"
+            return f"MAP({k}, {v})" if self.name == "SqlMap" else f"STRUCT(key {k}, value {v})"
         return BUILTIN_TYPES.get(self.name, "VARCHAR")
 
     def __str__(self) -> str:
-        if self.name == "SqlMap" and self.element:
-            return f"SqlMap<{self.key or STRING_NAME},{self.element}>"
+        if self.name in ("SqlMap", "KeyValuePair") and self.element:
+            return f"{self.name}<{self.key or STRING_NAME},{self.element}>"
         if self.name == "SqlArray" and self.element:
             return f"SqlArray<{self.element}>"
         return self.name + ("?" if self.nullable and self.name not in REFERENCE else "")
@@ -88,15 +96,21 @@ UNKNOWN = UType("unknown", True)
 
 
 def canonical(name: str) -> str | None:
-    """The canonical U-SQL name of a type name, or None if it is not a built-in type."""
+    """The canonical U-SQL name of a type name (C# keyword, .NET name, ``System.``-qualified), or None."""
+    name = name.removeprefix("System.")
     name = _ALIASES.get(name, name)
     return name if name in BUILTIN_TYPES else None
 
 
+def collection(name: str) -> str | None:
+    """``SqlArray`` / ``SqlMap`` for any spelling of the complex types (``SQL.ARRAY``...), else None."""
+    return _COLLECTIONS.get(name)
+
+
 def resolve(t: n.TypeRef) -> UType | None:
     """The UType of a written type, or None if it is not supported."""
-    short = t.name.rsplit(".", 1)[-1]
-    if short in ("SqlArray", "SqlMap") and t.name in (short, f"Microsoft.Analytics.Types.Sql.{short}"):
+    short = collection(t.name)
+    if short is not None:
         if len(t.args) != (2 if short == "SqlMap" else 1):
             return None
         inner = resolve(t.args[-1])
