@@ -133,7 +133,7 @@ USING Outputters.Csv(outputHeader: true);
 """
 
 #: The same query as a DuckDB user would write it: typed columns in ``read_csv``, COPY options for
-#: the outputter's format (quoted strings, CRLF, round-trip "O" DateTime, nulls first like C#).
+#: the outputter's format (quoted strings, CRLF, round-trip "O" DateTime) and U-SQL's ORDER BY (nulls last).
 HANDWRITTEN_SQL = """\
 COPY (
     SELECT region, product, year(order_ts) AS year,
@@ -146,7 +146,7 @@ COPY (
                              'status': 'VARCHAR', 'comment': 'VARCHAR'}})
     WHERE status = 'shipped' AND order_ts >= TIMESTAMP '2020-01-01' AND quantity > 0
     GROUP BY ALL
-    ORDER BY region NULLS FIRST, product, year
+    ORDER BY region NULLS LAST, product, year
 ) TO {output} (FORMAT csv, HEADER, FORCE_QUOTE (region, product), NEW_LINE '\\r\\n',
                TIMESTAMPFORMAT '%Y-%m-%dT%H:%M:%S.%f0')
 """

@@ -10,25 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from usqltools import err, run
 
-from airflow_provider_amlpipe.usql import UsqlError, compile_script, run_script, translate_to_spark
+from airflow_provider_amlpipe.usql import UsqlError, translate_to_spark
 
 NOT_SPARK = "cannot be translated to Spark SQL"
 PAY = (
     '@p = SELECT * FROM (VALUES (1, "a", 10, (int?) 5), (2, "a", 10, (int?) null), (3, "b", 20, (int?) 7)) '
     "AS T(id, g, k, v);\n"
 )
-
-
-def run(text: str, tmp_path: Path, name: str = "r.csv") -> str:
-    run_script(text, source_name="s.usql", base_dir=tmp_path, catalog_dir=tmp_path / "catalog")
-    return (tmp_path / "out" / name).read_bytes().decode("utf-8")
-
-
-def err(text: str, tmp_path: Path) -> UsqlError:
-    with pytest.raises(UsqlError) as info:
-        compile_script(text, source_name="s.usql", base_dir=tmp_path, catalog_dir=tmp_path / "catalog")
-    return info.value
 
 
 def out(select: str, order: str | None = "id") -> str:

@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from usqltools import err, run
 
-from airflow_provider_amlpipe.usql import UsqlError, compile_script, run_script
+from airflow_provider_amlpipe.usql import UsqlError, run_script
 
 LATENCY = (
     "@q = SELECT * FROM (VALUES "
@@ -18,17 +19,6 @@ LATENCY = (
     '("Fig", 200, "Web"), ("Papaya", 200, "Web"), ("Avocado", 300, "Web"), ("Cherry", 400, "Web"), '
     '("Durian", 500, "Web"), ("Kiwi", (int?) null, "Web")) AS T(Query, Latency, Vertical);\n'
 )
-
-
-def run(text: str, tmp_path: Path, name: str = "r.csv") -> str:
-    run_script(text, source_name="s.usql", base_dir=tmp_path, catalog_dir=tmp_path / "catalog")
-    return (tmp_path / "out" / name).read_bytes().decode("utf-8")
-
-
-def err(text: str, tmp_path: Path) -> UsqlError:
-    with pytest.raises(UsqlError) as info:
-        compile_script(text, source_name="s.usql", base_dir=tmp_path, catalog_dir=tmp_path / "catalog")
-    return info.value
 
 
 def test_percentiles(tmp_path: Path) -> None:

@@ -10,25 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from usqltools import err, run
 
-from airflow_provider_amlpipe.usql import UsqlError, compile_script, run_script
+from airflow_provider_amlpipe.usql import compile_script, run_script
 
 PEOPLE = (
     "@p = SELECT * FROM (VALUES "
     '(1, "Noah", 100, (int?) 10000), (2, "Emma", 200, (int?) 8000), (3, "Liam", 300, (int?) null), '
     '(4, "Ava", 400, (int?) 50000)) AS T(id, name, dept, salary);\n'
 )
-
-
-def run(text: str, tmp_path: Path, name: str = "r.csv") -> str:
-    run_script(text, source_name="s.usql", base_dir=tmp_path, catalog_dir=tmp_path / "catalog")
-    return (tmp_path / "out" / name).read_bytes().decode("utf-8")
-
-
-def err(text: str, tmp_path: Path) -> UsqlError:
-    with pytest.raises(UsqlError) as info:
-        compile_script(text, source_name="s.usql", base_dir=tmp_path, catalog_dir=tmp_path / "catalog")
-    return info.value
 
 
 def out(select: str, order: str = "id") -> str:
@@ -314,13 +304,61 @@ def test_nested_generic_type_arguments_closed_with_shift_token(tmp_path: Path) -
     assert run(text, tmp_path) == "1,2,True\r\n"
 
 
-def test_upper_case_null_and_unknown_names_are_clear_errors(tmp_path: Path) -> None:
-    e = err(PEOPLE + out("SELECT id FROM @p WHERE salary == NULL"), tmp_path)
-    assert (e.construct, e.line) == ("NULL", 2)
-    assert "the C# null literal is lower case (null)" in str(e)
+def test_upper_case_null_is_the_null_literal(tmp_path: Path) -> None:
+    # U-SQL accepts NULL wherever null is accepted: C# == null, casts, ?? and IS NULL
+    text = PEOPLE + out(
+        "SELECT id, salary != NULL AS has, (string) NULL ?? name AS n, (salary ?? -1) AS s FROM @p "
+        "WHERE salary == NULL || id == 1 || (int?) NULL IS NOT NULL"
+    )
+    assert run(text, tmp_path) == '1,True,"Noah",10000\r\n3,False,"Liam",-1\r\n'
+
+
+def test_unknown_names_are_clear_errors(tmp_path: Path) -> None:
     e = err(PEOPLE + out("SELECT id, Things.Count AS c FROM @p"), tmp_path)
     assert "unknown name 'Things' in Things.Count: not a column, rowset alias or supported .NET class" in str(e)
     assert "(columns in scope: dept, id, name, salary)" in str(e)
+
+
+# ---------------------------------------------------------------- COALESCE, NULLIF, ISNULL
+def test_coalesce_nullif_isnull_values(tmp_path: Path) -> None:
+    # COALESCE: first non-null; NULLIF(a, b): null when a == b (C# ==, so null == null), else a; ISNULL: a ?? b
+    text = PEOPLE + out(
+        "SELECT id, COALESCE((int?) NULL, salary, dept) AS c, COALESCE(salary, 2.0) / 3 AS d, "
+        'NULLIF(salary, 8000) AS n1, NULLIF(name, "Emma") AS n2, NULLIF(salary, null) AS n3, '
+        "ISNULL(salary, -1) AS i FROM @p"
+    )
+    assert run(text, tmp_path) == (
+        '1,10000,3333.33333333333,10000,"Noah",10000,10000\r\n'
+        "2,8000,2666.66666666667,,,8000,8000\r\n"
+        '3,300,0.666666666666667,,"Liam",,-1\r\n'
+        '4,50000,16666.6666666667,50000,"Ava",50000,50000\r\n'
+    )
+
+
+def test_coalesce_is_nullable_only_if_its_last_argument_is(tmp_path: Path) -> None:
+    # a CASE without ELSE needs a nullable result type: COALESCE(dept, salary) is int?, COALESCE(salary, dept) int
+    text = PEOPLE + out("SELECT id, CASE WHEN id > 2 THEN COALESCE(dept, salary) END AS c FROM @p")
+    assert run(text, tmp_path) == "1,\r\n2,\r\n3,300\r\n4,400\r\n"
+    e = err(PEOPLE + out("SELECT id, CASE WHEN id > 2 THEN COALESCE(salary, dept) END AS c FROM @p"), tmp_path)
+    assert "its result type int is not nullable" in str(e)
+    e = err(PEOPLE + out("SELECT id, CASE WHEN id > 2 THEN ISNULL(salary, 0) END AS c FROM @p"), tmp_path)
+    assert "its result type int is not nullable" in str(e)
+
+
+@pytest.mark.parametrize(
+    ("expr", "construct", "fragment"),
+    [
+        ("COALESCE(salary)", "COALESCE", "COALESCE takes two or more arguments"),
+        ("NULLIF(salary, 1, 2)", "NULLIF", "NULLIF takes two arguments"),
+        ("ISNULL(name, 1)", "ISNULL", "ISNULL arguments must have one type: this one is int, the first is string"),
+        ("COALESCE(null, NULL)", "COALESCE", "no COALESCE argument has a type"),
+        ("NULLIF(null, 1)", "NULLIF", "the first NULLIF argument has no type"),
+    ],
+)
+def test_coalesce_nullif_isnull_errors(expr: str, construct: str, fragment: str, tmp_path: Path) -> None:
+    e = err(PEOPLE + out(f"SELECT id, {expr} AS c FROM @p"), tmp_path)
+    assert (e.construct, e.line) == (construct, 2)
+    assert fragment in str(e)
 
 
 # ---------------------------------------------------------------- hints and refusals

@@ -700,6 +700,8 @@ ROW_CASES = [
     "s.Remove(1, 1)", 's.Insert(1, "-")', "s.ToCharArray()[0]", "s.PadLeft(s.Length + 2, '.')", "String.Concat(arr)",
     'String.CompareOrdinal(s, "Cy")', "string.CompareOrdinal(s, 0, g, 0, 1)", "Math.BigMul(id, 2147483647)",
     "DateTime.DaysInMonth(2016, id + 1)", "DateTime.IsLeapYear(d.Year)",
+    # T-SQL null functions (U-SQL Winter 2017/18)
+    "COALESCE(n, NULL, id)", "ISNULL(n, x)", 'NULLIF(s, "Cy")', "NULLIF(n, null)",
 ]  # fmt: skip
 AGG_CASES = [
     "COUNT(*)", "COUNT(n)", "COUNT(DISTINCT b)", "SUM(n)", "SUM(x)", "SUM(m)", "AVG(n)", "AVG(x)", "AVG(m)",

@@ -151,16 +151,19 @@ class AdlaStepOperator(AmlStepOperator):
         trigger = AdlaJobTrigger(self.compute, info.job_id or job_id, self.poll_interval, resume=resume)
         self.defer(trigger=trigger, method_name="execute_job_complete")
 
+    def _job_settings(self, job_id: str) -> dict[str, Any]:
+        """What a job of this step is submitted with (both waiting modes)."""
+        return {
+            "job_id": uuid.UUID(job_id),
+            "name": f"{self.dag_id}.{self.task_id}",
+            "degree_of_parallelism": self.degree_of_parallelism,
+            "priority": self.priority,
+            "runtime_version": self.runtime_version,
+            "sink": self._log_line,
+        }
+
     def _submit(self, backend: AdlaJobBackend, script: str, job_id: str) -> JobInfo:
-        return backend.submit(
-            script,
-            job_id=uuid.UUID(job_id),
-            name=f"{self.dag_id}.{self.task_id}",
-            degree_of_parallelism=self.degree_of_parallelism,
-            priority=self.priority,
-            runtime_version=self.runtime_version,
-            sink=self._log_line,
-        )
+        return backend.submit(script, **self._job_settings(job_id))
 
     def _heartbeat(self, runner: StepRunner, decision: Run) -> contextlib.AbstractContextManager[Any]:
         # Waiting on the worker holds a process-bound lease, renewed through uploads, the job and
@@ -171,16 +174,7 @@ class AdlaStepOperator(AmlStepOperator):
 
     def _run_inline(self, backend: AdlaJobBackend, script: str, job_id: str) -> None:
         self._backend = backend  # on_kill cancels the job
-        backend.run_script(
-            script,
-            job_id=uuid.UUID(job_id),
-            name=f"{self.dag_id}.{self.task_id}",
-            degree_of_parallelism=self.degree_of_parallelism,
-            priority=self.priority,
-            runtime_version=self.runtime_version,
-            sink=self._log_line,
-            poll_interval=self.poll_interval,
-        )
+        backend.run_script(script, **self._job_settings(job_id), poll_interval=self.poll_interval)
 
     @staticmethod
     def _collect_and_commit(

@@ -761,7 +761,40 @@ class ExprTranslator:
             raise self.err(e.pos, "EXPLODE", "EXPLODE is only allowed in CROSS APPLY EXPLODE(...) AS T(col)")
         if name == "Equals" and e.over is None:
             return self._object_equals(e, scope)
+        if upper in ("COALESCE", "ISNULL", "NULLIF") and e.over is None:
+            return self._null_function(upper, e, scope)
         raise self.err(e.pos, "user code", f"unknown function {name!r}; user-defined functions are not supported")
+
+    def _null_function(self, name: str, e: n.Call, scope: Scope) -> Typed:
+        """T-SQL ``COALESCE(a, b, ...)`` (first non-null), ``ISNULL(a, b)`` (``a ?? b``) and ``NULLIF(a, b)``
+        (``a == b ? null : a``, C# equality) with C# typing: one common type (numeric promotion), nullable for
+        COALESCE/ISNULL only if the last argument is, always nullable for NULLIF."""
+        arity_ok = len(e.args) >= 2 if name == "COALESCE" else len(e.args) == 2
+        if e.distinct or e.star or not arity_ok:
+            raise self.err(e.pos, name, f"{name} takes {'two or more' if name == 'COALESCE' else 'two'} arguments")
+        args = [self.tr(a, scope) for a in e.args]
+        if name == "NULLIF":
+            (a, at), (b, bt) = args
+            if at.name == "null":
+                raise self.err(e.args[0].pos, name, "the first NULLIF argument has no type: cast it, e.g. (int?) null")
+            cond = self._equality("==", a, at, b, bt, n.Binary("==", e.args[0], e.args[1], e.pos))
+            return f"CASE WHEN {cond} THEN NULL ELSE {a} END", at.with_nullable(True)
+        typ = self._common_type(name, list(zip(e.args, (ty for _, ty in args), strict=True)))
+        return f"coalesce({', '.join(a for a, _ in args)})", typ.with_nullable(args[-1][1].nullable)
+
+    def _common_type(self, name: str, typed: list[tuple[n.Expr, UType]]) -> UType:
+        """The one type of ``name``'s arguments (null literals adapt; numeric types promote as in C#)."""
+        known = [(x, ty) for x, ty in typed if ty.name != "null"]
+        if not known:
+            raise self.err(typed[0][0].pos, name, f"no {name} argument has a type: cast one, e.g. (string) null")
+        common = known[0][1]
+        for x, ty in known[1:]:
+            if common.is_numeric and ty.is_numeric:
+                common = t.promote(common, ty)
+            elif ty.name != common.name:
+                raise self.err(x.pos, name, f"{name} arguments must have one type: this one is {ty}, the first is "
+                               f"{known[0][1]}")  # fmt: skip
+        return common
 
     def _object_equals(self, e: n.Call, scope: Scope) -> Typed:
         """C# ``Equals(a, b)`` (``object.Equals``): both null, or equal values of the same type; a boxed int never
@@ -1289,14 +1322,28 @@ class ExprTranslator:
         if seps is None:
             if len(args) != 1 or args[0][1].name not in ("char", "string"):
                 raise self.err(e.pos, "Split", "Split needs literal separators (or one char/string separator)")
-            sql = f"string_split({s}, {args[0][0]})"
+            sql = self._split_on(s, args[0][0])
         elif not seps or "" in seps:
             raise self.err(e.pos, "Split", "Split with no or empty separators (white space splitting) is not supported")
-        elif len(seps) == 1:
-            sql = f"string_split({s}, {self._strlit(seps[0])})"
         else:
-            sql = f"regexp_split_to_array({s}, {self._strlit('|'.join(re.escape(x) for x in seps))})"
-        return (f"list_filter({sql}, lambda usql_v: usql_v <> '')" if remove_empty else sql), out
+            sql = self._split_on_literals(s, seps)
+        return (self._drop_empty(sql) if remove_empty else sql), out
+
+    @staticmethod
+    def _split_on(s: str, sep: str) -> str:
+        """Split ``s`` at each occurrence of the separator expression ``sep``, keeping empty entries."""
+        return f"string_split({s}, {sep})"
+
+    def _split_on_literals(self, s: str, seps: list[str]) -> str:
+        """Split at any of the literal separators (the first matching at a position wins, as in .NET)."""
+        if len(seps) == 1:
+            return self._split_on(s, self._strlit(seps[0]))
+        return f"regexp_split_to_array({s}, {self._strlit('|'.join(re.escape(x) for x in seps))})"
+
+    @staticmethod
+    def _drop_empty(arr: str) -> str:
+        """``StringSplitOptions.RemoveEmptyEntries``."""
+        return f"list_filter({arr}, lambda usql_v: usql_v <> '')"
 
     @staticmethod
     def _literal_separators(nodes: list[n.Expr]) -> list[str] | None:

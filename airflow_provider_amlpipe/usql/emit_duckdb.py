@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import os
 import re
 import tempfile
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, is_dataclass, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -1133,6 +1135,8 @@ class DuckDbEmitter:
             return self._call_function(qn)
         if isinstance(qn, n.Extract):
             return self.extract(qn)
+        if isinstance(qn, n.ExtractFileProperties):
+            return self.extract_with_properties(qn.extract, dict(qn.properties))
         if isinstance(qn, n.Select):
             return self.select(qn)
         if isinstance(qn, n.SetOp):
@@ -1292,6 +1296,10 @@ class DuckDbEmitter:
         return self.rowsets[r.name]
 
     def extract(self, e: n.Extract) -> tuple[str, list[tuple[str, UType]]]:
+        return self.extract_with_properties(e, {})
+
+    def extract_with_properties(self, e: n.Extract, props: Mapping[str, str]) -> tuple[str, list[tuple[str, UType]]]:
+        """SQL and columns of an EXTRACT; ``props`` maps file-property columns to their property (``URI`` ...)."""
         for hint in e.hints:
             self._note(e.pos, f"{hint} ignored (an optimizer hint; it does not change the result)")
         fmt = text_format(e.extractor, self.source, self.constants)
@@ -1310,6 +1318,9 @@ class DuckDbEmitter:
         # checked on the original files: UTF-8 copies (below) are made at run time
         empty_set = file_set is not None and next(glob.iglob(file_set.glob), None) is None
         if fmt.encoding not in DUCKDB_ENCODINGS and not empty_set:
+            if props:  # the run reads copies: their properties are not the input's
+                raise self.err(e.pos, "FILE.property()", f"file-property columns need an input encoding DuckDB "
+                               f"reads directly, not {fmt.encoding}")  # fmt: skip
             paths, file_set = self._utf8_copies(paths, file_set, fmt.encoding, e.pos)
             fmt = replace(fmt, encoding="utf-8")
         cols: list[tuple[str, UType]] = []
@@ -1323,6 +1334,8 @@ class DuckDbEmitter:
             seen.add(name)
             cols.append((name, ty))
         virtual = self._virtual_columns(file_set, dict(cols), e) if file_set is not None else {}
+        virtual.update({c: f"usql_fp.usql_fp_{prop.lower()}" for c, prop in props.items()})
+        files_join = self._file_properties_join(paths, file_set) if props and not empty_set else ""
         read_cols = [(c, ty) for c, ty in cols if c not in virtual]
         if not read_cols:
             raise self.err(e.pos, "EXTRACT", "EXTRACT needs at least one column read from the file(s)")
@@ -1358,11 +1371,11 @@ class DuckDbEmitter:
         extra = "".join(", " + h for h in helpers)
         if file_set is None:
             files = "[" + ", ".join(lit(str(p)) for p in paths) + "]"
-            reader = f"read_csv({files}, {', '.join(options)})"
+            reader = f"read_csv({files}, {', '.join(options)}{', filename=' + lit('usql_file') if props else ''})"
             if helpers:
                 # the fast paths (TRY_CAST of the raw text) as columns under the conversions: once per field
                 reader = f"(SELECT *{extra}\nFROM {reader}) AS usql_src"
-            return f"SELECT\n  {select}\nFROM {reader}", cols
+            return f"SELECT\n  {select}\nFROM {reader}{files_join}", cols
         if empty_set:
             # An empty file set is an empty rowset (DuckDB's read_csv would fail on a glob that matches nothing).
             empty = ", ".join(f"CAST(NULL AS {ty.duckdb()}) AS {q(c)}" for c, ty in cols)
@@ -1376,7 +1389,25 @@ class DuckDbEmitter:
             f"(SELECT *{extra}\nFROM read_csv({lit(file_set.glob)}, {', '.join(options)}, filename='usql_file')\n"
             f"WHERE {match}) AS usql_fs"
         )
-        return f"SELECT\n  {select}\nFROM {src}", cols
+        return f"SELECT\n  {select}\nFROM {src}{files_join}", cols
+
+    @staticmethod
+    def _file_properties_join(paths: list[Path], file_set: FileSet | None) -> str:
+        """A join of the rows' ``usql_file`` to the properties of the input files, read at compile time (as U-SQL's
+        FILE functions are): URI (the ``file://`` URI of the local path), MODIFIED and CREATED (the file's mtime and
+        ctime as UTC DateTimes) and LENGTH (bytes)."""
+        files = sorted(glob.glob(file_set.glob)) if file_set is not None else [str(p) for p in paths]
+        rows = []
+        for f in dict.fromkeys(files):
+            st = os.stat(f)
+            stamps = [datetime.fromtimestamp(x, timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+                      for x in (st.st_mtime, st.st_ctime)]  # fmt: skip
+            uri = Path(f).absolute().as_uri()
+            rows.append(f"({lit(f)}, {lit(uri)}, TIMESTAMP {lit(stamps[0])}, TIMESTAMP {lit(stamps[1])}, "
+                        f"CAST({st.st_size} AS BIGINT))")  # fmt: skip
+        values = ", ".join(rows)
+        names = "usql_fp_path, usql_fp_uri, usql_fp_modified, usql_fp_created, usql_fp_length"
+        return f"\nJOIN (VALUES {values}) AS usql_fp({names}) ON usql_fp.usql_fp_path = usql_file"
 
     def _utf8_copies(
         self, paths: list[Path], file_set: FileSet | None, codec: str, pos: n.Pos

@@ -396,6 +396,18 @@ class Extract:
 
 
 @dataclass(frozen=True)
+class ExtractFileProperties:
+    """An EXTRACT with file-property columns ``name = FILE.URI()`` (also MODIFIED, CREATED, LENGTH).
+
+    ``extract.columns`` lists every column in order (a property column has its property's type); ``properties``
+    maps those columns to the property (``URI`` ...). A separate node so emitters that lack it refuse it."""
+
+    extract: Extract
+    properties: tuple[tuple[str, str], ...]
+    pos: Pos
+
+
+@dataclass(frozen=True)
 class Ordered:
     """A query with ``ORDER BY ... [OFFSET n ROWS] [FETCH [FIRST|NEXT] n ROWS [ONLY]]``."""
 
@@ -419,7 +431,9 @@ class Sample:
     pos: Pos
 
 
-Query = Select | SetOp | Extract | Ordered | RowsetRef | TableRef | TvfCall | Sample | ByNameSetOp
+Query = (
+    Select | SetOp | Extract | ExtractFileProperties | Ordered | RowsetRef | TableRef | TvfCall | Sample | ByNameSetOp
+)
 
 
 @dataclass(frozen=True)

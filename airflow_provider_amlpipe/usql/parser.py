@@ -40,7 +40,11 @@ _UNSUPPORTED_QUERIES = {
 INFERRED_TYPE = "var"
 _GENERIC_AGGREGATES = ("ARRAY_AGG", "MAP_AGG", "AGG")
 #: Words that start a scalar expression (never a query) after ``@x =``.
-_SCALAR_STARTS = ("new", "true", "false", "null", "Math", "Convert", "DateTime", "String", "string", "Guid", "System")
+_SCALAR_STARTS = (
+    "new", "true", "false", "null", "NULL", "Math", "Convert", "DateTime", "String", "string", "Guid", "System",
+)  # fmt: skip
+#: EXTRACT file-property columns (``name = FILE.URI()``) and their C# types.
+_FILE_PROPERTIES = {"URI": "string", "MODIFIED": "DateTime", "CREATED": "DateTime", "LENGTH": "long"}
 _JOIN_START = ("JOIN", "INNER", "LEFT", "RIGHT", "FULL", "CROSS", "SEMIJOIN", "ANTISEMIJOIN", "OUTER")
 _CLAUSE_END = (
     "WHERE", "GROUP", "HAVING", "ORDER", "UNION", "EXCEPT", "INTERSECT", "OFFSET", "FETCH", "TO", "USING", "ON",
@@ -959,16 +963,22 @@ class Parser:
             return self.tvf_call()
         raise self.error(f"expected SELECT, EXTRACT or a rowset, found {self.describe(t)}")
 
-    def extract(self) -> n.Extract:
+    def extract(self) -> n.Extract | n.ExtractFileProperties:
         p = self.pos()
         self.advance()
         cols: list[tuple[str, n.TypeRef, n.Pos]] = []
+        props: list[tuple[str, str]] = []
         while True:
             if self.tok.kind is Kind.IDENT and self.peek().is_op("."):  # type1.*, db.dbo.type2.*
                 raise self.error("EXTRACT of table types (type.*) is not supported (nor CREATE TYPE); list the "
                                  "columns", "EXTRACT type.*")  # fmt: skip
             ct = self.ident("a column name")
-            cols.append((ct.value, self.type_ref(), self.pos(ct)))
+            if self.accept_op("="):
+                prop, typ = self.file_property()
+                props.append((ct.value, prop))
+                cols.append((ct.value, typ, self.pos(ct)))
+            else:
+                cols.append((ct.value, self.type_ref(), self.pos(ct)))
             comma = self.accept_op(",")
             if comma and self.tok.is_kw("FROM"):
                 # a compile error on ADLA too (Azure/usql Training/Debugging: "incorrect syntax")
@@ -984,7 +994,25 @@ class Parser:
             hints.append(self.extract_hint())
         using = self.expect_kw("USING", "in EXTRACT")
         udo = self.udo("Extractors", using)
-        return n.Extract(tuple(cols), tuple(paths), udo, p, tuple(hints))
+        extract = n.Extract(tuple(cols), tuple(paths), udo, p, tuple(hints))
+        return n.ExtractFileProperties(extract, tuple(props), p) if props else extract
+
+    def file_property(self) -> tuple[str, n.TypeRef]:
+        """``FILE.URI()`` / ``FILE.MODIFIED()`` / ``FILE.CREATED()`` / ``FILE.LENGTH()`` after ``column =`` in
+        EXTRACT (U-SQL Winter 2017/18): the property name and its column type."""
+        start = self.tok
+        if not (start.is_kw("FILE") and self.peek().is_op(".")):
+            raise self.error(f"expected FILE.URI(), FILE.MODIFIED(), FILE.CREATED() or FILE.LENGTH() after '=', "
+                             f"found {self.describe(start)}", "EXTRACT column = FILE.property()")  # fmt: skip
+        self.advance()
+        self.advance()
+        prop = self.ident("a file property")
+        if prop.value not in _FILE_PROPERTIES:
+            raise self.error(f"unknown file property FILE.{prop.value}(); use URI, MODIFIED, CREATED or LENGTH",
+                             f"FILE.{prop.value}", prop)  # fmt: skip
+        self.expect_op("(", f"after FILE.{prop.value}")
+        self.expect_op(")", f"(FILE.{prop.value}() takes no arguments)")
+        return prop.value, n.TypeRef(_FILE_PROPERTIES[prop.value], False, self.pos(start))
 
     def extract_hint(self) -> str:
         """``REQUIRED c, ...`` / ``SORTED BY c [ASC|DESC], ...``: hints to user-defined extractors."""
@@ -1706,7 +1734,7 @@ class Parser:
             if t.is_kw("true", "false") and not t.quoted:
                 self.advance()
                 return n.Literal(t.value == "true", "bool", p)
-            if t.is_kw("null") and not t.quoted:
+            if t.is_kw("null", "NULL"):  # U-SQL accepts its upper-case keyword spelling too (MovieLens samples)
                 self.advance()
                 return n.Literal(None, "null", p)
             if t.is_kw("new") and not t.quoted:
@@ -1724,9 +1752,6 @@ class Parser:
                 return n.New(typ, tuple(args), p, init)
             if t.is_kw("CASE") and not t.quoted:
                 return self.case_expr()
-            if t.is_kw("NULL"):
-                raise self.error("NULL is not a U-SQL value: the C# null literal is lower case (null); test with "
-                                 "IS NULL or == null", "NULL")  # fmt: skip
             if t.is_kw("delegate") and not t.quoted:
                 raise self.error("anonymous methods (delegate { ... }) are not supported; use a lambda p => expr",
                                  "delegate")  # fmt: skip

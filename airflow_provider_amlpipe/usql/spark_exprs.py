@@ -678,29 +678,19 @@ class SparkExprTranslator(ExprTranslator):
         duckdb = partial(super()._string_method, s, name, a, args, e, need)
         raise self._not_in_spark(duckdb, e.pos, name, f"string.{name}(...)")
 
-    def _split(self, s: str, args: list[Typed], e: n.Call) -> Typed:
-        """``s.Split(sep)``, ``Split(c1, c2, ...)``, ``Split(new char[]{...}[, StringSplitOptions.X])``.
+    # Spark's split() takes a regex: separators are quoted and, if several, alternatives in argument order;
+    # limit -1 keeps trailing empty entries.
+    @staticmethod
+    def _split_on(s: str, sep: str) -> str:
+        return f"split({s}, concat('\\\\Q', {sep}, '\\\\E'), -1)"
 
-        Spark's split() takes a regex: the separators are quoted and, if several, alternatives in argument
-        order (the first matching at a position wins, as in .NET); limit -1 keeps trailing empty entries.
-        """
-        nodes = list(e.args)
-        remove_empty = False
-        if args and args[-1][1].name == "StringSplitOptions":
-            remove_empty = args[-1][0] == "1"
-            args, nodes = args[:-1], nodes[:-1]
-        out = UType("SqlArray", True, t.STRING)
-        seps = self._literal_separators(nodes)
-        if seps is None:
-            if len(args) != 1 or args[0][1].name not in ("char", "string"):
-                raise self.err(e.pos, "Split", "Split needs literal separators (or one char/string separator)")
-            sql = f"split({s}, concat('\\\\Q', {args[0][0]}, '\\\\E'), -1)"
-        elif not seps or "" in seps:
-            raise self.err(e.pos, "Split", "Split with no or empty separators (white space splitting) is not supported")
-        else:
-            # re.escape escapes only non-alphanumerics, which Java's regex reads as literals too
-            sql = f"split({s}, {slit('|'.join(re.escape(x) for x in seps))}, -1)"
-        return (f"filter({sql}, usql_v -> usql_v <> '')" if remove_empty else sql), out
+    def _split_on_literals(self, s: str, seps: list[str]) -> str:
+        # re.escape escapes only non-alphanumerics, which Java's regex reads as literals too
+        return f"split({s}, {slit('|'.join(re.escape(x) for x in seps))}, -1)"
+
+    @staticmethod
+    def _drop_empty(arr: str) -> str:
+        return f"filter({arr}, usql_v -> usql_v <> '')"
 
     def _string_join(self, e: n.Call, scope: Scope) -> str:
         """``string.Join(sep, sequence)`` / ``string.Join(sep, v1, v2, ...)``: each value's ToString(), null as ""."""
