@@ -267,3 +267,24 @@ def test_fold(text: str, value: object) -> None:
 def test_not_constant(text: str) -> None:
     with pytest.raises(NotConstant):
         fold(expr(text), {"rank": 7})
+
+
+def test_cli_job_options_set_jobinfo_and_the_adla_step_passes_its_task(tmp_path: Path) -> None:
+    from airflow_provider_amlpipe.steps.adla import AdlaScriptStep
+    from airflow_provider_amlpipe.steps.runner import StepWorkspace
+    from airflow_provider_amlpipe.usql.cli import main
+
+    script = tmp_path / "job.usql"
+    script.write_text(
+        "@r = SELECT @@JobInfo.Name AS n, @@JobInfo.Id AS i, @@JobInfo.Priority AS p FROM (VALUES (1)) AS T(x);\n"
+        'OUTPUT @r TO "out.csv" USING Outputters.Csv();\n'
+    )
+    job_id = "6f1c2a4e-0d8b-4c55-9a51-2f3c4d5e6f70"
+    argv = ["run", str(script), "--base-dir", str(tmp_path), "--job-name", "dag.task", "--job-id", job_id]
+    assert main([*argv, "--job-priority", "50"]) == 0
+    assert (tmp_path / "out.csv").read_bytes() == f'"dag.task",{job_id},50\r\n'.encode()
+    step = AdlaScriptStep("job.usql", str(tmp_path), job_name="dag.task", priority=50)
+    ws = StepWorkspace(tmp_path, {}, {}, tmp_path / "m.json", tmp_path / "c.json")
+    invoked = step.invocation(ws).argv
+    assert invoked[invoked.index("--job-name") + 1] == "dag.task"
+    assert invoked[invoked.index("--job-priority") + 1] == "50"

@@ -77,6 +77,8 @@ class AdlaStepOperator(AmlStepOperator):
             source_directory=self.source_directory,
             params=self.step_params,
             runtime_version=self.runtime_version,
+            job_name=f"{self.dag_id}.{self.task_id}",
+            priority=self.priority,
         )
 
     # remote compute: an ADLA job ----------------------------------------------------------------

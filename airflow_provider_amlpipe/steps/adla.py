@@ -46,6 +46,9 @@ class AdlaScriptStep:
     source_directory: str | None
     params: dict[str, Any] = field(default_factory=dict)
     runtime_version: str | None = None
+    #: ``@@JobInfo.Name`` / ``.Priority`` of a local run (not fingerprinted: they name the run, not the result).
+    job_name: str | None = None
+    priority: int | None = None
 
     @property
     def script_path(self) -> Path:
@@ -93,4 +96,8 @@ class AdlaScriptStep:
         script.write_text(self.render(workspace), encoding="utf-8")
         base_dir = self.script_path.parent
         argv = [sys.executable, "-m", "airflow_provider_amlpipe.usql", "run", str(script), "--base-dir", str(base_dir)]
+        if self.job_name:
+            argv += ["--job-name", self.job_name]
+        if self.priority is not None:
+            argv += ["--job-priority", str(self.priority)]
         return Invocation(argv=argv, cwd=workspace.root)

@@ -7,13 +7,16 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 from airflow_provider_amlpipe.usql.compiler import compile_script
 from airflow_provider_amlpipe.usql.emit_spark import translate_to_spark
 from airflow_provider_amlpipe.usql.errors import UsqlError
+from airflow_provider_amlpipe.usql.jobinfo import JobInfo
 from airflow_provider_amlpipe.usql.paths import parse_map_option
 from airflow_provider_amlpipe.usql.runner import execute
 from airflow_provider_amlpipe.usql.substitute import placeholders, substitute
@@ -35,7 +38,23 @@ def _parser() -> argparse.ArgumentParser:
         c.add_argument("--map-path", action="append", default=[], metavar="PREFIX=DIR",
                        help="read/write paths under PREFIX (wasb://container@account/, adl://..., /Samples/) "
                        "in the local folder DIR")  # fmt: skip
+        if name == "run":
+            c.add_argument("--job-name", help="@@JobInfo.Name (default: the script's file name)")
+            c.add_argument("--job-id", type=uuid.UUID, help="@@JobInfo.Id (default: a new GUID)")
+            c.add_argument("--job-priority", type=int, help="@@JobInfo.Priority (default: null)")
     return p
+
+
+def _job_info(args: argparse.Namespace, source: str) -> JobInfo:
+    """``@@JobInfo`` for a run: the local defaults, with what the caller (the ADLA step) knows better."""
+    info = JobInfo.local(source)
+    priority = getattr(args, "job_priority", None)
+    return dataclasses.replace(
+        info,
+        name=getattr(args, "job_name", None) or info.name,
+        id=getattr(args, "job_id", None) or info.id,
+        priority=info.priority if priority is None else priority,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,7 +89,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "translate" and args.to == "spark":
             sys.stdout.write(translate_to_spark(text, source_name=source, params=rest))
             return 0
-        compiled = compile_script(text, source_name=source, params=rest, base_dir=args.base_dir, path_map=path_map)
+        compiled = compile_script(
+            text,
+            source_name=source,
+            params=rest,
+            base_dir=args.base_dir,
+            path_map=path_map,
+            job_info=_job_info(args, source),
+        )
         if args.command in ("explain", "translate"):
             sys.stdout.write(compiled.to_sql())
             return 0

@@ -2,7 +2,8 @@
 
 On ADLA the values come from the job submission; locally they come from :class:`JobInfo`, whose defaults describe
 the local run (the script's file name, the OS user, a fresh id, the time of compilation). Callers that know better
-(the ADLA step passes the Airflow task's ids) pass their own ``JobInfo`` to ``compile_script`` / ``run_script``.
+pass their own ``JobInfo`` to ``compile_script`` / ``run_script`` (the CLI's ``--job-name/--job-id/--job-priority``;
+the ADLA step names the job after its task and passes its priority).
 """
 
 from __future__ import annotations
