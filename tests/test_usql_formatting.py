@@ -19,6 +19,7 @@ import random
 import shutil
 import struct
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,8 @@ import duckdb
 import pytest
 
 from airflow_provider_amlpipe.usql import UsqlError, compile_script, run_script
-from airflow_provider_amlpipe.usql.csformat import dotnet_real
+from airflow_provider_amlpipe.usql.csformat import custom_number, dotnet_real
+from airflow_provider_amlpipe.usql.duckdb_exprs import custom_number_sql
 from airflow_provider_amlpipe.usql.emit_duckdb import PRELUDE
 from airflow_provider_amlpipe.usql.spark_exprs import cs_tostring as spark_tostring
 from airflow_provider_amlpipe.usql.types import UType
@@ -136,6 +138,164 @@ def test_double_text_everywhere(tmp_path: Path) -> None:
         "8.33333333333333,8.333333,1E+20,1E-05,0,,x0.3,1E+15|0.3333333,8.33333333333333,1E-07,"
         "0.5;0.333333333333333,a1E+20|0.5|0.666666666666667,NaN,-Infinity\r\n"
     )
+
+
+# ------------------------------------------------------------ custom numeric formats ("0.00", "#,##0", "0%")
+# (value, format, .NET Framework's invariant-culture text), worked out by hand from .NET's "Custom numeric format
+# strings" page (its examples are marked "doc") and the Framework's rules: a double is first rounded to 15
+# significant digits (a float to 7), then to the format's places, half away from zero; a value that rounds to zero
+# has no sign and takes the third (zero) section when there is one.
+
+CUSTOM_TABLE: list[tuple[Any, str, str]] = [
+    (1234.5678, "00000", "01235"),  # doc
+    (0.45678, "0.00", "0.46"),  # doc
+    (1234.5678, "#####", "1235"),  # doc
+    (0.45678, "#.##", ".46"),  # doc
+    (3, "####", "3"),  # doc: 0003
+    (34.5, "00", "35"),  # doc: away from zero
+    (2147483647, "##,#", "2,147,483,647"),  # doc
+    (2147483647, "#,#,,", "2,147"),  # doc: each comma before the point divides by 1000
+    (0.3697, "%#0.00", "%36.97"),  # doc
+    (0.3697, "##.0 %", "37.0 %"),  # doc
+    (0.03192, "#0.## \u2030", "31.92 \u2030"),  # doc: per mille
+    (68, "# 'degrees'", "68 degrees"),  # doc
+    (987654, "\\###00\\#", "#987654#"),  # doc: \# is a literal #
+    (1234, "##;(##)", "1234"),  # doc: sections
+    (-1234, "##;(##)", "(1234)"),  # doc
+    (0, "##;(##);**Zero**", "**Zero**"),  # doc
+    (-1234, "##;;**Zero**", "-1234"),  # doc: an empty section is the first one, with a minus sign
+    (2.675, "0.00", "2.68"),  # 2.67499999999999982236431605997495353221893310546875 is 2.67500000000000 to 15 digits
+    (1.005, "0.00", "1.01"),  # 1.00499999999999989... likewise
+    (0.1 + 0.2, "0.0000000000000000", "0.3000000000000000"),  # 15 digits: 0.300000000000000
+    (0.123456, "0.0000", "0.1235"),
+    (-0.00004, "0.0000", "0.0000"),  # rounds to zero: no sign
+    (-0.00004, "0.0000;(0.0000);nil", "nil"),  # rounds to zero in the negative section: the zero section
+    (-0.4, "#", ""),
+    (0.0, "#.##", ""),
+    (0.0, "0.##", "0"),
+    (1.5, "0.##", "1.5"),
+    (1.0, "0.##", "1"),
+    (-2.5, "0", "-3"),
+    (1234567.891, "#,##0.00", "1,234,567.89"),
+    (-1234.5, "$#,##0.00", "-$1,234.50"),
+    (0.5, "$#,##0.00", "$0.50"),
+    (12.34, "0 'kg'", "12 kg"),
+    (12.34, '0.0 "m;s"', "12.3 m;s"),  # a quoted ; does not start a section
+    (0.256, "0%", "26%"),
+    (0.2567, "0.0%", "25.7%"),
+    (1234567, "#,#", "1,234,567"),
+    (0, "#,#", ""),
+    (12.5, ".00", "12.50"),  # no integer placeholder: the integer digits go before the point
+    (1234567, "(###) ###-####", "() 123-4567"),  # the digits fill the placeholders from the right
+    (5551234567, "(###) ###-####", "(555) 123-4567"),
+    (123, "00000", "00123"),
+    (-42, "0000", "-0042"),
+    (5, "abc", "abc"),  # no placeholder: no digits
+    (1e20, "#,##0", "100,000,000,000,000,000,000"),
+    (-1e-20, "0.00", "0.00"),
+    (99.995, "0.00", "100.00"),
+    (float("nan"), "0.00", "NaN"),
+    (float("-inf"), "#,##0", "-Infinity"),
+    (Decimal("2.675"), "0.00", "2.68"),
+    (Decimal("-0.005"), "0.00;(0.00)", "(0.01)"),
+    (Decimal("1234.5"), "#,##0.000", "1,234.500"),
+]
+
+
+@pytest.mark.parametrize(("value", "fmt", "text"), CUSTOM_TABLE, ids=[f"{v!r}-{f}" for v, f, _ in CUSTOM_TABLE])
+def test_custom_number_reference(value: Any, fmt: str, text: str) -> None:
+    assert custom_number(value, fmt) == text
+
+
+def _sql_type(value: Any) -> tuple[UType, str]:
+    if isinstance(value, Decimal):
+        return UType("decimal", False), "DECIMAL(38,10)"
+    if isinstance(value, int):
+        return UType("long", False), "BIGINT"
+    return UType("double", False), "DOUBLE"
+
+
+def test_custom_number_sql_matches_the_table(duck: duckdb.DuckDBPyConnection) -> None:
+    bad = []
+    for value, fmt, text in CUSTOM_TABLE:
+        typ, sql_type = _sql_type(value)
+        got = duck.execute(f"SELECT {custom_number_sql('x', typ, fmt)} FROM (SELECT ?::{sql_type} AS x)", [str(value)])
+        if got.fetchone() != (text,):
+            bad.append((value, fmt, text))
+    assert not bad
+
+
+#: Formats for the random comparison: every specifier, sections, grouping, scaling, text between digits.
+CUSTOM_FORMATS = [
+    "0.00", "0.0000", "0", "#,##0.00", "#.##", "00000", "0.##", "0%", "0.0%", "#,#", "$#,##0.00", "0 'kg'",
+    "0;(0)", "0.00;(0.00);zero", "#,##0,,", ".00", "(###) ###-####", "0.0\u2030", "#,##0.0;-#,##0.0;", "##0.0#",
+    "0.0;;z", "00.##x#0", "#,#,,.0", "'a'0\\.0",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("fmt", CUSTOM_FORMATS)
+def test_custom_number_sql_matches_the_reference(duck: duckdb.DuckDBPyConnection, fmt: str) -> None:
+    doubles = [*random_doubles(600), math.inf, -math.inf, math.nan, -0.0, 5e-324, 12345678901234.25, 0.5, -0.05]
+    floats = [v for v in map(as_float, doubles[:300]) if math.isfinite(v)]
+    ints = [0, 1, -1, 5, -999, 1000, 123456789, -(2**63), 2**63 - 1] + [random.Random(i).randint(-10**12, 10**12)
+                                                                          for i in range(50)]  # fmt: skip
+    decimals = ["2.675", "-0.005", "1234567890123456789012345678.1234567891", "0", "-0.0000000001", "99.995"]
+    checks: list[tuple[str, str, list[Any], Any]] = [
+        ("double", "DOUBLE", doubles, lambda v: custom_number(v, fmt)),
+        ("float", "FLOAT", floats, lambda v: custom_number(v, fmt, 7)),
+        ("long", "BIGINT", ints, lambda v: custom_number(v, fmt)),
+        ("decimal", "DECIMAL(38,10)", decimals, lambda v: custom_number(Decimal(v), fmt)),
+    ]
+    for name, sql_type, values, reference in checks:
+        sql = custom_number_sql("x", UType(name, False), fmt)
+        got = duck.execute(f"SELECT x, {sql} FROM (SELECT unnest(?::{sql_type}[]) AS x)", [values]).fetchall()
+        bad = [(v, g) for v, (_, g) in zip(values, got, strict=True) if g != reference(v)]
+        assert not bad, (name, bad[:5])
+
+
+CUSTOM_SCRIPT = """
+DECLARE @n string = (1234567).ToString("#,##0");
+@d = SELECT * FROM (VALUES (2.675, 1234567, -0.5m, (double?) null)) AS T(x, i, m, z);
+@r = SELECT x.ToString("0.0000") AS a, i.ToString("#,##0.00") AS b, m.ToString("0.0;(0.0)") AS c,
+            String.Format("{0:0.00}|{1,10:#,#}|{2:0%}|{3:0.0}", x, i, 0.125, z) AS d, (x * 0.1).ToString("$0.00") AS e,
+            @n AS f, (42).ToString("00000") AS g, i.ToString("") AS h, x.ToString("") AS k
+     FROM @d;
+OUTPUT @r TO "o.tsv" USING Outputters.Tsv(quoting: false);
+"""
+
+
+def test_custom_formats_in_a_script(tmp_path: Path) -> None:
+    # ToString, String.Format (alignment, a null argument), a constant folded at compile time
+    run_script(CUSTOM_SCRIPT, base_dir=tmp_path)
+    assert (tmp_path / "o.tsv").read_bytes().decode() == (
+        "2.6750\t1,234,567.00\t(0.5)\t2.68| 1,234,567|13%|\t$0.27\t1,234,567\t00042\t1234567\t2.675\r\n"
+    )
+
+
+def test_custom_format_of_a_constant_in_a_path(tmp_path: Path) -> None:
+    # output paths are folded at compile time: csformat.custom_number formats the constant
+    script = 'DECLARE @p string = "o" + (7).ToString("000;(0)") + ".csv";\n'
+    script += "OUTPUT (SELECT * FROM (VALUES (1)) AS T(a)) TO @p USING Outputters.Csv();"
+    run_script(script, base_dir=tmp_path)
+    assert (tmp_path / "o007.csv").read_bytes() == b"1\r\n"
+
+
+@pytest.mark.parametrize(
+    ("expr", "fragment"),
+    [
+        ('x.ToString("0.00E+00")', "exponent notation (E+0) in custom numeric formats is not supported"),
+        ('x.ToString("0;0e-0")', "exponent notation (e+0)"),
+        ('x.ToString("#,#x#")', "digit grouping (,) with text between the integer digit placeholders"),
+        ('String.Format("{0:P1}", x)', "numeric format 'P1' is not supported"),
+    ],
+)
+def test_custom_format_errors(expr: str, fragment: str) -> None:
+    script = f"@d = SELECT * FROM (VALUES (1.5)) AS T(x);\n@r = SELECT {expr} AS s FROM @d;\n"
+    script += 'OUTPUT @r TO "o.csv" USING Outputters.Csv();\n'
+    with pytest.raises(UsqlError) as info:
+        compile_script(script, source_name="s.usql")
+    e = info.value
+    assert (e.line, e.construct) == (2, "format") and fragment in e.message, e.render()
 
 
 # ------------------------------------------------------------ Spark (the same strings; slow)

@@ -294,3 +294,49 @@ def test_partition_elimination_skips_files_unread(tmp_path: Path, where: str, re
     plan = con.execute("EXPLAIN " + query).fetchall()[0][1]
     scanning = re.search(r"Scanning Files: (\d+)/4", plan)
     assert scanning is not None and int(scanning.group(1)) == read
+
+
+# ------------------------------------------------------------ positional UDO arguments, STATISTICS
+@pytest.mark.parametrize(
+    ("udo", "fix"),
+    [
+        ('EXTRACT a string FROM "i.csv" USING Extractors.Tsv(Encoding.Unicode)', "encoding: Encoding.Unicode"),
+        (
+            'EXTRACT a string FROM "i.csv" USING Extractors.Csv(System.Text.Encoding.UTF8)',
+            "encoding: System.Text.Encoding.UTF8",
+        ),
+        ("EXTRACT a string FROM \"i.csv\" USING Extractors.Text('|')", "<parameter>: '|'"),
+    ],
+)
+def test_positional_udo_arguments_are_refused_with_the_fix(tmp_path: Path, udo: str, fix: str) -> None:
+    (tmp_path / "i.csv").write_text("x\n")
+    e = compile_error(f'@r = {udo};\nOUTPUT @r TO "o.csv" USING Outputters.Csv();', tmp_path)
+    construct = udo.split("USING ")[1].split("(")[0]
+    assert (e.construct, e.line) == (construct, 1)
+    assert e.message.endswith(f"pass it by name: {fix}")
+    rows = "@r = SELECT * FROM (VALUES (1)) AS T(a);\n"
+    e = compile_error(rows + 'OUTPUT @r TO "o.csv" USING Outputters.Csv(Encoding.Unicode);', tmp_path)
+    assert (e.construct, e.line, e.column) == ("Outputters.Csv", 2, 43)
+    assert "positional arguments are not supported" in e.message
+
+
+def test_statistics_statements_are_noted_no_ops(tmp_path: Path) -> None:
+    script = (
+        "CREATE DATABASE IF NOT EXISTS S; USE DATABASE S;\n"
+        "CREATE TABLE T(a int, b string, INDEX i CLUSTERED (a) DISTRIBUTED BY HASH (a));\n"
+        "CREATE STATISTICS IF NOT EXISTS st_a ON S.dbo.T(a) WITH FULLSCAN;\n"
+        "CREATE STATISTICS st_b ON T(a, b) WITH SAMPLE 10 PERCENT;\n"
+        "UPDATE STATISTICS st_a ON T WITH FULLSCAN;\n"
+        "DROP STATISTICS IF EXISTS st_b ON dbo.T;\n"
+        'INSERT INTO T VALUES (1, "x");\n@r = SELECT * FROM T;\nOUTPUT @r TO "o.csv" USING Outputters.Csv();'
+    )
+    notes = compile_script(script, base_dir=tmp_path).notes
+    assert [x for x in notes if "STATISTICS" in x] == [
+        "CREATE STATISTICS st_a ON S.dbo.T has no effect locally (accepted and ignored)",
+        "CREATE STATISTICS st_b ON T has no effect locally (accepted and ignored)",
+        "UPDATE STATISTICS st_a ON T has no effect locally (accepted and ignored)",
+        "DROP STATISTICS st_b ON dbo.T has no effect locally (accepted and ignored)",
+    ]
+    assert out(tmp_path, script) == b'1,"x"\r\n'
+    e = compile_error("CREATE STATISTICS s ON Nope(a) WITH FULLSCAN;", tmp_path)
+    assert (e.line, e.column) == (1, 24) and "Nope" in e.message

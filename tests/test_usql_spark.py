@@ -686,6 +686,7 @@ ROW_CASES = [
     # string.Join / String.Format (_string_join, _string_format, _formatted), arrays, KeyValuePair, LINQ
     'String.Format("{0}-{1,4}:{2,-6}:{3:yyyy-MM-dd HH}:{{x}}", s, id, b, d)', 'string.Format("{0} {1}", x, n)',
     'String.Format("{0:F2}", x)', 'string.Join("-", new string[]{"a", s})', 'string.Join("/", id, s, n)',
+    'x.ToString("0.00")', 'id.ToString("#,##0")', 'String.Format("{0:0.0%}", m)',  # custom numeric formats
     'new KeyValuePair<string, int>("a", 1).Key', 'string.Join(",", mp.Select(p => p.Key))',
     # DayOfWeek, DateTimeKind, double constants, Compare, TimeSpan, Guid.NewGuid
     "d.DayOfWeek", "d.DayOfWeek == DayOfWeek.Saturday", '"" + d.DayOfWeek', "DateTime.SpecifyKind(d, DateTimeKind.Utc)",
@@ -729,7 +730,8 @@ SPARK_ONLY_REFUSES = {
     "PERCENTILE_DISC(0.5) WITHIN GROUP (ORDER BY m) OVER ()", 'x.ToString("F2")', 'String.Format("{0:F2}", x)',
     'new KeyValuePair<string, int>("a", 1).Key', 'string.Join(",", mp.Select(p => p.Key))', "TimeSpan.Zero.TotalDays",
     "d.TimeOfDay.TotalHours", "(d - d).Negate().Ticks", "d.Subtract(d).Duration().TotalMinutes",
-    "d.Add(TimeSpan.FromDays(1))", "s.ToCharArray()[0]",
+    "d.Add(TimeSpan.FromDays(1))", "s.ToCharArray()[0]", 'x.ToString("0.00")', 'id.ToString("#,##0")',
+    'String.Format("{0:0.0%}", m)',
 }  # fmt: skip
 #: Function names of DuckDB SQL that must not appear in Spark output.
 DUCKDB_ONLY = re.compile(

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from airflow_provider_amlpipe.usql import nodes as n
-from airflow_provider_amlpipe.usql.csformat import dotnet_real
+from airflow_provider_amlpipe.usql.csformat import STANDARD_NUMBER_FORMAT, FormatError, custom_number, dotnet_real
 
 
 class NotConstant(Exception):
@@ -126,7 +126,13 @@ def _method(v: object, name: str, args: list[object]) -> object:
 
 
 def _integer_format(v: int, fmt: object) -> str:
-    """``n.ToString("D")`` / ``("D5")``: decimal digits, zero-padded to the precision."""
+    """``n.ToString("D")`` / ``("D5")``: decimal digits, zero-padded to the precision; custom formats
+    (``"#,##0"``) as ``csformat.custom_number`` (an unsupported one is left to the translator's error)."""
+    if isinstance(fmt, str) and fmt and not STANDARD_NUMBER_FORMAT.fullmatch(fmt):
+        try:
+            return custom_number(v, fmt)
+        except FormatError:
+            raise NotConstant("ToString") from None
     if not isinstance(fmt, str) or fmt[:1] not in ("D", "d") or not (fmt[1:].isdigit() or fmt[1:] == ""):
         raise NotConstant("ToString")
     digits = str(abs(v)).zfill(int(fmt[1:] or 0))

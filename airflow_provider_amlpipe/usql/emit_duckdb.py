@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import unquote
 
-from airflow_provider_amlpipe.usql import jobinfo
+from airflow_provider_amlpipe.usql import jobinfo, parquet
 from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql import types as t
 from airflow_provider_amlpipe.usql.catalog import (
@@ -77,12 +77,39 @@ def _real_format_macros(name: str, digits: int) -> str:
         "WHEN isinf(v) THEN CASE WHEN v > 0 THEN 'Infinity' ELSE '-Infinity' END WHEN v = 0 THEN '0' "
         f"ELSE printf('%.{digits}G', CASE WHEN {tie} THEN nextafter(v, v * 2) ELSE v END) END;\n"
         f"CREATE OR REPLACE TEMP MACRO {name}(x) AS {name}_v(CAST(x AS DOUBLE));\n"
+        # |x| rounded to `digits` significant digits (ties away from zero) in printf's E form, for custom formats
+        f"CREATE OR REPLACE TEMP MACRO {name}_e_v(v) AS "
+        f"printf('%.{digits - 1}E', abs(CASE WHEN {tie} THEN nextafter(v, v * 2) ELSE v END));\n"
+        f"CREATE OR REPLACE TEMP MACRO {name}_e(x) AS {name}_e_v(CAST(x AS DOUBLE));\n"
     )
+
+
+#: Custom numeric formats (``duckdb_exprs.custom_number_sql``, ``csformat.custom_number``):
+#: usql_cfmt_n(m, k) is the digits of round(m * 10^k) half away from zero without leading zeros ('' for 0), m a
+#: digit string of at most 38 digits; usql_cfmt_int/usql_cfmt_frac split such digits of |x| * 10^d into the
+#: integer part (zero-padded to `forced` digits, optionally grouped by threes) and the fraction (trailing zeros
+#: removed, padded to `mindec`).
+_CUSTOM_FORMAT_MACROS = (
+    "CREATE OR REPLACE TEMP MACRO usql_cfmt_n(m, k) AS ltrim(CASE WHEN k >= 0 THEN m || repeat('0', k) "
+    "WHEN k < -38 THEN '' ELSE CAST((CAST(m AS HUGEINT) + CAST('5' || repeat('0', least(-k, 38) - 1) AS HUGEINT)) "
+    "// CAST('1' || repeat('0', least(-k, 38)) AS HUGEINT) AS VARCHAR) END, '0');\n"
+    "CREATE OR REPLACE TEMP MACRO usql_cfmt_group(i) AS reverse(array_to_string(list_transform("
+    "range(0, length(i), 3), lambda j: substring(reverse(i), j + 1, 3)), ','));\n"
+    "CREATE OR REPLACE TEMP MACRO usql_cfmt_pad(i, forced) AS "
+    "lpad(i, CAST(greatest(forced, length(i)) AS INTEGER), '0');\n"
+    "CREATE OR REPLACE TEMP MACRO usql_cfmt_i(s, d, forced) AS usql_cfmt_pad(CASE WHEN length(s) > d "
+    "THEN left(s, length(s) - d) ELSE '' END, forced);\n"
+    "CREATE OR REPLACE TEMP MACRO usql_cfmt_int(s, d, forced, grouped) AS CASE WHEN grouped "
+    "THEN usql_cfmt_group(usql_cfmt_i(s, d, forced)) ELSE usql_cfmt_i(s, d, forced) END;\n"
+    "CREATE OR REPLACE TEMP MACRO usql_cfmt_frac(s, d, mindec) AS rpad(rtrim(right(repeat('0', d) || s, d), '0'), CAST("
+    "greatest(mindec, length(rtrim(right(repeat('0', d) || s, d), '0'))) AS INTEGER), '0');\n"
+)
 
 
 PRELUDE = (
     _real_format_macros("usql_fmt_real", DOUBLE_DIGITS)
     + _real_format_macros("usql_fmt_float", FLOAT_DIGITS)
+    + _CUSTOM_FORMAT_MACROS
     + "CREATE OR REPLACE TEMP MACRO usql_fmt_decimal(x) AS CASE WHEN CAST(x AS VARCHAR) LIKE '%.%' "
     "THEN rtrim(rtrim(CAST(x AS VARCHAR), '0'), '.') ELSE CAST(x AS VARCHAR) END;\n"
     "CREATE OR REPLACE TEMP MACRO usql_parse_datetime(s) AS CASE WHEN s IS NULL THEN NULL ELSE coalesce("
@@ -1068,6 +1095,9 @@ class DuckDbEmitter:
 
     # ------------------------------------------------------------ OUTPUT
     def output(self, o: n.Output) -> None:
+        if o.outputter.name == "Parquet":
+            self._output_parquet(o)
+            return
         fmt = text_format(o.outputter, self.source, self.constants, escape_character=True)
         target = self.path(o.path, "OUTPUT")
         if o.expiration is not None:
@@ -1092,6 +1122,38 @@ class DuckDbEmitter:
         encoding = None if fmt.encoding == "utf-8" else fmt.encoding
         self.out.append(EmittedStatement("output", stmt, o.pos.line, o.pos.column, target, output_encoding=encoding,
                                          output_row_delimiter=new_line))  # fmt: skip
+
+    def _output_parquet(self, o: n.Output) -> None:
+        """``Outputters.Parquet(...)``: ``COPY ... (FORMAT parquet)`` with the columns in U-SQL's Parquet types."""
+        pf = parquet.parquet_format(o.outputter, self.source, self.constants)
+        target = self.path(o.path, "OUTPUT")
+        if o.expiration is not None:
+            self._expiration(o.expiration, target)
+        sql, cols = self.query(o.source)
+        construct = "Outputters.Parquet"
+        for index in pf.columns:
+            if index >= len(cols):
+                raise self.err(o.outputter.pos, construct, f"columnOptions names column {index}, but the rowset has "
+                               f"{len(cols)} columns (numbered from 0)")  # fmt: skip
+        exprs = []
+        for i, (c, ty) in enumerate(cols):
+            fix = parquet.unsupported_type(ty) if ty.name != "unknown" else "a typed value"
+            if fix is not None:
+                raise self.err(o.pos, construct, f"column {c!r} of type {ty} cannot be written to Parquet (the "
+                               f"reference: not supported); convert it to {fix}")  # fmt: skip
+            try:
+                exprs.append(f"{parquet.output_value(q(c), ty, pf.columns.get(i))} AS {q(c)}")
+            except ValueError as ex:
+                raise self.err(o.outputter.pos, construct, f"columnOptions for column {i} ({c!r}): {ex}") from None
+        body = f"SELECT {', '.join(exprs)}\nFROM (\n{sql}\n) AS usql_out"
+        if o.order_by or o.offset is not None or o.fetch is not None:
+            body += self._order_fetch(o.order_by, o.offset, o.fetch, Scope([(None, c, ty) for c, ty in cols]))
+        codec, notes = pf.codec(len(cols))
+        rows, row_notes = pf.duckdb_row_group_rows()
+        for note in [*notes, *row_notes]:
+            self._note(o.pos, note)
+        stmt = f"COPY (\n{body}\n) TO {lit(str(target))} (FORMAT parquet, COMPRESSION {codec}, ROW_GROUP_SIZE {rows});"
+        self.out.append(EmittedStatement("output", stmt, o.pos.line, o.pos.column, target))
 
     def _expiration(self, e: n.Expr, target: Path) -> None:
         """``EXPIRATION`` sets the file's expiry on ADLS; locally nothing expires, so it is only recorded."""
@@ -1302,7 +1364,10 @@ class DuckDbEmitter:
         """SQL and columns of an EXTRACT; ``props`` maps file-property columns to their property (``URI`` ...)."""
         for hint in e.hints:
             self._note(e.pos, f"{hint} ignored (an optimizer hint; it does not change the result)")
-        fmt = text_format(e.extractor, self.source, self.constants)
+        is_parquet = e.extractor.name == "Parquet"
+        if is_parquet:
+            parquet.parquet_format(e.extractor, self.source, self.constants)  # checks that there are no options
+        fmt = TextFormat("Parquet") if is_parquet else text_format(e.extractor, self.source, self.constants)
         paths = [self.path(p, "EXTRACT", allow_file_set=True) for p in e.paths]
         file_set: FileSet | None = None
         for p, pe in zip(paths, e.paths, strict=False):
@@ -1317,22 +1382,15 @@ class DuckDbEmitter:
                 raise self.err(pe.pos, "EXTRACT", f"input file {str(p)!r} does not exist")
         # checked on the original files: UTF-8 copies (below) are made at run time
         empty_set = file_set is not None and next(glob.iglob(file_set.glob), None) is None
+        if is_parquet:
+            return self._extract_parquet(e, props, paths, file_set, empty_set)
         if fmt.encoding not in DUCKDB_ENCODINGS and not empty_set:
             if props:  # the run reads copies: their properties are not the input's
                 raise self.err(e.pos, "FILE.property()", f"file-property columns need an input encoding DuckDB "
                                f"reads directly, not {fmt.encoding}")  # fmt: skip
             paths, file_set = self._utf8_copies(paths, file_set, fmt.encoding, e.pos)
             fmt = replace(fmt, encoding="utf-8")
-        cols: list[tuple[str, UType]] = []
-        seen: set[str] = set()
-        for name, tr, pos in e.columns:
-            ty = t.resolve(tr)
-            if ty is None or ty.name in ("SqlArray", "SqlMap"):
-                raise self.err(tr.pos, "type", f"type {tr.name!r} cannot be extracted by the built-in extractors")
-            if name in seen:
-                raise self.err(pos, "EXTRACT", f"column {name!r} is defined twice")
-            seen.add(name)
-            cols.append((name, ty))
+        cols = self._extract_columns(e)
         virtual = self._virtual_columns(file_set, dict(cols), e) if file_set is not None else {}
         virtual.update({c: f"usql_fp.usql_fp_{prop.lower()}" for c, prop in props.items()})
         files_join = self._file_properties_join(paths, file_set) if props and not empty_set else ""
@@ -1390,6 +1448,75 @@ class DuckDbEmitter:
             f"WHERE {match}) AS usql_fs"
         )
         return f"SELECT\n  {select}\nFROM {src}{files_join}", cols
+
+    def _extract_columns(self, e: n.Extract) -> list[tuple[str, UType]]:
+        cols: list[tuple[str, UType]] = []
+        seen: set[str] = set()
+        for name, tr, pos in e.columns:
+            ty = t.resolve(tr)
+            if ty is None or ty.name in ("SqlArray", "SqlMap"):
+                raise self.err(tr.pos, "type", f"type {tr.name!r} cannot be extracted by the built-in extractors")
+            if name in seen:
+                raise self.err(pos, "EXTRACT", f"column {name!r} is defined twice")
+            seen.add(name)
+            cols.append((name, ty))
+        return cols
+
+    def _extract_parquet(
+        self, e: n.Extract, props: Mapping[str, str], paths: list[Path], file_set: FileSet | None, empty_set: bool
+    ) -> tuple[str, list[tuple[str, UType]]]:
+        """``Extractors.Parquet()``: ``read_parquet`` with each column converted to its declared type. The file's
+        schema (of a file set: its first file) is read at compile time, as EXTRACT's inputs must exist then: a
+        missing column or a type the reference's table does not map to the declared one is a compile-time error."""
+        cols = self._extract_columns(e)
+        construct = "Extractors.Parquet"
+        for (name, ty), (_, tr, _) in zip(cols, e.columns, strict=True):
+            fix = parquet.unsupported_type(ty)
+            if fix is not None:
+                raise self.err(tr.pos, construct, f"column {name!r}: {ty} cannot be extracted from Parquet (the "
+                               f"reference: not supported); extract a {fix} and convert it")  # fmt: skip
+        virtual = self._virtual_columns(file_set, dict(cols), e) if file_set is not None else {}
+        virtual.update({c: f"usql_fp.usql_fp_{prop.lower()}" for c, prop in props.items()})
+        read_cols = [(c, ty) for c, ty in cols if c not in virtual]
+        if not read_cols:
+            raise self.err(e.pos, "EXTRACT", "EXTRACT needs at least one column read from the file(s)")
+        if empty_set:
+            empty = ", ".join(f"CAST(NULL AS {ty.duckdb()}) AS {q(c)}" for c, ty in cols)
+            return f"SELECT {empty}\nWHERE FALSE", cols
+        files = sorted(glob.glob(file_set.glob)) if file_set is not None else [str(p) for p in paths]
+        if file_set is not None:  # the first file in the set (DuckDB reads the schema of the first file of a glob)
+            files = [f for f in files if re.fullmatch(file_set.regex, f)] or files
+        try:
+            schema = parquet.file_schema(files[0])
+        except OSError as ex:
+            raise self.err(e.paths[0].pos, construct, f"cannot read {files[0]!r} as Parquet: {ex}") from None
+        exprs = {}
+        for (name, ty), (_, tr, pos) in zip(cols, e.columns, strict=True):
+            if name in virtual:
+                exprs[name] = virtual[name]
+                continue
+            if name not in schema:
+                raise self.err(pos, construct, f"column {name!r} is not in the Parquet file {files[0]!r} (its "
+                               f"columns: {', '.join(schema)})")  # fmt: skip
+            v = parquet.extract_value(q(name), schema[name], ty)
+            if v is None:
+                raise self.err(tr.pos, construct, f"column {name!r} is {schema[name]} in {files[0]!r}, which "
+                               f"does not extract into {ty} (see the Parquet type table in docs/usql.md)")  # fmt: skip
+            if not ty.nullable:  # the reference fails on a nullable Parquet column; DuckDB marks most columns so
+                message = lit(f"Extractors.Parquet: column {name!r} holds a null, but {ty} is not nullable")
+                v = f"CASE WHEN {q(name)} IS NULL THEN error({message}) ELSE {v} END"
+            exprs[name] = v
+        select = ",\n  ".join(f"{exprs[c]} AS {q(c)}" for c, _ in cols)
+        use_file = file_set is not None or bool(props)
+        listing = lit(file_set.glob) if file_set is not None else "[" + ", ".join(lit(str(p)) for p in paths) + "]"
+        reader = f"read_parquet({listing}{', filename=' + lit('usql_file') if use_file else ''})"
+        if file_set is not None:
+            match = " AND ".join(
+                [f"regexp_full_match(usql_file, {lit(file_set.regex)})", *self._file_checks(file_set, dict(cols))]
+            )
+            reader = f"(SELECT * FROM {reader}\nWHERE {match}) AS usql_fs"
+        files_join = self._file_properties_join(paths, file_set) if props else ""
+        return f"SELECT\n  {select}\nFROM {reader}{files_join}", cols
 
     @staticmethod
     def _file_properties_join(paths: list[Path], file_set: FileSet | None) -> str:

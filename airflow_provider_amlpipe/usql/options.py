@@ -78,6 +78,8 @@ def text_format(
     def err(pos: n.Pos, msg: str) -> UsqlError:
         return UsqlError(source, pos.line, pos.column, construct, msg)
 
+    if udo.name == "Parquet":  # the DuckDB emitter reads/writes Parquet itself and never gets here
+        raise err(udo.pos, f"{construct} is not supported by this translation (local runs support it)")
     for name, expr, pos in udo.options:
         if name not in allowed:
             raise err(pos, f"unknown parameter {name!r} (supported: {', '.join(sorted(allowed))})")

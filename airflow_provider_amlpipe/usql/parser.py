@@ -176,6 +176,8 @@ class Parser:
             return self.create()
         if t.is_kw("CREATE") and self.peek().is_kw("CLUSTERED") and self.peek(2).is_kw("INDEX"):
             return self.create_index()
+        if t.is_kw("CREATE", "UPDATE", "DROP") and self.peek().is_kw("STATISTICS"):
+            return self.statistics()
         if t.is_kw("DROP") and self.peek().is_kw(*_CREATABLE):
             return self.drop()
         if t.is_kw("INSERT"):
@@ -506,6 +508,20 @@ class Parser:
         self.ignored("CREATE CLUSTERED INDEX")
         return n.TableNote(table, f"CREATE CLUSTERED INDEX {index} ON {table}", p)
 
+    def statistics(self) -> n.TableNote:
+        """``CREATE STATISTICS [IF NOT EXISTS] s ON t (c, ...) WITH FULLSCAN | SAMPLE n PERCENT``, ``UPDATE
+        STATISTICS [IF EXISTS] s ON t [WITH ...]``, ``DROP STATISTICS [IF EXISTS] s ON t``: optimizer metadata, no
+        local effect (the table must exist)."""
+        p = self.pos()
+        verb = self.advance().value.upper()
+        self.advance()
+        self.if_exists(negated=verb == "CREATE")
+        name = self.catalog_ident("a statistics name")
+        self.expect_kw("ON", f"after {verb} STATISTICS {name}")
+        table = self.table_name()
+        self.ignored(f"{verb} STATISTICS")
+        return n.TableNote(table, f"{verb} STATISTICS {name} ON {table}", p)
+
     def partition_labels(self) -> tuple[tuple[n.Expr, ...], ...]:
         """``PARTITION (v, ...) [, PARTITION (v, ...)]...``."""
         labels = [self.partition_label()]
@@ -770,17 +786,17 @@ class Parser:
             )
         self.expect_op(".")
         kind = self.ident(f"{family}.Csv/Tsv/Text")
-        if kind.value not in ("Csv", "Tsv", "Text"):
-            raise self.error(f"{family}.{kind.value} is not supported; use Csv, Tsv or Text", f"{family}.{kind.value}")
+        if kind.value not in ("Csv", "Tsv", "Text", "Parquet"):
+            raise self.error(f"{family}.{kind.value} is not supported; use Csv, Tsv, Text or Parquet",
+                             f"{family}.{kind.value}")  # fmt: skip
         self.expect_op("(", f"after {family}.{kind.value}")
         options: list[tuple[str, n.Expr, n.Pos]] = []
         seen: set[str] = set()
         while not self.tok.is_op(")"):
-            nt = self.ident("an option name")
-            if self.tok.is_op(":"):
-                self.advance()
-            else:
-                raise self.error(f"expected ':' after option name {nt.value!r} (options are name: value)")
+            if not (self.tok.kind is Kind.IDENT and self.peek().is_op(":")):
+                self.positional_udo_argument(f"{family}.{kind.value}")
+            nt = self.advance()
+            self.advance()
             if nt.value in seen:
                 raise self.error(f"option {nt.value!r} given twice", f"{family}.{kind.value}", nt)
             seen.add(nt.value)
@@ -789,6 +805,17 @@ class Parser:
                 break
         self.expect_op(")", f"closing {family}.{kind.value}(")
         return n.Udo(family, kind.value, tuple(options), p)
+
+    def positional_udo_argument(self, construct: str) -> None:
+        """Refuse ``Extractors.Tsv(Encoding.Unicode)``: the reference documents the built-in UDOs' parameters by
+        name only (no constructor order), so a positional argument's parameter is unknown."""
+        start = self.tok
+        self.expr()
+        arg = self.source_text(start)
+        name = "encoding" if arg.removeprefix("System.Text.").startswith("Encoding.") else "<parameter>"
+        raise self.error(f"positional arguments are not supported: the reference names the built-in "
+                         f"{construct.split('.')[0].lower()}' parameters, not their order; pass it by name: "
+                         f"{name}: {arg}", construct, start)  # fmt: skip
 
     # ------------------------------------------------------------ queries
     def query_with_fetch(self) -> n.Query:
