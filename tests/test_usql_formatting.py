@@ -29,7 +29,7 @@ import pytest
 from airflow_provider_amlpipe.usql import UsqlError, compile_script, run_script
 from airflow_provider_amlpipe.usql.csformat import custom_number, dotnet_real
 from airflow_provider_amlpipe.usql.duckdb_exprs import custom_number_sql
-from airflow_provider_amlpipe.usql.emit_duckdb import PRELUDE
+from airflow_provider_amlpipe.usql.emit_prelude import PRELUDE
 from airflow_provider_amlpipe.usql.spark_exprs import cs_tostring as spark_tostring
 from airflow_provider_amlpipe.usql.types import UType
 

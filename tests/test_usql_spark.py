@@ -769,12 +769,13 @@ def test_leak_cases_cover_the_duckdb_translator() -> None:
     import ast
     import inspect
 
-    from airflow_provider_amlpipe.usql import duckdb_exprs
+    from airflow_provider_amlpipe.usql import duckdb_exprs, exprs_strings, exprs_windows
 
     methods = {"_static_member", "_property", "_static_call", "_convert", "_math", "_method", "_string_method",
                "_sql_function", "_aggregate"}  # fmt: skip
     names = set(duckdb_exprs.AGGREGATES) | set(duckdb_exprs.WINDOW_ONLY) | set(duckdb_exprs._CONVERT)
-    for node in ast.walk(ast.parse(inspect.getsource(duckdb_exprs))):
+    source = "\n".join(inspect.getsource(m) for m in (duckdb_exprs, exprs_strings, exprs_windows))
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.FunctionDef) and node.name in methods:
             names |= {c.value for c in ast.walk(node) if isinstance(c, ast.Constant) and isinstance(c.value, str)
                       and re.fullmatch(r"[A-Z][A-Za-z0-9_]*", c.value)}  # fmt: skip

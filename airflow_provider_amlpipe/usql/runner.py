@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 from airflow_provider_amlpipe.usql.compiler import CompiledScript, compile_script
-from airflow_provider_amlpipe.usql.emit_duckdb import InputCopy
+from airflow_provider_amlpipe.usql.emit_model import InputCopy
 from airflow_provider_amlpipe.usql.errors import UsqlError
 from airflow_provider_amlpipe.usql.jobinfo import JobInfo
 from airflow_provider_amlpipe.usql.options import STRICT_OUTPUT_ENCODINGS
