@@ -168,6 +168,20 @@ def test_remote_path_without_mapping_names_the_option(tmp_path: Path) -> None:
     assert "--map-path" in e.message
 
 
+def test_store_root_paths_missing_locally_name_the_mapping_and_run_with_it(tmp_path: Path) -> None:
+    # ADLA reads "/Samples/..." from its Data Lake Store's root; locally that is a folder the user maps.
+    text = (
+        '@r = EXTRACT a int, b string FROM "/Samples/Data/t.tsv" USING Extractors.Tsv();\n'
+        'OUTPUT @r TO "/output/r.csv" USING Outputters.Csv();\n'
+    )
+    e = compile_error(text, tmp_path)
+    assert (e.line, e.construct) == (1, "EXTRACT") and "--map-path /=DIR" in e.message
+    (tmp_path / "root" / "Samples" / "Data").mkdir(parents=True)
+    (tmp_path / "root" / "Samples" / "Data" / "t.tsv").write_text("1\tx\n")
+    run_script(text, source_name="s.usql", base_dir=tmp_path, catalog_dir=tmp_path / "c", path_map={"/": "root/"})
+    assert (tmp_path / "root" / "output" / "r.csv").read_bytes() == b'1,"x"\r\n'
+
+
 @pytest.mark.parametrize(
     ("path", "expected"),
     [

@@ -67,7 +67,7 @@ class ExtractInputs:
                 except FileSetError as ex:
                     raise self.err(pe.pos, "file set", str(ex)) from None
             elif not p.exists():
-                raise self.err(pe.pos, "EXTRACT", f"input file {str(p)!r} does not exist")
+                raise self.err(pe.pos, "EXTRACT", f"input file {str(p)!r} does not exist{_root_hint(p)}")
         # checked on the original files: UTF-8 copies (below) are made at run time
         empty_set = file_set is not None and next(glob.iglob(file_set.glob), None) is None
         if is_parquet:
@@ -363,6 +363,17 @@ class ExtractInputs:
         # a CASE, not coalesce(): DuckDB's common-subexpression pass would hoist the slow path's trim()s out
         # of a coalesce() and run them on every row; it leaves CASE branches alone
         return f"CASE WHEN {helper} IS NOT NULL THEN {helper} ELSE {slow} END", fast
+
+
+def _root_hint(p: Path) -> str:
+    """For a missing ``/Samples/...``-style input: how to run a script written for ADLA, whose ``/`` is the
+    account's Data Lake Store root (Data Lake Tools' local runs used a "DataRoot" folder for it)."""
+    if not p.is_absolute() or len(p.parts) < 2 or Path(p.anchor, p.parts[1]).exists():
+        return ""
+    return (
+        " (a script written for ADLA means its Data Lake Store's root by '/':"
+        " map it to a local folder with --map-path /=DIR)"
+    )
 
 
 def _helper_names(columns: list[str]) -> dict[str, str]:
