@@ -99,24 +99,46 @@ class OutputStatements:
         self._note(e.pos, f"EXPIRATION of {target} is not applied locally (the file is kept)")
 
     def _format_value(self, col: str, ty: UType, fmt: TextFormat, o: n.Output) -> str:
+        """One column of an output line, as the built-in outputters write it (the SQL pieces are the dialect's)."""
         if ty.name in ("SqlArray", "SqlMap", "byte[]", "unknown"):
             raise self.err(o.pos, "OUTPUT", f"a column of type {ty} cannot be written by the built-in outputters")
         text_like = ty.name == "string" or (ty.name == "char" and fmt.char_format == "string")
         if text_like:
             v = col
         elif ty.name == "char":
-            v = f"CAST(unicode({col}) AS VARCHAR)"
+            v = self._char_code_text(col)
         elif ty.name == "DateTime":
-            try:
-                v = f"strftime({col}, {lit(to_strftime(fmt.date_time_format))})"
-            except FormatError as ex:
-                raise self.err(o.outputter.pos, "dateTimeFormat", str(ex)) from None
+            v = self._datetime_text(col, fmt, o)
         else:
-            v = cs_tostring(col, ty)
+            v = self._value_text(col, ty)
+        strlit = self.x._strlit
         # escapeCharacter applies whether or not quoting is on; the quote itself is doubled, never escaped
         chars = fmt.escaped_chars()
         for c in chars:
-            v = f"replace({v}, {lit(c)}, {lit(chars[0] + c)})"
+            v = f"replace({v}, {strlit(c)}, {strlit(chars[0] + c)})"
         if text_like and fmt.quoting:
-            v = f"""'"' || replace({v}, '"', '""') || '"'"""
-        return f"coalesce({v}, {lit(fmt.null_escape or '')})"
+            v = self._quoted_text(v)
+        return f"coalesce({v}, {strlit(fmt.null_escape or '')})"
+
+    # dialect hooks of _format_value (the Spark emitter overrides them)
+    @staticmethod
+    def _char_code_text(col: str) -> str:
+        """A char as its UTF-16 code (charFormat "uint16")."""
+        return f"CAST(unicode({col}) AS VARCHAR)"
+
+    def _datetime_text(self, col: str, fmt: TextFormat, o: n.Output) -> str:
+        """A DateTime in the outputter's dateTimeFormat."""
+        try:
+            return f"strftime({col}, {lit(to_strftime(fmt.date_time_format))})"
+        except FormatError as ex:
+            raise self.err(o.outputter.pos, "dateTimeFormat", str(ex)) from None
+
+    @staticmethod
+    def _value_text(col: str, ty: UType) -> str:
+        """Any other value as C#'s ToString() writes it."""
+        return cs_tostring(col, ty)
+
+    @staticmethod
+    def _quoted_text(v: str) -> str:
+        """A text value in double quotes, inner quotes doubled (null stays null)."""
+        return f"""'"' || replace({v}, '"', '""') || '"'"""

@@ -458,28 +458,24 @@ class SparkEmitter(DuckDbEmitter):
         stmt = f"INSERT OVERWRITE DIRECTORY {slit(target)}\n{using}\n{select}\nFROM (\n{body}\n) AS usql_lines;"
         self.add(stmt, o.pos)
 
-    def _format_value(self, col: str, ty: UType, fmt: TextFormat, o: n.Output) -> str:
-        if ty.name in ("SqlArray", "SqlMap", "byte[]", "unknown"):
-            raise self.err(o.pos, "OUTPUT", f"a column of type {ty} cannot be written by the built-in outputters")
-        text_like = ty.name == "string" or (ty.name == "char" and fmt.char_format == "string")
-        if text_like:
-            v = col
-        elif ty.name == "char":
-            v = f"CAST(ascii({col}) AS STRING)"
-        elif ty.name == "DateTime":
-            try:
-                v = f"date_format({col}, {slit(to_spark_pattern(fmt.date_time_format))})"
-            except PatternError as ex:
-                raise self.err(o.outputter.pos, "dateTimeFormat", str(ex)) from None
-        else:
-            v = cs_tostring(col, ty)
-        # escapeCharacter applies whether or not quoting is on; the quote itself is doubled, never escaped
-        chars = fmt.escaped_chars()
-        for c in chars:
-            v = f"replace({v}, {slit(c)}, {slit(chars[0] + c)})"
-        if text_like and fmt.quoting:
-            v = f"""concat('"', replace({v}, '"', '""'), '"')"""
-        return f"coalesce({v}, {slit(fmt.null_escape or '')})"
+    @staticmethod
+    def _char_code_text(col: str) -> str:
+        return f"CAST(ascii({col}) AS STRING)"
+
+    def _datetime_text(self, col: str, fmt: TextFormat, o: n.Output) -> str:
+        try:
+            return f"date_format({col}, {slit(to_spark_pattern(fmt.date_time_format))})"
+        except PatternError as ex:
+            raise self.err(o.outputter.pos, "dateTimeFormat", str(ex)) from None
+
+    @staticmethod
+    def _value_text(col: str, ty: UType) -> str:
+        return cs_tostring(col, ty)
+
+    @staticmethod
+    def _quoted_text(v: str) -> str:
+        # concat() is null when an argument is (as DuckDB's ||), so a null value stays null for nullEscape
+        return f"""concat('"', replace({v}, '"', '""'), '"')"""
 
     # ------------------------------------------------------------ queries
     def query(self, qn: n.Query) -> tuple[str, list[tuple[str, UType]]]:
