@@ -289,6 +289,13 @@ def _converted(value: Typed, to: UType | None) -> str:
     return f"CAST({sql} AS {spark_type(to)})"
 
 
+#: String members whose DuckDB translation is valid Spark SQL with the same meaning.
+_SHARED_STRING_METHODS = frozenset(
+    {"ToUpper", "ToUpperInvariant", "ToLower", "ToLowerInvariant", "Substring", "IndexOf", "LastIndexOf", "Remove",
+     "Insert"}
+)  # fmt: skip
+
+
 class SparkExprTranslator(ExprTranslator):
     """Translates C# expressions within one scope to Spark SQL."""
 
@@ -645,9 +652,6 @@ class SparkExprTranslator(ExprTranslator):
     def _string_method(
         self, s: str, name: str, a: list[str], args: list[Typed], e: n.Call, need: Callable[..., None]
     ) -> Typed:
-        if name in ("ToUpper", "ToUpperInvariant", "ToLower", "ToLowerInvariant"):
-            need(0)
-            return f"{'upper' if 'Upper' in name else 'lower'}({s})", t.STRING
         if name in ("Trim", "TrimStart", "TrimEnd"):
             side = {"Trim": "BOTH", "TrimStart": "LEADING", "TrimEnd": "TRAILING"}[name]
             chars = "concat(" + ", ".join(a) + ")" if a else _WS
@@ -656,13 +660,8 @@ class SparkExprTranslator(ExprTranslator):
             need(1)
             fn = {"Contains": "contains", "StartsWith": "startswith", "EndsWith": "endswith"}[name]
             return f"{fn}({s}, {a[0]})", t.BOOL
-        if name == "Substring":
-            need(1, 2)
-            if len(a) == 1:
-                return f"substring({s}, ({a[0]}) + 1)", t.STRING
-            return f"substring({s}, ({a[0]}) + 1, {a[1]})", t.STRING
-        if name in ("IndexOf", "LastIndexOf", "Remove", "Insert"):
-            # the DuckDB translation uses only functions Spark has with the same meaning (instr, substring, length...)
+        if name in _SHARED_STRING_METHODS:
+            # the DuckDB translation uses only functions Spark has with the same meaning (upper, instr, substring...)
             return super()._string_method(s, name, a, args, e, need)
         if name == "Replace":
             need(2)
