@@ -31,3 +31,11 @@ class StepFailedError(AmlPipeError, RuntimeError):
 
 class IntegrityError(AmlPipeError):
     """Stored data no longer matches the manifest recorded when it was committed."""
+
+
+class TransientStoreError(AmlPipeError, OSError):
+    """A datastore operation failed in a way that may succeed if tried again (a timeout, a 503)."""
+
+
+class LeaseLostError(StepFailedError):
+    """The step's lease could not be renewed or was taken over: its results must not be committed."""

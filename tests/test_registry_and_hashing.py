@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,7 @@ def test_ignore_files_follow_aml_rules(tmp_path: Path) -> None:
 def test_stat_cache_serves_unchanged_files_and_notices_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for i in range(5):
         (tmp_path / f"f{i}.txt").write_text(f"file {i}")
+    time.sleep(0.05)  # older than the racy window: a cached digest of these files is trusted
     hasher = Hasher(StatCache(tmp_path.parent / f"{tmp_path.name}-sc.sqlite"))
     before = tree_digest(hasher.hash_tree(tmp_path))
 
@@ -87,11 +89,34 @@ def test_stat_cache_serves_unchanged_files_and_notices_changes(tmp_path: Path, m
     monkeypatch.setattr(hashing, "sha256_file", lambda p: reads.append(p) or real(p))
     assert tree_digest(hasher.hash_tree(tmp_path)) == before
     assert reads == []  # nothing re-read
-    (tmp_path / "f3.txt").write_text("changed")
-    os.utime(tmp_path / "f3.txt", ns=(1, 1))  # even a restored mtime does not fool it: size/inode/mtime key
+    target = tmp_path / "f3.txt"
+    old = target.stat()
+    target.write_text("FILE 3")  # same size ...
+    os.utime(target, ns=(old.st_atime_ns, old.st_mtime_ns))  # ... and the mtime put back
+    assert (target.stat().st_size, target.stat().st_mtime_ns) == (old.st_size, old.st_mtime_ns)
     after = tree_digest(hasher.hash_tree(tmp_path))
-    assert after != before
+    assert after != before  # ctime, which no one can set back, gave it away
     assert [p.name for p in reads] == ["f3.txt"]
+
+
+def test_stat_cache_does_not_trust_files_written_in_the_tick_they_were_hashed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import airflow_provider_amlpipe.reuse.hashing as hashing
+
+    hasher = Hasher(StatCache(tmp_path / "sc.sqlite"))
+    folder = tmp_path / "d"
+    folder.mkdir()
+    (folder / "a.txt").write_text("aaaa")
+    hasher.hash_tree(folder)  # hashed within the racy window of its last write
+    reads: list[Path] = []
+    real = hashing.sha256_file
+    monkeypatch.setattr(hashing, "sha256_file", lambda p: reads.append(p) or real(p))
+    time.sleep(0.05)
+    hasher.hash_tree(folder)
+    assert [p.name for p in reads] == ["a.txt"]  # racily clean: read again ...
+    hasher.hash_tree(folder)
+    assert [p.name for p in reads] == ["a.txt"]  # ... once; now the entry is older than the write
 
 
 def test_marker_mode_datapaths_change_with_the_file_without_reading_it(

@@ -37,10 +37,10 @@ def test_released_lease_is_taken_with_the_next_number(reuse: ReuseStore) -> None
 
 
 def test_expired_lease_is_taken_over_and_its_holder_learns_it_lost(reuse: ReuseStore) -> None:
-    stale = reuse.acquire("fp", ttl=0.2)
+    stale = reuse.acquire("fp", ttl=2)
     assert isinstance(stale, Lease)
     assert isinstance(reuse.acquire("fp", ttl=30), Busy)
-    time.sleep(0.3)
+    time.sleep(2.1)
     taker = reuse.acquire("fp", ttl=30)
     assert isinstance(taker, Lease) and taker.number == 2
     assert reuse.heartbeat(stale) is False
@@ -66,10 +66,10 @@ def test_lease_of_a_dead_process_on_this_host_is_not_live(tmp_path: Path) -> Non
 
 
 def test_heartbeat_keeps_a_short_lease_alive(reuse: ReuseStore) -> None:
-    lease = reuse.acquire("fp", ttl=0.6)
+    lease = reuse.acquire("fp", ttl=2)
     assert isinstance(lease, Lease)
     with Heartbeat(reuse, lease) as beat:
-        time.sleep(1.5)
+        time.sleep(3)
         assert isinstance(reuse.acquire("fp", ttl=30), Busy)
     assert not beat.lost
 

@@ -54,7 +54,7 @@ def test_a_failing_step_commits_nothing_frees_its_lease_and_cleans_up(runner: St
 
 def test_a_step_that_lost_its_lease_discards_its_results(runner: StepRunner) -> None:
     plan = make_plan()
-    decision = runner.decide(plan, allow_reuse=True, regenerate=False, lease_ttl=0.6)
+    decision = runner.decide(plan, allow_reuse=True, regenerate=False, lease_ttl=2)
     assert isinstance(decision, Run) and decision.lease is not None
     lease = decision.lease
 
@@ -63,7 +63,7 @@ def test_a_step_that_lost_its_lease_discards_its_results(runner: StepRunner) -> 
         runner.reuse.release(lease)  # as if it expired ...
         taker = runner.reuse.acquire(plan.fingerprint.digest, ttl=30)  # ... and another worker took over
         assert not isinstance(taker, Wait)
-        time.sleep(0.5)  # the heartbeat (every ttl/3) notices
+        time.sleep(1.0)  # the heartbeat (every ttl/4) notices
 
     with pytest.raises(StepFailedError, match="taken over"):
         runner.run(plan, decision, {}, stall_and_get_taken_over)

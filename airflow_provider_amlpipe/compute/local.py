@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import ctypes
+import functools
 import os
 import signal
 import subprocess
@@ -40,7 +41,7 @@ class LocalProcessBackend:
             stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=functools.partial(_die_with_parent, os.getpid()),
         )
         self._process = process
         tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
@@ -69,15 +70,19 @@ class LocalProcessBackend:
                 os.killpg(process.pid, signal.SIGTERM)
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent_pid: int) -> None:
     """In the child, before exec: on Linux, be killed when the worker dies, even by SIGKILL.
 
     The step runs in its own session (so ``terminate`` can stop its whole tree), which would
-    otherwise let it outlive a killed worker and keep computing results nobody will commit.
+    otherwise let it outlive a killed worker and keep computing results nobody will commit. A
+    worker that died between ``fork`` and ``prctl`` sends no signal, so the child checks that its
+    parent is still the worker once the signal is armed, and exits at once if not.
     """
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent_pid:
+            os._exit(137)
 
 
 def _pump(stream: IO[bytes], name: str, sink: LineSink, tail: collections.deque[str] | None) -> None:

@@ -25,6 +25,7 @@ from azure.core.credentials import AzureNamedKeyCredential, TokenCredential
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import ContainerClient
 
+from airflow_provider_amlpipe import faults
 from airflow_provider_amlpipe.data.datastore import Datastore, ObjectStat
 from airflow_provider_amlpipe.data.names import validate_key
 from airflow_provider_amlpipe.errors import ConfigurationError, NotFoundError
@@ -209,6 +210,7 @@ class AzureBlobDatastore(Datastore):
     # -- the datastore contract ----------------------------------------------------------------
 
     def read_bytes(self, key: str) -> bytes:
+        faults.point("datastore.read")
         try:
             downloader = self.container_client.download_blob(validate_key(key), max_concurrency=_MAX_CONCURRENCY)
             return downloader.readall()
@@ -216,6 +218,7 @@ class AzureBlobDatastore(Datastore):
             raise self._not_found(key, exc) from None
 
     def write_bytes(self, key: str, data: bytes, *, if_absent: bool = False) -> bool:
+        faults.point("datastore.write")
         try:
             self.container_client.upload_blob(
                 validate_key(key),
@@ -240,7 +243,8 @@ class AzureBlobDatastore(Datastore):
             props = self.container_client.get_blob_client(validate_key(key)).get_blob_properties()
         except ResourceNotFoundError as exc:
             raise self._not_found(key, exc) from None
-        return ObjectStat(size=int(props.size), marker=str(props.etag))
+        modified = props.last_modified.timestamp() if props.last_modified else 0.0
+        return ObjectStat(size=int(props.size), marker=str(props.etag), modified=modified)
 
     def list(self, prefix: str) -> Iterator[str]:
         """Keys under ``prefix/``; when there are none and ``prefix`` is itself a blob, that blob.
@@ -249,6 +253,7 @@ class AzureBlobDatastore(Datastore):
         marked ``hdi_isfolder``; those are not objects and are skipped.
         """
         validate_key(prefix)
+        faults.point("datastore.list")
         found = False
         try:
             for blob in self.container_client.list_blobs(name_starts_with=f"{prefix}/", include=["metadata"]):
@@ -261,7 +266,23 @@ class AzureBlobDatastore(Datastore):
         if not found and self.exists(prefix):
             yield prefix
 
+    def list_stats(self, prefix: str) -> dict[str, ObjectStat]:
+        """Blobs under ``prefix/`` with size, ETag and last-modified time, from one listing."""
+        validate_key(prefix)
+        faults.point("datastore.list")
+        found: dict[str, ObjectStat] = {}
+        try:
+            for blob in self.container_client.list_blobs(name_starts_with=f"{prefix}/", include=["metadata"]):
+                if str(blob.name).endswith("/") or (blob.metadata or {}).get("hdi_isfolder", "").lower() == "true":
+                    continue
+                modified = blob.last_modified.timestamp() if blob.last_modified else 0.0
+                found[str(blob.name)] = ObjectStat(int(blob.size), str(blob.etag), modified)
+        except ResourceNotFoundError as exc:
+            raise self._not_found(prefix, exc) from None
+        return found
+
     def delete(self, key: str) -> None:
+        faults.point("datastore.delete")
         with contextlib.suppress(ResourceNotFoundError):
             self.container_client.delete_blob(validate_key(key), delete_snapshots="include")
 
@@ -273,6 +294,7 @@ class AzureBlobDatastore(Datastore):
         and readers never see a partial blob. ``move`` changes nothing here: the local file stays.
         """
         validate_key(key)
+        faults.point("datastore.write")
         path = Path(local_path)
         with open(path, "rb") as handle:
             self.container_client.upload_blob(
@@ -290,6 +312,7 @@ class AzureBlobDatastore(Datastore):
         complete, so an interrupted download never leaves a truncated file under the final name.
         """
         validate_key(key)
+        faults.point("datastore.read")
         dest = Path(local_path)
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.parent / f".tmp-{uuid.uuid4().hex}-{dest.name}"

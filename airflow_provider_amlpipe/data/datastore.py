@@ -10,6 +10,7 @@ records without a lock server.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -21,20 +22,26 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from airflow_provider_amlpipe import faults
 from airflow_provider_amlpipe.data.names import validate_key
-from airflow_provider_amlpipe.errors import NotFoundError
+from airflow_provider_amlpipe.errors import ConfigurationError, NotFoundError
 
 
 @dataclass(frozen=True)
 class ObjectStat:
     """What a datastore knows about one object without reading it.
 
-    ``marker`` changes whenever the object's bytes change (an ETag on Blob, size+mtime on disk);
-    it is what the cheap "marker" fingerprint mode of external inputs relies on.
+    ``marker`` changes whenever the object's bytes change (an ETag on Blob; size, mtime, ctime and
+    inode on disk, where ctime cannot be set back by a user); it is what the cheap "marker"
+    fingerprint mode of external inputs and the verification of remote objects rely on.
+    ``modified`` is when the object was last written (seconds since the epoch); ``regular`` is false
+    for anything that is not a plain file (a symbolic link on disk).
     """
 
     size: int
     marker: str
+    modified: float = 0.0
+    regular: bool = True
 
 
 class Datastore(ABC):
@@ -91,6 +98,21 @@ class Datastore(ABC):
         """The object's path on this machine, when the store is a local folder; else ``None``."""
         return None
 
+    def list_stats(self, prefix: str) -> dict[str, ObjectStat]:
+        """Every object under ``prefix`` (a folder) with its stat, in as few requests as the store allows."""
+        return {key: self.stat(key) for key in self.list(prefix)}
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Remove every object under ``prefix`` (a folder); return how many were removed."""
+        keys = list(self.list(prefix))
+        for key in keys:
+            self.delete(key)
+        return len(keys)
+
+    def seal(self, prefix: str) -> None:
+        """Make the objects under ``prefix`` read-only where the store can (committed versions)."""
+        return None
+
     def is_prefix(self, prefix: str) -> bool:
         """Whether any object exists under ``prefix`` treated as a folder."""
         return next(iter(self.list(prefix)), None) is not None
@@ -100,37 +122,84 @@ class Datastore(ABC):
         return f"{type(self).__name__}({self.name})"
 
 
+TEMP_FOLDER = ".amlpipe-tmp"
+_SEALED_FILE = 0o444
+_SEALED_DIR = 0o555
+
+
 class LocalDatastore(Datastore):
     """A datastore in a local (or shared network) folder.
 
-    Atomicity comes from the file system: objects are written to a temporary file in the same
-    folder and then renamed into place (replace) or hard-linked into place (create-if-absent,
+    Atomicity comes from the file system: objects are written to a temporary file in the store's
+    own temporary folder (``.amlpipe-tmp``, on the same file system, never inside an object's
+    folder) and then renamed into place (replace) or hard-linked into place (create-if-absent,
     which fails with ``EEXIST`` when the key exists, so exactly one writer wins).
+
+    Keys never lead outside the root: a symbolic link inside the store that points elsewhere is
+    refused rather than followed.
     """
 
     def __init__(self, name: str, root: str | os.PathLike[str]) -> None:
         super().__init__(name)
         self.root = Path(root).expanduser().resolve()
+        self._root_str = str(self.root)
 
     def _path(self, key: str) -> Path:
         return self.root / validate_key(key)
 
-    def local_path(self, key: str) -> Path | None:
-        return self._path(key)
+    def _inside(self, path: Path, key: str) -> Path:
+        """``path``, unless a symbolic link on the way leads outside the store (then an error)."""
+        real = os.path.realpath(path)
+        if real != self._root_str and not real.startswith(self._root_str + os.sep):
+            raise ConfigurationError(
+                "path",
+                f"{key!r} in {self.describe()} is a symbolic link (or lies under one) leading outside the"
+                f" datastore, to {real}",
+                "copy the data into the datastore's folder, or point the datastore connection at a folder"
+                " that contains it",
+            )
+        return path
 
-    def _temp_beside(self, path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return path.parent / f".tmp-{uuid.uuid4().hex}-{path.name}"
+    def local_path(self, key: str) -> Path | None:
+        return self._inside(self._path(key), key)
+
+    def _temp(self) -> Path:
+        folder = self.root / TEMP_FOLDER
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / uuid.uuid4().hex
+
+    def _parent_ready(self, path: Path) -> None:
+        """Make ``path``'s folder exist and be writable (committed folders are sealed read-only)."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except PermissionError:
+            self._unseal_to(path.parent)
+            path.parent.mkdir(parents=True, exist_ok=True)
+        if not os.access(path.parent, os.W_OK):
+            self._unseal_to(path.parent)
+
+    def _unseal_to(self, folder: Path) -> None:
+        """Give the owner write permission on every existing folder from the root down to ``folder``."""
+        current = self.root
+        for part in folder.relative_to(self.root).parts:
+            current = current / part
+            if not current.is_dir():
+                return
+            mode = stat.S_IMODE(current.stat().st_mode)
+            if not mode & stat.S_IWUSR:
+                os.chmod(current, mode | stat.S_IWUSR)
 
     def read_bytes(self, key: str) -> bytes:
+        faults.point("datastore.read")
         try:
-            return self._path(key).read_bytes()
+            return self._inside(self._path(key), key).read_bytes()
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
             raise NotFoundError(f"{self.describe()}: no object {key!r}") from exc
 
     def write_bytes(self, key: str, data: bytes, *, if_absent: bool = False) -> bool:
+        faults.point("datastore.write")
         path = self._path(key)
-        tmp = self._temp_beside(path)
+        tmp = self._temp()
         with open(tmp, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -139,6 +208,7 @@ class LocalDatastore(Datastore):
 
     def _place(self, tmp: Path, path: Path, *, if_absent: bool) -> bool:
         try:
+            self._parent_ready(path)
             if not if_absent:
                 os.replace(tmp, path)
                 return True
@@ -167,52 +237,139 @@ class LocalDatastore(Datastore):
         return True
 
     def exists(self, key: str) -> bool:
-        return self._path(key).is_file()
+        path = self._path(key)
+        return path.is_file() and self._inside(path, key) is not None
+
+    @staticmethod
+    def _stat_of(st: os.stat_result) -> ObjectStat:
+        marker = f"{st.st_size}-{st.st_mtime_ns}-{st.st_ctime_ns}-{st.st_ino}"
+        return ObjectStat(st.st_size, marker, max(st.st_mtime, st.st_ctime), stat.S_ISREG(st.st_mode))
 
     def stat(self, key: str) -> ObjectStat:
         try:
-            st = self._path(key).stat()
+            st = self._inside(self._path(key), key).stat()
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise NotFoundError(f"{self.describe()}: no object {key!r}") from exc
         if not stat.S_ISREG(st.st_mode):
             raise NotFoundError(f"{self.describe()}: {key!r} is a folder, not an object")
-        return ObjectStat(size=st.st_size, marker=f"{st.st_size}-{st.st_mtime_ns}-{st.st_ino}")
+        return self._stat_of(st)
 
     def list(self, prefix: str) -> Iterator[str]:
+        faults.point("datastore.list")
         base = self._path(prefix)
         if base.is_file():
+            self._inside(base, prefix)
             yield prefix
             return
         if not base.is_dir():
             return
-        for dirpath, dirnames, filenames in os.walk(base):
-            dirnames.sort()
-            rel_dir = Path(dirpath).relative_to(self.root).as_posix()
-            for filename in sorted(filenames):
-                if filename.startswith(".tmp-"):
+        self._inside(base, prefix)
+        yield from sorted(self._walk(base, prefix))
+
+    def list_stats(self, prefix: str) -> dict[str, ObjectStat]:
+        """Objects under ``prefix`` with their ``lstat``: a symbolic link is reported, never followed."""
+        faults.point("datastore.list")
+        base = self._path(prefix)
+        if not base.is_dir():
+            return {prefix: self.stat(prefix)} if base.is_file() else {}
+        found: dict[str, ObjectStat] = {}
+        pending = [(str(base), prefix)]
+        while pending:
+            folder, rel = pending.pop()
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    key = f"{rel}/{entry.name}"
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append((entry.path, key))
+                    else:
+                        found[key] = self._stat_of(entry.stat(follow_symlinks=False))
+        return found
+
+    def _walk(self, folder: Path, rel: str) -> Iterator[str]:
+        """Keys of the files under ``folder``; symbolic links inside the store are followed (once)."""
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.startswith(".tmp-") or entry.name == TEMP_FOLDER:
                     continue
-                yield f"{rel_dir}/{filename}"
+                key = f"{rel}/{entry.name}"
+                if entry.is_symlink():
+                    target = self._inside(Path(entry.path), key)
+                    if target.is_dir():
+                        real, here = os.path.realpath(entry.path), os.path.realpath(folder)
+                        if here == real or here.startswith(real + os.sep):  # a link to an ancestor: a cycle
+                            raise ConfigurationError(
+                                "path",
+                                f"{key!r} in {self.describe()} is a link to a folder that contains it",
+                                "remove the link",
+                            )
+                        yield from self._walk(target, key)
+                    elif target.exists():
+                        yield key
+                elif entry.is_dir():
+                    yield from self._walk(Path(entry.path), key)
+                else:
+                    yield key
 
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        faults.point("datastore.delete")
+        path = self._path(key)
+        try:
+            path.unlink(missing_ok=True)
+        except PermissionError:
+            self._unseal_to(path.parent)
+            path.unlink(missing_ok=True)
+
+    def delete_prefix(self, prefix: str) -> int:
+        faults.point("datastore.delete")
+        base = self._path(prefix)
+        if not base.is_dir():
+            existed = base.is_file()
+            self.delete(prefix)
+            return int(existed)
+        count = 0
+        for dirpath, dirnames, filenames in os.walk(base):
+            os.chmod(dirpath, 0o755)
+            count += len(filenames)
+            for name in dirnames:
+                with contextlib.suppress(OSError):
+                    os.chmod(os.path.join(dirpath, name), 0o755)
+        self._unseal_to(base.parent)
+        shutil.rmtree(base)
+        return count
+
+    def seal(self, prefix: str) -> None:
+        """Files under ``prefix`` become read-only (0444), folders too (0555): a consumer that is not
+        root cannot change a committed version it was handed in place."""
+        base = self._path(prefix)
+        if not base.is_dir():
+            return
+        for dirpath, _dirnames, filenames in os.walk(base, topdown=False):
+            for name in filenames:
+                os.chmod(os.path.join(dirpath, name), _SEALED_FILE, follow_symlinks=False)
+            os.chmod(dirpath, _SEALED_DIR)
 
     def upload_file(self, local_path: Path, key: str, *, move: bool = False) -> None:
+        faults.point("datastore.write")
         path = self._path(key)
-        tmp = self._temp_beside(path)
-        try:
-            if not move:
-                raise OSError("copy requested")
-            os.rename(local_path, tmp)  # free on the same file system
-        except OSError:
-            # Never a hard link: a later write to the caller's file would alter a stored version.
-            shutil.copyfile(local_path, tmp)
+        if move:
+            self._parent_ready(path)
+            try:
+                os.replace(local_path, path)  # free on the same file system, and atomic
+                return
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+        # Never a hard link: a later write to the caller's file would alter a stored version.
+        tmp = self._temp()
+        shutil.copyfile(local_path, tmp)
         self._place(tmp, path, if_absent=False)
 
     def download_file(self, key: str, local_path: Path) -> None:
+        faults.point("datastore.read")
         local_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = local_path.parent / f".tmp-{uuid.uuid4().hex}-{local_path.name}"
+        tmp = local_path.parent / f".tmp-{uuid.uuid4().hex}"
         try:
-            shutil.copyfile(self._path(key), tmp)
+            shutil.copyfile(self._inside(self._path(key), key), tmp)
             os.replace(tmp, local_path)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
             raise NotFoundError(f"{self.describe()}: no object {key!r}") from exc

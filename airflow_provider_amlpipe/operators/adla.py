@@ -8,7 +8,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,9 +16,10 @@ from airflow.sdk import Context
 
 from airflow_provider_amlpipe.data.refs import Output
 from airflow_provider_amlpipe.operators.base import AmlStepOperator, StepDefinition
+from airflow_provider_amlpipe.reuse.commit import CommitSpec
 from airflow_provider_amlpipe.reuse.store import Heartbeat, Lease
 from airflow_provider_amlpipe.steps.adla import AdlaScriptStep
-from airflow_provider_amlpipe.steps.runner import CommitSpec, Run, StepPlan, StepResult, StepRunner
+from airflow_provider_amlpipe.steps.runner import Run, StepPlan, StepResult, StepRunner
 
 if TYPE_CHECKING:
     from airflow_provider_amlpipe.compute.adla import AdlaJobBackend, JobInfo
@@ -120,15 +121,16 @@ class AdlaStepOperator(AmlStepOperator):
             staging = choose_staging(
                 hook.get_staging_settings(), self.compute, self.datastore, runner.store, DatastoreResolver()
             )
-            with self._heartbeat(runner, decision):
+            with self._heartbeat(runner, decision) as heartbeat:
                 layout = stage_inputs(plan, staging, job_id, scratch / "inputs", self.log)
                 script = definition.render_with(layout.placeholder_values(self.step_params, staging.store.wasb_uri))
                 if self.deferrable:
                     info = self._submit(backend, script, job_id)
                 else:
                     self._run_inline(backend, script, job_id)
+                    fence = heartbeat.ensure_held if heartbeat is not None else None
                     result = self._collect_and_commit(
-                        runner, staging.store, layout.outputs, scratch, plan.commit_spec(), started
+                        runner, staging.store, layout.outputs, scratch, plan.commit_spec(), started, fence
                     )
         except BaseException:
             self._finish_remote(runner, decision.lease, staging, job_id)
@@ -172,7 +174,7 @@ class AdlaStepOperator(AmlStepOperator):
         # downloads; a deferred step's lease is unbound and outlives this process anyway.
         if self.deferrable or decision.lease is None:
             return contextlib.nullcontext()
-        return Heartbeat(runner.reuse, decision.lease)
+        return Heartbeat(runner.reuse, decision.lease, on_lost=self.on_kill)
 
     def _run_inline(self, backend: AdlaJobBackend, script: str, job_id: str) -> None:
         self._backend = backend  # on_kill cancels the job
@@ -186,11 +188,12 @@ class AdlaStepOperator(AmlStepOperator):
         scratch: Path,
         spec: CommitSpec,
         started: float,
+        fence: Callable[[], None] | None,
     ) -> StepResult:
         from airflow_provider_amlpipe.steps.adla_remote import collect_outputs
 
         folders = collect_outputs(store, outputs, scratch / "outputs")
-        return runner.commit(spec, folders, [], time.time() - started, move=True)
+        return runner.commit(spec, folders, [], time.time() - started, move=True, fence=fence)
 
     def execute_job_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resumed when the ADLA job ended: download and commit its outputs, or fail with its errors."""
@@ -217,8 +220,9 @@ class AdlaStepOperator(AmlStepOperator):
                 self.log.error("[adla] %s", error)
             AdlaJobBackend.raise_for_result(info)
             spec = CommitSpec.from_dict(resume["commit"])
+            fence = (lambda: runner.reuse.ensure_held(held)) if held is not None else None
             result = self._collect_and_commit(
-                runner, staging_store, staged["outputs"], scratch, spec, resume["started"]
+                runner, staging_store, staged["outputs"], scratch, spec, resume["started"], fence
             )
         finally:
             if held is not None:

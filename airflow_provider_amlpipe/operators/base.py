@@ -215,7 +215,9 @@ class AmlStepOperator(BaseOperator):
         self, context: Context, runner: StepRunner, plan: StepPlan, decision: Run, definition: StepDefinition
     ) -> dict[str, Any]:
         """Run the step on this worker and commit it (remote, deferrable backends override this)."""
-        result = runner.run(plan, decision, self.step_params, lambda ws: self._execute_step(definition, ws))
+        result = runner.run(
+            plan, decision, self.step_params, lambda ws: self._execute_step(definition, ws), stop=self.on_kill
+        )
         return self._push(context, result, decision.reason)
 
     def _execute_step(self, definition: StepDefinition, workspace: StepWorkspace) -> None:

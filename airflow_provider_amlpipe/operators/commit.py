@@ -12,9 +12,10 @@ from airflow.sdk import BaseOperator, Context
 from airflow_provider_amlpipe.errors import StepFailedError
 from airflow_provider_amlpipe.hooks.datastore import DEFAULT_CONN_ID, DatastoreResolver
 from airflow_provider_amlpipe.links import STATUS_XCOM_KEY, ReusedFromLink
+from airflow_provider_amlpipe.reuse.commit import CommitSpec
 from airflow_provider_amlpipe.reuse.hashing import Hasher
 from airflow_provider_amlpipe.reuse.store import Lease
-from airflow_provider_amlpipe.steps.runner import CommitSpec, StepRunner
+from airflow_provider_amlpipe.steps.runner import StepRunner
 
 FAILED_STATES = frozenset({"failed", "upstream_failed"})
 
@@ -58,7 +59,8 @@ class StepCommitOperator(BaseOperator):
             if state in FAILED_STATES:
                 raise StepFailedError(f"{self.guarded_task_id} ended {state}; nothing is committed")
             folders = {name: Path(path) for name, path in check["outputs"].items()}
-            result = runner.commit(CommitSpec.from_dict(check["commit"]), folders, [], 0.0, move=True)
+            fence = (lambda: runner.reuse.ensure_held(lease)) if lease is not None else None
+            result = runner.commit(CommitSpec.from_dict(check["commit"]), folders, [], 0.0, move=True, fence=fence)
         finally:
             if lease is not None:
                 runner.reuse.release(lease)

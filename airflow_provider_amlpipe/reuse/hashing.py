@@ -1,8 +1,17 @@
 """Content hashing of files and folders, with a stat cache so unchanged files are read once.
 
-The stat cache maps (path, size, mtime_ns, inode) to a file's SHA-256, in a small SQLite file
-shared by every process on the machine. Only content digests ever leave this module: a
-fingerprint or manifest never depends on where, or when, a file was hashed.
+The stat cache maps a file's path to its SHA-256 together with the stat it had when it was read
+(size, mtime_ns, ctime_ns, inode) and when that was, in a small SQLite file shared by every
+process on the machine. Only content digests ever leave this module: a fingerprint or manifest
+never depends on where, or when, a file was hashed.
+
+What the cache trusts, and why it is sound: a file's ``ctime`` changes on every write, rename,
+``chmod`` and ``utime`` -- and unlike ``mtime`` no user can set it back -- so an entry whose
+recorded stat still matches describes the same bytes, *provided* the file was not written again
+within the same timestamp tick as the stat that was recorded ("racily clean", as git calls it). An
+entry is therefore trusted only when the file's newest timestamp is older than the moment it was
+hashed by more than the file system's timestamp resolution (:data:`RACY_NS`, or two seconds on
+file systems with whole-second timestamps); otherwise the file is read again.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,6 +32,13 @@ import pathspec
 _CHUNK = 1 << 20
 IGNORE_FILES = (".amlignore", ".gitignore")
 _ALWAYS_IGNORED = (".git/", "__pycache__/", "*.pyc", ".amlignore", ".gitignore")
+#: Timestamps this close to the moment a file was hashed may hide a write in the same tick.
+RACY_NS = 20_000_000
+_COARSE_RACY_NS = 2_000_000_000
+_BULK_LOOKUP = 64  # from this many files on, one range query instead of one query per file
+#: Files up to this size are hashed in batches per worker thread (hashlib keeps the GIL on small buffers).
+_SMALL_FILE = 256 * 1024
+_BATCH_BYTES = 8 * _CHUNK
 
 
 def default_stat_cache_path() -> Path:
@@ -33,8 +50,20 @@ def default_stat_cache_path() -> Path:
     return base / "amlpipe" / "statcache.sqlite"
 
 
+_Row = tuple[int, int, int, int, str, int]  # size, mtime_ns, ctime_ns, inode, digest, hashed_at_ns
+
+
+def _trusted(row: _Row, st: os.stat_result) -> bool:
+    size, mtime_ns, ctime_ns, inode, _digest, hashed_at = row
+    if (size, mtime_ns, ctime_ns, inode) != (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino):
+        return False
+    newest = max(mtime_ns, ctime_ns)
+    resolution = _COARSE_RACY_NS if newest % 1_000_000_000 == 0 else RACY_NS
+    return newest + resolution < hashed_at
+
+
 class StatCache:
-    """(path, size, mtime_ns, inode) -> SHA-256 hex digest, persisted in SQLite."""
+    """path -> (stat when hashed, SHA-256, when hashed), persisted in SQLite (see the module docstring)."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or default_stat_cache_path()
@@ -42,8 +71,8 @@ class StatCache:
         self._local = threading.local()
         with self._connect() as conn:
             conn.execute(
-                "CREATE TABLE IF NOT EXISTS digests (path TEXT PRIMARY KEY, size INTEGER, "
-                "mtime_ns INTEGER, inode INTEGER, digest TEXT)"
+                "CREATE TABLE IF NOT EXISTS file_digests (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
+                " ctime_ns INTEGER, inode INTEGER, digest TEXT, hashed_at_ns INTEGER)"
             )
 
     def _connect(self) -> sqlite3.Connection:
@@ -56,24 +85,36 @@ class StatCache:
         return conn
 
     def get(self, path: str, st: os.stat_result) -> str | None:
-        """The cached digest of ``path`` if its stat still matches, else ``None``."""
+        """The cached digest of ``path`` if its stat still matches and is not racy, else ``None``."""
         row = (
             self._connect()
-            .execute("SELECT size, mtime_ns, inode, digest FROM digests WHERE path = ?", (path,))
+            .execute(
+                "SELECT size, mtime_ns, ctime_ns, inode, digest, hashed_at_ns FROM file_digests WHERE path = ?",
+                (path,),
+            )
             .fetchone()
         )
-        if row and (row[0], row[1], row[2]) == (st.st_size, st.st_mtime_ns, st.st_ino):
-            return str(row[3])
-        return None
+        return str(row[4]) if row and _trusted(row, st) else None
 
-    def put_many(self, rows: Iterable[tuple[str, os.stat_result, str]]) -> None:
-        """Remember many digests in one transaction."""
-        values = [(p, st.st_size, st.st_mtime_ns, st.st_ino, d) for p, st, d in rows]
+    def rows_under(self, folder: str) -> dict[str, _Row]:
+        """Every entry below ``folder`` (an absolute path), in one range query."""
+        low, high = folder.rstrip(os.sep) + os.sep, folder.rstrip(os.sep) + chr(ord(os.sep) + 1)
+        cursor = self._connect().execute(
+            "SELECT path, size, mtime_ns, ctime_ns, inode, digest, hashed_at_ns FROM file_digests"
+            " WHERE path >= ? AND path < ?",
+            (low, high),
+        )
+        return {row[0]: row[1:] for row in cursor}
+
+    def put_many(self, rows: Iterable[tuple[str, os.stat_result, str]], *, hashed_at_ns: int | None = None) -> None:
+        """Remember many digests in one transaction; ``hashed_at_ns``: when the stats were taken (default now)."""
+        when = hashed_at_ns if hashed_at_ns is not None else time.time_ns()
+        values = [(p, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, d, when) for p, st, d in rows]
         if not values:
             return
         conn = self._connect()
         conn.execute("BEGIN")
-        conn.executemany("INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?)", values)
+        conn.executemany("INSERT OR REPLACE INTO file_digests VALUES (?, ?, ?, ?, ?, ?, ?)", values)
         conn.execute("COMMIT")
 
 
@@ -117,20 +158,61 @@ class Hasher:
         # keys by its own path, while its stat (which follows the link) still guards the digest.
         base = str(root.resolve())
         keys = [os.path.join(base, rel) for rel in relpaths]
-        stats = [os.stat(key) for key in keys]
-        digests: list[str | None] = [self.cache.get(key, st) for key, st in zip(keys, stats, strict=True)]
+        return self._digest(base, relpaths, keys, [os.stat(key) for key in keys])
+
+    def _digest(
+        self, base: str, relpaths: Sequence[str], keys: list[str], stats: list[os.stat_result]
+    ) -> list[FileEntry]:
+        started = time.time_ns()  # before any content is read: a write from now on is never cached as clean
+        if len(keys) >= _BULK_LOOKUP:
+            rows = self.cache.rows_under(base)
+            digests: list[str | None] = []
+            for key, st in zip(keys, stats, strict=True):
+                row = rows.get(key)
+                digests.append(row[4] if row is not None and _trusted(row, st) else None)
+        else:
+            digests = [self.cache.get(key, st) for key, st in zip(keys, stats, strict=True)]
         misses = [i for i, d in enumerate(digests) if d is None]
         if misses:
-            with ThreadPoolExecutor(max_workers=self.workers) as pool:
-                computed = list(pool.map(lambda i: sha256_file(Path(keys[i])), misses))
-            for i, digest in zip(misses, computed, strict=True):
+            for i, digest in self._hash_misses(keys, stats, misses):
                 digests[i] = digest
-            self.cache.put_many((keys[i], stats[i], str(digests[i])) for i in misses)
+            self.cache.put_many(((keys[i], stats[i], str(digests[i])) for i in misses), hashed_at_ns=started)
         return [FileEntry(rel, st.st_size, str(d)) for rel, st, d in zip(relpaths, stats, digests, strict=True)]
+
+    def _hash_misses(
+        self, keys: list[str], stats: list[os.stat_result], misses: list[int]
+    ) -> Iterable[tuple[int, str]]:
+        """Hash the files at ``misses``: small files in batches per thread, large ones one per task."""
+        batches: list[list[int]] = []
+        current: list[int] = []
+        current_bytes = 0
+        for i in misses:
+            size = stats[i].st_size
+            if size > _SMALL_FILE:
+                batches.append([i])
+                continue
+            current.append(i)
+            current_bytes += size
+            if current_bytes >= _BATCH_BYTES or len(current) >= 512:
+                batches.append(current)
+                current, current_bytes = [], 0
+        if current:
+            batches.append(current)
+
+        def run(batch: list[int]) -> list[tuple[int, str]]:
+            return [(i, sha256_file(Path(keys[i]))) for i in batch]
+
+        if len(batches) == 1 or self.workers == 1:
+            return [pair for batch in batches for pair in run(batch)]
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            return [pair for done in pool.map(run, batches) for pair in done]
 
     def hash_tree(self, root: Path, *, honour_ignore_files: bool = False) -> list[FileEntry]:
         """Every file under ``root`` (sorted by path), optionally minus ignored ones."""
-        return self.hash_files(root, list_tree(root, honour_ignore_files=honour_ignore_files))
+        base = str(root.resolve())
+        walked = walk_tree(Path(base), honour_ignore_files=honour_ignore_files)
+        relpaths = [rel for rel, _ in walked]
+        return self._digest(base, relpaths, [os.path.join(base, rel) for rel in relpaths], [st for _, st in walked])
 
 
 def list_tree(root: Path, *, honour_ignore_files: bool = False) -> list[str]:
@@ -139,18 +221,33 @@ def list_tree(root: Path, *, honour_ignore_files: bool = False) -> list[str]:
     With ``honour_ignore_files``, AML's rule applies: ``.amlignore`` if present, else
     ``.gitignore``, both read from ``root`` (plus caches and VCS folders, never code).
     """
+    return [rel for rel, _ in walk_tree(root, honour_ignore_files=honour_ignore_files)]
+
+
+def walk_tree(root: Path, *, honour_ignore_files: bool = False) -> list[tuple[str, os.stat_result]]:
+    """``(relative posix path, stat)`` of every file under ``root``, sorted by path.
+
+    One ``scandir`` per folder and one ``stat`` per file (following links to files, as reading them
+    does); no ``Path`` object per file, since trees of 100,000 small files are common inputs.
+    """
     spec = _ignore_spec(root) if honour_ignore_files else None
-    found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel_dir = Path(dirpath).relative_to(root)
-        if spec is not None:
-            dirnames[:] = [d for d in dirnames if not spec.match_file((rel_dir / d).as_posix() + "/")]
-        for filename in filenames:
-            rel = (rel_dir / filename).as_posix()
-            if spec is not None and spec.match_file(rel):
-                continue
-            found.append(rel)
-    found.sort()
+    found: list[tuple[str, os.stat_result]] = []
+    pending = [(str(root), "")]
+    while pending:
+        folder, rel_dir = pending.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                rel = f"{rel_dir}{entry.name}"
+                if entry.is_dir():
+                    if entry.is_symlink():
+                        continue  # as os.walk: links to folders are not descended into
+                    if spec is None or not spec.match_file(rel + "/"):
+                        pending.append((entry.path, rel + "/"))
+                    continue
+                if spec is not None and spec.match_file(rel):
+                    continue
+                found.append((rel, entry.stat()))
+    found.sort(key=lambda item: item[0])
     return found
 
 

@@ -13,18 +13,17 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from airflow_provider_amlpipe.data import objects
 from airflow_provider_amlpipe.data.datastore import Datastore, new_temp_dir
 from airflow_provider_amlpipe.data.refs import Output
-from airflow_provider_amlpipe.data.registry import DatasetRegistry
-from airflow_provider_amlpipe.errors import ConfigurationError, IntegrityError, StepFailedError
+from airflow_provider_amlpipe.errors import ConfigurationError
+from airflow_provider_amlpipe.reuse.commit import CommitSpec, Committer
 from airflow_provider_amlpipe.reuse.fingerprint import Fingerprint
 from airflow_provider_amlpipe.reuse.hashing import Hasher
-from airflow_provider_amlpipe.reuse.store import Busy, Heartbeat, Lease, ReuseStore, pid_alive
+from airflow_provider_amlpipe.reuse.store import Busy, Heartbeat, Lease, pid_alive
 from airflow_provider_amlpipe.steps.inputs import ResolvedInput
 
 
@@ -38,24 +37,6 @@ class StepLog(Protocol):
 
 WORKSPACE_PREFIX = "amlpipe-step-"
 OWNER_FILE = ".amlpipe-owner"
-
-
-@dataclass(frozen=True)
-class CommitSpec:
-    """Everything a commit needs, as plain JSON: it can cross tasks (guarded tasks) in XCom."""
-
-    step_id: str
-    parts: dict[str, Any]
-    dataset_names: dict[str, str]
-    producer: dict[str, Any]
-    inputs: dict[str, dict[str, str]]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> CommitSpec:
-        return cls(doc["step_id"], doc["parts"], doc["dataset_names"], doc["producer"], doc["inputs"])
 
 
 @dataclass
@@ -138,8 +119,9 @@ class StepRunner:
         self.store = store
         self.hasher = hasher
         self.log = log
-        self.reuse = ReuseStore(store)
-        self.registry = DatasetRegistry(store)
+        self.committer = Committer(store, hasher, log)
+        self.reuse = self.committer.reuse
+        self.registry = self.committer.registry
 
     # decision ------------------------------------------------------------------------------
     def decide(
@@ -164,7 +146,10 @@ class StepRunner:
         acquired = self.reuse.acquire(digest, ttl=lease_ttl, bind_to_process=bind_to_process, owner=owner)
         if isinstance(acquired, Busy):
             return Wait(acquired)
-        # Someone may have committed between our lookup and our lease.
+        # Someone may have committed between our lookup and our lease, or died after its commit
+        # point: finish that commit rather than compute the step again.
+        if self.committer.finish_abandoned(digest):
+            reason = "(completed an abandoned commit)"
         served = self._serve(digest)
         if served is not None:
             self.reuse.release(acquired)
@@ -172,22 +157,8 @@ class StepRunner:
         return Run(acquired, reason)
 
     def _serve(self, digest: str) -> Reused | None:
-        record = self.reuse.lookup(digest)
-        if record is None:
-            return None
-        for name, ref in record["outputs"].items():
-            try:
-                objects.verify(self.store, ref["digest"], self.hasher)
-            except IntegrityError as exc:
-                self.log.warning(
-                    "Reuse record %s.%s found, but output %r cannot be served (%s); executing again.",
-                    digest[:12],
-                    record.get("record"),
-                    name,
-                    exc,
-                )
-                return None
-        return Reused(record)
+        record = self.committer.serve(digest)
+        return Reused(record) if record is not None else None
 
     # execution -----------------------------------------------------------------------------
     def prepare_workspace(self, plan: StepPlan, params: dict[str, Any], root: Path | None = None) -> StepWorkspace:
@@ -223,35 +194,37 @@ class StepRunner:
         decision: Run,
         params: dict[str, Any],
         execute: Callable[[StepWorkspace], None],
+        *,
+        stop: Callable[[], None] | None = None,
     ) -> StepResult:
         """Stage, execute, then commit outputs and the record; nothing is committed if anything fails.
 
-        The lease is released and the workspace removed whatever happens.
+        While the step runs and commits, a heartbeat keeps its lease; if the lease is lost the
+        heartbeat calls ``stop`` (which should end ``execute``) and the commit is refused. The lease
+        is released and the workspace removed whatever happens.
         """
         started = time.monotonic()
         workspace: StepWorkspace | None = None
         try:
             workspace = self.prepare_workspace(plan, params)
-            if decision.lease is not None:
-                with Heartbeat(self.reuse, decision.lease) as heartbeat:
-                    execute(workspace)
-                if heartbeat.lost:
-                    raise StepFailedError(
-                        "the step's lease was taken over while it ran (its heartbeat stalled past the lease TTL);"
-                        " its results are discarded. Raise lease_ttl if the worker is overloaded."
-                    )
-            else:
+            if decision.lease is None:
                 execute(workspace)
-            return self._commit(plan, workspace, time.monotonic() - started)
+                return self._commit(plan, workspace, time.monotonic() - started, fence=None)
+            with Heartbeat(self.reuse, decision.lease, on_lost=stop) as heartbeat:
+                execute(workspace)
+                heartbeat.ensure_held()
+                return self._commit(plan, workspace, time.monotonic() - started, fence=heartbeat.ensure_held)
         finally:
             if decision.lease is not None:
                 self.reuse.release(decision.lease)
             if workspace is not None:
                 shutil.rmtree(workspace.root, ignore_errors=True)
 
-    def _commit(self, plan: StepPlan, workspace: StepWorkspace, duration: float) -> StepResult:
-        metrics = read_metrics(workspace.metrics_file)
-        return self.commit(plan.commit_spec(), workspace.outputs, metrics, duration, move=True)
+    def _commit(
+        self, plan: StepPlan, workspace: StepWorkspace, duration: float, fence: Callable[[], None] | None
+    ) -> StepResult:
+        metrics = read_metrics(workspace.metrics_file, self.log)
+        return self.commit(plan.commit_spec(), workspace.outputs, metrics, duration, move=True, fence=fence)
 
     def commit(
         self,
@@ -261,31 +234,11 @@ class StepRunner:
         duration: float,
         *,
         move: bool = False,
+        fence: Callable[[], None] | None = None,
     ) -> StepResult:
-        """Publish each output folder as a dataset version, then write the reuse record (last)."""
-        outputs: dict[str, dict[str, Any]] = {}
-        new_versions: list[str] = []
-        manifests = {
-            name: objects.publish(self.store, output_dirs[name], self.hasher, move=move) for name in spec.dataset_names
-        }
-        for name, dataset in spec.dataset_names.items():
-            ref, created = self.registry.register(dataset, manifests[name], spec.producer)
-            outputs[name] = ref.to_dict()
-            if created:
-                new_versions.append(f"{ref.name}:{ref.version}")
-        fingerprint = Fingerprint(spec.parts)
-        record = self.reuse.commit(
-            fingerprint,
-            spec.step_id,
-            {
-                "outputs": outputs,
-                "producer": spec.producer,
-                "duration_seconds": round(duration, 3),
-                "metrics": metrics,
-                "inputs": spec.inputs,
-            },
-        )
-        return StepResult(outputs, False, fingerprint.digest, record, new_versions)
+        """Commit each output folder as a dataset version and write the reuse record (see ``reuse.commit``)."""
+        done = self.committer.commit(spec, output_dirs, metrics, duration, move=move, fence=fence)
+        return StepResult(done.outputs, False, Fingerprint(spec.parts).digest, done.record, done.new_versions)
 
 
 def sweep_stale_workspaces(parent: Path | None = None) -> list[Path]:
@@ -306,12 +259,28 @@ def sweep_stale_workspaces(parent: Path | None = None) -> list[Path]:
     return removed
 
 
-def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """The metrics a script logged with ``runtime.log_metric``, in order."""
+def read_metrics(path: Path, log: StepLog | None = None) -> list[dict[str, Any]]:
+    """The metrics a script logged with ``runtime.log_metric``, in order.
+
+    A line that is not a metric (a script wrote into the file itself) is skipped with a warning:
+    metrics describe a run, they never decide whether its outputs are committed.
+    """
     metrics = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            metrics.append(json.loads(line))
+    text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            metric = json.loads(line)
+        except ValueError:
+            metric = None
+        if not isinstance(metric, dict) or not isinstance(metric.get("name"), str) or "value" not in metric:
+            if log is not None:
+                log.warning(
+                    "metrics line %d is not a metric written by runtime.log_metric; skipped: %.200s", number, line
+                )
+            continue
+        metrics.append(metric)
     return metrics
 
 
