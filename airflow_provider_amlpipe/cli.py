@@ -5,6 +5,7 @@
     amlpipe datasets show NAME [--version N|latest]
     amlpipe datasets resolve NAME [--version N|latest] [--download DIR]
     amlpipe runs show DAG_ID RUN_ID
+    amlpipe gc                                 [--datastore CONN | --path DIR] [--grace-hours H] [--dry-run]
 
 ``--datastore`` names an Airflow connection (default ``amlpipe_default``); ``--path`` opens a local
 datastore folder directly, without Airflow.
@@ -51,6 +52,19 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--version", type=_version, default="latest")
         if name == "resolve":
             command.add_argument("--download", type=Path, help="copy the files here (remote stores need it)")
+    gc = groups.add_parser(
+        "gc", help="finish abandoned commits; remove objects no version names and interrupted uploads"
+    )
+    gc_source = gc.add_mutually_exclusive_group()
+    gc_source.add_argument("--datastore", default="amlpipe_default", help="datastore connection id")
+    gc_source.add_argument("--path", help="a local datastore folder (no Airflow needed)")
+    gc.add_argument(
+        "--grace-hours",
+        type=float,
+        default=24.0,
+        help="leave objects written in the last H hours alone: commits running now may still name them (default 24)",
+    )
+    gc.add_argument("--dry-run", action="store_true", help="report what would be removed, remove nothing")
     runs = groups.add_parser("runs", help="DAG runs (needs the Airflow metadata database)")
     run_commands = runs.add_subparsers(dest="command", required=True)
     show = run_commands.add_parser("show", help="what each step of a run did")
@@ -67,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
 
             print(format_table(args.dag_id, args.run_id))
             return 0
+        if args.group == "gc":
+            return _gc(args)
         registry = DatasetRegistry(_datastore(args))
         if args.command == "list":
             for name in registry.list_datasets():
@@ -92,6 +108,27 @@ def main(argv: list[str] | None = None) -> int:
     except AmlPipeError as exc:
         print(f"amlpipe: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _gc(args: argparse.Namespace) -> int:
+    import logging
+
+    from airflow_provider_amlpipe.reuse.gc import collect_garbage
+    from airflow_provider_amlpipe.reuse.hashing import Hasher
+
+    if args.grace_hours < 0:
+        print("amlpipe: --grace-hours: must not be negative", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    report = collect_garbage(
+        _datastore(args),
+        Hasher(),
+        logging.getLogger("amlpipe.gc"),
+        grace_seconds=args.grace_hours * 3600,
+        dry_run=args.dry_run,
+    )
+    print(("would have: " if args.dry_run else "") + report.summary())
     return 0
 
 

@@ -165,17 +165,15 @@ def _replace_links(folder: Path, label: str, depth: int = 0) -> None:
                 _replace_links(path, label, depth + 1)
 
 
-def publish(
-    store: Datastore, local_dir: Path, hasher: Hasher, *, move: bool = False, label: str = "output"
-) -> Manifest:
+def publish(store: Datastore, local_dir: Path, hasher: Hasher, *, move: bool = False) -> Manifest:
     """Store ``local_dir`` as a content-addressed object; return its manifest.
 
     With ``move`` the files are handed over (a local store renames them instead of copying).
     When an intact object with the same digest exists, nothing is uploaded (its manifest is
     rewritten, which marks it as recently used for ``amlpipe gc``). A damaged one -- a file
     missing, altered or added since -- is repaired: extra files are removed and the rest uploaded.
+    Call :func:`check_output_tree` first (before publishing any of a step's outputs).
     """
-    check_output_tree(local_dir, label)
     manifest = manifest_of(local_dir, hasher)
     key = manifest_key(manifest.digest)
     if retrying(lambda: store.exists(key)):

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from airflow_provider_amlpipe.data.datastore import Datastore
-from airflow_provider_amlpipe.data.retry import is_transient, retrying
+from airflow_provider_amlpipe.data.retry import ATTEMPTS, is_transient, retrying
 from airflow_provider_amlpipe.errors import IntegrityError, NotFoundError
 
 Document = dict[str, Any]
@@ -84,12 +84,12 @@ class Sequence:
         token = uuid.uuid4().hex
         doc = {**doc, WRITER: token}
         key = self.key(number)
-        for attempt in range(4):
+        for attempt in range(ATTEMPTS):
             try:
                 if self.store.write_bytes(key, encode(doc), if_absent=True):
                     return doc
             except Exception as exc:
-                if not is_transient(exc) or attempt == 3:
+                if not is_transient(exc) or attempt == ATTEMPTS - 1:
                     raise
                 continue
             # Exists: ours, if an earlier attempt that "failed" had in fact been written.

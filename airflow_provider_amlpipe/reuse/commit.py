@@ -104,9 +104,10 @@ class Committer:
         ``fence`` is called right before the commit point and raises when the caller lost the right
         to commit (its lease); nothing visible has been written then.
         """
+        for name in spec.dataset_names:  # every output is checked before any is stored
+            objects.check_output_tree(output_dirs[name], name)
         manifests = {
-            name: objects.publish(self.store, output_dirs[name], self.hasher, move=move, label=name)
-            for name in spec.dataset_names
+            name: objects.publish(self.store, output_dirs[name], self.hasher, move=move) for name in spec.dataset_names
         }
         faults.point("commit.after_publish")
         if fence is not None:

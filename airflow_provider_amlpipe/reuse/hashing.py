@@ -267,8 +267,13 @@ def tree_digest(entries: Iterable[FileEntry]) -> str:
 
 
 def code_digest(hasher: Hasher, source_directory: Path | None, script: Path) -> str:
-    """The ``code`` fingerprint part of a script step: its whole folder (minus ignored files), or
-    just the script when it has no ``source_directory``."""
-    if source_directory is not None:
-        return tree_digest(hasher.hash_tree(source_directory, honour_ignore_files=True))
-    return tree_digest(hasher.hash_files(script.parent, [script.name]))
+    """The ``code`` fingerprint part of a script step: its whole folder (minus ignored files) and
+    the script itself when it lies outside that folder (``../x.py``, an absolute path), or just
+    the script when there is no ``source_directory``."""
+    script_entry = hasher.hash_files(script.parent, [script.name])
+    if source_directory is None:
+        return tree_digest(script_entry)
+    folder = tree_digest(hasher.hash_tree(source_directory, honour_ignore_files=True))
+    if script.resolve().is_relative_to(source_directory.resolve()):
+        return folder
+    return sha256_json([folder, str(script.resolve()), tree_digest(script_entry)])
