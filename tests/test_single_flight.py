@@ -145,3 +145,52 @@ def test_sigkill_mid_step_leaves_no_version_and_no_record(tmp_path: Path) -> Non
     assert (counters / "body").read_text() == "xx"
     assert not workspace.exists()  # the killed worker's workspace was swept
     assert [v["version"] for v in DatasetRegistry(store).list_versions(f"{dag_id}.slow.result")] == [1]
+
+
+def test_a_worker_killed_while_committing_leaves_nothing_visible_and_the_next_run_reuses(tmp_path: Path) -> None:
+    dag_id = "t_commit_killed_between_versions"
+    counters = tmp_path / "counters"
+    counters.mkdir()
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "two.py").write_text(
+        "import os, sys\nfrom pathlib import Path\n"
+        "open(Path(os.environ['AMLPIPE_TEST_COUNTERS']) / 'body', 'a').write('x')\n"
+        "Path(sys.argv[1], 'a.txt').write_text('A')\nPath(sys.argv[2], 'b.txt').write_text('B')\n"
+    )
+    store_root = tmp_path / "store"
+    write_dag(
+        dag_id,
+        f"""
+        from airflow.sdk import DAG
+        from airflow_provider_amlpipe import Output, PythonScriptStepOperator
+        with DAG(dag_id={dag_id!r}, schedule=None):
+            PythonScriptStepOperator(
+                task_id="two", source_directory={str(src)!r}, script_name="two.py",
+                arguments=[Output("first"), Output("second")], outputs=[Output("first"), Output("second")],
+                datastore="store_{dag_id}", lease_ttl=10,
+            )
+        """,
+    )
+    env = {
+        **os.environ,
+        "AMLPIPE_TEST_COUNTERS": str(counters),
+        f"AIRFLOW_CONN_STORE_{dag_id.upper()}": json.dumps(
+            {"conn_type": "amlpipe_local", "extra": {"path": str(store_root)}}
+        ),
+    }
+    # Killed after the first version of two is registered: the commit point is passed, nothing is visible.
+    faulty = {**env, "AMLPIPE_FAULTS": json.dumps({"commit.after_version": "kill"})}
+    victim = dags_test(dag_id, faulty, tmp_path / "victim.log", 1)
+    victim.wait(timeout=300)
+    store = LocalDatastore("s", store_root)
+    registry = DatasetRegistry(store)
+    assert [registry.list_versions(name) for name in registry.list_datasets()] == [[]]  # one pending, hidden
+    assert list(store.list("reuse/records")) == []
+
+    rerun = dags_test(dag_id, env, tmp_path / "rerun.log", 2)
+    assert rerun.wait(timeout=300) == 0, (tmp_path / "rerun.log").read_text()[-3000:]
+    assert "REUSED: fingerprint" in (tmp_path / "rerun.log").read_text()  # the commit was finished, not redone
+    assert (counters / "body").read_text() == "x"
+    for output in ("first", "second"):
+        assert [v["version"] for v in registry.list_versions(f"{dag_id}.two.{output}")] == [1]
