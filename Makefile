@@ -1,28 +1,35 @@
-# The two commands the README gives: `make demo` and `make test`. Both set everything up first:
-# a virtualenv in .venv with the pinned versions from constraints.txt, and Azurite from npm.
+# The two commands the README gives: `make demo` and `make test`. Both set everything up first: a
+# virtualenv in .venv with the pinned versions from constraints.txt; the tests also get Azurite from npm
+# (the demo needs Python only).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
 
-.PHONY: setup demo test test-fast lint bench
+.PHONY: setup setup-test demo test test-fast lint bench
 
-$(STAMP): setup.cfg pyproject.toml constraints.txt package-lock.json
+$(STAMP): setup.cfg pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
-	npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
+$(NODE_STAMP): package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
 setup: $(STAMP)
+
+setup-test: $(STAMP) $(NODE_STAMP)
 
 demo: setup
 	$(BIN)/python dags/demo/run_demo.py
 
-test: setup
+test: setup-test
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
-test-fast: setup
+test-fast: setup-test
 	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow"
 
 lint: setup
