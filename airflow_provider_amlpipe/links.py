@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from airflow.sdk import BaseOperatorLink
-from airflow.sdk.bases.xcom import BaseXCom
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
@@ -31,14 +30,23 @@ def run_url(producer: dict[str, Any]) -> str:
     )
 
 
+#: Where a step operator keeps the status it pushed, for :class:`ReusedFromLink` in the same process.
+STATUS_ATTRIBUTE = "amlpipe_status"
+
+
 class ReusedFromLink(BaseOperatorLink):
-    """Links a reused step to the task instance that produced the outputs it served."""
+    """Links a reused step to the task instance that produced the outputs it served.
+
+    Airflow computes extra links on the worker when the task instance ends -- also when it defers
+    or fails, when no status exists yet -- and the UI reads the result from XCom. The link is
+    therefore built from the status the operator kept (``STATUS_ATTRIBUTE``) in this process,
+    never by asking the API for an XCom that may not exist (which logs a false error).
+    """
 
     name = "Reused outputs from"
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        # The SDK's own TaskInstanceKey is read-only where the protocol says settable; it is what the SDK passes.
-        status = BaseXCom.get_value(ti_key=ti_key, key=STATUS_XCOM_KEY)  # type: ignore[arg-type]
-        if not status or not status.get("reused") or not status.get("producer"):
+        status = getattr(operator, STATUS_ATTRIBUTE, None)
+        if not isinstance(status, dict) or not status.get("reused") or not status.get("producer"):
             return ""
         return run_url(status["producer"])

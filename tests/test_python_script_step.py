@@ -193,6 +193,7 @@ def test_failing_script_fails_the_task_and_commits_nothing(
     logs = capfd.readouterr()
     assert "[stdout] progress 50%" in logs.out + logs.err  # streamed into the task log
     assert "command exited with code 3; last lines of stderr:\nabout to fail" in logs.out + logs.err
+    assert "XCom not found" not in logs.out + logs.err  # no false alarm from the extra link
     assert result.state == "failed"
     assert result.task_states["produce"] == "failed"
     assert result.task_states["consume"] == "upstream_failed"

@@ -13,7 +13,7 @@ from airflow_provider_amlpipe.compute.local import LocalProcessBackend
 from airflow_provider_amlpipe.data.refs import Output
 from airflow_provider_amlpipe.errors import ConfigurationError
 from airflow_provider_amlpipe.hooks.datastore import DEFAULT_CONN_ID, DatastoreResolver
-from airflow_provider_amlpipe.links import STATUS_XCOM_KEY, ReusedFromLink
+from airflow_provider_amlpipe.links import STATUS_ATTRIBUTE, STATUS_XCOM_KEY, ReusedFromLink
 from airflow_provider_amlpipe.reuse.fingerprint import Fingerprint
 from airflow_provider_amlpipe.reuse.hashing import Hasher
 from airflow_provider_amlpipe.reuse.store import DEFAULT_LEASE_TTL
@@ -250,6 +250,7 @@ class AmlStepOperator(BaseOperator):
             "metrics": record.get("metrics", []),
         }
         ti.xcom_push(key=STATUS_XCOM_KEY, value=status)
+        setattr(self, STATUS_ATTRIBUTE, status)  # what ReusedFromLink reads when the task ends
         if self.has_dag():
             events = context["outlet_events"]
             for name, asset in self._output_assets().items():

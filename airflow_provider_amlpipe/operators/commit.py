@@ -11,7 +11,7 @@ from airflow.sdk import BaseOperator, Context
 
 from airflow_provider_amlpipe.errors import StepFailedError
 from airflow_provider_amlpipe.hooks.datastore import DEFAULT_CONN_ID, DatastoreResolver
-from airflow_provider_amlpipe.links import STATUS_XCOM_KEY, ReusedFromLink
+from airflow_provider_amlpipe.links import STATUS_ATTRIBUTE, STATUS_XCOM_KEY, ReusedFromLink
 from airflow_provider_amlpipe.reuse.commit import CommitSpec
 from airflow_provider_amlpipe.reuse.hashing import Hasher
 from airflow_provider_amlpipe.reuse.store import Lease
@@ -73,16 +73,15 @@ class StepCommitOperator(BaseOperator):
     ) -> None:
         for name, ref in outputs.items():
             ti.xcom_push(key=name, value=ref)
-        ti.xcom_push(
-            key=STATUS_XCOM_KEY,
-            value={
-                "reused": reused,
-                "producer": record.get("producer", {}),
-                "fingerprint": record.get("fingerprint"),
-                "versions": {n: r["version"] for n, r in outputs.items()},
-                "datasets": {n: r["name"] for n, r in outputs.items()},
-                "new_versions": new_versions,
-                "metrics": record.get("metrics", []),
-                "duration_seconds": record.get("duration_seconds"),
-            },
-        )
+        status = {
+            "reused": reused,
+            "producer": record.get("producer", {}),
+            "fingerprint": record.get("fingerprint"),
+            "versions": {n: r["version"] for n, r in outputs.items()},
+            "datasets": {n: r["name"] for n, r in outputs.items()},
+            "new_versions": new_versions,
+            "metrics": record.get("metrics", []),
+            "duration_seconds": record.get("duration_seconds"),
+        }
+        ti.xcom_push(key=STATUS_XCOM_KEY, value=status)
+        setattr(self, STATUS_ATTRIBUTE, status)  # what ReusedFromLink reads when the task ends
