@@ -23,7 +23,7 @@ from airflow_provider_amlpipe.data.objects import data_prefix
 from airflow_provider_amlpipe.data.refs import DataRef
 from airflow_provider_amlpipe.data.retry import retrying
 from airflow_provider_amlpipe.data.sequence import Document, Sequence
-from airflow_provider_amlpipe.errors import ConfigurationError
+from airflow_provider_amlpipe.errors import ConfigurationError, NotFoundError
 
 
 class StoredObject(Protocol):
@@ -132,8 +132,15 @@ class DatasetRegistry:
     def get(self, name: str, version: int | str = "latest", *, field: str = "dataset") -> DataRef:
         """Resolve ``name`` at ``version`` (a number or "latest"), or fail naming ``field``."""
         sequence = self._versions(name)
-        numbers = sequence.numbers()
-        latest = next(self._visible_descending(name), None) if numbers else None
+        if version != "latest":
+            number = int(version)
+            try:
+                doc = sequence.get(number)  # one read: the usual case when serving a recorded output
+            except NotFoundError:
+                doc = None
+            if doc is not None and self.is_visible(doc):
+                return self._ref(doc)
+        latest = next(self._visible_descending(name), None)
         if latest is None:
             known = ", ".join(self.list_datasets()[:20]) or "none yet"
             raise ConfigurationError(
@@ -143,22 +150,19 @@ class DatasetRegistry:
             )
         if version == "latest":
             return self._ref(latest)
-        number = int(version)
-        if number not in numbers:
+        if doc is None:
+            first = sequence.numbers()[0]
             raise ConfigurationError(
                 field,
-                f"dataset {name!r} has no version {version} (versions: {numbers[0]}..{latest['version']})",
+                f"dataset {name!r} has no version {version} (versions: {first}..{latest['version']})",
                 "pick an existing version or 'latest'",
             )
-        doc = sequence.get(number)
-        if not self.is_visible(doc):
-            raise ConfigurationError(
-                field,
-                f"version {number} of dataset {name!r} belongs to a commit that has not completed",
-                "wait for the step that produces it, or pick another version ('amlpipe gc' completes or clears"
-                " abandoned commits)",
-            )
-        return self._ref(doc)
+        raise ConfigurationError(
+            field,
+            f"version {number} of dataset {name!r} belongs to a commit that has not completed",
+            "wait for the step that produces it, or pick another version ('amlpipe gc' completes or clears"
+            " abandoned commits)",
+        )
 
     def list_datasets(self) -> list[str]:
         keys = retrying(lambda: list(self.store.list("registry")))

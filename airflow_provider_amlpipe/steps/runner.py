@@ -206,11 +206,13 @@ class StepRunner:
         started = time.monotonic()
         workspace: StepWorkspace | None = None
         try:
-            workspace = self.prepare_workspace(plan, params)
             if decision.lease is None:
+                workspace = self.prepare_workspace(plan, params)
                 execute(workspace)
                 return self._commit(plan, workspace, time.monotonic() - started, fence=None)
+            # The heartbeat starts first: staging large inputs must not let the lease lapse.
             with Heartbeat(self.reuse, decision.lease, on_lost=stop) as heartbeat:
+                workspace = self.prepare_workspace(plan, params)
                 execute(workspace)
                 heartbeat.ensure_held()
                 return self._commit(plan, workspace, time.monotonic() - started, fence=heartbeat.ensure_held)
