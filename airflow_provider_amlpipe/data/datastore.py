@@ -95,6 +95,10 @@ class Datastore(ABC):
         """Whether any object exists under ``prefix`` treated as a folder."""
         return next(iter(self.list(prefix)), None) is not None
 
+    def has_folder(self, prefix: str) -> bool:
+        """Whether ``prefix`` is a folder, even one holding no objects (to tell "empty" from "absent")."""
+        return self.is_prefix(prefix)
+
     def describe(self) -> str:
         """A short human description, for logs and errors."""
         return f"{type(self).__name__}({self.name})"
@@ -192,6 +196,9 @@ class LocalDatastore(Datastore):
                 if filename.startswith(".tmp-"):
                     continue
                 yield f"{rel_dir}/{filename}"
+
+    def has_folder(self, prefix: str) -> bool:
+        return self._path(prefix).is_dir()
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)

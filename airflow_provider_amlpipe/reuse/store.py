@@ -12,6 +12,7 @@ Layout (all JSON, all written create-if-absent except a lease's own heartbeats):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -28,6 +29,11 @@ from airflow_provider_amlpipe.errors import NotFoundError
 from airflow_provider_amlpipe.reuse.fingerprint import Fingerprint
 
 DEFAULT_LEASE_TTL = 60.0
+#: Below this a lease would expire between two heartbeats of a busy worker (seconds).
+MIN_LEASE_TTL = 2.0
+#: A step id (``<dag_id>.<task_id>[.<map index>]``) longer than this, in UTF-8 bytes, is shortened
+#: in its ``reuse/steps`` key: a file name holds 255 bytes, and local writes add a 38-byte prefix.
+MAX_STEP_KEY_BYTES = 160
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,10 @@ class ReuseStore:
 
     @staticmethod
     def _step_key(step_id: str) -> str:
+        if len(step_id.encode("utf-8")) > MAX_STEP_KEY_BYTES:
+            # Airflow allows 250-character dag and task ids; keep a readable head and a digest of the rest.
+            head = step_id.encode("utf-8")[: MAX_STEP_KEY_BYTES - 17].decode("utf-8", "ignore")
+            step_id = f"{head}-{hashlib.sha256(step_id.encode('utf-8')).hexdigest()[:16]}"
         return f"reuse/steps/{step_id}.json"
 
     def last_parts(self, step_id: str) -> dict[str, Any] | None:
