@@ -51,6 +51,11 @@ def step_dag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Loc
     (src / "ok.py").write_text("from pathlib import Path\nPath(__file__).with_name('ran').write_text('x')\n")
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "present.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "data" / "empty").mkdir()
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_BAD_INPUT_RELATIVE",
+        json.dumps({"conn_type": "amlpipe_local", "extra": {"path": "relative/data"}}),
+    )
     monkeypatch.setenv(
         "AIRFLOW_CONN_BAD_INPUT_STORE",
         json.dumps({"conn_type": "amlpipe_local", "extra": {"path": str(tmp_path / "store")}}),
@@ -86,6 +91,32 @@ CASES = {
         "inputs['raw']",
         "no dataset named 'never_registered'",
     ),
+    # Templates rendered into something invalid are caught when the task starts.
+    "templated_version": (
+        'script_name="ok.py", inputs={"raw": DatasetInput("x", version="{{ \'²\' }}")}',
+        "inputs['raw'].version",
+        "'²' is not a version",
+    ),
+    "templated_absolute_datapath": (
+        'script_name="ok.py", inputs={"raw": DataPath(datastore="bad_input_data", path="{{ \'/present.csv\' }}")}',
+        "inputs['raw'].path",
+        "is absolute",
+    ),
+    "rendered_step_params_too_large": (
+        'script_name="ok.py", step_params={"blob": "{{ \'x\' * 70000 }}"}',
+        "step_params (rendered)",
+        "put large data in an input",
+    ),
+    "empty_folder": (
+        'script_name="ok.py", inputs={"raw": DataPath(datastore="bad_input_data", path="empty/")}',
+        "inputs['raw'].path",
+        "'empty' in local datastore 'bad_input_data'",
+    ),
+    "relative_local_datastore": (
+        'script_name="ok.py", inputs={"raw": DataPath(datastore="bad_input_relative", path="x.csv")}',
+        "datastore (connection 'bad_input_relative')",
+        "the folder 'relative/data' is a relative path",
+    ),
 }
 
 
@@ -114,6 +145,54 @@ def test_run_time_errors_fail_before_anything_is_written(
     assert f"ConfigurationError: {field}: " in output.out + output.err
     assert words in output.out + output.err
     assert not (src / "ran").exists()  # the script never started
+    assert not store.root.exists() or not any(store.root.rglob("*"))
+
+
+CONF_CASES = {
+    "typo_in_amlpipe_conf": (
+        {"amlpipe": {"regenrate_outputs": True}},
+        "dag_run.conf.amlpipe",
+        "unknown key(s) 'regenrate_outputs'",
+    ),
+    "regenerate_unknown_task": (
+        {"amlpipe": {"regenerate_outputs": ["claen"]}},
+        "dag_run.conf.amlpipe.regenerate_outputs",
+        "'claen' is not a task of this DAG (its tasks: step)",
+    ),
+    "regenerate_at_top_level": (
+        {"regenerate_outputs": True},
+        "dag_run.conf.regenerate_outputs",
+        'nest it: {"amlpipe": {"regenerate_outputs": ...}}',
+    ),
+}
+
+
+@pytest.mark.usefixtures("airflow_db")
+@pytest.mark.parametrize("case", sorted(CONF_CASES))
+def test_run_conf_mistakes_fail_before_anything_is_written(
+    case: str, step_dag: tuple[Path, LocalDatastore], capfd: pytest.CaptureFixture[str]
+) -> None:
+    src, store = step_dag
+    conf, field, words = CONF_CASES[case]
+    dag_id = f"t_bad_input_{case}"
+    write_dag(
+        dag_id,
+        f"""
+        from airflow.sdk import DAG
+        from airflow_provider_amlpipe import Output, PythonScriptStepOperator
+        with DAG(dag_id={dag_id!r}, schedule=None):
+            PythonScriptStepOperator(
+                task_id="step", script_name="ok.py", source_directory={str(src)!r}, outputs=[Output("out")],
+                datastore="bad_input_store",
+            )
+        """,
+    )
+    result = run_dag(dag_id, conf)
+    output = capfd.readouterr()
+    assert result.task_states["step"] == "failed"
+    assert f"ConfigurationError: {field}: " in output.out + output.err
+    assert words in output.out + output.err
+    assert not (src / "ran").exists()
     assert not store.root.exists() or not any(store.root.rglob("*"))
 
 
@@ -456,3 +535,144 @@ def test_an_unreachable_blob_service_is_named_without_secrets() -> None:
         assert "connection 'unreachable_conn'" in caught.value.fix
         assert key not in message
         assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+# -- run time: what only a real run shows ------------------------------------------------------
+
+SECRET_STEP = """\
+import hashlib, sys
+from airflow_provider_amlpipe import runtime
+
+def digest(value):
+    return hashlib.sha256(str(value).encode()).hexdigest()
+
+# The script gets the real values: it writes their digests, never the values themselves.
+lines = [digest(sys.argv[2]), digest(runtime.param("pw")), digest(runtime.param("api"))]
+(runtime.output_path("out") / "digests.txt").write_text("\\n".join(lines))
+"""
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_templated_secrets_reach_the_script_but_never_the_datastore_or_xcom(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+    import uuid
+
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    password = f"pw-{uuid.uuid4().hex}"
+    api_secret = f"api-{uuid.uuid4().hex}"
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "step.py").write_text(SECRET_STEP)
+    store_root = tmp_path / "store"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SECRET_STORE", json.dumps({"conn_type": "amlpipe_local", "extra": {"path": str(store_root)}})
+    )
+    monkeypatch.setenv("AIRFLOW_CONN_SECRET_SERVICE", json.dumps({"conn_type": "generic", "password": password}))
+    monkeypatch.setenv("AIRFLOW_VAR_SERVICE_API_SECRET", api_secret)
+    dag_id = "t_bad_input_secrets"
+    write_dag(
+        dag_id,
+        f"""
+        from pathlib import Path
+        from airflow.sdk import DAG, task
+        from airflow_provider_amlpipe import Output, PythonScriptStepOperator, StepCommitOperator, StepReuseSensor
+
+        def guarded(check):
+            Path(check["outputs"]["made"], "made.txt").write_text("made")
+
+        with DAG(dag_id={dag_id!r}, schedule=None):
+            PythonScriptStepOperator(
+                task_id="step", script_name="step.py", source_directory={str(src)!r}, datastore="secret_store",
+                arguments=["--pw", "{{{{ conn.secret_service.password }}}}", "--mode", "fast"],
+                step_params={{
+                    "pw": "{{{{ conn.secret_service.password }}}}",
+                    "api": "{{{{ var.value.service_api_secret }}}}",
+                    "tokenizer": "bert-base",
+                }},
+                outputs=[Output("out")],
+            )
+            check = StepReuseSensor(
+                task_id="check", guarded_task_id="work", code=[guarded], outputs=["made"], datastore="secret_store",
+                fingerprint_params={{"pw": "{{{{ conn.secret_service.password }}}}"}},
+            )
+            commit = StepCommitOperator(
+                task_id="commit", check_task_id="check", guarded_task_id="work", datastore="secret_store"
+            )
+            check >> task(task_id="work")(guarded)(check.output) >> commit
+        """,
+    )
+    result = run_dag(dag_id)
+    assert result.state == "success", result.task_states
+
+    from airflow_provider_amlpipe.hooks.datastore import dataref_path
+
+    digests = (dataref_path(result.xcom("step", "out")) / "digests.txt").read_text().split()
+    expected = [hashlib.sha256(v.encode()).hexdigest() for v in (password, password, api_secret)]
+    assert digests == expected  # the script received the real values
+    stored = [p for p in store_root.rglob("*") if p.is_file()]
+    assert any(p.parent.name == "steps" for p in stored)  # the records were written ...
+    for path in stored:  # ... and no file of the datastore holds a secret
+        data = path.read_bytes()
+        assert password.encode() not in data, path
+        assert api_secret.encode() not in data, path
+    step_parts = json.loads(next(p for p in stored if p.name == f"{dag_id}.step.json").read_text())["parts"]
+    assert step_parts["params"] == {"pw": "***", "api": "***", "tokenizer": "bert-base"}
+    assert step_parts["arguments"] == ["--pw", "***", "--mode", "fast"]
+    with create_session() as session:
+        rows = session.scalars(XComModel.get_many(run_id=result.run_id, dag_ids=dag_id)).all()
+        values = [json.dumps(XComModel.deserialize_value(row), default=str) for row in rows]
+    assert {row.task_id for row in rows} >= {"step", "check", "commit"}
+    for value in values:
+        assert password not in value
+        assert api_secret not in value
+
+
+def test_redaction_replaces_known_secrets_only() -> None:
+    from airflow.sdk.log import mask_secret
+
+    from airflow_provider_amlpipe.operators.base import redact_secrets
+
+    mask_secret("a-registered-secret-value")
+    parts = {"tokenizer": "bert", "password": "plain", "args": ["--k", "x=a-registered-secret-value"], "n": 3}
+    # Key names that merely sound secret are kept: they must still change the fingerprint.
+    assert redact_secrets(parts) == {"tokenizer": "bert", "password": "plain", "args": ["--k", "x=***"], "n": 3}
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_relative_source_directory_and_a_long_dag_id_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest import DAGS_FOLDER
+
+    scripts = DAGS_FOLDER / "bad_input_scripts" / "train"
+    scripts.mkdir(parents=True, exist_ok=True)
+    (scripts / "train.py").write_text(
+        "from airflow_provider_amlpipe import runtime\n(runtime.output_path('model') / 'm.txt').write_text('m')\n"
+    )
+    store_root = tmp_path / "store"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LONG_STORE", json.dumps({"conn_type": "amlpipe_local", "extra": {"path": str(store_root)}})
+    )
+    monkeypatch.chdir(tmp_path)  # the worker's current directory is not the DAG file's folder
+    dag_id = "t_bad_input_long_" + "x" * 200
+    write_dag(
+        dag_id,
+        f"""
+        from airflow.sdk import DAG
+        from airflow_provider_amlpipe import Output, PythonScriptStepOperator
+        with DAG(dag_id={dag_id!r}, schedule=None):
+            PythonScriptStepOperator(
+                task_id="train_with_a_long_task_id", source_directory="bad_input_scripts/train",
+                script_name="train.py", outputs=[Output("model", register_as="long_dag_model")],
+                datastore="long_store",
+            )
+        """,
+    )
+    result = run_dag(dag_id)
+    assert result.task_states["train_with_a_long_task_id"] == "success"
+    assert result.xcom("train_with_a_long_task_id", "model")["name"] == "long_dag_model"
+    steps = [p.name for p in (store_root / "reuse" / "steps").iterdir()]
+    assert len(steps) == 1 and len(steps[0].encode()) <= 170 and steps[0].startswith("t_bad_input_long_x")
+    assert run_dag(dag_id).reused("train_with_a_long_task_id")  # the shortened key explains and reuses
