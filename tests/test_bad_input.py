@@ -676,3 +676,62 @@ def test_relative_source_directory_and_a_long_dag_id_run(tmp_path: Path, monkeyp
     steps = [p.name for p in (store_root / "reuse" / "steps").iterdir()]
     assert len(steps) == 1 and len(steps[0].encode()) <= 170 and steps[0].startswith("t_bad_input_long_x")
     assert run_dag(dag_id).reused("train_with_a_long_task_id")  # the shortened key explains and reuses
+
+
+@pytest.mark.azurite
+def test_blob_folder_markers_are_skipped_and_impossible_names_are_named(
+    azurite_connection_string: str, tmp_path: Path
+) -> None:
+    import uuid
+
+    from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
+    from airflow_provider_amlpipe.reuse.hashing import Hasher, StatCache
+    from airflow_provider_amlpipe.steps.inputs import resolve_inputs
+
+    store = AzureBlobDatastore.from_settings(
+        "blob_markers",
+        container=f"markers-{uuid.uuid4().hex[:12]}",
+        connection_string=azurite_connection_string,
+        create_container=True,
+    )
+    client = store.container_client
+    try:
+        client.upload_blob("raw/", b"")  # Storage Explorer's folder marker
+        client.upload_blob("raw/sub/", b"")
+        client.upload_blob("raw/sub/a.csv", b"a\n")
+        client.upload_blob("raw/b.csv", b"b\n")
+        client.upload_blob("adls/dir", b"", metadata={"hdi_isfolder": "true"})  # an ADLS Gen2 directory
+        client.upload_blob("adls/dir/c.csv", b"c\n")
+        client.upload_blob("only_markers/", b"")
+        client.upload_blob("only_markers/inner/", b"")
+        client.upload_blob("bad/ok.csv", b"ok\n")
+        client.upload_blob("bad//double.csv", b"x\n")
+        client.upload_blob("hdi_empty", b"", metadata={"hdi_isfolder": "true"})
+
+        assert sorted(store.list("raw")) == ["raw/b.csv", "raw/sub/a.csv"]
+        assert not store.exists("adls/dir")  # a directory, not an object
+        hasher = Hasher(StatCache(tmp_path / "sc.sqlite"))
+
+        def resolve(path: str) -> object:
+            return resolve_inputs({"x": DataPath("blob_markers", path)}, lambda _: store, hasher, "blob_markers")["x"]
+
+        staged = resolve("raw").stage(tmp_path / "staged")  # type: ignore[attr-defined]
+        assert sorted(p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file()) == [
+            "b.csv",
+            "sub/a.csv",
+        ]
+        assert resolve("adls/dir").kind == "folder"  # type: ignore[attr-defined]
+        for empty in ("only_markers", "hdi_empty"):
+            with pytest.raises(ConfigurationError) as caught:
+                resolve(empty)
+            assert caught.value.field == "inputs['x'].path"
+            assert "is an empty folder" in caught.value.problem
+        with pytest.raises(ConfigurationError) as caught:
+            resolve("absent")
+        assert "does not exist" in caught.value.problem
+        with pytest.raises(ConfigurationError) as caught:
+            resolve("bad")
+        assert caught.value.field == "inputs['x'].path"
+        assert "'bad//double.csv'" in caught.value.problem and "cannot be a file" in caught.value.problem
+    finally:
+        client.delete_container()
