@@ -735,3 +735,36 @@ def test_blob_folder_markers_are_skipped_and_impossible_names_are_named(
         assert "'bad//double.csv'" in caught.value.problem and "cannot be a file" in caught.value.problem
     finally:
         client.delete_container()
+
+
+def test_environment_and_whole_step_inputs_are_checked_at_parse_time(tmp_path: Path) -> None:
+    from airflow.sdk import DAG
+
+    from airflow_provider_amlpipe import PythonEnvironment
+
+    (tmp_path / "s.py").write_text("")
+    with pytest.raises(ConfigurationError) as caught:
+        build_in("t_env", source_directory=str(tmp_path), environment=PythonEnvironment(requirements="reqs.txt"))
+    assert caught.value.field == "environment.requirements"
+    with pytest.raises(ConfigurationError, match="expected a path"):
+        build_in("t_env", environment=PythonEnvironment(requirements=5))  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="True or False"):
+        build_in("t_env", environment=PythonEnvironment(system_site_packages="no"))  # type: ignore[arg-type]
+    with DAG(dag_id="t_whole_step", schedule=None):
+        two = PythonScriptStepOperator(task_id="two", script_name="s.py", outputs=["a", "b"])
+        one = PythonScriptStepOperator(task_id="one", script_name="s.py", outputs=["a"])
+        with pytest.raises(ConfigurationError) as caught:
+            PythonScriptStepOperator(task_id="down", script_name="s.py", inputs={"x": two.output})
+        assert caught.value.field == "inputs['x']"
+        assert "two.output['<output name>']" in caught.value.fix
+        PythonScriptStepOperator(task_id="down_ok", script_name="s.py", inputs={"x": one.output})
+
+
+def test_blob_connection_flags_are_not_guessed() -> None:
+    from airflow_provider_amlpipe.hooks.datastore import datastore_from_connection
+
+    extra = {"container": "data", "create_container": "no"}
+    with pytest.raises(ConfigurationError) as caught:
+        datastore_from_connection("flags", "amlpipe_azure_blob", "https://a.blob.core.windows.net", None, "k", extra)
+    assert caught.value.field == "datastore (connection 'flags')"
+    assert "extra.create_container" in caught.value.fix

@@ -252,6 +252,7 @@ class AmlStepOperator(BaseOperator):
         super().__init__(**kwargs)
         self.inputs = config.check_mapping("inputs", inputs, "{'raw': DataPath('my_store', 'raw/data.csv')}")
         config.check_input_declarations(self.inputs, resolved_later)
+        _check_whole_step_inputs(self.inputs)
         self.outputs = config.check_outputs(outputs)
         self.step_params = config.check_step_params(step_params, resolved_later)
         self.datastore = check_conn_id("datastore", datastore)
@@ -466,6 +467,21 @@ def check_conn_id(field: str, value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ConfigurationError(field, f"expected a connection id, got {value!r}", f"pass {field}='<connection id>'")
     return value
+
+
+def _check_whole_step_inputs(inputs: Mapping[str, Any]) -> None:
+    """``inputs={"x": upstream.output}`` is one DataRef only when ``upstream`` has one output."""
+    for name, value in inputs.items():
+        operator = getattr(value, "operator", None)
+        if isinstance(value, PlainXComArg) and isinstance(operator, AmlStepOperator) and value.key == "return_value":
+            outputs = [o.name for o in operator.outputs]
+            if len(outputs) != 1:
+                raise ConfigurationError(
+                    f"inputs[{name!r}]",
+                    f"got all outputs of step {operator.task_id!r}, which has {len(outputs)}"
+                    f" ({', '.join(outputs) or 'none'})",
+                    f"pick one: {operator.task_id}.output['<output name>']",
+                )
 
 
 def _uses_params(values: Sequence[Any]) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from airflow_provider_amlpipe.compute.environment import PythonEnvironment
@@ -59,6 +60,7 @@ class PythonScriptStepOperator(AmlStepOperator):
                 "pass PythonEnvironment(interpreter=..., requirements=...)",
             )
         self.environment = environment or PythonEnvironment()
+        self.environment.validate(None if self.source_directory is None else Path(self.source_directory))
         if compute != "local":
             raise ConfigurationError(
                 "compute", f"{compute!r} is not available for Python script steps yet", "use 'local'"
