@@ -13,6 +13,7 @@ from typing import Any
 
 from airflow_provider_amlpipe.data.refs import DataPath, DataRef, DatasetInput, Output
 from airflow_provider_amlpipe.errors import ConfigurationError
+from airflow_provider_amlpipe.steps.config import a_type
 
 PLACEHOLDER = re.compile(r"\{(inputs|outputs)\.([^{}]*)\}")
 # Jinja's double braces around a placeholder: Jinja would look for a variable named 'inputs'.
@@ -33,7 +34,7 @@ def normalize(arguments: Sequence[Any] | None) -> list[str]:
         raise ConfigurationError("arguments", "got a single string", "pass a list, such as ['--epochs', '5']")
     if isinstance(arguments, Mapping) or not isinstance(arguments, Sequence):
         raise ConfigurationError(
-            "arguments", f"expected a list, got a {type(arguments).__name__}", "pass a list, such as ['--epochs', '5']"
+            "arguments", f"expected a list, got {a_type(arguments)}", "pass a list, such as ['--epochs', '5']"
         )
     normalized = []
     for index, argument in enumerate(arguments):
@@ -55,7 +56,7 @@ def _refuse_object(field: str, argument: object) -> None:
     if argument is None or isinstance(argument, (bytes, Mapping, list, tuple, set, frozenset)):
         raise ConfigurationError(
             field,
-            f"a {type(argument).__name__} ({argument!r:.60}) is not a command-line argument",
+            f"{a_type(argument)} ({argument!r:.60}) is not a command-line argument",
             "pass strings or numbers; data goes in inputs= and values the script reads in step_params=",
         )
 

@@ -35,14 +35,12 @@ def check_mapping(field: str, value: object, example: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise ConfigurationError(
             field,
-            f"expected a dict of name -> value, got a {type(value).__name__} ({_short(value)})",
+            f"expected a dict of name -> value, got {a_type(value)} ({_short(value)})",
             f"pass a dict, such as {field}={example}",
         )
     for key in value:
         if not isinstance(key, str):
-            raise ConfigurationError(
-                field, f"key {key!r} is a {type(key).__name__}, not a string", "use string names as keys"
-            )
+            raise ConfigurationError(field, f"key {key!r} is {a_type(key)}, not a string", "use string names as keys")
     return dict(value)
 
 
@@ -51,7 +49,7 @@ def check_outputs(value: object) -> list[Output]:
     if value is None:
         return []
     if isinstance(value, (str, bytes, Output, Mapping)) or not isinstance(value, Sequence):
-        shown = repr(value) if isinstance(value, (str, Output)) else f"a {type(value).__name__}"
+        shown = repr(value) if isinstance(value, (str, Output)) else f"{a_type(value)}"
         raise ConfigurationError(
             "outputs",
             f"expected a list of outputs, got {shown}",
@@ -66,7 +64,7 @@ def check_outputs(value: object) -> list[Output]:
         else:
             raise ConfigurationError(
                 f"outputs[{index}]",
-                f"expected an Output or a name, got a {type(item).__name__} ({_short(item)})",
+                f"expected an Output or a name, got {a_type(item)} ({_short(item)})",
                 "declare outputs as names or Output('name')",
             )
     check_unique_outputs(outputs)
@@ -157,7 +155,7 @@ def check_json(field: str, value: Any, deferred: Deferred = _never) -> None:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise ConfigurationError(
-                    field, f"key {key!r} is a {type(key).__name__}; JSON keys are strings", "use string keys"
+                    field, f"key {key!r} is {a_type(key)}; JSON keys are strings", "use string keys"
                 )
             check_json(f"{field}[{key!r}]", item, deferred)
         return
@@ -242,6 +240,12 @@ def resolve_path(path: str, base_dir: str | None) -> Path:
     if not candidate.is_absolute() and base_dir is not None:
         candidate = Path(base_dir) / candidate
     return candidate.resolve()
+
+
+def a_type(value: object) -> str:
+    """``value``'s type with its article, for messages: "a list", "an int"."""
+    name = type(value).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
 
 
 def _short(value: object, limit: int = 60) -> str:
