@@ -768,3 +768,34 @@ def test_blob_connection_flags_are_not_guessed() -> None:
         datastore_from_connection("flags", "amlpipe_azure_blob", "https://a.blob.core.windows.net", None, "k", extra)
     assert caught.value.field == "datastore (connection 'flags')"
     assert "extra.create_container" in caught.value.fix
+
+
+@pytest.mark.azurite
+def test_refused_blob_credentials_name_the_connection(azurite_connection_string: str) -> None:
+    from azurite_server import ACCOUNT_NAME
+
+    from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
+
+    endpoint = next(p.split("=", 1)[1] for p in azurite_connection_string.split(";") if p.startswith("BlobEndpoint="))
+    wrong_key = "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXk="
+    store = AzureBlobDatastore.from_settings(
+        "wrong_key_conn", container="anything", account_url=endpoint, account_key=wrong_key, retry_total=0
+    )
+    assert ACCOUNT_NAME in store.container_url
+    with pytest.raises(ConfigurationError) as caught:
+        store.exists("x")
+    assert caught.value.field == "datastore 'wrong_key_conn'"
+    assert "refused the credentials" in caught.value.problem
+    assert wrong_key not in str(caught.value)
+
+
+def test_commit_operator_ids_are_checked() -> None:
+    from airflow.sdk import DAG
+
+    from airflow_provider_amlpipe import StepCommitOperator
+
+    with DAG(dag_id="t_bad_commit", schedule=None):
+        with pytest.raises(ConfigurationError, match="check_task_id"):
+            StepCommitOperator(task_id="c1", check_task_id=None, guarded_task_id="g")  # type: ignore[arg-type]
+        with pytest.raises(ConfigurationError, match="datastore"):
+            StepCommitOperator(task_id="c2", check_task_id="c", guarded_task_id="g", datastore="")

@@ -24,6 +24,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from azure.core.credentials import AzureNamedKeyCredential, TokenCredential
 from azure.core.exceptions import (
     ClientAuthenticationError,
+    HttpResponseError,
     ResourceExistsError,
     ResourceNotFoundError,
     ServiceRequestError,
@@ -262,11 +263,15 @@ class AzureBlobDatastore(Datastore):
                 f"cannot reach the Blob service at {self.container_url} ({_request_reason(exc)})",
                 f"check the account URL (Host) of connection {self.name!r}, and that this machine can reach it",
             ) from None
-        except ClientAuthenticationError:
+        except HttpResponseError as exc:
+            if not isinstance(exc, ClientAuthenticationError) and exc.status_code not in (401, 403):
+                raise
+            code = getattr(exc, "error_code", None) or exc.status_code
             raise ConfigurationError(
                 f"datastore {self.name!r}",
-                f"the storage account at {self.container_url} refused the credentials",
-                f"check the key, SAS token or identity of connection {self.name!r}",
+                f"the storage account at {self.container_url} refused the credentials or the request ({code})",
+                f"check the key, SAS token or identity of connection {self.name!r}, its permissions and the"
+                " account's network rules",
             ) from None
 
     # -- the datastore contract ----------------------------------------------------------------
