@@ -799,3 +799,15 @@ def test_commit_operator_ids_are_checked() -> None:
             StepCommitOperator(task_id="c1", check_task_id=None, guarded_task_id="g")  # type: ignore[arg-type]
         with pytest.raises(ConfigurationError, match="datastore"):
             StepCommitOperator(task_id="c2", check_task_id="c", guarded_task_id="g", datastore="")
+
+
+def test_a_source_directory_missing_at_parse_time_is_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import logging
+
+    with caplog.at_level(logging.WARNING):
+        build_in("t_missing_folder", source_directory=str(tmp_path / "deployed_elsewhere"))
+    printed = capfd.readouterr()
+    logged = caplog.text + printed.out + printed.err
+    assert "does not exist on this machine" in logged and "deployed_elsewhere" in logged

@@ -60,7 +60,9 @@ class PythonScriptStepOperator(AmlStepOperator):
                 "pass PythonEnvironment(interpreter=..., requirements=...)",
             )
         self.environment = environment or PythonEnvironment()
-        self.environment.validate(None if self.source_directory is None else Path(self.source_directory))
+        folder = None if self.source_directory is None else Path(self.source_directory)
+        # A folder still relative (no DAG yet) is not looked at: it is not relative to this cwd.
+        self.environment.validate(folder if folder is not None and folder.is_absolute() else None)
         if compute != "local":
             raise ConfigurationError(
                 "compute", f"{compute!r} is not available for Python script steps yet", "use 'local'"
