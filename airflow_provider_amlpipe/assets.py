@@ -12,6 +12,7 @@ Every step output is declared as an outlet ``Asset`` named after its dataset, wi
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from airflow.sdk import Asset
 
@@ -22,8 +23,13 @@ SCHEME = "amlpipe"
 
 
 def dataset_asset(datastore: str, dataset: str) -> Asset:
-    """The Asset that stands for ``dataset`` in the datastore connection ``datastore``."""
-    return Asset(name=dataset, uri=f"{SCHEME}://{datastore}/{dataset}", group="amlpipe-dataset")
+    """The Asset that stands for ``dataset`` in the datastore connection ``datastore``.
+
+    Airflow stores only ASCII URIs; a connection id may hold other letters, so both parts are
+    percent-encoded (which leaves the usual ``[A-Za-z0-9_.-]`` names unchanged).
+    """
+    uri = f"{SCHEME}://{quote(datastore, safe='')}/{quote(dataset, safe='')}"
+    return Asset(name=dataset, uri=uri, group="amlpipe-dataset")
 
 
 def sanitize_uri(uri: SplitResult) -> SplitResult:

@@ -35,6 +35,25 @@ class PythonEnvironment:
     requirements: str | None = None
     system_site_packages: bool = True
 
+    def validate(self, source_directory: Path | None) -> None:
+        """Cheap checks where a step is defined: field types, and a requirements file that should be
+        in a ``source_directory`` present on this machine. Nothing is run or read."""
+        for name in ("interpreter", "requirements"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, (str, os.PathLike)) or not str(value).strip()):
+                raise ConfigurationError(
+                    f"environment.{name}", f"expected a path, got {value!r}", f"pass a path, or leave {name} out"
+                )
+        if not isinstance(self.system_site_packages, bool):
+            raise ConfigurationError(
+                "environment.system_site_packages",
+                f"expected True or False, got {self.system_site_packages!r}",
+                "pass system_site_packages=True or False",
+            )
+        relative = self.requirements is not None and not Path(self.requirements).is_absolute()
+        if relative and source_directory is not None and source_directory.is_dir():
+            self._requirements_path(source_directory)  # raises naming the missing file
+
     def _requirements_path(self, source_directory: Path | None) -> Path | None:
         if self.requirements is None:
             return None

@@ -22,7 +22,13 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from azure.core.credentials import AzureNamedKeyCredential, TokenCredential
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+)
 from azure.storage.blob import ContainerClient
 
 from airflow_provider_amlpipe import faults
@@ -41,6 +47,20 @@ def _without_secrets(url: str) -> str:
     parts = urlsplit(url)
     netloc = parts.netloc.rsplit("@", 1)[-1]
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _looks_like_account_url(url: object) -> bool:
+    """An http(s) URL with a host name (or a bare host name with a dot, which the SDK takes as https)."""
+    if not isinstance(url, str) or not url.strip() or any(c.isspace() for c in url.strip()):
+        return False
+    text = url.strip() if "://" in url else f"https://{url.strip()}"
+    parts = urlsplit(text)
+    try:
+        parts.port  # noqa: B018 -- raises on a port that is not a number
+    except ValueError:
+        return False
+    host = parts.hostname or ""
+    return parts.scheme in ("http", "https") and bool(host) and ("://" in url or "." in host)
 
 
 def _account_name(account_url: str) -> str:
@@ -91,6 +111,23 @@ def _safe_reason(exc: Exception, *secrets: str | None) -> str:
     if any(secret and secret in message for secret in secrets) or "sig=" in message:
         return "the storage settings were rejected"
     return f"the storage settings were rejected: {message.rstrip('.')}"
+
+
+def _is_folder_marker(blob: Any) -> bool:
+    """A blob that stands for a folder: ADLS Gen2's ``hdi_isfolder`` directory blobs, and the
+    zero-length ``name/`` blobs some tools create."""
+    if (getattr(blob, "metadata", None) or {}).get("hdi_isfolder", "").lower() == "true":
+        return True
+    return str(getattr(blob, "name", "")).endswith("/") and not getattr(blob, "size", 0)
+
+
+def _request_reason(exc: ServiceRequestError) -> str:
+    """Why a request did not reach the service, without anything that could be a secret."""
+    message = str(exc.message if getattr(exc, "message", None) else exc)
+    if "sig=" in message or "?" in message:
+        return "the connection failed"
+    # urllib3 prefixes the host it already named; keep what went wrong.
+    return message.rsplit("): ", 1)[-1].strip() or "the connection failed"
 
 
 class AzureBlobDatastore(Datastore):
@@ -151,6 +188,13 @@ class AzureBlobDatastore(Datastore):
                 "an account key cannot be combined with a connection string",
                 "put the key in the connection string (AccountKey=...) or use account_url",
             )
+        if account_url is not None and not _looks_like_account_url(account_url):
+            raise ConfigurationError(
+                "account_url",
+                f"{_without_secrets(account_url) if isinstance(account_url, str) else account_url!r} is not an"
+                " account URL",
+                "use https://<account>.blob.core.windows.net, or http://<host>:<port>/<account> for an emulator",
+            )
         auth: AzureNamedKeyCredential | TokenCredential | None = credential
         if account_url is not None and account_key is not None:
             auth = AzureNamedKeyCredential(_account_name(account_url), account_key)
@@ -177,7 +221,7 @@ class AzureBlobDatastore(Datastore):
 
     def create_container(self) -> None:
         """Create the container unless it exists already."""
-        with contextlib.suppress(ResourceExistsError):
+        with contextlib.suppress(ResourceExistsError), self._service():
             self.container_client.create_container()
 
     def _not_found(self, key: str, exc: ResourceNotFoundError) -> NotFoundError:
@@ -207,26 +251,52 @@ class AzureBlobDatastore(Datastore):
         """The ``wasb://`` URI of ``key`` (what an ADLA job, whose account links this storage, reads)."""
         return wasb_uri(self.account_name, self.container_name, key, _endpoint_suffix(self.container_url))
 
+    @contextlib.contextmanager
+    def _service(self) -> Iterator[None]:
+        """Turn "cannot reach the service" and "credentials refused" into errors naming this
+        datastore (its connection id) and URL. The SDK's own traceback is dropped: its request
+        could carry a SAS token."""
+        try:
+            yield
+        except ServiceRequestError as exc:
+            raise ConfigurationError(
+                f"datastore {self.name!r}",
+                f"cannot reach the Blob service at {self.container_url} ({_request_reason(exc)})",
+                f"check the account URL (Host) of connection {self.name!r}, and that this machine can reach it",
+            ) from None
+        except HttpResponseError as exc:
+            if not isinstance(exc, ClientAuthenticationError) and exc.status_code not in (401, 403):
+                raise
+            code = getattr(exc, "error_code", None) or exc.status_code
+            raise ConfigurationError(
+                f"datastore {self.name!r}",
+                f"the storage account at {self.container_url} refused the credentials or the request ({code})",
+                f"check the key, SAS token or identity of connection {self.name!r}, its permissions and the"
+                " account's network rules",
+            ) from None
+
     # -- the datastore contract ----------------------------------------------------------------
 
     def read_bytes(self, key: str) -> bytes:
         faults.point("datastore.read")
         try:
-            downloader = self.container_client.download_blob(validate_key(key), max_concurrency=_MAX_CONCURRENCY)
-            return downloader.readall()
+            with self._service():
+                downloader = self.container_client.download_blob(validate_key(key), max_concurrency=_MAX_CONCURRENCY)
+                return downloader.readall()
         except ResourceNotFoundError as exc:
             raise self._not_found(key, exc) from None
 
     def write_bytes(self, key: str, data: bytes, *, if_absent: bool = False) -> bool:
         faults.point("datastore.write")
         try:
-            self.container_client.upload_blob(
-                validate_key(key),
-                data,
-                length=len(data),
-                overwrite=not if_absent,
-                max_concurrency=_MAX_CONCURRENCY,
-            )
+            with self._service():
+                self.container_client.upload_blob(
+                    validate_key(key),
+                    data,
+                    length=len(data),
+                    overwrite=not if_absent,
+                    max_concurrency=_MAX_CONCURRENCY,
+                )
         except ResourceExistsError:
             # overwrite=False sends If-None-Match: *; the SDK reports a lost race (409
             # BlobAlreadyExists, or 412 ConditionNotMet on a block-list commit) as this error.
@@ -236,11 +306,18 @@ class AzureBlobDatastore(Datastore):
         return True
 
     def exists(self, key: str) -> bool:
-        return bool(self.container_client.get_blob_client(validate_key(key)).exists())
+        # A hierarchical-namespace (ADLS Gen2) directory is an empty blob marked hdi_isfolder: not an object.
+        try:
+            with self._service():
+                props = self.container_client.get_blob_client(validate_key(key)).get_blob_properties()
+        except ResourceNotFoundError:
+            return False
+        return not _is_folder_marker(props)
 
     def stat(self, key: str) -> ObjectStat:
         try:
-            props = self.container_client.get_blob_client(validate_key(key)).get_blob_properties()
+            with self._service():
+                props = self.container_client.get_blob_client(validate_key(key)).get_blob_properties()
         except ResourceNotFoundError as exc:
             raise self._not_found(key, exc) from None
         modified = props.last_modified.timestamp() if props.last_modified else 0.0
@@ -249,18 +326,20 @@ class AzureBlobDatastore(Datastore):
     def list(self, prefix: str) -> Iterator[str]:
         """Keys under ``prefix/``; when there are none and ``prefix`` is itself a blob, that blob.
 
-        Hierarchical-namespace (ADLS Gen2) accounts also list their directories as empty blobs
-        marked ``hdi_isfolder``; those are not objects and are skipped.
+        Folder markers are not objects and are skipped: the empty blobs hierarchical-namespace
+        (ADLS Gen2) accounts keep for directories (metadata ``hdi_isfolder``), and the zero-length
+        blobs named ``folder/`` that tools such as Storage Explorer create.
         """
         validate_key(prefix)
         faults.point("datastore.list")
         found = False
         try:
-            for blob in self.container_client.list_blobs(name_starts_with=f"{prefix}/", include=["metadata"]):
-                if (blob.metadata or {}).get("hdi_isfolder", "").lower() == "true":
-                    continue
-                found = True
-                yield str(blob.name)
+            with self._service():
+                for blob in self.container_client.list_blobs(name_starts_with=f"{prefix}/", include=["metadata"]):
+                    if _is_folder_marker(blob):
+                        continue
+                    found = True
+                    yield str(blob.name)
         except ResourceNotFoundError as exc:
             raise self._not_found(prefix, exc) from None
         if not found and self.exists(prefix):
@@ -272,8 +351,10 @@ class AzureBlobDatastore(Datastore):
         faults.point("datastore.list")
         found: dict[str, ObjectStat] = {}
         try:
-            for blob in self.container_client.list_blobs(name_starts_with=f"{prefix}/", include=["metadata"]):
-                if str(blob.name).endswith("/") or (blob.metadata or {}).get("hdi_isfolder", "").lower() == "true":
+            with self._service():
+                blobs = list(self.container_client.list_blobs(name_starts_with=f"{prefix}/", include=["metadata"]))
+            for blob in blobs:
+                if _is_folder_marker(blob):
                     continue
                 modified = blob.last_modified.timestamp() if blob.last_modified else 0.0
                 found[str(blob.name)] = ObjectStat(int(blob.size), str(blob.etag), modified)
@@ -281,9 +362,21 @@ class AzureBlobDatastore(Datastore):
             raise self._not_found(prefix, exc) from None
         return found
 
+    def has_folder(self, prefix: str) -> bool:
+        """Whether ``prefix`` is a folder: any blob under ``prefix/``, markers included, or a directory marker."""
+        validate_key(prefix)
+        try:
+            with self._service():
+                if next(iter(self.container_client.list_blobs(name_starts_with=f"{prefix}/")), None) is not None:
+                    return True
+                props = self.container_client.get_blob_client(prefix).get_blob_properties()
+        except ResourceNotFoundError:
+            return False
+        return _is_folder_marker(props)
+
     def delete(self, key: str) -> None:
         faults.point("datastore.delete")
-        with contextlib.suppress(ResourceNotFoundError):
+        with contextlib.suppress(ResourceNotFoundError), self._service():
             self.container_client.delete_blob(validate_key(key), delete_snapshots="include")
 
     def upload_file(self, local_path: Path, key: str, *, move: bool = False) -> None:
@@ -296,7 +389,7 @@ class AzureBlobDatastore(Datastore):
         validate_key(key)
         faults.point("datastore.write")
         path = Path(local_path)
-        with open(path, "rb") as handle:
+        with open(path, "rb") as handle, self._service():
             self.container_client.upload_blob(
                 key,
                 handle,
@@ -318,10 +411,11 @@ class AzureBlobDatastore(Datastore):
         tmp = dest.parent / f".tmp-{uuid.uuid4().hex}-{dest.name}"
         try:
             try:
-                downloader = self.container_client.download_blob(key, max_concurrency=_MAX_CONCURRENCY)
+                with self._service():
+                    downloader = self.container_client.download_blob(key, max_concurrency=_MAX_CONCURRENCY)
             except ResourceNotFoundError as exc:
                 raise self._not_found(key, exc) from None
-            with open(tmp, "wb") as handle:
+            with open(tmp, "wb") as handle, self._service():
                 downloader.readinto(handle)
             os.replace(tmp, dest)
         finally:

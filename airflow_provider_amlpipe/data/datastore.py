@@ -117,6 +117,10 @@ class Datastore(ABC):
         """Whether any object exists under ``prefix`` treated as a folder."""
         return next(iter(self.list(prefix)), None) is not None
 
+    def has_folder(self, prefix: str) -> bool:
+        """Whether ``prefix`` is a folder, even one holding no objects (to tell "empty" from "absent")."""
+        return self.is_prefix(prefix)
+
     def describe(self) -> str:
         """A short human description, for logs and errors."""
         return f"{type(self).__name__}({self.name})"
@@ -309,6 +313,9 @@ class LocalDatastore(Datastore):
                     yield from self._walk(Path(entry.path), key)
                 else:
                     yield key
+
+    def has_folder(self, prefix: str) -> bool:
+        return self._path(prefix).is_dir()
 
     def delete(self, key: str) -> None:
         faults.point("datastore.delete")

@@ -7,6 +7,7 @@ Param, say). ``DataRef`` is what a committed output becomes: plain JSON in XCom.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -15,6 +16,13 @@ from airflow_provider_amlpipe.errors import ConfigurationError
 
 DATAREF_KIND = "amlpipe.dataref"
 FINGERPRINT_MODES = ("content", "marker")
+LATEST = "latest"
+_VERSION_DIGITS = re.compile(r"[0-9]+")
+
+
+def is_template(value: object) -> bool:
+    """Whether ``value`` is a Jinja template string (rendered by Airflow when the task runs)."""
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
 @dataclass(frozen=True)
@@ -57,19 +65,39 @@ class DataPath:
         self.path = path
         self.fingerprint_mode = fingerprint_mode
 
-    def validate(self, field_name: str) -> None:
-        if not self.datastore or not isinstance(self.datastore, str):
+    def validate(self, field_name: str, *, rendered: bool = True) -> None:
+        """Check the declaration; before rendering (``rendered=False``) templated parts are skipped."""
+        if not isinstance(self.datastore, str) or not self.datastore.strip():
             raise ConfigurationError(
                 f"{field_name}.datastore",
-                "no datastore connection id given",
+                f"no datastore connection id given (got {self.datastore!r})",
                 "pass DataPath(datastore='<conn id>', ...)",
             )
-        try:
-            validate_key(self.path.strip("/") if isinstance(self.path, str) else "")
-        except ValueError as exc:
+        path = self.path
+        if not isinstance(path, str) or not path.strip("/"):
             raise ConfigurationError(
-                f"{field_name}.path", str(exc), "give a relative path inside the datastore, such as 'raw/titanic.csv'"
-            ) from exc
+                f"{field_name}.path",
+                f"expected a path inside the datastore, got {path!r}",
+                "give a relative path inside the datastore, such as 'raw/titanic.csv'",
+            )
+        if not rendered and is_template(path):
+            pass  # checked again once Airflow has rendered it
+        elif path.startswith("/"):
+            # A leading '/' could mean the datastore's root or this machine's root: refuse to guess.
+            raise ConfigurationError(
+                f"{field_name}.path",
+                f"{path!r} is absolute, but DataPath paths are relative to the datastore's root",
+                f"write {path.lstrip('/')!r} (relative to the datastore's root folder or container)",
+            )
+        else:
+            try:
+                validate_key(path.rstrip("/"))
+            except ValueError as exc:
+                raise ConfigurationError(
+                    f"{field_name}.path",
+                    str(exc),
+                    "give a relative path inside the datastore, such as 'raw/titanic.csv'",
+                ) from exc
         if self.fingerprint_mode not in FINGERPRINT_MODES:
             raise ConfigurationError(
                 f"{field_name}.fingerprint_mode",
@@ -79,7 +107,8 @@ class DataPath:
 
     @property
     def key(self) -> str:
-        return self.path.strip("/")
+        """The datastore key (a trailing '/' of a folder dropped); call :meth:`validate` first."""
+        return self.path.rstrip("/")
 
     def __repr__(self) -> str:
         return f"DataPath(datastore={self.datastore!r}, path={self.path!r})"
@@ -105,21 +134,48 @@ class DatasetInput:
         self.version = version
         self.datastore = datastore
 
+    def validate(self, field_name: str, *, rendered: bool = True) -> int | str:
+        """Check name and version; return the version as ``int`` or ``"latest"``.
+
+        Before rendering (``rendered=False``) a templated name or version is left for later.
+        """
+        if rendered or not is_template(self.name):
+            validate_name(f"{field_name}.name", self.name)
+        if self.datastore is not None and (not isinstance(self.datastore, str) or not self.datastore.strip()):
+            raise ConfigurationError(
+                f"{field_name}.datastore",
+                f"expected a datastore connection id, got {self.datastore!r}",
+                "pass datastore='<conn id>', or leave it out to use the step's datastore",
+            )
+        return check_version(f"{field_name}.version", self.version, rendered=rendered)
+
     def resolved_version(self, field_name: str) -> int | str:
-        version = self.version
-        if isinstance(version, str) and version != "latest":
-            if not version.isdigit():
-                raise ConfigurationError(
-                    f"{field_name}.version", f"{version!r} is not a version", "use a version number or 'latest'"
-                )
-            version = int(version)
-        if isinstance(version, int) and version < 1:
-            raise ConfigurationError(f"{field_name}.version", f"{version} is not a version", "versions start at 1")
-        validate_name(f"{field_name}.name", self.name)
-        return version
+        """The rendered version as ``int`` or ``"latest"`` (raises on anything else)."""
+        return self.validate(field_name, rendered=True)
 
     def __repr__(self) -> str:
         return f"DatasetInput(name={self.name!r}, version={self.version!r})"
+
+
+def check_version(field_name: str, version: object, *, rendered: bool = True) -> int | str:
+    """A dataset version: an int from 1 (not a bool), a string of ASCII digits, or ``"latest"``.
+
+    Anything else is refused rather than coerced: ``True`` or ``2.7`` would otherwise silently
+    pick version 1 or 2. Before rendering, a Jinja template string is accepted as it is.
+    """
+    fix = "use a version number from 1 (such as 3 or '3') or 'latest'"
+    if isinstance(version, str):
+        text = version.strip()
+        if text == LATEST or (not rendered and is_template(text)):
+            return text
+        if not _VERSION_DIGITS.fullmatch(text):
+            raise ConfigurationError(field_name, f"{version!r} is not a version", fix)
+        version = int(text)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ConfigurationError(field_name, f"{version!r} ({type(version).__name__}) is not a version", fix)
+    if version < 1:
+        raise ConfigurationError(field_name, f"{version} is not a version", "versions start at 1")
+    return version
 
 
 class Output:
@@ -136,6 +192,10 @@ class Output:
         validate_output_name(f"{field_name}.name", self.name)
         if self.register_as is not None:
             validate_name(f"{field_name}.register_as", self.register_as)
+
+    def dataset_name(self, dag_id: str, task_id: str) -> str:
+        """The dataset this output is committed to: ``register_as``, else ``<dag_id>.<task_id>.<name>``."""
+        return self.register_as if self.register_as is not None else f"{dag_id}.{task_id}.{self.name}"
 
     @property
     def placeholder(self) -> str:

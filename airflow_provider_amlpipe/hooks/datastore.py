@@ -14,8 +14,10 @@ Two connection types:
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
@@ -26,6 +28,14 @@ from airflow_provider_amlpipe.errors import ConfigurationError
 DEFAULT_CONN_ID = "amlpipe_default"
 LOCAL_CONN_TYPE = "amlpipe_local"
 BLOB_CONN_TYPE = "amlpipe_azure_blob"
+_HOST_NAME = re.compile(r"[A-Za-z0-9.-]+(:[0-9]+)?")
+_ACCOUNT_NAME = re.compile(r"[a-z0-9]{3,24}")
+
+
+def _without_secrets(url: str) -> str:
+    """``url`` without user info, query or fragment (where a SAS token or password could be)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[-1], parts.path, "", ""))
 
 
 def default_datastore_root() -> Path:
@@ -84,19 +94,77 @@ def datastore_from_connection(
 ) -> Datastore:
     """Build a datastore from a connection's fields (shared by the sync hook and triggers)."""
     if conn_type == LOCAL_CONN_TYPE or conn_type == "fs":
-        path = extra.get("path") or host
-        if not path:
-            raise ConfigurationError(
-                f"{field} (connection {conn_id!r})", "a local datastore connection needs a folder", "set extra.path"
-            )
-        return LocalDatastore(conn_id, path)
+        return LocalDatastore(conn_id, _local_folder(conn_id, extra.get("path") or host, field))
     if conn_type == BLOB_CONN_TYPE:
-        return _blob_datastore(conn_id, host, login, password, extra, field)
+        try:
+            return _blob_datastore(conn_id, host, login, password, extra, field)
+        except ConfigurationError as exc:
+            if exc.field.startswith(field):
+                raise
+            # Errors of the Blob settings themselves: say which connection holds them.
+            where = f"{field} (connection {conn_id!r})"
+            raise ConfigurationError(where, f"{exc.field}: {exc.problem}", exc.fix) from None
     raise ConfigurationError(
         f"{field} (connection {conn_id!r})",
         f"connection type {conn_type!r} is not a datastore",
         f"use a connection of type {LOCAL_CONN_TYPE} or {BLOB_CONN_TYPE}",
     )
+
+
+def _flag(value: object, where: str, name: str) -> bool:
+    """A yes/no setting of a connection's extra: JSON true/false, or the strings "true"/"false"."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    # bool("false") is True: guessing would create containers nobody asked for.
+    raise ConfigurationError(where, f"extra.{name} is {value!r}", f"set extra.{name} to true or false")
+
+
+def _local_folder(conn_id: str, path: object, field: str) -> str:
+    """The folder of a local datastore connection: absolute, and not a file."""
+    where = f"{field} (connection {conn_id!r})"
+    if not isinstance(path, str) or not path.strip():
+        raise ConfigurationError(where, "a local datastore connection needs a folder", "set extra.path")
+    folder = Path(path).expanduser()
+    if not folder.is_absolute():
+        # Relative to what? Each worker's current directory differs; data would scatter between them.
+        raise ConfigurationError(
+            where,
+            f"the folder {path!r} is a relative path, which each worker would resolve against its own"
+            " current directory",
+            "set extra.path to an absolute path, such as /data/amlpipe",
+        )
+    if folder.exists() and not folder.is_dir():
+        raise ConfigurationError(where, f"{path!r} is a file, not a folder", "set extra.path to a folder")
+    return str(folder)
+
+
+def _account_url(conn_id: str, host: str | None, login: str | None, field: str) -> str:
+    """The Blob account URL of a connection: its Host (an http(s) URL), or one built from Login."""
+    where = f"{field} (connection {conn_id!r})"
+    fix = "set Host to https://<account>.blob.core.windows.net (or Login to the account name)"
+    if host:
+        url = host.strip()
+        if "://" not in url and _HOST_NAME.fullmatch(url) and "." in url:
+            url = f"https://{url}"  # what the SDK assumes of a bare host name
+        parts = urlsplit(url)
+        try:
+            port_ok = parts.port is None or parts.port > 0
+        except ValueError:
+            port_ok = False
+        if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok or " " in url:
+            raise ConfigurationError(where, f"Host {_without_secrets(host)!r} is not an account URL", fix)
+        return url
+    if login:
+        if not _ACCOUNT_NAME.fullmatch(login):
+            raise ConfigurationError(
+                where,
+                f"Login {login!r} is not a storage account name (3-24 lowercase letters and digits)",
+                fix,
+            )
+        return f"https://{login}.blob.core.windows.net"
+    raise ConfigurationError(where, "no account URL", fix)
 
 
 def _blob_datastore(
@@ -105,7 +173,7 @@ def _blob_datastore(
     from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
 
     container = extra.get("container")
-    create = bool(extra.get("create_container", False))
+    create = _flag(extra.get("create_container", False), f"{field} (connection {conn_id!r})", "create_container")
     if not container:
         raise ConfigurationError(
             f"{field} (connection {conn_id!r})",
@@ -117,13 +185,7 @@ def _blob_datastore(
         return AzureBlobDatastore.from_settings(
             conn_id, container=container, connection_string=connection_string, create_container=create
         )
-    account_url = host or (f"https://{login}.blob.core.windows.net" if login else None)
-    if not account_url:
-        raise ConfigurationError(
-            f"{field} (connection {conn_id!r})",
-            "no account URL",
-            "set Host to https://<account>.blob.core.windows.net (or Login to the account name)",
-        )
+    account_url = _account_url(conn_id, host, login, field)
     if extra.get("client_id") and extra.get("tenant_id"):
         from azure.identity import ClientSecretCredential
 

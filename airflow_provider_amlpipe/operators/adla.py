@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Context
 
 from airflow_provider_amlpipe.data.refs import Output
-from airflow_provider_amlpipe.operators.base import AmlStepOperator, StepDefinition
+from airflow_provider_amlpipe.errors import ConfigurationError
+from airflow_provider_amlpipe.operators.base import AmlStepOperator, StepDefinition, check_conn_id
 from airflow_provider_amlpipe.reuse.commit import CommitSpec
 from airflow_provider_amlpipe.reuse.store import Heartbeat, Lease
+from airflow_provider_amlpipe.steps import config
 from airflow_provider_amlpipe.steps.adla import AdlaScriptStep
 from airflow_provider_amlpipe.steps.runner import Run, StepPlan, StepResult, StepRunner
 
@@ -33,7 +35,10 @@ REMOTE_LEASE_TTL = 24 * 3600.0
 class AdlaStepOperator(AmlStepOperator):
     """Run a U-SQL script as a reusable, data-versioned step.
 
-    :param script_name: the ``.usql`` file, relative to ``source_directory``.
+    :param script_name: the ``.usql`` file, relative to ``source_directory`` (without one: relative
+        to the folder of the DAG file).
+    :param source_directory: the script's folder; a relative path is relative to the folder of the
+        file that defines the DAG (``dag.folder``), never to the worker's current directory.
     :param degree_of_parallelism: the ADLA job's AUs (remote compute); DuckDB uses the worker's cores.
     :param priority: the ADLA job's priority (remote compute; lower runs first).
     :param runtime_version: part of the fingerprint, as another runtime could give other results.
@@ -65,17 +70,34 @@ class AdlaStepOperator(AmlStepOperator):
     ) -> None:
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self.script_name = script_name
-        self.source_directory = source_directory
-        self.degree_of_parallelism = degree_of_parallelism
-        self.priority = priority
+        self.source_directory = self._resolve_source_directory(source_directory)
+        self._check_code_at_parse(self.source_directory, script_name, "U-SQL script")
+        self.degree_of_parallelism = _check_count("degree_of_parallelism", degree_of_parallelism, optional=True)
+        self.priority = _check_count("priority", priority)
+        if runtime_version is not None and (not isinstance(runtime_version, str) or not runtime_version.strip()):
+            raise ConfigurationError(
+                "runtime_version", f"expected a runtime name, got {runtime_version!r}", "pass a string, or leave it out"
+            )
         self.runtime_version = runtime_version
-        self.compute = compute
-        self.deferrable = deferrable
+        self.compute = check_conn_id("compute", compute)
+        self.deferrable = config.check_bool("deferrable", deferrable)
+        # @@name@@ stands for a parameter, an input or an output: one name may only mean one of them.
+        config.check_name_clashes(
+            "step_params",
+            {
+                "a step parameter": [k for k in self.step_params],
+                "an input": list(self.inputs),
+                "an output": [o.name for o in self.outputs],
+            },
+            "rename one of them: @@name@@ must be unambiguous",
+        )
 
     def step_definition(self) -> AdlaScriptStep:
+        folder = self._dag_folder()
         return AdlaScriptStep(
             script_name=self.script_name,
-            source_directory=self.source_directory,
+            source_directory=self._resolve_source_directory(self.source_directory),
+            base_dir=None if folder is None else str(folder),
             params=self.step_params,
             runtime_version=self.runtime_version,
             job_name=f"{self.dag_id}.{self.task_id}",
@@ -250,3 +272,12 @@ class AdlaStepOperator(AmlStepOperator):
 
     def _log_line(self, stream: str, line: str) -> None:
         self.log.info("[%s] %s", stream, line)
+
+
+def _check_count(field: str, value: object, *, optional: bool = False) -> int | None:
+    """A whole number from 1 (not a bool); ``None`` where ``optional``."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(field, f"expected a whole number from 1, got {value!r}", f"pass {field}=<int>")
+    return value

@@ -9,9 +9,10 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 
-from airflow_provider_amlpipe.errors import StepFailedError
+from airflow_provider_amlpipe.errors import ConfigurationError, StepFailedError
 from airflow_provider_amlpipe.hooks.datastore import DEFAULT_CONN_ID, DatastoreResolver
 from airflow_provider_amlpipe.links import STATUS_ATTRIBUTE, STATUS_XCOM_KEY, ReusedFromLink
+from airflow_provider_amlpipe.operators.base import check_conn_id
 from airflow_provider_amlpipe.reuse.commit import CommitSpec
 from airflow_provider_amlpipe.reuse.hashing import Hasher
 from airflow_provider_amlpipe.reuse.store import Lease
@@ -36,9 +37,12 @@ class StepCommitOperator(BaseOperator):
     ) -> None:
         kwargs.setdefault("trigger_rule", "all_done")
         super().__init__(**kwargs)
+        for field, value in (("check_task_id", check_task_id), ("guarded_task_id", guarded_task_id)):
+            if not isinstance(value, str) or not value:
+                raise ConfigurationError(field, f"expected a task id, got {value!r}", f"pass {field}='<task id>'")
         self.check_task_id = check_task_id
         self.guarded_task_id = guarded_task_id
-        self.datastore = datastore
+        self.datastore = check_conn_id("datastore", datastore)
 
     def execute(self, context: Context) -> dict[str, Any]:
         ti = context["ti"]

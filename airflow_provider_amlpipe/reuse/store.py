@@ -16,7 +16,9 @@ Layout (all JSON, all written create-if-absent except a lease's own heartbeats):
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import math
 import os
 import socket
 import threading
@@ -38,6 +40,9 @@ from airflow_provider_amlpipe.reuse.hashing import sha256_json
 DEFAULT_LEASE_TTL = 60.0
 #: Below this a lease cannot be renewed reliably on a loaded machine; shorter TTLs are refused.
 MIN_LEASE_TTL = 2.0
+#: A step id (``<dag_id>.<task_id>[.<map index>]``) longer than this, in UTF-8 bytes, is shortened
+#: in its ``reuse/steps`` key: a file name holds 255 bytes.
+MAX_STEP_KEY_BYTES = 160
 #: How long a commit (intent to record: a few small writes) may take before others finish it.
 COMMIT_TTL = 600.0
 CHECKSUM = "checksum"
@@ -47,13 +52,15 @@ _log = logging.getLogger(__name__)
 
 def check_lease_ttl(ttl: object, field: str = "lease_ttl") -> float:
     """``ttl`` as seconds, or a :class:`ConfigurationError` naming ``field``."""
-    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)):
-        raise ConfigurationError(field, f"expected a number of seconds, got {ttl!r}", "pass a number such as 60")
-    if not ttl >= MIN_LEASE_TTL:
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not math.isfinite(ttl):
+        raise ConfigurationError(
+            field, f"expected a number of seconds, got {ttl!r}", f"pass a number, such as {field}=60"
+        )
+    if ttl < MIN_LEASE_TTL:
         raise ConfigurationError(
             field,
-            f"{ttl} seconds is shorter than the minimum of {MIN_LEASE_TTL:g}: the lease could expire between"
-            " two heartbeats and let an identical step run twice",
+            f"{ttl} seconds is below the minimum of {MIN_LEASE_TTL:g} (the lease could expire between two"
+            " heartbeats and let an identical step run twice)",
             f"pass at least {MIN_LEASE_TTL:g} (the default is {DEFAULT_LEASE_TTL:g})",
         )
     return float(ttl)
@@ -227,6 +234,10 @@ class ReuseStore:
 
     @staticmethod
     def _step_key(step_id: str) -> str:
+        if len(step_id.encode("utf-8")) > MAX_STEP_KEY_BYTES:
+            # Airflow allows 250-character dag and task ids; keep a readable head and a digest of the rest.
+            head = step_id.encode("utf-8")[: MAX_STEP_KEY_BYTES - 17].decode("utf-8", "ignore")
+            step_id = f"{head}-{hashlib.sha256(step_id.encode('utf-8')).hexdigest()[:16]}"
         return f"reuse/steps/{step_id}.json"
 
     def last_parts(self, step_id: str) -> dict[str, Any] | None:

@@ -56,7 +56,13 @@ def output_path(name: str) -> Path:
 
 
 def param(name: str, default: Any = None) -> Any:
-    """The step parameter ``name`` (from the operator's ``params`` / Airflow Params)."""
+    """The step parameter ``name`` from the operator's ``step_params`` (AML's ``params``), or ``default``.
+
+    Airflow's ``params`` (DAG or task Params) are template variables: they reach a script only
+    through a template, such as ``step_params={"epochs": "{{ params.epochs }}"}``, which also puts
+    their rendered value in the step's fingerprint. A step operator refuses task-level ``params``
+    that no template of it uses.
+    """
     params: dict[str, Any] = context().get("params", {})
     return params.get(name, default)
 

@@ -26,11 +26,20 @@ from airflow.sdk.exceptions import DownstreamTasksSkipped
 
 from airflow_provider_amlpipe.data.datastore import new_temp_dir
 from airflow_provider_amlpipe.data.refs import Output
+from airflow_provider_amlpipe.errors import ConfigurationError
 from airflow_provider_amlpipe.hooks.datastore import DEFAULT_CONN_ID, DatastoreResolver
-from airflow_provider_amlpipe.operators.base import build_plan, regenerate_requested
+from airflow_provider_amlpipe.operators.base import (
+    MIN_POLL_INTERVAL,
+    build_plan,
+    check_conn_id,
+    regenerate_for,
+    resolved_later,
+)
 from airflow_provider_amlpipe.reuse.hashing import Hasher
+from airflow_provider_amlpipe.reuse.store import check_lease_ttl
+from airflow_provider_amlpipe.steps import config
 from airflow_provider_amlpipe.steps.guarded import GuardedTask, code_identity
-from airflow_provider_amlpipe.steps.runner import Reused, Run, StepRunner, Wait, check_unique_outputs
+from airflow_provider_amlpipe.steps.runner import Reused, Run, StepRunner, Wait
 from airflow_provider_amlpipe.triggers.step_lease import StepLeaseTrigger
 
 GUARDED_LEASE_TTL = 3600.0
@@ -66,22 +75,35 @@ class StepReuseSensor(BaseSensorOperator):
         poll_interval: float = 5.0,
         **kwargs: Any,
     ) -> None:
+        poll_interval = config.check_seconds("poll_interval", poll_interval, MIN_POLL_INTERVAL)
         super().__init__(poke_interval=poll_interval, **kwargs)
+        if not isinstance(guarded_task_id, str) or not guarded_task_id:
+            raise ConfigurationError(
+                "guarded_task_id", f"expected a task id, got {guarded_task_id!r}", "name the task this sensor guards"
+            )
         self.guarded_task_id = guarded_task_id
+        if isinstance(code, (str, bytes)) or not isinstance(code, Sequence):
+            raise ConfigurationError("code", f"expected a list, got {code!r:.60}", "pass code=[my_function, 'path/']")
         self.code = [code_identity(item, f"code[{i}]") for i, item in enumerate(code)]
-        self.inputs = dict(inputs or {})
-        self.outputs = [o if isinstance(o, Output) else Output(o) for o in outputs]
-        check_unique_outputs(self.outputs)
-        self.fingerprint_params = dict(fingerprint_params or {})
-        self.datastore = datastore
-        self.allow_reuse = allow_reuse
-        self.lease_ttl = lease_ttl
+        self.inputs = config.check_mapping("inputs", inputs, "{'raw': DataPath('my_store', 'raw/data.csv')}")
+        config.check_input_declarations(self.inputs, resolved_later)
+        self.outputs = config.check_outputs(outputs)
+        self.fingerprint_params = config.check_step_params(fingerprint_params, resolved_later, "fingerprint_params")
+        self.datastore = check_conn_id("datastore", datastore)
+        self.allow_reuse = config.check_bool("allow_reuse", allow_reuse)
+        self.lease_ttl = check_lease_ttl(lease_ttl)
         self.poll_interval = poll_interval
+        if self.has_dag():
+            config.dataset_names(self.outputs, self.dag_id, self.guarded_task_id)
 
     def poke(self, context: Context) -> bool:
         raise NotImplementedError("StepReuseSensor decides in execute() and defers while it waits")
 
     def execute(self, context: Context) -> dict[str, Any]:
+        self.fingerprint_params = config.check_step_params(
+            self.fingerprint_params, field="fingerprint_params (rendered)"
+        )
+        regenerate = regenerate_for(self, context, self.guarded_task_id)
         stores = DatastoreResolver()
         hasher = Hasher()
         store = stores(self.datastore)
@@ -92,7 +114,6 @@ class StepReuseSensor(BaseSensorOperator):
             self, context, parts, self.inputs, self.outputs, stores, hasher, step_task_id=self.guarded_task_id
         )
         runner = StepRunner(store, hasher, self.log)
-        regenerate = regenerate_requested(getattr(context.get("dag_run"), "conf", None), self.guarded_task_id)
         decision = runner.decide(
             plan, allow_reuse=self.allow_reuse, regenerate=regenerate, lease_ttl=self.lease_ttl, bind_to_process=False
         )

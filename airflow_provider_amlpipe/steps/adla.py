@@ -17,6 +17,7 @@ from typing import Any
 from airflow_provider_amlpipe.compute.base import Invocation
 from airflow_provider_amlpipe.errors import ConfigurationError
 from airflow_provider_amlpipe.reuse.hashing import Hasher, code_digest
+from airflow_provider_amlpipe.steps.config import resolve_path
 from airflow_provider_amlpipe.steps.runner import StepWorkspace
 
 KIND = "adla_usql"
@@ -49,20 +50,31 @@ class AdlaScriptStep:
     #: ``@@JobInfo.Name`` / ``.Priority`` of a local run (not fingerprinted: they name the run, not the result).
     job_name: str | None = None
     priority: int | None = None
+    #: What relative paths are relative to (the DAG file's folder); ``None``: the current directory.
+    base_dir: str | None = None
+
+    @property
+    def folder(self) -> Path | None:
+        return resolve_path(self.source_directory, self.base_dir) if self.source_directory else None
 
     @property
     def script_path(self) -> Path:
-        folder = Path(self.source_directory).resolve() if self.source_directory else None
-        return (folder / self.script_name) if folder else Path(self.script_name).resolve()
+        folder = self.folder
+        return (folder / self.script_name) if folder else resolve_path(self.script_name, self.base_dir)
 
     def validate(self, input_names: list[str], output_names: list[str]) -> None:
-        if self.source_directory and not Path(self.source_directory).is_dir():
+        folder = self.folder
+        if folder is not None and not folder.is_dir():
             raise ConfigurationError(
-                "source_directory", f"{self.source_directory!r} is not a folder", "point it at the script's folder"
+                "source_directory",
+                f"{self.source_directory!r} is not a folder",
+                "point it at the script's folder (a relative path is relative to the DAG file's folder)",
             )
         if not self.script_path.is_file():
             raise ConfigurationError(
-                "script_name", f"U-SQL script {self.script_name!r} does not exist", "correct the name or add the script"
+                "script_name",
+                f"U-SQL script {self.script_name!r} does not exist ({str(self.script_path)!r})",
+                "correct the name or add the script",
             )
         clashes = (set(self.params) & set(input_names)) | (set(self.params) & set(output_names))
         if clashes:
@@ -71,7 +83,7 @@ class AdlaScriptStep:
             )
 
     def fingerprint_parts(self, hasher: Hasher) -> dict[str, Any]:
-        folder = Path(self.source_directory).resolve() if self.source_directory else None
+        folder = self.folder
         return {
             "kind": KIND,
             "code": code_digest(hasher, folder, self.script_path),

@@ -10,7 +10,7 @@ from typing import Any
 
 from airflow_provider_amlpipe.data import objects
 from airflow_provider_amlpipe.data.datastore import Datastore
-from airflow_provider_amlpipe.data.names import validate_name
+from airflow_provider_amlpipe.data.names import validate_key, validate_name
 from airflow_provider_amlpipe.data.refs import DataPath, DataRef, DatasetInput
 from airflow_provider_amlpipe.data.registry import DatasetRegistry
 from airflow_provider_amlpipe.errors import ConfigurationError, NotFoundError
@@ -121,11 +121,19 @@ def _from_datapath(name: str, field: str, path: DataPath, stores: StoreResolver,
         keys = sorted(store.list(key))
         kind = "folder"
         if not keys:
+            if store.has_folder(key):
+                raise ConfigurationError(
+                    f"{field}.path",
+                    f"{key!r} in {store.describe()} is an empty folder (it holds no files)",
+                    "put the input's files there first, or point the DataPath at the folder that holds them",
+                )
             raise ConfigurationError(
                 f"{field}.path",
                 f"{key!r} does not exist in {store.describe()}",
                 "check the path (relative to the datastore's root) or upload the data first",
             )
+        for k in keys:
+            _check_object_name(f"{field}.path", k, store)
     description = f"{path.datastore}:{key}"
     if path.fingerprint_mode == "marker":
         stats = [(k, store.stat(k)) for k in keys]
@@ -139,6 +147,19 @@ def _from_datapath(name: str, field: str, path: DataPath, stores: StoreResolver,
     else:
         digest = _remote_content_digest(store, keys, key, kind)
     return ResolvedInput(name, digest, description, store, key, kind)
+
+
+def _check_object_name(field: str, key: str, store: Datastore) -> None:
+    """An object of an input folder must be able to become a file (a Blob name need not)."""
+    try:
+        validate_key(key)
+    except ValueError:
+        raise ConfigurationError(
+            field,
+            f"the object {key!r} in {store.describe()} cannot be a file: its name has an empty, '.' or '..'"
+            " segment (such as '//') or ends in '/'",
+            "rename or delete that object, or point the DataPath at a folder without it",
+        ) from None
 
 
 def _remote_content_digest(store: Datastore, keys: list[str], key: str, kind: str) -> str:

@@ -13,6 +13,7 @@ from airflow_provider_amlpipe.errors import ConfigurationError
 from airflow_provider_amlpipe.reuse.hashing import Hasher, code_digest
 from airflow_provider_amlpipe.runtime import CONTEXT_ENV
 from airflow_provider_amlpipe.steps import arguments as args
+from airflow_provider_amlpipe.steps.config import resolve_path
 from airflow_provider_amlpipe.steps.runner import StepWorkspace
 
 KIND = "python_script"
@@ -27,28 +28,31 @@ class PythonScriptStep:
     arguments: list[str] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
     environment: PythonEnvironment = field(default_factory=PythonEnvironment)
+    #: What relative paths are relative to (the DAG file's folder); ``None``: the current directory.
+    base_dir: str | None = None
 
     @property
     def folder(self) -> Path | None:
-        return Path(self.source_directory).resolve() if self.source_directory else None
+        return resolve_path(self.source_directory, self.base_dir) if self.source_directory else None
 
     @property
     def script_path(self) -> Path:
         folder = self.folder
-        return (folder / self.script_name) if folder else Path(self.script_name).resolve()
+        return (folder / self.script_name) if folder else resolve_path(self.script_name, self.base_dir)
 
     def validate(self, input_names: list[str], output_names: list[str]) -> None:
         folder = self.folder
         if folder is not None and not folder.is_dir():
+            where = "" if str(folder) == self.source_directory else f" ({str(folder)!r})"
             raise ConfigurationError(
                 "source_directory",
-                f"{self.source_directory!r} is not a folder",
-                "point it at the folder holding the script",
+                f"{self.source_directory!r}{where} is not a folder",
+                "point it at the folder holding the script (a relative path is relative to the DAG file's folder)",
             )
-        if not self.script_name:
+        if not isinstance(self.script_name, str) or not self.script_name:
             raise ConfigurationError("script_name", "no script given", "name the script, such as 'train.py'")
         if not self.script_path.is_file():
-            where = f" in source_directory {str(folder)!r}" if folder else ""
+            where = f" in source_directory {str(folder)!r}" if folder else f" ({str(self.script_path)!r})"
             raise ConfigurationError(
                 "script_name",
                 f"script {self.script_name!r} does not exist{where}",

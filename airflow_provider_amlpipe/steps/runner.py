@@ -19,7 +19,6 @@ from typing import Any, Protocol
 
 from airflow_provider_amlpipe.data.datastore import Datastore, new_temp_dir
 from airflow_provider_amlpipe.data.refs import Output
-from airflow_provider_amlpipe.errors import ConfigurationError
 from airflow_provider_amlpipe.reuse.commit import CommitSpec, Committer
 from airflow_provider_amlpipe.reuse.fingerprint import Fingerprint
 from airflow_provider_amlpipe.reuse.hashing import Hasher
@@ -284,17 +283,6 @@ def read_metrics(path: Path, log: StepLog | None = None) -> list[dict[str, Any]]
             continue
         metrics.append(metric)
     return metrics
-
-
-def check_unique_outputs(outputs: list[Output]) -> None:
-    seen: set[str] = set()
-    for index, output in enumerate(outputs):
-        output.validate(f"outputs[{index}]")
-        if output.name in seen:
-            raise ConfigurationError(
-                f"outputs[{index}].name", f"two outputs are named {output.name!r}", "give every output its own name"
-            )
-        seen.add(output.name)
 
 
 def reused_result(plan: StepPlan, reused: Reused) -> StepResult:
