@@ -286,6 +286,8 @@ class ArmComputeServer:
                 return self._route(method, parts.path, query, parsed or {}, version)
         except ArmError as exc:
             return exc.status, {}, {"error": {"code": exc.code, "message": exc.message}}
+        except Exception as exc:  # a server bug: answer like ARM's internal errors, keep serving
+            return 500, {}, {"error": {"code": "InternalServerError", "message": f"{type(exc).__name__}: {exc}"}}
 
     def _authenticate(self, headers: dict[str, str]) -> None:
         auth = headers.get("authorization")

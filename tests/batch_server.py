@@ -78,6 +78,12 @@ sets ``enforce_https = False`` in each request's context) lifts that for the who
 The long-running ``begin_delete_pool`` / ``begin_terminate_job`` / ``begin_resize_pool`` poll with
 ``get_pool`` / ``get_job`` every ``polling_interval`` seconds (default 5): pass a small one.
 
+Quirks of azure-batch 15.1.0 itself, which these tests pin: ``pool_exists`` raises
+``ResourceNotFoundError`` for a missing pool (its ``BatchExceptionPolicy`` raises on every non-2xx,
+also the 404 that means "no"); ``begin_terminate_job`` fails client-side (``ValueError``) without an
+options body (``models._models.BatchJobTerminateOptions``); ``download_task_file`` streams, so on an
+error it raises ``HttpResponseError`` with ``error`` None (only ``status_code`` tells 404 from 416).
+
 Implemented: pools (create 201 / 409 ``PoolExists``, get, HEAD exists, list, delete 202 → ``deleting``
 → 404, resize / stop resize with ``allocationState`` ``resizing`` → ``steady``, nodes list / get);
 jobs (create 201 / 409 ``JobExists``, get, list, delete 202 → ``deleting`` → 404 killing its running
@@ -367,6 +373,8 @@ class BatchTestServer:
                 return self._route(method, parts.path, query, headers, parsed)
         except BatchError as exc:
             return exc.status, {}, self._error_body(exc)
+        except Exception as exc:  # a server bug: answer like the service's internal errors, keep serving
+            return 500, {}, self._error_body(BatchError(500, "InternalServerError", f"{type(exc).__name__}: {exc}"))
 
     def _error_body(self, exc: BatchError) -> dict[str, Any]:
         payload: dict[str, Any] = {
@@ -421,7 +429,9 @@ class BatchTestServer:
                 if n == 3 and method == "POST" and segs[2] == "resize":
                     return self._resize_pool(pool, body or {})
                 if n == 3 and method == "POST" and segs[2] == "stopresize":
-                    pool.steady_at = 0.0
+                    if pool.info["allocationState"] == "resizing":  # keep the nodes it has now
+                        pool.info["targetDedicatedNodes"] = pool.info["currentDedicatedNodes"]
+                        pool.steady_at = 0.0
                     self._advance()
                     return 202, self._entity_headers(pool.info), None
                 if n == 3 and method == "GET" and segs[2] == "nodes":
@@ -467,7 +477,7 @@ class BatchTestServer:
                     if n == 5 and method == "GET" and segs[4] == "files":
                         return self._list_files(task, query)
                     if n == 6 and segs[4] == "files":
-                        return self._file(task, segs[5], method, headers)
+                        return self._file(task, segs[5], method, headers, query)
         raise BatchError(404 if method in ("GET", "HEAD") else 400, "InvalidUri", f"{method} {path} is not supported")
 
     # -- time-driven state ------------------------------------------------------------------
@@ -1255,7 +1265,7 @@ class BatchTestServer:
                 "lastModified": _iso(datetime.fromtimestamp(stat.st_mtime, timezone.utc)),
                 "contentLength": str(stat.st_size),
                 "contentType": "application/octet-stream",
-                "fileMode": oct(stat.st_mode).replace("0o", "0o", 1),
+                "fileMode": oct(stat.st_mode),
             }
         return entry
 
@@ -1271,13 +1281,18 @@ class BatchTestServer:
             entries = [e for e in entries if e["name"].startswith(match.group(1))]
         return 200, {}, {"odata.metadata": f"{self.endpoint}/$metadata#files", "value": entries}
 
-    def _file(self, task: _Task, rel: str, method: str, headers: dict[str, str]) -> tuple[int, dict, Any]:
+    def _file(self, task: _Task, rel: str, method: str, headers: dict[str, str], query: dict) -> tuple[int, dict, Any]:
         root = self._task_root(task)
         path = (root / rel).resolve()
         if not path.is_relative_to(root.resolve()) or not path.exists():
             raise BatchError(404, "FileNotFound", "The specified file does not exist.")
         if method == "DELETE":
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
+            if path.is_dir():
+                if any(path.iterdir()) and query.get("recursive", ["false"])[0].lower() != "true":
+                    raise BatchError(409, "DirectoryNotEmpty", "The directory is not empty; use recursive=true.")
+                shutil.rmtree(path)
+            else:
+                path.unlink()
             return 200, {}, None
         if method not in ("GET", "HEAD"):
             raise BatchError(400, "InvalidUri", f"{method} is not supported on a file")
@@ -1292,6 +1307,8 @@ class BatchTestServer:
         }
         if method == "HEAD":
             return 200, {**meta, "Content-Length": str(0 if path.is_dir() else stat.st_size)}, None
+        if path.is_dir():
+            raise BatchError(400, "FileIsDirectory", "The specified path is a directory; list it instead.")
         data = path.read_bytes()
         wanted = headers.get("ocp-range")
         if wanted:

@@ -549,3 +549,21 @@ def test_upload_to_a_missing_container_fails_the_task(client: BatchClient, job: 
     assert task.execution_info.exit_code == 0
     assert task.execution_info.failure_info.code == "FileUploadContainerNotFound"
     assert "ContainerNotFound" in _read(client, job, "lost", "fileuploaderr.txt")
+
+
+def test_task_file_operations(client: BatchClient, job: str) -> None:
+    client.create_task(job, bm.BatchTaskCreateOptions(id="files", command_line="/bin/sh -c 'mkdir d; echo 1 > d/f'"))
+    _wait_state(client, job, "files", "completed")
+    with pytest.raises(HttpResponseError) as caught:
+        _read(client, job, "files", "wd")
+    # download_task_file streams: the SDK does not read an error body, so only the status is known.
+    assert (caught.value.status_code, caught.value.error) == (400, None)
+    assert client.get_task_file_properties(job, "files", "wd/d/f").content_length == 2
+    with pytest.raises(ResourceExistsError) as caught:
+        client.delete_task_file(job, "files", "wd/d")
+    assert caught.value.error.code == "DirectoryNotEmpty"
+    client.delete_task_file(job, "files", "wd/d", recursive=True)
+    with pytest.raises(ResourceNotFoundError) as caught:
+        client.get_task_file_properties(job, "files", "wd/d/f")
+    names = {f.name for f in client.list_task_files(job, "files", recursive=True)}
+    assert "wd/d" not in names and "wd" in names
