@@ -913,11 +913,35 @@ class BatchTestServer:
                         node = self._free_node(pool, task.info["requiredSlots"])
                         if node is not None:
                             task.pool_id = pool.info["id"]
-                            task.info["nodeInfo"] = {"nodeId": node}
+                            self._prepare_task_dir(task, node)  # the logs exist once the task runs
+                            root = f"workitems/{task.job_id}/job-1/{task.info['id']}"
+                            task.info["nodeInfo"] = {
+                                "affinityId": f"TVM:{node}",
+                                "nodeUrl": f"{pool.info['url']}/nodes/{node}",
+                                "poolId": pool.info["id"],
+                                "nodeId": node,
+                                "taskRootDirectory": root,
+                                "taskRootDirectoryUrl": f"{pool.info['url']}/nodes/{node}/files/{root}",
+                            }
+                            task.info["executionInfo"]["startTime"] = _iso(_now())
                             self._set_state(task.info, "running")
                             return pool, node
             task.cancel.wait(0.02)
         return None
+
+    def _prepare_task_dir(self, task: _Task, node: str) -> None:
+        node_root = self.root / "nodes" / node
+        task_dir = node_root / "workitems" / task.job_id / "job-1" / task.info["id"]
+        shutil.rmtree(task_dir, ignore_errors=True)  # left by a deleted task or job of the same id
+        for folder in (
+            task_dir / "wd",
+            task_dir / "certs",
+            *(node_root / d for d in ("shared", "startup", "fsmounts")),
+        ):
+            folder.mkdir(parents=True, exist_ok=True)
+        (task_dir / "stdout.txt").touch()
+        (task_dir / "stderr.txt").touch()
+        task.task_dir = task_dir
 
     def _free_node(self, pool: _Pool, slots: int) -> str | None:
         per_node = pool.info["taskSlotsPerNode"]
@@ -938,22 +962,7 @@ class BatchTestServer:
         node_root = self.root / "nodes" / node
         task_dir = node_root / "workitems" / job_id / "job-1" / task_id
         wd = task_dir / "wd"
-        for folder in (wd, task_dir / "certs", node_root / "shared", node_root / "startup", node_root / "fsmounts"):
-            folder.mkdir(parents=True, exist_ok=True)
-        (task_dir / "stdout.txt").touch()
-        (task_dir / "stderr.txt").touch()
-        task.task_dir = task_dir
         with self.lock:
-            task.info["nodeInfo"] = {
-                "affinityId": f"TVM:{node}",
-                "nodeUrl": f"{pool.info['url']}/nodes/{node}",
-                "poolId": pool.info["id"],
-                "nodeId": node,
-                "taskRootDirectory": f"workitems/{job_id}/job-1/{task_id}",
-                "taskRootDirectoryUrl": f"{pool.info['url']}/nodes/{node}/files/workitems/{job_id}/job-1/{task_id}",
-            }
-            task.info["executionInfo"]["startTime"] = _iso(_now())
-            self._touch(task.info)
             job = self.jobs.get(job_id)
             common_env = list((job.info.get("commonEnvironmentSettings") if job else None) or [])
         exit_code: int | None = None

@@ -201,6 +201,9 @@ def test_job_on_a_missing_pool_is_accepted_and_waits_for_it(server: BatchTestSer
     client.create_task(JOB, bm.BatchTaskCreateOptions(id="t", command_line="/bin/true"))
     time.sleep(0.2)
     assert client.get_task(JOB, "t").state == "active"  # no pool yet: the service does not reject, it waits
+    with pytest.raises(ResourceExistsError) as caught:  # not on a node yet: no files
+        list(client.list_task_files(JOB, "t"))
+    assert caught.value.error.code == "TaskNotStarted"
 
     server.resize_delay = 0.2
     client.create_pool(_pool_options())
@@ -351,6 +354,7 @@ def test_task_slots_limit_concurrency(server: BatchTestServer, client: BatchClie
 def test_stdout_can_be_read_incrementally(server: BatchTestServer, client: BatchClient, job: str) -> None:
     script = "echo one; while [ ! -e go ]; do sleep 0.05; done; echo two"
     client.create_task(job, bm.BatchTaskCreateOptions(id="talker", command_line=f"/bin/sh -c '{script}'"))
+    _wait_state(client, job, "talker", "running")
     assert _wait(lambda: _read(client, job, "talker", "stdout.txt")) == "one\n"
     offset = int(client.get_task_file_properties(job, "talker", "stdout.txt").content_length)
     assert offset == 4
@@ -567,3 +571,13 @@ def test_task_file_operations(client: BatchClient, job: str) -> None:
         client.get_task_file_properties(job, "files", "wd/d/f")
     names = {f.name for f in client.list_task_files(job, "files", recursive=True)}
     assert "wd/d" not in names and "wd" in names
+
+
+def test_recreated_job_starts_with_clean_task_folders(client: BatchClient, job: str) -> None:
+    client.create_task(job, bm.BatchTaskCreateOptions(id="t", command_line="/bin/sh -c 'echo old > left.txt'"))
+    _wait_state(client, job, "t", "completed")
+    client.begin_delete_job(job, polling_interval=0.05).result()
+    client.create_job(bm.BatchJobCreateOptions(id=job, pool_info=bm.BatchPoolInfo(pool_id=POOL)))
+    client.create_task(job, bm.BatchTaskCreateOptions(id="t", command_line="ls"))
+    _wait_state(client, job, "t", "completed")
+    assert _read(client, job, "t", "stdout.txt") == ""
