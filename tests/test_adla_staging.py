@@ -195,8 +195,7 @@ def test_local_placeholders_escape_percent_so_the_script_reads_the_real_file(tmp
     values = placeholder_values(ws, {})
     assert values["data"] == str(data / "rows.csv").replace("%", "%25")
     script = (
-        'OUTPUT (EXTRACT id int, s string FROM "@@data@@" USING Extractors.Csv()) '
-        'TO "@@res@@" USING Outputters.Csv();'
+        'OUTPUT (EXTRACT id int, s string FROM "@@data@@" USING Extractors.Csv()) TO "@@res@@" USING Outputters.Csv();'
     )
     run_script(substitute(script, values), source_name="s.usql", base_dir=tmp_path, catalog_dir=tmp_path / "cat")
     assert (out / "res").read_bytes() == b'1,"a"\r\n2,"b"\r\n'

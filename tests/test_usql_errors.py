@@ -75,7 +75,7 @@ def err(text: str, tmp_path: Path | None = None) -> UsqlError:
         (TABLE + 'INSERT INTO t SELECT * FROM (VALUES ((int?) 1, "y")) AS V(a, b);', 2, 1, "INSERT", "int?"),
         ("CREATE TABLE t (a int) AS SELECT 1 AS a;", 1, 24, "CREATE TABLE", "no column definitions"),
         ("@b = SELECT * FROM dbo.f(1);", 1, 20, "table-valued function", "does not exist"),
-        ("CREATE ASSEMBLY a FROM @\"a.dll\";", 1, 1, "CREATE ASSEMBLY", "not supported"),
+        ('CREATE ASSEMBLY a FROM @"a.dll";', 1, 1, "CREATE ASSEMBLY", "not supported"),
     ],
 )
 def test_compile_errors(text: str, line: int, col: int, construct: str, fragment: str) -> None:

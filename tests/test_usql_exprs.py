@@ -187,7 +187,7 @@ def test_parse_returns_the_non_nullable_type_and_fails_on_null(tmp_path: Path) -
     )
     assert run(table, tmp_path) == "7\r\n"
     null = (
-        '@s = SELECT long.Parse(s) AS a FROM (VALUES((string) null)) AS X(s);\n'
+        "@s = SELECT long.Parse(s) AS a FROM (VALUES((string) null)) AS X(s);\n"
         'OUTPUT @s TO "out/n.csv" USING Outputters.Csv();\n'
     )
     with pytest.raises(UsqlError, match=r"long\.Parse: the value is null"):

@@ -205,32 +205,41 @@ def test_right_semijoin_and_joins() -> None:
 
 
 def test_file_set_translation() -> None:
-    sql = spark('@r = EXTRACT msg string, at DateTime, name string, id int?\n'
-                '     FROM "logs/{at:yyyy}/{at:M}/{at:dd}/{at:HH}/{name}_{id}_{*}.csv" USING Extractors.Csv();\n'
-                'OUTPUT (SELECT * FROM @r WHERE at >= new DateTime(2024, 1, 15)) TO "o.csv" USING Outputters.Csv();')
+    sql = spark(
+        "@r = EXTRACT msg string, at DateTime, name string, id int?\n"
+        '     FROM "logs/{at:yyyy}/{at:M}/{at:dd}/{at:HH}/{name}_{id}_{*}.csv" USING Extractors.Csv();\n'
+        'OUTPUT (SELECT * FROM @r WHERE at >= new DateTime(2024, 1, 15)) TO "o.csv" USING Outputters.Csv();'
+    )
     # only the column read from the files is in the csv schema; the glob has one * per placeholder
-    assert ("CREATE OR REPLACE TEMPORARY VIEW `usql_raw_1` (`msg` STRING)\nUSING csv OPTIONS (path "
-            "'logs/*/*/*/*/*_*_*.csv'") in sql
+    assert (
+        "CREATE OR REPLACE TEMPORARY VIEW `usql_raw_1` (`msg` STRING)\nUSING csv OPTIONS (path 'logs/*/*/*/*/*_*_*.csv'"
+    ) in sql
     assert "url_decode(replace(input_file_name(), '+', '%2B')) AS `usql_fs_path` FROM `usql_raw_1`" in sql
     # the regex starts at the first segment with a placeholder: the glob fixes the segments before it,
     # whatever Spark puts in front of the path (file:, abfss://container@account..., the working directory)
     rx = r"'/(\\d{4})/(\\d{1,2})/(\\d{2})/(\\d{2})/([^/]*?)_([^/]*?)_[^/]*\\.csv$'"
     assert f"regexp_extract(`usql_fs_path`, {rx}, 6) AS `usql_fs_g6` FROM (" in sql
-    date = ("try_cast(concat(`usql_fs_g1`, '-', lpad(`usql_fs_g2`, 2, '0'), '-', lpad(`usql_fs_g3`, 2, '0'), ' ', "
-            "lpad(`usql_fs_g4`, 2, '0'), ':', '00', ':', '00') AS TIMESTAMP_NTZ)")
+    date = (
+        "try_cast(concat(`usql_fs_g1`, '-', lpad(`usql_fs_g2`, 2, '0'), '-', lpad(`usql_fs_g3`, 2, '0'), ' ', "
+        "lpad(`usql_fs_g4`, 2, '0'), ':', '00', ':', '00') AS TIMESTAMP_NTZ)"
+    )
     assert f"{date} AS `at`,\n  `usql_fs_g5` AS `name`,\n  try_cast(trim(`usql_fs_g6`) AS INT) AS `id`" in sql
     # files outside the pattern or without a valid date are not in the set; an {id} that is no int fails
     assert (f"WHERE CASE WHEN NOT (`usql_fs_path` RLIKE {rx}) THEN FALSE\n  WHEN NOT coalesce({date} IS NOT NULL, "
             "FALSE) THEN FALSE\n  ELSE CASE WHEN try_cast(trim(`usql_fs_g6`) AS INT) IS NULL AND trim(`usql_fs_g6`) "
             "<> '' THEN raise_error('conversion error: a file name part of {id} is not a valid int?') ELSE TRUE END END"
             ) in sql  # fmt: skip
-    uri = spark('@r = EXTRACT a string, d string FROM "abfss://c@acct.dfs.core.windows.net/in/x y/{d}.tsv" '
-                'USING Extractors.Tsv();\nOUTPUT @r TO "o.csv" USING Outputters.Csv();')
+    uri = spark(
+        '@r = EXTRACT a string, d string FROM "abfss://c@acct.dfs.core.windows.net/in/x y/{d}.tsv" '
+        'USING Extractors.Tsv();\nOUTPUT @r TO "o.csv" USING Outputters.Csv();'
+    )
     assert "path 'abfss://c@acct.dfs.core.windows.net/in/x y/*.tsv'" in uri
     assert r"RLIKE '/([^/]*?)\\.tsv$'" in uri
     # a column named like the helper columns: they get another prefix
-    own = spark('@r = EXTRACT usql_fs_path string, d string FROM "/in/{d}.csv" USING Extractors.Csv();\n'
-                'OUTPUT @r TO "o.csv" USING Outputters.Csv();')
+    own = spark(
+        '@r = EXTRACT usql_fs_path string, d string FROM "/in/{d}.csv" USING Extractors.Csv();\n'
+        'OUTPUT @r TO "o.csv" USING Outputters.Csv();'
+    )
     assert "`usql_fs_path` AS `usql_fs_path`,\n  `usql_fs___g1` AS `d`" in own
     assert "AS `usql_fs___path` FROM `usql_raw_1`" in own
 
@@ -267,15 +276,21 @@ def test_catalog_translation() -> None:
                 "DROP TABLE IF EXISTS s;\nUSE DATABASE master;\n"
                 "DROP DATABASE lake;\nDROP DATABASE IF EXISTS lake;")  # fmt: skip
     assert "CREATE DATABASE IF NOT EXISTS `lake`;" in sql and "USE `lake`;" in sql
-    assert ("-- dropped: INDEX i CLUSTERED (k ASC) DISTRIBUTED BY HASH (k) INTO 4 (Spark tables "
-            "have no clustered index or distribution)\nCREATE TABLE IF NOT EXISTS `lake`.`t` (\n"
-            "  `k` INT NOT NULL COMMENT 'int',\n  `v` STRING COMMENT 'string',\n  `c` STRING NOT NULL COMMENT 'char',\n"
-            "  `n` BIGINT COMMENT 'long?',\n  `tags` ARRAY<STRING> COMMENT 'SqlArray<string>'\n) USING parquet;") in sql
+    assert (
+        "-- dropped: INDEX i CLUSTERED (k ASC) DISTRIBUTED BY HASH (k) INTO 4 (Spark tables "
+        "have no clustered index or distribution)\nCREATE TABLE IF NOT EXISTS `lake`.`t` (\n"
+        "  `k` INT NOT NULL COMMENT 'int',\n  `v` STRING COMMENT 'string',\n  `c` STRING NOT NULL COMMENT 'char',\n"
+        "  `n` BIGINT COMMENT 'long?',\n  `tags` ARRAY<STRING> COMMENT 'SqlArray<string>'\n) USING parquet;"
+    ) in sql
     # unlisted columns get null; every value is cast to its column's type
-    assert ("INSERT INTO `lake`.`t` (`k`, `v`, `c`, `n`, `tags`)\nSELECT CAST(`c1` AS INT), CAST(NULL AS STRING), "
-            "CAST(`c2` AS STRING), CAST(NULL AS BIGINT), CAST(NULL AS ARRAY<STRING>) FROM (") in sql
-    assert ("CREATE TABLE `lake`.`s` USING parquet AS\nSELECT CAST(`k` AS INT) AS `k`, CAST(`n` AS BIGINT) AS `n` "
-            "FROM (\nSELECT `t`.`k` AS `k`,\n  `t`.`n` AS `n`\nFROM `lake`.`t` AS `t`") in sql
+    assert (
+        "INSERT INTO `lake`.`t` (`k`, `v`, `c`, `n`, `tags`)\nSELECT CAST(`c1` AS INT), CAST(NULL AS STRING), "
+        "CAST(`c2` AS STRING), CAST(NULL AS BIGINT), CAST(NULL AS ARRAY<STRING>) FROM ("
+    ) in sql
+    assert (
+        "CREATE TABLE `lake`.`s` USING parquet AS\nSELECT CAST(`k` AS INT) AS `k`, CAST(`n` AS BIGINT) AS `n` "
+        "FROM (\nSELECT `t`.`k` AS `k`,\n  `t`.`n` AS `n`\nFROM `lake`.`t` AS `t`"
+    ) in sql
     assert "SELECT `k`, `n` FROM `lake`.`s`" in sql
     assert "DROP TABLE IF EXISTS `lake`.`s`;" in sql and "USE `default`;" in sql
     assert "DROP DATABASE `lake` CASCADE;" in sql and "-- note: database lake does not exist (IF EXISTS)" in sql
