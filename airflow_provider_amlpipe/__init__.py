@@ -21,6 +21,7 @@ _EXPORTS = {
     "PythonScriptStepOperator": "airflow_provider_amlpipe.operators.python_script",
     "StepCommitOperator": "airflow_provider_amlpipe.operators.commit",
     "StepReuseSensor": "airflow_provider_amlpipe.sensors.reuse",
+    "step": "airflow_provider_amlpipe.decorators",
 }
 
 __all__ = [
@@ -34,11 +35,13 @@ __all__ = [
     "StepCommitOperator",
     "StepReuseSensor",
     "__version__",
+    "step",
 ]
 
 if TYPE_CHECKING:
     from airflow_provider_amlpipe.compute.environment import PythonEnvironment
     from airflow_provider_amlpipe.data.refs import DataPath, DataRef, DatasetInput, Output
+    from airflow_provider_amlpipe.decorators import step
     from airflow_provider_amlpipe.operators.adla import AdlaStepOperator
     from airflow_provider_amlpipe.operators.commit import StepCommitOperator
     from airflow_provider_amlpipe.operators.python_script import PythonScriptStepOperator

@@ -1,12 +1,17 @@
 """Airflow Assets for datasets: other DAGs can be scheduled on a new version.
 
-Every step output is declared as an outlet ``Asset`` named after its dataset, with the URI
-``amlpipe://<datastore connection>/<dataset name>``; each successful step emits an event whose
-``extra`` carries the version, digest and whether the step was reused::
+Every dataset is an ``Asset`` named after it, with the URI
+``amlpipe://<datastore connection>/<dataset name>``. A step declares one ``AssetAlias`` per output
+as its outlet and emits an event for the dataset's Asset through it **only when it mints a new
+version**: a reused step, or one whose output is identical to the latest version, is not new data,
+so a DAG scheduled on the Asset does not fire. The event's ``extra`` carries the version and digest::
 
     from airflow_provider_amlpipe.assets import dataset_asset
     with DAG("report", schedule=[dataset_asset("amlpipe_default", "passenger_model_comparison")]):
         ...
+
+(An outlet ``Asset`` would not do: Airflow emits an event for every outlet Asset of every task
+that succeeds.)
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from airflow.sdk import Asset
+from airflow.sdk import Asset, AssetAlias
 
 if TYPE_CHECKING:
     from urllib.parse import SplitResult
@@ -30,6 +35,11 @@ def dataset_asset(datastore: str, dataset: str) -> Asset:
     """
     uri = f"{SCHEME}://{quote(datastore, safe='')}/{quote(dataset, safe='')}"
     return Asset(name=dataset, uri=uri, group="amlpipe-dataset")
+
+
+def dataset_alias(datastore: str, dataset: str) -> AssetAlias:
+    """The outlet through which a step emits events for ``dataset_asset(datastore, dataset)``."""
+    return AssetAlias(name=dataset_asset(datastore, dataset).uri, group="amlpipe-dataset")
 
 
 def sanitize_uri(uri: SplitResult) -> SplitResult:

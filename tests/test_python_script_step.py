@@ -82,24 +82,24 @@ def test_first_run_executes_and_rerun_reuses(pipeline: dict[str, object]) -> Non
     assert first.ran() == {"produce", "consume"}
     assert (count(pipeline, "produce"), count(pipeline, "consume")) == (1, 1)
 
-    ref = first.xcom("produce", "return_value")["numbers"]
+    ref = first.xcom("produce", "numbers")  # each output under its own key: produce.output["numbers"]
     assert ref["kind"] == "amlpipe.dataref"
     assert ref["name"] == f"{dag_id}.produce.numbers" and ref["version"] == 1
     assert ref["producer"]["run_id"] == first.run_id
-    assert first.xcom("produce", "numbers") == ref  # each output also under its own key
+    assert first.xcom("produce", "return_value") is None  # one output: its key is the step's .output
     assert first.statuses["consume"]["metrics"][0]["value"] == 45
 
     second = run_dag(dag_id)
     assert second.state == "success"
     assert second.ran() == set()
     assert (count(pipeline, "produce"), count(pipeline, "consume")) == (1, 1)
-    assert second.xcom("produce", "return_value")["numbers"] == ref
+    assert second.xcom("produce", "numbers") == ref
     assert second.statuses["consume"]["producer"]["run_id"] == first.run_id
     link = second.xcom("consume", "_link_ReusedFromLink")
     assert link.endswith(f"/dags/{dag_id}/runs/{first.run_id.replace(':', '%3A').replace('+', '%2B')}/tasks/consume")
     assert not first.xcom("consume", "_link_ReusedFromLink")  # a step that ran links nowhere
 
-    # Each output is an Airflow Asset; every successful step emits an event carrying the version.
+    # Each output is an Airflow Asset; an event is emitted when a version is minted, not when reused.
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
     from sqlalchemy import select
@@ -111,7 +111,7 @@ def test_first_run_executes_and_rerun_reuses(pipeline: dict[str, object]) -> Non
             .where(AssetModel.uri == f"amlpipe://store_{dag_id}/{dag_id}.produce.numbers")
             .order_by(AssetEvent.timestamp)
         ).all()
-    assert [(e["version"], e["reused"]) for e in extras] == [(1, False), (1, True)]
+    assert [(e["version"], e["digest"], e["run_id"]) for e in extras] == [(1, ref["digest"], first.run_id)]
 
 
 def test_edit_that_keeps_output_identical_reuses_downstream(pipeline: dict[str, object]) -> None:
@@ -146,7 +146,7 @@ def test_changed_output_reruns_downstream_and_mints_a_version(pipeline: dict[str
 def test_damaged_recorded_output_is_not_served(pipeline: dict[str, object], damage: str) -> None:
     dag_id = str(pipeline["dag_id"])
     first = run_dag(dag_id)
-    ref = first.xcom("produce", "return_value")["numbers"]
+    ref = first.xcom("produce", "numbers")
     store = pipeline["store"]
     path = store.local_path(ref["path"] + "/numbers.txt")  # type: ignore[attr-defined]
     if damage == "delete":

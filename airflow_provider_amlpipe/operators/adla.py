@@ -121,7 +121,7 @@ class AdlaStepOperator(AmlStepOperator):
 
     def run_step(
         self, context: Context, runner: StepRunner, plan: StepPlan, decision: Run, definition: StepDefinition
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | None:
         if not self.remote:
             return super().run_step(context, runner, plan, decision, definition)
         from airflow_provider_amlpipe.compute.adla import job_id_for
@@ -217,7 +217,7 @@ class AdlaStepOperator(AmlStepOperator):
         folders = collect_outputs(store, outputs, scratch / "outputs")
         return runner.commit(spec, folders, [], time.time() - started, move=True, fence=fence)
 
-    def execute_job_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+    def execute_job_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any] | None:
         """Resumed when the ADLA job ended: download and commit its outputs, or fail with its errors."""
         from airflow_provider_amlpipe.compute.adla import AdlaJobBackend, job_info_from_event
         from airflow_provider_amlpipe.errors import StepFailedError

@@ -8,16 +8,17 @@ from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from airflow.sdk import Asset, BaseOperator, Context, XComArg
+from airflow.sdk import AssetAlias, BaseOperator, Context, XComArg
 from airflow.sdk.definitions.xcom_arg import PlainXComArg
 
-from airflow_provider_amlpipe.assets import dataset_asset
+from airflow_provider_amlpipe.assets import dataset_alias
 from airflow_provider_amlpipe.compute.base import ComputeBackend, Invocation
 from airflow_provider_amlpipe.compute.local import LocalProcessBackend
 from airflow_provider_amlpipe.data.refs import Output, is_template
 from airflow_provider_amlpipe.errors import ConfigurationError
 from airflow_provider_amlpipe.hooks.datastore import DEFAULT_CONN_ID, DatastoreResolver
-from airflow_provider_amlpipe.links import STATUS_ATTRIBUTE, STATUS_XCOM_KEY, ReusedFromLink
+from airflow_provider_amlpipe.links import STATUS_XCOM_KEY, ReusedFromLink
+from airflow_provider_amlpipe.operators.results import publish_result
 from airflow_provider_amlpipe.reuse.fingerprint import Fingerprint
 from airflow_provider_amlpipe.reuse.hashing import Hasher
 from airflow_provider_amlpipe.reuse.store import DEFAULT_LEASE_TTL, check_lease_ttl
@@ -205,9 +206,11 @@ class StepOutputs(PlainXComArg):
     outputs are declared, so the mistake is reported where the DAG is written.
     """
 
+    declared: tuple[str, ...] = ()
+
     def __getitem__(self, item: str) -> XComArg:
         operator = self.operator
-        declared = [o.name for o in getattr(operator, "outputs", [])]
+        declared = list(self.declared)
         if isinstance(item, str) and item not in (*declared, STATUS_XCOM_KEY, "return_value"):
             raise ConfigurationError(
                 f"{operator.task_id}.output[{item!r}]",
@@ -215,6 +218,14 @@ class StepOutputs(PlainXComArg):
                 f"use one of its output names, or declare outputs=[..., {item!r}] on {operator.task_id!r}",
             )
         return super().__getitem__(item)
+
+
+def step_outputs(operator: BaseOperator, declared: Sequence[str]) -> XComArg:
+    """The ``output`` of a task that publishes step results: one output's key when there is exactly
+    one (what it pushes instead of a return value), else the ``{name: DataRef}`` return value."""
+    arg = StepOutputs(operator=operator, key=declared[0] if len(declared) == 1 else "return_value")
+    arg.declared = tuple(declared)
+    return arg
 
 
 class AmlStepOperator(BaseOperator):
@@ -262,16 +273,17 @@ class AmlStepOperator(BaseOperator):
         self._backend: Any = None  # what on_kill stops: a running process or remote job
         self._check_task_params()
         if self.has_dag():
-            self.outlets = [*self.outlets, *self._output_assets().values()]
+            self.outlets = [*self.outlets, *self._output_aliases()]
 
     @property
     def output(self) -> XComArg:
-        """This step's XCom: ``.output["name"]`` is the DataRef of its output ``name``."""
-        return StepOutputs(operator=self)
+        """This step's XCom: ``.output["name"]`` is the DataRef of its output ``name``; for a step with
+        one output, ``.output`` is that DataRef too."""
+        return step_outputs(self, [o.name for o in self.outputs])
 
-    def _output_assets(self) -> dict[str, Asset]:
+    def _output_aliases(self) -> list[AssetAlias]:
         names = config.dataset_names(self.outputs, self.dag_id, self.task_id)
-        return {name: dataset_asset(self.datastore, dataset) for name, dataset in names.items()}
+        return [dataset_alias(self.datastore, dataset) for dataset in names.values()]
 
     def _check_task_params(self) -> None:
         """Refuse Airflow ``params`` given to this task that nothing of the step can ever see.
@@ -358,15 +370,15 @@ class AmlStepOperator(BaseOperator):
         return LocalProcessBackend()
 
     # lifecycle ---------------------------------------------------------------------------------
-    def execute(self, context: Context) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any] | None:
         return self._decide_and_act(context)
 
-    def execute_resume(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    def execute_resume(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """Resumed after waiting on an identical step: decide again (usually: reuse its outputs)."""
         self.log.info("The identical step we waited for ended (%s); deciding again.", (event or {}).get("status"))
         return self._decide_and_act(context)
 
-    def _decide_and_act(self, context: Context) -> dict[str, Any]:
+    def _decide_and_act(self, context: Context) -> dict[str, Any] | None:
         # What templates rendered, and the run's conf, are checked before anything is read or written.
         self.step_params = config.check_step_params(self.step_params, field="step_params (rendered)")
         self.inputs = config.check_mapping("inputs (rendered)", self.inputs, "{'raw': DataPath(...)}")
@@ -415,7 +427,7 @@ class AmlStepOperator(BaseOperator):
 
     def run_step(
         self, context: Context, runner: StepRunner, plan: StepPlan, decision: Run, definition: StepDefinition
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | None:
         """Run the step on this worker and commit it (remote, deferrable backends override this)."""
         result = runner.run(
             plan, decision, self.step_params, lambda ws: self._execute_step(definition, ws), stop=self.on_kill
@@ -434,33 +446,8 @@ class AmlStepOperator(BaseOperator):
         if self._backend is not None:
             self._backend.terminate()
 
-    def _push(self, context: Context, result: StepResult, reason: str) -> dict[str, Any]:
-        ti = context["ti"]
-        for name, ref in result.outputs.items():
-            ti.xcom_push(key=name, value=ref)
-        record = result.record
-        status = {
-            "reused": result.reused,
-            "reason": reason,
-            "fingerprint": result.fingerprint,
-            "record": record.get("record"),
-            "producer": record.get("producer", {}),
-            "duration_seconds": record.get("duration_seconds"),
-            "versions": {name: ref["version"] for name, ref in result.outputs.items()},
-            "datasets": {name: ref["name"] for name, ref in result.outputs.items()},
-            "new_versions": result.new_versions,
-            "metrics": record.get("metrics", []),
-        }
-        ti.xcom_push(key=STATUS_XCOM_KEY, value=status)
-        setattr(self, STATUS_ATTRIBUTE, status)  # what ReusedFromLink reads when the task ends
-        if self.has_dag():
-            events = context["outlet_events"]
-            for name, asset in self._output_assets().items():
-                ref = result.outputs[name]
-                events[asset].extra = {"version": ref["version"], "digest": ref["digest"], "reused": result.reused}
-        for metric in status["metrics"]:
-            self.log.info("metric %s = %s", metric.get("name"), metric.get("value"))
-        return result.outputs
+    def _push(self, context: Context, result: StepResult, reason: str) -> dict[str, Any] | None:
+        return publish_result(self, context, result, reason, self.datastore)
 
 
 def check_conn_id(field: str, value: object) -> str:

@@ -99,7 +99,26 @@ class StepReuseSensor(BaseSensorOperator):
     def poke(self, context: Context) -> bool:
         raise NotImplementedError("StepReuseSensor decides in execute() and defers while it waits")
 
+    def check_wiring(self) -> None:
+        """The guarded task exists and is directly downstream (the DAG is complete when this runs)."""
+        dag = self.dag
+        if self.guarded_task_id not in dag.task_dict:
+            tasks = ", ".join(sorted(dag.task_dict))
+            raise ConfigurationError(
+                "guarded_task_id",
+                f"no task {self.guarded_task_id!r} in DAG {dag.dag_id!r} (its tasks: {tasks})",
+                "name the task this sensor guards",
+            )
+        if self.guarded_task_id not in self.downstream_task_ids:
+            raise ConfigurationError(
+                "guarded_task_id",
+                f"{self.guarded_task_id!r} is not directly downstream of {self.task_id!r}, so it could not be skipped"
+                " when its outputs are reused",
+                f"wire {self.task_id} >> {self.guarded_task_id}",
+            )
+
     def execute(self, context: Context) -> dict[str, Any]:
+        self.check_wiring()
         self.fingerprint_params = config.check_step_params(
             self.fingerprint_params, field="fingerprint_params (rendered)"
         )

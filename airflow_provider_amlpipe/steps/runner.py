@@ -110,6 +110,27 @@ class StepResult:
     record: dict[str, Any]
     new_versions: list[str]
 
+    def status(self, reason: str) -> dict[str, Any]:
+        """The step's ``amlpipe_status``: the same shape for every step kind and for guarded tasks."""
+        record = self.record
+        return {
+            "reused": self.reused,
+            "reason": reason,
+            "fingerprint": self.fingerprint,
+            "record": record.get("record"),
+            "producer": record.get("producer", {}),
+            "duration_seconds": record.get("duration_seconds"),
+            "versions": {name: ref["version"] for name, ref in self.outputs.items()},
+            "datasets": {name: ref["name"] for name, ref in self.outputs.items()},
+            "new_versions": list(self.new_versions),
+            "metrics": record.get("metrics", []),
+        }
+
+    def is_new(self, output: str) -> bool:
+        """Whether this commit minted the version it hands out for ``output``."""
+        ref = self.outputs[output]
+        return f"{ref['name']}:{ref['version']}" in self.new_versions
+
 
 class StepRunner:
     """Runs the lifecycle for steps whose outputs and records live in ``store``."""
