@@ -114,3 +114,47 @@ def test_workspaces_of_dead_workers_are_swept_and_others_kept(tmp_path: Path) ->
     assert sweep_stale_workspaces(tmp_path) == [folders["dead"]]
     assert not folders["dead"].exists()
     assert folders["alive"].exists() and folders["elsewhere"].exists() and unowned.exists()
+
+
+def test_an_empty_required_output_fails_the_step_and_an_optional_one_warns(runner: StepRunner) -> None:
+    from airflow_provider_amlpipe.steps.runner import StepPlan as Plan
+
+    parts = {"kind": "test", "code": "empty", "outputs": {"out": "ds.empty"}}
+    plan = Plan("dag.empty", {}, [Output("out")], {"out": "ds.empty"}, Fingerprint(parts), {"run_id": "r"})
+    decision = decide(runner, plan)
+    assert isinstance(decision, Run)
+    with pytest.raises(StepFailedError, match=r"output 'out' is empty.*Output\('out', required=False\)"):
+        runner.run(plan, decision, {}, lambda ws: (ws.outputs["out"] / "sub").mkdir())
+    assert runner.registry.list_datasets() == []
+
+    optional = Plan("dag.empty", {}, [Output("out", required=False)], {"out": "ds.empty"}, Fingerprint(parts), {})
+    decision = decide(runner, optional)
+    assert isinstance(decision, Run)
+    result = runner.run(optional, decision, {}, lambda ws: None)
+    assert result.outputs["out"]["files"] == 0
+    assert result.status("ran")["warnings"] == ["output 'out' is empty (committed as an empty version)"]
+
+
+def test_latest_produced_follows_what_the_producer_served_last(runner: StepRunner) -> None:
+    from airflow_provider_amlpipe.data.refs import DatasetInput
+    from airflow_provider_amlpipe.steps.inputs import resolve_inputs
+
+    def produce(code: str, text: str) -> None:
+        plan = make_plan(code)
+        decision = decide(runner, plan)
+        if isinstance(decision, Reused):
+            runner.served(plan, decision)
+            return
+        assert isinstance(decision, Run)
+        runner.run(plan, decision, {}, lambda ws: (ws.outputs["out"] / "x.txt").write_text(text))
+
+    def resolve(version: str) -> int:
+        item = resolve_inputs({"x": DatasetInput("ds", version)}, lambda _: runner.store, runner.hasher, "s")["x"]
+        assert item.ref is not None
+        return item.ref.version
+
+    produce("a", "A")
+    produce("b", "B")
+    assert (resolve("latest"), resolve("latest-produced")) == (2, 2)
+    produce("a", "A")  # back to the first inputs: reused, serves version 1
+    assert (resolve("latest"), resolve("latest-produced")) == (2, 1)

@@ -17,6 +17,8 @@ from airflow_provider_amlpipe.errors import ConfigurationError
 DATAREF_KIND = "amlpipe.dataref"
 FINGERPRINT_MODES = ("content", "marker")
 LATEST = "latest"
+#: The version a producer most recently committed *or reused* (not necessarily the newest minted).
+LATEST_PRODUCED = "latest-produced"
 _VERSION_DIGITS = re.compile(r"[0-9]+")
 
 
@@ -125,7 +127,12 @@ class DataPath:
 
 
 class DatasetInput:
-    """An input taken from the dataset registry: ``name`` at ``version`` (a number or "latest")."""
+    """An input taken from the dataset registry: ``name`` at ``version``.
+
+    ``version`` is a number, ``"latest"`` (the most recently *minted* version) or
+    ``"latest-produced"`` (the version a producing step most recently committed or reused: after a
+    pipeline went back to inputs whose outputs are an older version, that older version).
+    """
 
     template_fields = ("name", "version")
 
@@ -158,15 +165,15 @@ class DatasetInput:
 
 
 def check_version(field_name: str, version: object, *, rendered: bool = True) -> int | str:
-    """A dataset version: an int from 1 (not a bool), a string of ASCII digits, or ``"latest"``.
+    """A dataset version: an int from 1 (not a bool), a string of ASCII digits, ``"latest"`` or ``"latest-produced"``.
 
     Anything else is refused rather than coerced: ``True`` or ``2.7`` would otherwise silently
     pick version 1 or 2. Before rendering, a Jinja template string is accepted as it is.
     """
-    fix = "use a version number from 1 (such as 3 or '3') or 'latest'"
+    fix = f"use a version number from 1 (such as 3 or '3'), {LATEST!r} or {LATEST_PRODUCED!r}"
     if isinstance(version, str):
         text = version.strip()
-        if text == LATEST or (not rendered and is_template(text)):
+        if text in (LATEST, LATEST_PRODUCED) or (not rendered and is_template(text)):
             return text
         if not _VERSION_DIGITS.fullmatch(text):
             raise ConfigurationError(field_name, f"{version!r} is not a version", fix)
@@ -181,17 +188,24 @@ def check_version(field_name: str, version: object, *, rendered: bool = True) ->
 class Output:
     """A named output a step declares; committed as a new version of a dataset on success.
 
-    ``register_as`` names the dataset (default: ``<dag_id>.<task_id>.<name>``).
+    ``register_as`` names the dataset (default: ``<dag_id>.<task_id>.<name>``). A ``required``
+    output (the default) that the step leaves empty fails the step; with ``required=False`` an
+    empty output is committed as an empty version, with a warning.
     """
 
-    def __init__(self, name: str, *, register_as: str | None = None) -> None:
+    def __init__(self, name: str, *, register_as: str | None = None, required: bool = True) -> None:
         self.name = name
         self.register_as = register_as
+        self.required = required
 
     def validate(self, field_name: str) -> None:
         validate_output_name(f"{field_name}.name", self.name)
         if self.register_as is not None:
             validate_name(f"{field_name}.register_as", self.register_as)
+        if not isinstance(self.required, bool):
+            raise ConfigurationError(
+                f"{field_name}.required", f"expected True or False, got {self.required!r}", "pass required=False"
+            )
 
     def dataset_name(self, dag_id: str, task_id: str) -> str:
         """The dataset this output is committed to: ``register_as``, else ``<dag_id>.<task_id>.<name>``."""
@@ -205,4 +219,4 @@ class Output:
         return self.placeholder
 
     def __repr__(self) -> str:
-        return f"Output({self.name!r}, register_as={self.register_as!r})"
+        return f"Output({self.name!r}, register_as={self.register_as!r}, required={self.required!r})"

@@ -20,10 +20,10 @@ from typing import Any, Protocol
 from airflow_provider_amlpipe.data.datastore import Datastore
 from airflow_provider_amlpipe.data.names import validate_name
 from airflow_provider_amlpipe.data.objects import data_prefix
-from airflow_provider_amlpipe.data.refs import DataRef
+from airflow_provider_amlpipe.data.refs import LATEST, LATEST_PRODUCED, DataRef
 from airflow_provider_amlpipe.data.retry import retrying
-from airflow_provider_amlpipe.data.sequence import Document, Sequence
-from airflow_provider_amlpipe.errors import ConfigurationError, NotFoundError
+from airflow_provider_amlpipe.data.sequence import Document, Sequence, decode, encode
+from airflow_provider_amlpipe.errors import ConfigurationError, IntegrityError, NotFoundError
 
 
 class StoredObject(Protocol):
@@ -49,6 +49,32 @@ class DatasetRegistry:
     def __init__(self, store: Datastore) -> None:
         self.store = store
         self._done: set[str] = set()  # completion documents seen: they never disappear
+
+    def _served_key(self, name: str) -> str:
+        return f"registry/{validate_name('dataset name', name)}/served.json"
+
+    def mark_served(self, name: str, version: int, producer: dict[str, Any]) -> None:
+        """Record ``version`` as what the producer of ``name`` served last (a commit or a reuse).
+
+        Replace semantics, last writer wins; nothing is written when it already says so.
+        """
+        key = self._served_key(name)
+        try:
+            current = decode(retrying(lambda: self.store.read_bytes(key)), key)
+        except (NotFoundError, IntegrityError):
+            current = {}
+        if current.get("version") == version:
+            return
+        doc = {"version": version, "served_at": utcnow_iso(), "producer": producer}
+        retrying(lambda: self.store.write_bytes(key, encode(doc)))
+
+    def served_version(self, name: str) -> int | None:
+        """The version the producer of ``name`` served last, if recorded."""
+        key = self._served_key(name)
+        try:
+            return int(decode(retrying(lambda: self.store.read_bytes(key)), key)["version"])
+        except (NotFoundError, IntegrityError, KeyError, TypeError, ValueError):
+            return None
 
     def _versions(self, name: str) -> Sequence:
         return Sequence(self.store, f"registry/{validate_name('dataset name', name)}/versions")
@@ -130,9 +156,15 @@ class DatasetRegistry:
                 yield doc
 
     def get(self, name: str, version: int | str = "latest", *, field: str = "dataset") -> DataRef:
-        """Resolve ``name`` at ``version`` (a number or "latest"), or fail naming ``field``."""
+        """Resolve ``name`` at ``version`` (a number, "latest" or "latest-produced"), or fail naming ``field``.
+
+        "latest-produced" is the version the producing step most recently committed or reused
+        (:meth:`mark_served`); a dataset with no such record falls back to "latest".
+        """
+        if version == LATEST_PRODUCED:
+            version = self.served_version(name) or LATEST
         sequence = self._versions(name)
-        if version != "latest":
+        if version != LATEST:
             number = int(version)
             try:
                 doc = sequence.get(number)  # one read: the usual case when serving a recorded output
@@ -148,7 +180,7 @@ class DatasetRegistry:
                 f"no dataset named {name!r} in {self.store.describe()} (known: {known})",
                 "run the step that registers it first, or correct the name",
             )
-        if version == "latest":
+        if version == LATEST:
             return self._ref(latest)
         if doc is None:
             first = sequence.numbers()[0]

@@ -32,7 +32,6 @@ from airflow_provider_amlpipe.steps.runner import (
     StepRunner,
     StepWorkspace,
     Wait,
-    reused_result,
 )
 from airflow_provider_amlpipe.triggers.step_lease import StepLeaseTrigger
 
@@ -405,7 +404,7 @@ class AmlStepOperator(BaseOperator):
                 producer.get("task_id"),
                 ", ".join(f"{n}={r['name']}:{r['version']}" for n, r in decision.outputs.items()) or "none",
             )
-            return self._push(context, reused_result(plan, decision), "reused: fingerprint unchanged")
+            return self._push(context, runner.served(plan, decision), "reused: fingerprint unchanged")
         if isinstance(decision, Wait):
             self.log.info(
                 "An identical step (fingerprint %s) is running now (lease %s held by %s); waiting for it.",

@@ -139,10 +139,11 @@ class StepCommitOperator(BaseOperator):
         check = ti.xcom_pull(task_ids=self.check_task_id)
         if not check:
             raise StepFailedError(f"{self.check_task_id} pushed no reuse decision; did it run?")
+        runner = StepRunner(DatastoreResolver()(self.datastore), Hasher(), self.log)
         if check["reused"]:
+            runner.committer.note_served(check["record"])
             reused = StepResult(dict(check["outputs"]), True, str(check["fingerprint"]), check["record"], [])
             return publish_result(self, context, reused, "reused: fingerprint unchanged", self.datastore)
-        runner = StepRunner(DatastoreResolver()(self.datastore), Hasher(), self.log)
         lease = Lease(**check["lease"]) if check.get("lease") else None
         try:
             states = ti.get_task_states(

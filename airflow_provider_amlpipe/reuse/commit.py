@@ -19,8 +19,9 @@ miss: the step runs again and its new record supersedes the damaged one.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,7 +30,7 @@ from airflow_provider_amlpipe.data import objects
 from airflow_provider_amlpipe.data.datastore import Datastore
 from airflow_provider_amlpipe.data.registry import DatasetRegistry
 from airflow_provider_amlpipe.data.sequence import Document
-from airflow_provider_amlpipe.errors import ConfigurationError, IntegrityError, NotFoundError
+from airflow_provider_amlpipe.errors import ConfigurationError, IntegrityError, NotFoundError, StepFailedError
 from airflow_provider_amlpipe.reuse.fingerprint import Fingerprint
 from airflow_provider_amlpipe.reuse.hashing import Hasher
 from airflow_provider_amlpipe.reuse.store import ReuseStore
@@ -52,13 +53,22 @@ class CommitSpec:
     dataset_names: dict[str, str]
     producer: dict[str, Any]
     inputs: dict[str, dict[str, str]]
+    #: Outputs that may be committed empty (``Output(..., required=False)``).
+    optional: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> CommitSpec:
-        return cls(doc["step_id"], doc["parts"], doc["dataset_names"], doc["producer"], doc["inputs"])
+        return cls(
+            doc["step_id"],
+            doc["parts"],
+            doc["dataset_names"],
+            doc["producer"],
+            doc["inputs"],
+            list(doc.get("optional", [])),
+        )
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,7 @@ class Committed:
     outputs: dict[str, dict[str, Any]]
     record: dict[str, Any]
     new_versions: list[str]
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -104,8 +115,17 @@ class Committer:
         ``fence`` is called right before the commit point and raises when the caller lost the right
         to commit (its lease); nothing visible has been written then.
         """
+        warnings: list[str] = []
         for name in spec.dataset_names:  # every output is checked before any is stored
             objects.check_output_tree(output_dirs[name], name)
+            if not any(files for _, _, files in os.walk(output_dirs[name])):
+                if name not in spec.optional:
+                    raise StepFailedError(
+                        f"output {name!r} is empty: the step wrote no file into it. Fix: write the output, or"
+                        f" declare Output({name!r}, required=False) if an empty output is a valid result"
+                    )
+                warnings.append(f"output {name!r} is empty (committed as an empty version)")
+                self.log.warning("%s", warnings[-1])
         manifests = {
             name: objects.publish(self.store, output_dirs[name], self.hasher, move=move) for name in spec.dataset_names
         }
@@ -130,7 +150,8 @@ class Committer:
         fingerprint = Fingerprint(spec.parts)
         number, intent = self.reuse.begin(fingerprint, spec.step_id, body)
         faults.point("commit.after_intent")
-        return self.complete(fingerprint.digest, number, intent, rolling_forward=False)
+        done = self.complete(fingerprint.digest, number, intent, rolling_forward=False)
+        return Committed(done.outputs, done.record, done.new_versions, warnings)
 
     def complete(self, fingerprint: str, number: int, intent: Document, *, rolling_forward: bool = True) -> Committed:
         """Register the intent's versions and write its record; safe to repeat and to run concurrently."""
@@ -153,7 +174,14 @@ class Committer:
                 new_versions.append(f"{ref.name}:{ref.version}")
             faults.point("commit.after_version")
         record = self.reuse.finish(fingerprint, number, intent, outputs)
+        self.note_served(record)
         return Committed(dict(record["outputs"]), record, new_versions)
+
+    def note_served(self, record: Document) -> None:
+        """Remember that the record's versions are what their datasets' producer served last
+        (``DatasetInput(version="latest-produced")``)."""
+        for ref in record["outputs"].values():
+            self.registry.mark_served(str(ref["name"]), int(ref["version"]), dict(record.get("producer", {})))
 
     def finish_abandoned(self, fingerprint: str) -> int:
         """Complete the commits of ``fingerprint`` whose committer died after the commit point."""

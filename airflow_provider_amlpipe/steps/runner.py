@@ -56,6 +56,7 @@ class StepPlan:
             {o.name: self.dataset_names[o.name] for o in self.outputs},
             self.producer,
             {name: {"digest": i.digest, "source": i.description} for name, i in self.inputs.items()},
+            [o.name for o in self.outputs if not o.required],
         )
 
 
@@ -109,6 +110,7 @@ class StepResult:
     fingerprint: str
     record: dict[str, Any]
     new_versions: list[str]
+    warnings: list[str] = field(default_factory=list)
 
     def status(self, reason: str) -> dict[str, Any]:
         """The step's ``amlpipe_status``: the same shape for every step kind and for guarded tasks."""
@@ -124,6 +126,7 @@ class StepResult:
             "datasets": {name: ref["name"] for name, ref in self.outputs.items()},
             "new_versions": list(self.new_versions),
             "metrics": record.get("metrics", []),
+            "warnings": list(self.warnings),
         }
 
     def is_new(self, output: str) -> bool:
@@ -260,7 +263,13 @@ class StepRunner:
     ) -> StepResult:
         """Commit each output folder as a dataset version and write the reuse record (see ``reuse.commit``)."""
         done = self.committer.commit(spec, output_dirs, metrics, duration, move=move, fence=fence)
-        return StepResult(done.outputs, False, Fingerprint(spec.parts).digest, done.record, done.new_versions)
+        fingerprint = Fingerprint(spec.parts).digest
+        return StepResult(done.outputs, False, fingerprint, done.record, done.new_versions, done.warnings)
+
+    def served(self, plan: StepPlan, reused: Reused) -> StepResult:
+        """The result of serving a reused record (remembered as what its datasets' producer served last)."""
+        self.committer.note_served(reused.record)
+        return StepResult(reused.outputs, True, plan.fingerprint.digest, reused.record, [])
 
 
 def sweep_stale_workspaces(parent: Path | None = None) -> list[Path]:
@@ -304,7 +313,3 @@ def read_metrics(path: Path, log: StepLog | None = None) -> list[dict[str, Any]]
             continue
         metrics.append(metric)
     return metrics
-
-
-def reused_result(plan: StepPlan, reused: Reused) -> StepResult:
-    return StepResult(reused.outputs, True, plan.fingerprint.digest, reused.record, [])
