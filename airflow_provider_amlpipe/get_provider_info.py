@@ -45,7 +45,7 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "AML Pipelines",
                 "python-modules": [
                     "airflow_provider_amlpipe.triggers.step_lease",
-                    "airflow_provider_amlpipe.triggers.adla_job",
+                    "airflow_provider_amlpipe.triggers.remote_job",
                 ],
             }
         ],

@@ -24,14 +24,13 @@ from airflow_provider_amlpipe.compute.adla import (
     AdlaAuthError,
     AdlaJobBackend,
     AdlaJobsClient,
-    JobInfo,
     StaticTokenCredential,
-    job_id_for,
-    job_info_from_event,
     next_job_id,
 )
+from airflow_provider_amlpipe.compute.remote import RemoteJob, remote_job_id
 from airflow_provider_amlpipe.errors import ConfigurationError, StepFailedError
 
+BACKEND = "airflow_provider_amlpipe.hooks.adla:aadla_backend"
 TOKEN = "test-bearer-token-5f0c1e"  # what the test server accepts; must never be logged
 
 pytestmark = pytest.mark.azurite
@@ -110,7 +109,7 @@ def test_a_job_runs_the_script_and_writes_its_output(
     caplog.set_level(logging.DEBUG)
     script, out = _script(blobs)
     sink = Lines()
-    job_id = job_id_for("fp-1", "dag.task.run1.-1")
+    job_id = uuid.UUID(remote_job_id("fp-1", "dag.task.run1.-1"))
     with _client(server) as client:
         AdlaJobBackend(client).run_script(
             script, job_id=job_id, name="sums", degree_of_parallelism=4, priority=500, sink=sink, poll_interval=0.02
@@ -128,7 +127,7 @@ def test_a_job_runs_the_script_and_writes_its_output(
         "properties": {"type": "USql", "script": script},
     }
     text = sink.text()
-    assert "submitted" in text and "Ended (Succeeded)" in text
+    assert "submitted" in text and f"ADLA job {job_id}: succeeded" in text
     assert TOKEN not in text and TOKEN not in caplog.text  # secrets never reach the sink or logs
     assert all(r.authorization == f"Bearer {TOKEN}" for r in server.requests)
 
@@ -150,8 +149,12 @@ def test_a_failing_script_surfaces_the_usql_error(server: AdlaTestServer, blobs:
 
 def test_resubmitting_the_same_job_id_reattaches_instead_of_running_twice(server: AdlaTestServer, blobs: Blobs) -> None:
     script, out = _script(blobs)
-    job_id = job_id_for("fp-2", "dag.task.run1.-1")
-    assert job_id == job_id_for("fp-2", "dag.task.run1.-1") != job_id_for("fp-2", "dag.task.run2.-1")
+    job_id = uuid.UUID(remote_job_id("fp-2", "dag.task.run1.-1"))
+    assert (
+        job_id
+        == uuid.UUID(remote_job_id("fp-2", "dag.task.run1.-1"))
+        != uuid.UUID(remote_job_id("fp-2", "dag.task.run2.-1"))
+    )
     with _client(server) as client:
         backend = AdlaJobBackend(client)
         backend.run_script(script, job_id=job_id, name="sums", sink=Lines(), poll_interval=0.02)
@@ -169,7 +172,7 @@ def test_resubmitting_the_same_job_id_reattaches_instead_of_running_twice(server
 def test_a_failed_job_under_the_id_is_not_reused_by_a_retry(server: AdlaTestServer, blobs: Blobs) -> None:
     script, out = _script(blobs)
     failing = re.sub(r"in/\w+\.tsv", "in/missing.tsv", script)
-    job_id = job_id_for("fp-3", "dag.task.run1.-1")
+    job_id = uuid.UUID(remote_job_id("fp-3", "dag.task.run1.-1"))
     with _client(server) as client:
         backend = AdlaJobBackend(client)
         with pytest.raises(StepFailedError, match=f"File not found: {re.escape(blobs.uri('in/missing.tsv'))}"):
@@ -296,23 +299,25 @@ def test_the_hook_builds_a_client_from_its_connection(
 def test_the_trigger_yields_the_final_state_and_round_trips(
     server: AdlaTestServer, blobs: Blobs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow_provider_amlpipe.triggers.adla_job import AdlaJobTrigger
+    from airflow_provider_amlpipe.compute.remote import JobStatus, raise_for_status
+    from airflow_provider_amlpipe.triggers.remote_job import RemoteJobTrigger
 
     _connection(monkeypatch, "adla_trigger", server)
     script, out = _script(blobs)
     server.run_delay = 0.3
     with _client(server) as client:
-        submitted = AdlaJobBackend(client).submit(script, job_id=uuid.uuid4(), name="deferred")
-    assert not submitted.ended
+        backend = AdlaJobBackend(client)
+        submitted = backend.submit(str(uuid.uuid4()), {"script": script, "name": "deferred"}, Lines())
+        assert not backend.status(submitted).ended
 
-    trigger = AdlaJobTrigger("adla_trigger", submitted.job_id, poll_interval=0.05)
+    trigger = RemoteJobTrigger("adla_trigger", BACKEND, submitted.to_dict(), poll_interval=0.05)
     classpath, kwargs = trigger.serialize()
-    assert classpath == "airflow_provider_amlpipe.triggers.adla_job.AdlaJobTrigger"
-    rebuilt = AdlaJobTrigger(**kwargs)
+    assert classpath == "airflow_provider_amlpipe.triggers.remote_job.RemoteJobTrigger"
+    rebuilt = RemoteJobTrigger(**kwargs)
     assert rebuilt.serialize() == (classpath, kwargs)
     json.dumps(kwargs)
 
-    async def first_event(t: AdlaJobTrigger) -> dict[str, object]:
+    async def first_event(t: RemoteJobTrigger) -> dict[str, object]:
         async def take() -> dict[str, object]:
             async for event in t.run():
                 return dict(event.payload)
@@ -321,10 +326,11 @@ def test_the_trigger_yields_the_final_state_and_round_trips(
         return await asyncio.wait_for(take(), 20)
 
     payload = asyncio.run(first_event(rebuilt))
-    assert payload["status"] == "ended" and payload["result"] == "Succeeded"
-    assert payload["job_id"] == submitted.job_id and payload["errors"] == []
+    assert payload["status"] == "ended" and payload["job"] == submitted.to_dict()
+    final = JobStatus.from_dict(payload["job_status"])  # type: ignore[arg-type]
+    assert final.succeeded and final.errors == ()
     json.dumps(payload)
-    AdlaJobBackend.raise_for_result(job_info_from_event(payload))
+    raise_for_status(submitted, final)
     assert blobs.exists(out)
 
     failing = (
@@ -332,16 +338,16 @@ def test_the_trigger_yields_the_final_state_and_round_trips(
         f'OUTPUT @rs TO "{blobs.uri("o.csv")}";\n'
     )
     with _client(server) as client:
-        failed = AdlaJobBackend(client).submit(failing, job_id=uuid.uuid4(), name="deferred-bad")
-    payload = asyncio.run(first_event(AdlaJobTrigger("adla_trigger", failed.job_id, poll_interval=0.05)))
-    assert payload["result"] == "Failed" and payload["errors"]
+        failed = AdlaJobBackend(client).submit(str(uuid.uuid4()), {"script": failing, "name": "deferred-bad"}, Lines())
+    payload = asyncio.run(first_event(RemoteJobTrigger("adla_trigger", BACKEND, failed.to_dict(), poll_interval=0.05)))
+    final = JobStatus.from_dict(payload["job_status"])  # type: ignore[arg-type]
+    assert final.state == "failed" and final.errors and "Failed" in final.detail
     with pytest.raises(StepFailedError, match="Failed"):
-        AdlaJobBackend.raise_for_result(JobInfo.from_event(payload))
+        raise_for_status(failed, final)
 
-    missing = asyncio.run(first_event(AdlaJobTrigger("adla_trigger", str(uuid.uuid4()), poll_interval=0.05)))
+    gone = RemoteJob("ADLA", str(uuid.uuid4())).to_dict()
+    missing = asyncio.run(first_event(RemoteJobTrigger("adla_trigger", BACKEND, gone, poll_interval=0.05)))
     assert missing["status"] == "error" and "no such job" in str(missing["message"])
-    with pytest.raises(StepFailedError, match="no such job"):
-        job_info_from_event(missing)
     assert TOKEN not in json.dumps(payload) + json.dumps(missing)
 
 
@@ -356,7 +362,7 @@ def test_killing_the_deferred_task_cancels_the_job_frees_the_lease_and_deletes_s
 
     from airflow_provider_amlpipe.data.datastore import LocalDatastore
     from airflow_provider_amlpipe.reuse.store import Busy, Lease, ReuseStore
-    from airflow_provider_amlpipe.triggers.adla_job import AdlaJobTrigger
+    from airflow_provider_amlpipe.triggers.remote_job import RemoteJobTrigger
 
     _connection(monkeypatch, "adla_kill", server)
     root = tmp_path / "store"
@@ -374,13 +380,13 @@ def test_killing_the_deferred_task_cancels_the_job_frees_the_lease_and_deletes_s
     blobs.put("amlpipe-staging/job-1/inputs/data/x.csv", b"1\n")
     server.run_delay = 30.0
     with _client(server) as client:
-        submitted = AdlaJobBackend(client).submit(script, job_id=uuid.uuid4(), name="killed")
+        submitted = AdlaJobBackend(client).submit(str(uuid.uuid4()), {"script": script, "name": "killed"}, Lines())
     resume = {
         "datastore": "kill_store",
         "lease": dataclasses.asdict(lease),
         "staging": {"datastore": "kill_staging", "prefix": "amlpipe-staging/job-1", "outputs": {}},
     }
-    trigger = AdlaJobTrigger("adla_kill", submitted.job_id, poll_interval=0.05, resume=resume)
+    trigger = RemoteJobTrigger("adla_kill", BACKEND, submitted.to_dict(), poll_interval=0.05, resume=resume)
     asyncio.run(trigger.on_kill())
     with _client(server) as client:
         for _ in range(100):

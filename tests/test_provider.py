@@ -38,7 +38,7 @@ def test_cli_lists_the_provider_its_hooks_links_and_triggers() -> None:
     assert "airflow_provider_amlpipe.links.ReusedFromLink" in links
     triggers = {row["class"] for row in providers("triggers")}
     assert "airflow_provider_amlpipe.triggers.step_lease" in triggers
-    assert "airflow_provider_amlpipe.triggers.adla_job" in triggers
+    assert "airflow_provider_amlpipe.triggers.remote_job" in triggers
 
 
 def test_connection_types_carry_their_ui_fields() -> None:

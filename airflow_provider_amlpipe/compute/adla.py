@@ -2,14 +2,14 @@
 
 Plain Python (never imports Airflow). :class:`AdlaJobsClient` speaks the job service's REST
 protocol (api-version ``2016-11-01``): ``PUT /Jobs/{id}`` submits, ``GET /Jobs/{id}`` reads
-:class:`JobInfo`, ``POST /Jobs/{id}/CancelJob`` cancels. :class:`AdlaJobBackend` runs one script
-to completion on top of it, and a deferrable operator can use :meth:`AdlaJobBackend.submit` and
-:meth:`AdlaJobBackend.raise_for_result` around a trigger that polls :meth:`AdlaJobsClient.get_job`.
+:class:`JobInfo`, ``POST /Jobs/{id}/CancelJob`` cancels. :class:`AdlaJobBackend` is the remote
+job backend the ADLA step runs on (:mod:`airflow_provider_amlpipe.compute.remote`).
 
-Job ids are deterministic (:func:`job_id_for`): a retried task asks for the same id, the service
-answers ``409 Conflict``, and the retry reattaches to the job already submitted instead of running
-the script twice. A job under that id that ended unsuccessfully, or that ran a different script,
-is not reused: the next id of a deterministic chain (:func:`next_job_id`) is tried instead.
+Job ids are deterministic (:func:`~airflow_provider_amlpipe.compute.remote.remote_job_id`): a
+retried task asks for the same id, the service answers ``409 Conflict``, and the retry reattaches
+to the job already submitted instead of running the script twice. A job under that id that ended
+unsuccessfully, or that ran a different script, is not reused: the next id of a deterministic
+chain (:func:`next_job_id`) is tried instead.
 
 Security: requests carry a bearer token for :data:`ADLA_SCOPE`, so plain ``http`` is refused
 unless the host is loopback *and* the caller passed ``verify_https=False`` explicitly (for local
@@ -24,14 +24,25 @@ import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
 import tenacity
 
-from airflow_provider_amlpipe.errors import AmlPipeError, ConfigurationError, StepFailedError
+from airflow_provider_amlpipe.compute.remote import (
+    CANCELLED,
+    FAILED,
+    RUNNING,
+    SUCCEEDED,
+    JobStatus,
+    JobWaiter,
+    LineSink,
+    RemoteJob,
+    raise_for_status,
+)
+from airflow_provider_amlpipe.errors import AmlPipeError, ConfigurationError
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +51,12 @@ ADLA_SCOPE = "https://datalake.azure.net/.default"
 DEFAULT_API_VERSION = "2016-11-01"
 ADLA_DNS_SUFFIX = "azuredatalakeanalytics.net"
 ENDED = "Ended"
-SUCCEEDED = "Succeeded"
+SUCCEEDED_RESULT = "Succeeded"
+CANCELLED_RESULT = "Cancelled"
 DEFAULT_PRIORITY = 1000
 MAX_JOB_GENERATIONS = 50
-_JOB_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "airflow-provider-amlpipe/adla-job")
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 _TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
-
-Sink = Callable[[str, str], None]
 
 
 class TokenCredential(Protocol):
@@ -112,7 +121,7 @@ class JobInfo:
 
     @property
     def succeeded(self) -> bool:
-        return self.ended and self.result == SUCCEEDED
+        return self.ended and self.result == SUCCEEDED_RESULT
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> JobInfo:
@@ -130,34 +139,6 @@ class JobInfo:
             priority=body.get("priority"),
         )
 
-    def to_event(self) -> dict[str, Any]:
-        """A JSON-serializable summary (for a trigger event); :meth:`from_event` reverses it."""
-        return {
-            "job_id": self.job_id,
-            "name": self.name,
-            "state": self.state,
-            "result": self.result,
-            "errors": self.errors,
-        }
-
-    @classmethod
-    def from_event(cls, payload: dict[str, Any]) -> JobInfo:
-        return cls(
-            job_id=str(payload["job_id"]),
-            name=str(payload.get("name", "")),
-            state=str(payload["state"]),
-            result=str(payload["result"]),
-            errors=[str(e) for e in payload.get("errors") or []],
-        )
-
-
-def job_info_from_event(payload: dict[str, Any]) -> JobInfo:
-    """The :class:`JobInfo` of an ``AdlaJobTrigger`` event; :class:`StepFailedError` if the trigger
-    could not read the job (``status: error``)."""
-    if payload.get("status") == "error":
-        raise StepFailedError(f"ADLA job {payload.get('job_id')}: {payload.get('message')}")
-    return JobInfo.from_event(payload)
-
 
 def _render_error(error: dict[str, Any]) -> str:
     message = str(error.get("message") or error.get("description") or error.get("errorId") or "unknown error")
@@ -168,16 +149,6 @@ def _render_error(error: dict[str, Any]) -> str:
     if details and details != message:
         parts.append(f"({details})")
     return " ".join(parts)
-
-
-def job_id_for(fingerprint: str, attempt_key: str) -> uuid.UUID:
-    """The deterministic job id of a step run.
-
-    ``attempt_key`` must be stable across Airflow retries of one task instance (for example
-    ``f"{dag_id}.{task_id}.{run_id}.{map_index}"``, *not* the try number), so a retry resubmits
-    the same id and reattaches to the job instead of running the script twice.
-    """
-    return uuid.uuid5(_JOB_ID_NAMESPACE, f"{fingerprint}\n{attempt_key}")
 
 
 def next_job_id(job_id: uuid.UUID) -> uuid.UUID:
@@ -377,57 +348,74 @@ def _service_message(response: httpx.Response) -> str:
 
 
 class AdlaJobBackend:
-    """Runs a U-SQL script as an ADLA job: submit (idempotently), poll to the end, report.
+    """Runs U-SQL scripts as ADLA jobs: a :class:`~airflow_provider_amlpipe.compute.remote.RemoteJobBackend`.
 
-    :meth:`terminate` (``on_kill``) cancels the job being run, from any thread.
+    A job spec is ``{"script", "name", "degree_of_parallelism", "priority", "runtime_version"}``.
+    :meth:`run_script` submits one script and waits for it on this thread; :meth:`terminate`
+    (``on_kill``) cancels it from any other.
     """
 
-    name = "adla"
+    kind = "ADLA"
 
     def __init__(self, client: AdlaJobsClient) -> None:
         self.client = client
-        self._job_id: str | None = None
-        self._stop = threading.Event()  # terminate() was called
-        self._wake = threading.Event()  # cut the current poll interval short
+        self._waiter: JobWaiter | None = None
 
-    def submit(
-        self,
-        script_text: str,
-        *,
-        job_id: uuid.UUID,
-        name: str,
-        degree_of_parallelism: int | None = None,
-        priority: int | None = None,
-        runtime_version: str | None = None,
-        sink: Sink | None = None,
-    ) -> JobInfo:
+    def check(self, spec: Mapping[str, Any]) -> None:
+        """Nothing to check before submitting: the service validates the script itself."""
+
+    def submit(self, job_id: str, spec: Mapping[str, Any], sink: LineSink) -> RemoteJob:
         """Submit the script under ``job_id``, or reattach to the job already there.
 
         An existing job under the id is reattached to when it ran the same script and has not
         ended unsuccessfully; otherwise the next id of the chain (:func:`next_job_id`) is tried.
         """
-        emit = sink or (lambda _stream, _line: None)
-        candidate = job_id
+        script, name = str(spec["script"]), str(spec["name"])
+        candidate = uuid.UUID(job_id)
         for _ in range(MAX_JOB_GENERATIONS):
             info, created = self.client.create_job(
                 candidate,
                 name,
-                script_text,
-                degree_of_parallelism=degree_of_parallelism or 1,
-                priority=priority or DEFAULT_PRIORITY,
-                runtime_version=runtime_version,
+                script,
+                degree_of_parallelism=spec.get("degree_of_parallelism") or 1,
+                priority=spec.get("priority") or DEFAULT_PRIORITY,
+                runtime_version=spec.get("runtime_version"),
             )
             if created:
-                emit("stdout", f"ADLA job {candidate} ({name}) submitted to {self.client.endpoint}")
-                return info
-            same_script = info.script is None or info.script == script_text
+                sink("status", f"ADLA job {candidate} ({name}) submitted to {self.client.endpoint}")
+                return RemoteJob(self.kind, str(candidate))
+            same_script = info.script is None or info.script == script
             if same_script and (not info.ended or info.succeeded):
-                emit("stdout", f"ADLA job {candidate} ({name}) already submitted; reattaching ({info.state})")
-                return info
+                sink("status", f"ADLA job {candidate} ({name}) already submitted; reattaching ({info.state})")
+                return RemoteJob(self.kind, str(candidate))
             reason = "ran another script" if not same_script else f"ended with result {info.result}"
-            emit("stdout", f"ADLA job {candidate} exists and {reason}; submitting under the next id")
+            sink("status", f"ADLA job {candidate} exists and {reason}; submitting under the next id")
             candidate = next_job_id(candidate)
         raise AdlaError(f"{MAX_JOB_GENERATIONS} job ids derived from {job_id} are all taken")
+
+    def status(self, job: RemoteJob) -> JobStatus:
+        info = self.client.get_job(job.job_id)
+        if not info.ended:
+            return JobStatus(RUNNING, info.state)
+        if info.succeeded:
+            return JobStatus(SUCCEEDED, info.result)
+        state = CANCELLED if info.result == CANCELLED_RESULT else FAILED
+        return JobStatus(state, f"{info.name} ended with result {info.result}", tuple(info.errors))
+
+    def read_logs(self, job: RemoteJob, sink: LineSink) -> None:
+        """ADLA keeps no log stream a client can read; state changes are all there is."""
+
+    def cancel(self, job: RemoteJob) -> None:
+        try:
+            self.client.cancel_job(job.job_id)
+        except AdlaError as exc:
+            log.warning("could not cancel ADLA job %s: %s", job.job_id, exc)
+
+    def cleanup(self, job: RemoteJob) -> None:
+        """An ended ADLA job is kept by the service (its history); there is nothing to delete."""
+
+    def close(self) -> None:
+        self.client.close()
 
     def run_script(
         self,
@@ -438,71 +426,29 @@ class AdlaJobBackend:
         degree_of_parallelism: int | None = None,
         priority: int | None = None,
         runtime_version: str | None = None,
-        sink: Sink,
+        sink: LineSink,
         poll_interval: float = 5.0,
     ) -> None:
         """Submit the script, wait for the job to end, raise :class:`StepFailedError` unless it succeeded."""
-        self._stop.clear()
-        self._wake.clear()
-        info = self.submit(
-            script_text,
-            job_id=job_id,
-            name=name,
-            degree_of_parallelism=degree_of_parallelism,
-            priority=priority,
-            runtime_version=runtime_version,
-            sink=sink,
-        )
-        self._job_id = info.job_id or str(job_id)
+        spec = {
+            "script": script_text,
+            "name": name,
+            "degree_of_parallelism": degree_of_parallelism,
+            "priority": priority,
+            "runtime_version": runtime_version,
+        }
+        job = self.submit(str(job_id), spec, sink)
+        self._waiter = waiter = JobWaiter(self, job, sink)
         try:
-            if self._stop.is_set():  # terminate() came while we were submitting
-                self._cancel_quietly(self._job_id, sink)
-            final = self.wait(self._job_id, sink, poll_interval, info)
+            final = waiter.wait(poll_interval)
         finally:
-            self._job_id = None
-        self.raise_for_result(final)
-
-    def wait(self, job_id: str, sink: Sink, poll_interval: float = 5.0, info: JobInfo | None = None) -> JobInfo:
-        """Poll the job until it ends, writing each state change to ``sink``."""
-        last: tuple[str, str] | None = None
-        while True:
-            if info is None:
-                info = self.client.get_job(job_id)
-            if (info.state, info.result) != last:
-                last = (info.state, info.result)
-                suffix = f" ({info.result})" if info.ended else ""
-                sink("stdout", f"ADLA job {job_id}: {info.state}{suffix}")
-            if info.ended:
-                for error in info.errors:
-                    sink("stderr", error)
-                return info
-            self._wake.wait(poll_interval)
-            self._wake.clear()
-            info = None
-
-    @staticmethod
-    def raise_for_result(info: JobInfo) -> None:
-        """Raise :class:`StepFailedError` with the job's error messages unless it succeeded."""
-        if info.succeeded:
-            return
-        if not info.ended:
-            raise StepFailedError(f"ADLA job {info.job_id} has not ended (state {info.state})")
-        detail = "\n".join(info.errors) or "(the job service reported no error message)"
-        raise StepFailedError(f"ADLA job {info.job_id} ({info.name}) ended with result {info.result}:\n{detail}")
+            self._waiter = None
+        for error in final.errors:
+            sink("stderr", error)
+        raise_for_status(job, final)
 
     def terminate(self) -> None:
-        """Cancel the job being run (``on_kill``); :meth:`run_script` then sees it end as Cancelled."""
-        self._stop.set()
-        job_id = self._job_id
-        if job_id is not None:
-            self._cancel_quietly(job_id, None)
-        self._wake.set()
-
-    def _cancel_quietly(self, job_id: str, sink: Sink | None) -> None:
-        try:
-            self.client.cancel_job(job_id)
-        except AdlaError as exc:
-            log.warning("could not cancel ADLA job %s: %s", job_id, exc)
-            return
-        if sink is not None:
-            sink("stdout", f"ADLA job {job_id}: cancel requested")
+        """Cancel the job :meth:`run_script` waits for (``on_kill``); it then ends as cancelled."""
+        waiter = self._waiter
+        if waiter is not None:
+            waiter.stop()

@@ -32,7 +32,8 @@ from airflow_provider_amlpipe.compute.adla import (
     StaticTokenCredential,
     TokenCredential,
 )
-from airflow_provider_amlpipe.compute.adla_staging import StagingSettings, staging_settings
+from airflow_provider_amlpipe.compute.remote import RemoteCompute
+from airflow_provider_amlpipe.compute.staging import StagingSettings, staging_settings
 from airflow_provider_amlpipe.errors import ConfigurationError
 
 ADLA_CONN_TYPE = "amlpipe_adla"
@@ -143,13 +144,14 @@ class AdlaHook(BaseHook):
         """Where jobs of this account stage their inputs and outputs (``extra.staging_datastore``/``_prefix``)."""
         return staging_settings(self.adla_conn_id, self._connection().extra_dejson)
 
-    async def aget_client(self) -> AdlaJobsClient:
-        """:meth:`get_client` for async code (triggers): the connection is fetched without blocking."""
-        return await aadla_client(self.adla_conn_id)
-
     def get_backend(self) -> AdlaJobBackend:
         """A compute backend that runs U-SQL scripts as jobs of this account."""
         return AdlaJobBackend(self.get_client())
+
+    def get_remote_compute(self) -> RemoteCompute:
+        """What the remote step base needs: the backend, staging, and how the triggerer rebuilds it."""
+        settings = self.get_staging_settings()  # checked before a client is built
+        return RemoteCompute(self.get_backend(), settings, f"{__name__}:aadla_backend", "an ADLA account")
 
 
 async def aadla_client(conn_id: str) -> AdlaJobsClient:
@@ -158,3 +160,8 @@ async def aadla_client(conn_id: str) -> AdlaJobsClient:
     return adla_client_from_connection(
         conn_id, conn.conn_type, conn.host, conn.login, conn.password, conn.port, conn.extra_dejson
     )
+
+
+async def aadla_backend(conn_id: str) -> AdlaJobBackend:
+    """The backend of a connection, for :class:`~airflow_provider_amlpipe.triggers.remote_job.RemoteJobTrigger`."""
+    return AdlaJobBackend(await aadla_client(conn_id))

@@ -12,13 +12,17 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_amlpipe.compute.base import Invocation
 from airflow_provider_amlpipe.errors import ConfigurationError
 from airflow_provider_amlpipe.reuse.hashing import Hasher, code_digest
 from airflow_provider_amlpipe.steps.config import resolve_path
 from airflow_provider_amlpipe.steps.runner import StepWorkspace
+
+if TYPE_CHECKING:
+    from airflow_provider_amlpipe.compute.staging import StagingLayout
+    from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
 
 KIND = "adla_usql"
 
@@ -52,6 +56,10 @@ class AdlaScriptStep:
     priority: int | None = None
     #: What relative paths are relative to (the DAG file's folder); ``None``: the current directory.
     base_dir: str | None = None
+    #: The ADLA job's AUs (remote compute only; not fingerprinted: it changes the speed, not the result).
+    degree_of_parallelism: int | None = None
+
+    output_hint = 'did the script OUTPUT to "@@{name}@@"?'
 
     @property
     def folder(self) -> Path | None:
@@ -102,6 +110,23 @@ class AdlaScriptStep:
 
         text = self.script_path.read_text(encoding="utf-8")
         return substitute(text, values)
+
+    def remote_spec(self, layout: StagingLayout, store: AzureBlobDatastore, job_id: str) -> dict[str, Any]:
+        """The ADLA job: the script with ``wasb://`` URIs of the staged inputs and outputs."""
+        values = {name: str(value) for name, value in self.params.items()}
+        for name, staged in layout.inputs.items():
+            # A folder holding exactly one file (e.g. an upstream ADLA step's output) stands for that file.
+            files = staged.file_keys()
+            values[name] = store.wasb_uri(files[0][1] if len(files) == 1 else staged.key)
+        for name, folder in layout.outputs.items():
+            values[name] = store.wasb_uri(f"{folder}/{name}")
+        return {
+            "script": self.render_with(values),
+            "name": self.job_name or "amlpipe",
+            "degree_of_parallelism": self.degree_of_parallelism,
+            "priority": self.priority,
+            "runtime_version": self.runtime_version,
+        }
 
     def invocation(self, workspace: StepWorkspace) -> Invocation:
         script = workspace.root / self.script_path.name

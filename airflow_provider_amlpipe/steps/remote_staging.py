@@ -1,20 +1,19 @@
-"""The ADLA step on an ADLA account: stage inputs in linked Blob storage, collect outputs, clean up.
+"""A remote step's data: stage inputs in a Blob container, collect outputs, clean up.
 
-Plain Python (no Airflow). The operator picks the staging container (:func:`choose_staging`),
-uploads what the job cannot reach otherwise (:func:`stage_inputs`), submits the script rendered
-with ``wasb://`` URIs, and after the job downloads its outputs (:func:`collect_outputs`) and
-deletes the job's staging folder (:func:`remove_staging`). Key layout:
-:mod:`airflow_provider_amlpipe.compute.adla_staging`.
+Plain Python (no Airflow). The remote step base picks the staging container
+(:func:`choose_staging`), uploads what the job cannot reach otherwise (:func:`stage_inputs`),
+submits the job, and afterwards downloads its outputs (:func:`collect_outputs`) and deletes the
+job's staging folder (:func:`remove_staging`). Key layout: :mod:`airflow_provider_amlpipe.compute.staging`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_amlpipe.compute.adla_staging import (
+from airflow_provider_amlpipe.compute.staging import (
     STAGING_DATASTORE_FIELD,
     InputSource,
     StagingLayout,
@@ -28,11 +27,6 @@ from airflow_provider_amlpipe.data.datastore import Datastore
 from airflow_provider_amlpipe.errors import ConfigurationError, NotFoundError, StepFailedError
 from airflow_provider_amlpipe.steps.inputs import ResolvedInput
 from airflow_provider_amlpipe.steps.runner import StepLog, StepPlan
-
-_FIX = (
-    f"set extra.{STAGING_DATASTORE_FIELD} on the ADLA connection to an amlpipe_azure_blob connection whose "
-    "storage account is linked to the ADLA account (or keep the step's datastore in such an account)"
-)
 
 
 @dataclass(frozen=True)
@@ -53,25 +47,35 @@ def choose_staging(
     step_datastore: str,
     step_store: Datastore,
     stores: Callable[[str], Datastore],
+    *,
+    kind: str,
+    service: str,
 ) -> Staging:
     """The staging container: the connection's ``staging_datastore``, else the step's datastore if it
-    is on Blob; else :class:`ConfigurationError` (raised before anything is uploaded or submitted)."""
+    is on Blob; else :class:`ConfigurationError` (raised before anything is uploaded or submitted).
+
+    ``kind`` names the connection ("ADLA") and ``service`` who reads the container ("an ADLA
+    account") in errors.
+    """
+    fix = (
+        f"set extra.{STAGING_DATASTORE_FIELD} on the {kind} connection to an amlpipe_azure_blob connection"
+        f" {service} can read (or keep the step's datastore on Azure Blob)"
+    )
+    field = f"compute (connection {compute!r}) extra.{STAGING_DATASTORE_FIELD}"
     if settings.datastore:
         store = stores(settings.datastore)
         if not isinstance(store, AzureBlobDatastore):
             raise ConfigurationError(
-                f"compute (connection {compute!r}) extra.{STAGING_DATASTORE_FIELD}",
-                f"{settings.datastore!r} is {store.describe()}, which an ADLA account cannot read",
-                _FIX,
+                field, f"{settings.datastore!r} is {store.describe()}, which {service} cannot read", fix
             )
         return Staging(settings.datastore, store, settings.prefix)
     if isinstance(step_store, AzureBlobDatastore):
         return Staging(step_datastore, step_store, settings.prefix)
     raise ConfigurationError(
-        f"compute (connection {compute!r}) extra.{STAGING_DATASTORE_FIELD}",
-        f"not set, and the step's datastore is {step_store.describe()}: an ADLA account reads only its Data Lake"
-        " Store and linked Blob storage, never a worker's files",
-        _FIX,
+        field,
+        f"not set, and the step's datastore is {step_store.describe()}: {service} reads Blob storage, never a"
+        " worker's files",
+        fix,
     )
 
 
@@ -89,48 +93,61 @@ def input_source(item: ResolvedInput, staging: Staging, scratch: Path) -> InputS
     Inputs elsewhere are staged locally first (in place for local datastores, downloaded into
     ``scratch`` otherwise) so they can be uploaded.
     """
+    is_file = item.ref is None and item.kind == "file"
     if _same_container(item.store, staging):
         if item.ref is not None:
             manifest = objects.read_manifest(item.store, item.ref.digest)
             return InputSource(objects.data_prefix(item.ref.digest), tuple(f.path for f in manifest.files), True)
-        if item.kind == "file":
+        if is_file:
             parent, _, name = item.key.rpartition("/")
-            return InputSource(parent, (name,), True)
+            return InputSource(parent, (name,), True, is_file=True)
         files = tuple(sorted(key[len(item.key) + 1 :] for key in item.store.list(item.key)))
         return InputSource(item.key, files, True)
     local = item.stage(scratch)
     if local.is_file():
-        return InputSource(str(local.parent), (local.name,), False)
+        return InputSource(str(local.parent), (local.name,), False, is_file=True)
     return InputSource(str(local), _relative_files(local), False)
 
 
-def stage_inputs(plan: StepPlan, staging: Staging, job_id: str, scratch: Path, log: StepLog) -> StagingLayout:
+def stage_inputs(
+    plan: StepPlan, staging: Staging, job_id: str, scratch: Path, log: StepLog, kind: str
+) -> StagingLayout:
     """Lay out the job's keys and upload the inputs that are not in the staging container yet."""
     sources = {name: input_source(item, staging, scratch / name) for name, item in plan.inputs.items()}
     layout = staging_layout(staging.prefix, job_id, sources, [o.name for o in plan.outputs])
     for name, source in sources.items():
         how = "referenced in place" if source.in_place else f"uploaded ({len(source.files)} files)"
-        log.info("ADLA input %r: %s as %s", name, how, staging.store.wasb_uri(layout.inputs[name]))
+        log.info("%s input %r: %s at %s", kind, name, how, staging.store.url(layout.inputs[name].key))
     for upload in layout.uploads:
         staging.store.upload_file(Path(upload.local_path), upload.key)
     return layout
 
 
-def collect_outputs(store: Datastore, outputs: Mapping[str, str], dest: Path) -> dict[str, Path]:
-    """Download each output folder the job wrote into ``dest/<name>``; a missing one fails the step."""
+def collect_outputs(
+    store: Datastore,
+    outputs: Mapping[str, str],
+    dest: Path,
+    *,
+    kind: str,
+    hint: str = "",
+    optional: Collection[str] = (),
+) -> dict[str, Path]:
+    """Download each output folder the job wrote into ``dest/<name>``.
+
+    A required output the job wrote nothing to fails the step, naming where it should be
+    (``hint``, e.g. "did the script OUTPUT to @@name@@?"); an ``optional`` one comes back empty.
+    """
     folders: dict[str, Path] = {}
     for name, folder in outputs.items():
         try:
             keys = list(store.list(folder))
         except NotFoundError:
             keys = []
-        if not keys:
-            raise StepFailedError(
-                f"output {name!r}: the ADLA job wrote nothing to {store.url(folder)}/ (did the script OUTPUT to "
-                f'"@@{name}@@"?)'
-            )
         target = dest / name
         target.mkdir(parents=True, exist_ok=True)
+        if not keys and name not in optional:
+            more = f" ({hint.format(name=name)})" if hint else ""
+            raise StepFailedError(f"output {name!r}: the {kind} job wrote nothing to {store.url(folder)}/{more}")
         for key in keys:
             store.download_file(key, target / (key[len(folder) + 1 :] if key != folder else name))
         folders[name] = target
@@ -144,10 +161,10 @@ def remove_staging(store: Datastore, job_prefix: str, log: StepLog) -> None:
         for key in keys:
             store.delete(key)
     except Exception as exc:  # cleanup must not hide the step's own result or error
-        log.warning("could not delete the ADLA staging folder %s: %s", job_prefix, exc)
+        log.warning("could not delete the staging folder %s: %s", job_prefix, exc)
         return
     if keys:
-        log.info("deleted the ADLA staging folder %s (%d blobs)", job_prefix, len(keys))
+        log.info("deleted the staging folder %s (%d blobs)", job_prefix, len(keys))
 
 
 def staging_resume(staging: Staging, layout_outputs: Mapping[str, str], job_prefix: str) -> dict[str, Any]:

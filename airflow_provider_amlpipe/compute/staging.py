@@ -1,24 +1,20 @@
-"""Where an ADLA job finds its inputs and puts its outputs: keys in a linked Blob container.
+"""Where a remote job finds its inputs and puts its outputs: keys in a staging Blob container.
 
-Plain Python, no I/O and no Airflow. A real Data Lake Analytics account reads and writes only its
-own stores -- Data Lake Store (``adl://``) and the Blob storage accounts linked to it
-(``wasb://<container>@<account>.blob.core.windows.net/<path>``) -- never the worker's disk. So
-before a job is submitted every input is made available in a *staging* Blob container, and every
-``@@name@@`` of the script becomes a URI there:
+Plain Python, no I/O and no Airflow. A remote service (an ADLA account, an Azure Batch node, a
+VM) never reads a worker's disk. So before a job is submitted every input is made available in a
+*staging* Blob container, and the job is told where:
 
 - an input whose files already live in the staging container is referenced where it is (no copy);
 - any other input is uploaded under ``<prefix><job_id>/inputs/<name>/...``;
-- an input folder holding exactly one file stands for that file (AML's AdlaStep rule, as locally);
-- output ``name`` is the file ``<prefix><job_id>/outputs/<name>/<name>``;
-- parameters are substituted by value, as locally.
+- output ``name`` is the folder ``<prefix><job_id>/outputs/<name>``, collected after the job.
 
-:func:`staging_layout` computes the keys; the caller turns keys into URIs (``uri``), uploads,
-downloads and deletes.
+:func:`staging_layout` computes the keys; the step kind turns keys into what its service reads
+(``wasb://`` URIs, SAS URLs), and the remote step base uploads, downloads and deletes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,11 +28,11 @@ STAGING_PREFIX_FIELD = "staging_prefix"
 
 @dataclass(frozen=True)
 class StagingSettings:
-    """An ADLA connection's staging settings: ``extra.staging_datastore`` and ``extra.staging_prefix``.
+    """A compute connection's staging settings: ``extra.staging_datastore`` and ``extra.staging_prefix``.
 
-    ``datastore`` is the connection id of an ``amlpipe_azure_blob`` datastore whose storage
-    account is linked to the ADLA account; ``None`` means "the step's own datastore, if it is on
-    Blob". ``prefix`` is empty or ends with ``/``.
+    ``datastore`` is the connection id of an ``amlpipe_azure_blob`` datastore the service can
+    read and write; ``None`` means "the step's own datastore, if it is on Blob". ``prefix`` is
+    empty or ends with ``/``.
     """
 
     datastore: str | None = None
@@ -44,7 +40,7 @@ class StagingSettings:
 
 
 def staging_settings(conn_id: str, extra: Mapping[str, Any]) -> StagingSettings:
-    """Read and check the staging settings of the ADLA connection ``conn_id``."""
+    """Read and check the staging settings of the compute connection ``conn_id``."""
     datastore = extra.get(STAGING_DATASTORE_FIELD) or None
     if datastore is not None and not isinstance(datastore, str):
         raise ConfigurationError(
@@ -89,12 +85,32 @@ class InputSource:
 
     With ``in_place`` the files already live in the staging container and ``base`` is their
     folder's key (``""`` for the container's root); otherwise ``base`` is a local folder whose
-    files must be uploaded.
+    files must be uploaded. ``is_file``: the input is one file (a file ``DataPath``), which a job
+    gets as a file rather than as a folder.
     """
 
     base: str
     files: tuple[str, ...]
     in_place: bool
+    is_file: bool = False
+
+
+@dataclass(frozen=True)
+class StagedInput:
+    """One input in the staging container: its folder's key and its files, relative to it."""
+
+    folder: str
+    files: tuple[str, ...]
+    is_file: bool = False
+
+    def file_keys(self) -> list[tuple[str, str]]:
+        """``(relative path, key)`` of each file."""
+        return [(rel, _join(self.folder, rel)) for rel in self.files]
+
+    @property
+    def key(self) -> str:
+        """What the input stands for: its file's key for a file input, else its folder's."""
+        return _join(self.folder, self.files[0]) if self.is_file else self.folder
 
 
 @dataclass(frozen=True)
@@ -109,26 +125,14 @@ class Upload:
 class StagingLayout:
     """The keys of one job in the staging container.
 
-    ``inputs``: the key each input's ``@@name@@`` stands for (a file, or a folder).
-    ``uploads``: what must be uploaded first. ``outputs``: each output's folder; the script
-    writes the file ``<folder>/<name>`` (:meth:`output_file`).
+    ``inputs``: where each input's files are. ``uploads``: what must be uploaded first.
+    ``outputs``: each output's folder, which the job fills and the step collects.
     """
 
     job_prefix: str
-    inputs: dict[str, str]
+    inputs: dict[str, StagedInput]
     uploads: tuple[Upload, ...]
     outputs: dict[str, str]
-
-    def output_file(self, name: str) -> str:
-        """The key output ``name``'s ``@@name@@`` stands for."""
-        return f"{self.outputs[name]}/{name}"
-
-    def placeholder_values(self, params: Mapping[str, Any], uri: Callable[[str], str]) -> dict[str, str]:
-        """What each ``@@name@@`` stands for: parameter values, and ``uri(key)`` of inputs and outputs."""
-        values = {name: str(value) for name, value in params.items()}
-        values.update({name: uri(key) for name, key in self.inputs.items()})
-        values.update({name: uri(self.output_file(name)) for name in self.outputs})
-        return values
 
 
 def _join(base: str, rel: str) -> str:
@@ -140,13 +144,12 @@ def staging_layout(
 ) -> StagingLayout:
     """Lay out a job's inputs and outputs under ``<prefix><job_id>/`` of the staging container."""
     job_prefix = job_staging_prefix(prefix, job_id)
-    keys: dict[str, str] = {}
+    staged: dict[str, StagedInput] = {}
     uploads: list[Upload] = []
     for name, source in inputs.items():
         folder = source.base.strip("/") if source.in_place else f"{job_prefix}/inputs/{name}"
         if not source.in_place:
             uploads.extend(Upload(_join(source.base, rel), _join(folder, rel)) for rel in source.files)
-        # A folder with exactly one file (e.g. an upstream ADLA step's output) stands for that file.
-        keys[name] = _join(folder, source.files[0]) if len(source.files) == 1 else folder
+        staged[name] = StagedInput(folder, source.files, source.is_file)
     output_folders = {name: f"{job_prefix}/outputs/{name}" for name in outputs}
-    return StagingLayout(job_prefix, keys, tuple(uploads), output_folders)
+    return StagingLayout(job_prefix, staged, tuple(uploads), output_folders)
