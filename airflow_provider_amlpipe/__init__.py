@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "AdlaStepOperator": "airflow_provider_amlpipe.operators.adla",
+    "AzureBatchStepOperator": "airflow_provider_amlpipe.operators.azure_batch",
     "DataPath": "airflow_provider_amlpipe.data.refs",
     "DataRef": "airflow_provider_amlpipe.data.refs",
     "DatasetInput": "airflow_provider_amlpipe.data.refs",
@@ -26,6 +27,7 @@ _EXPORTS = {
 
 __all__ = [
     "AdlaStepOperator",
+    "AzureBatchStepOperator",
     "DataPath",
     "DataRef",
     "DatasetInput",
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
     from airflow_provider_amlpipe.data.refs import DataPath, DataRef, DatasetInput, Output
     from airflow_provider_amlpipe.decorators import step
     from airflow_provider_amlpipe.operators.adla import AdlaStepOperator
+    from airflow_provider_amlpipe.operators.azure_batch import AzureBatchStepOperator
     from airflow_provider_amlpipe.operators.commit import StepCommitOperator
     from airflow_provider_amlpipe.operators.python_script import PythonScriptStepOperator
     from airflow_provider_amlpipe.sensors.reuse import StepReuseSensor

@@ -28,6 +28,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_amlpipe.operators.python_script",
                     "airflow_provider_amlpipe.operators.commit",
                     "airflow_provider_amlpipe.operators.adla",
+                    "airflow_provider_amlpipe.operators.azure_batch",
                 ],
             }
         ],
@@ -37,7 +38,11 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [
             {
                 "integration-name": "AML Pipelines",
-                "python-modules": ["airflow_provider_amlpipe.hooks.datastore", "airflow_provider_amlpipe.hooks.adla"],
+                "python-modules": [
+                    "airflow_provider_amlpipe.hooks.datastore",
+                    "airflow_provider_amlpipe.hooks.adla",
+                    "airflow_provider_amlpipe.hooks.azure_batch",
+                ],
             }
         ],
         "triggers": [
@@ -141,6 +146,51 @@ def get_provider_info() -> dict[str, Any]:
                         "label": "Static bearer token (tests only)",
                         "description": "A fixed token for a local test server; never for real accounts.",
                         "schema": {"type": ["string", "null"], "format": "password"},
+                    },
+                    "allow_insecure_loopback": {
+                        "label": "Allow plain http to a loopback host (tests only)",
+                        "schema": {"type": ["boolean", "null"]},
+                    },
+                },
+            },
+            {
+                "hook-class-name": "airflow_provider_amlpipe.hooks.azure_batch.AzureBatchHook",
+                "hook-name": "AML Pipelines Azure Batch account",
+                "connection-type": "amlpipe_azure_batch",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "extra"],
+                    "relabeling": {
+                        "host": "Account URL",
+                        "login": "Account name",
+                        "password": "Account key or client secret",
+                    },
+                    "placeholders": {
+                        "host": "https://<account>.<region>.batch.azure.com",
+                        "password": "account key (shared key), or client secret when Client ID is set",
+                    },
+                },
+                "conn-fields": {
+                    "tenant_id": {"label": "Tenant ID", "schema": {"type": ["string", "null"]}},
+                    "client_id": {"label": "Client ID (service principal)", "schema": {"type": ["string", "null"]}},
+                    "managed_identity_client_id": {
+                        "label": "Managed identity client ID",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "use_default_credential": {
+                        "label": "Use azure-identity's default credential chain",
+                        "schema": {"type": ["boolean", "null"]},
+                    },
+                    "staging_datastore": {
+                        "label": "Staging datastore",
+                        "description": "Connection id of an amlpipe_azure_blob datastore through which inputs reach"
+                        " the nodes and outputs come back (SAS URLs). Empty: the step's datastore, if on Azure Blob.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "staging_prefix": {
+                        "label": "Staging folder",
+                        "description": "Blob folder for each job's staged files (deleted after the job)."
+                        " Default amlpipe-staging/.",
+                        "schema": {"type": ["string", "null"]},
                     },
                     "allow_insecure_loopback": {
                         "label": "Allow plain http to a loopback host (tests only)",

@@ -1,0 +1,149 @@
+"""The Azure Batch hook: an ``amlpipe_azure_batch`` connection made into a Batch job backend.
+
+Connection fields:
+
+- Host: the account URL, ``https://<account>.<region>.batch.azure.com``;
+- shared key: Login is the account name (default: the Host's first label), Password the account key;
+- or a Microsoft Entra credential (azure-identity): ``extra.tenant_id`` + ``extra.client_id`` with the
+  client secret in Password (a service principal), ``extra.managed_identity_client_id`` (a
+  user-assigned managed identity) or ``extra.use_default_credential: true`` (azure-identity's
+  default chain). A connection with neither key nor credential is refused before anything runs;
+- ``extra.staging_datastore`` / ``extra.staging_prefix``: the ``amlpipe_azure_blob`` datastore
+  through which inputs reach the nodes and outputs come back (default: the step's datastore, if on
+  Blob), and the folder for each job in it (default ``amlpipe-staging/``);
+- **test only**: ``extra.allow_insecure_loopback: true`` lets a token go to a plain-http loopback
+  endpoint (a local server speaking the Batch protocol).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from airflow.sdk import BaseHook
+
+from airflow_provider_amlpipe.compute.azure_batch import AllowHttpPolicy, AzureBatchJobBackend
+from airflow_provider_amlpipe.compute.remote import RemoteCompute
+from airflow_provider_amlpipe.compute.staging import staging_settings
+from airflow_provider_amlpipe.errors import ConfigurationError
+
+BATCH_CONN_TYPE = "amlpipe_azure_batch"
+DEFAULT_BATCH_CONN_ID = "azure_batch_default"
+BATCH_SCOPE = "https://batch.core.windows.net//.default"
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def batch_backend_from_connection(
+    conn_id: str,
+    conn_type: str | None,
+    host: str | None,
+    login: str | None,
+    password: str | None,
+    extra: dict[str, Any],
+) -> AzureBatchJobBackend:
+    """A backend from a connection's fields (shared by the hook and the triggerer)."""
+    from azure.batch import BatchClient
+
+    field = f"compute (connection {conn_id!r})"
+    if conn_type != BATCH_CONN_TYPE:
+        raise ConfigurationError(
+            field,
+            f"connection type {conn_type!r} is not an Azure Batch account",
+            f"use a connection of type {BATCH_CONN_TYPE}",
+        )
+    url = (host or "").strip().rstrip("/")
+    if "://" not in url and url:
+        url = f"https://{url}"
+    parts = urlsplit(url)
+    if not parts.hostname:
+        raise ConfigurationError(
+            f"{field} Host", "no Batch account URL", "set Host to https://<account>.<region>.batch.azure.com"
+        )
+    loopback = parts.hostname in _LOOPBACK
+    if parts.scheme != "https" and not (loopback and _flag(extra.get("allow_insecure_loopback"))):
+        raise ConfigurationError(
+            f"{field} Host",
+            f"{url!r} is not https",
+            "use the account's https:// URL (plain http only to a local test server)",
+        )
+    credential: Any
+    options: dict[str, Any] = {}
+    if extra.get("tenant_id") or extra.get("client_id"):
+        if not (extra.get("tenant_id") and extra.get("client_id") and password):
+            raise ConfigurationError(
+                f"{field} extra.tenant_id / extra.client_id / Password",
+                "a service principal needs its tenant id, client id and secret",
+                "set all three (the client secret goes in Password)",
+            )
+        from azure.identity import ClientSecretCredential
+
+        credential = ClientSecretCredential(str(extra["tenant_id"]), str(extra["client_id"]), str(password))
+    elif extra.get("managed_identity_client_id") or _flag(extra.get("use_default_credential")):
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential(managed_identity_client_id=extra.get("managed_identity_client_id"))
+    elif password:
+        from azure.core.credentials import AzureNamedKeyCredential
+
+        account = (login or parts.hostname.split(".", 1)[0]).strip()
+        credential = AzureNamedKeyCredential(account, password)
+    else:
+        raise ConfigurationError(
+            field,
+            "has neither an account key nor a credential",
+            "put the account key in Password (Login: the account name), or set extra.tenant_id + extra.client_id"
+            " with the secret in Password, extra.managed_identity_client_id, or extra.use_default_credential: true",
+        )
+    if loopback and _flag(extra.get("allow_insecure_loopback")):
+        options["retry_backoff_factor"] = 0.05
+        if not password or extra.get("tenant_id"):  # a token: azure-core refuses it over http otherwise
+            options["per_call_policies"] = [AllowHttpPolicy()]
+    return AzureBatchJobBackend(BatchClient(url, credential, **options), url)
+
+
+class AzureBatchHook(BaseHook):
+    """An Azure Batch account, from an ``amlpipe_azure_batch`` connection."""
+
+    conn_name_attr = "azure_batch_conn_id"
+    default_conn_name = DEFAULT_BATCH_CONN_ID
+    conn_type = BATCH_CONN_TYPE
+    hook_name = "AML Pipelines Azure Batch account"
+
+    def __init__(self, azure_batch_conn_id: str = DEFAULT_BATCH_CONN_ID) -> None:
+        super().__init__()
+        self.azure_batch_conn_id = azure_batch_conn_id
+        self._conn: Any = None
+
+    def _connection(self) -> Any:
+        if self._conn is None:
+            self._conn = self.get_connection(self.azure_batch_conn_id)
+        return self._conn
+
+    def get_conn(self) -> AzureBatchJobBackend:
+        return self.get_backend()
+
+    def get_backend(self) -> AzureBatchJobBackend:
+        """A backend on this account (close it when done)."""
+        conn = self._connection()
+        return batch_backend_from_connection(
+            self.azure_batch_conn_id, conn.conn_type, conn.host, conn.login, conn.password, conn.extra_dejson
+        )
+
+    def get_remote_compute(self) -> RemoteCompute:
+        """What the remote step base needs: the backend, staging, and how the triggerer rebuilds it."""
+        settings = staging_settings(self.azure_batch_conn_id, self._connection().extra_dejson)
+        return RemoteCompute(self.get_backend(), settings, f"{__name__}:aazure_batch_backend", "an Azure Batch node")
+
+
+async def aazure_batch_backend(conn_id: str) -> AzureBatchJobBackend:
+    """The backend of a connection, for :class:`~airflow_provider_amlpipe.triggers.remote_job.RemoteJobTrigger`."""
+    conn = await BaseHook.aget_connection(conn_id)
+    return batch_backend_from_connection(
+        conn_id, conn.conn_type, conn.host, conn.login, conn.password, conn.extra_dejson
+    )
