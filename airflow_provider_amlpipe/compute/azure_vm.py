@@ -249,7 +249,9 @@ class AzureComputeClient:
         )
 
     def __repr__(self) -> str:
-        return f"AzureComputeClient(subscription={self.settings.subscription_id!r}, endpoint={self.settings.base_url!r})"
+        return (
+            f"AzureComputeClient(subscription={self.settings.subscription_id!r}, endpoint={self.settings.base_url!r})"
+        )
 
     def close(self) -> None:
         self._sdk.close()
@@ -554,7 +556,9 @@ class AzureComputeClient:
                 if time.monotonic() > deadline:
                     raise AzureComputeError(f"cancel of run {op.run_id!r} on VM {op.vm!r}: the VM stayed busy")
                 time.sleep(min(self.polling_interval, 1.0))
-        return self.wait(op, timeout=max(1.0, deadline - time.monotonic()), poll_interval=min(self.polling_interval, 1.0))
+        return self.wait(
+            op, timeout=max(1.0, deadline - time.monotonic()), poll_interval=min(self.polling_interval, 1.0)
+        )
 
     def run_command_output(self, op: RunCommandOperation) -> RunCommandOutput:
         """How the run ended: state, exit code, stdout and stderr tails (:class:`AzureComputeError` if running)."""

@@ -186,7 +186,7 @@ def render_wrapper(
             f"  printf %s '{runner}' | base64 -d > \"$d/runner.sh\"",
             '  date +%s > "$d/started"',
             f'  setsid /bin/sh "$d/runner.sh" "$d" {shell} {int(timeout_seconds)} </dev/null >/dev/null 2>&1 &',
-            "  n=0; while [ ! -e \"$d/pgid\" ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n+1)); done",
+            '  n=0; while [ ! -e "$d/pgid" ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n+1)); done',
             "fi",
         ]
     if mode == "cancel":
@@ -206,7 +206,7 @@ def render_wrapper(
         "  exit 0",
         "fi",
         # Wait (in tenths of seconds) for the run to end, so one command usually sees a short script through.
-        f"n=0; while [ ! -e \"$d/exit_code\" ] && [ $n -lt {wait_ticks} ]; do sleep 0.1; n=$((n+1)); done",
+        f'n=0; while [ ! -e "$d/exit_code" ] && [ $n -lt {wait_ticks} ]; do sleep 0.1; n=$((n+1)); done',
         "report",
         "exit 0",
     ]

@@ -218,7 +218,9 @@ def _endpoint(where: str, host: str | None, extra: dict[str, Any]) -> tuple[str,
         scopes = tuple(raw)
     else:
         raise ConfigurationError(
-            f"{where} extra.credential_scopes", f"expected a list of scopes, got {raw!r}", "e.g. [\"<endpoint>/.default\"]"
+            f"{where} extra.credential_scopes",
+            f"expected a list of scopes, got {raw!r}",
+            'e.g. ["<endpoint>/.default"]',
         )
     return value, scopes
 
