@@ -118,7 +118,7 @@ class ScaleSetInfo:
 def _allow_http_policy() -> Any:
     from azure.core.pipeline.policies import SansIOHTTPPolicy
 
-    class AllowLoopbackHttp(SansIOHTTPPolicy):  # type: ignore[type-arg]
+    class AllowLoopbackHttp(SansIOHTTPPolicy):
         """Lets azure-core send the bearer token over http (only built for a checked loopback endpoint)."""
 
         def on_request(self, request: Any) -> None:
@@ -477,6 +477,7 @@ class AzureComputeClient:
         return state
 
     def _resource_body(self, target: ComputeTarget) -> dict[str, Any]:
+        resource: Any
         if target.is_vm:
             resource = self._sdk.virtual_machines.get(target.resource_group, target.name)
         else:

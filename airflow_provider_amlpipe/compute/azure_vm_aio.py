@@ -60,6 +60,7 @@ class AsyncAzureComputeClient:
         target = ComputeTarget(state.resource_type, state.resource_group, state.name)
         try:
             if url == state.resource_url:
+                resource: Any
                 if target.is_vm:
                     resource = await self._sdk.virtual_machines.get(target.resource_group, target.name)
                 else:

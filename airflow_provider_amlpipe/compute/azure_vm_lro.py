@@ -70,7 +70,8 @@ class LroState:
     @property
     def label(self) -> str:
         """``VM 'vm1' (resource group 'rg')``: how messages name the resource."""
-        return f"{KIND_LABEL.get(self.resource_type, self.resource_type)} {self.name!r} (resource group {self.resource_group!r})"
+        kind = KIND_LABEL.get(self.resource_type, self.resource_type)
+        return f"{kind} {self.name!r} (resource group {self.resource_group!r})"
 
     def describe(self) -> str:
         """A one-line summary for logs."""

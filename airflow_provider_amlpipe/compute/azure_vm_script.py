@@ -97,7 +97,8 @@ _REPORT_FN = r"""report() {
     [ -e "$d/stdout" ] && tail -c %(stdout_tail)d "$d/stdout"
     [ -e "$d/stderr" ] && tail -c %(stderr_tail)d "$d/stderr" >&2
   fi
-  printf '\nAMLPIPE-RUN %%s state=%%s exit_code=%%s stdout_bytes=%%s stderr_bytes=%%s\n' "$nonce" "$state" "$code" "$out" "$err"
+  printf '\nAMLPIPE-RUN %%s state=%%s exit_code=%%s stdout_bytes=%%s stderr_bytes=%%s\n' \
+    "$nonce" "$state" "$code" "$out" "$err"
 }
 """
 
