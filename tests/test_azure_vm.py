@@ -505,3 +505,20 @@ def test_the_trigger_follows_an_operation_and_round_trips(
     monkeypatch.setenv("AIRFLOW_CONN_VM_TRIGGER_BAD", json.dumps(bad))
     payload = asyncio.run(first_event(AzureVmOperationTrigger("vm_trigger_bad", state.to_dict(), 0.05)))
     assert payload["status"] == "error" and "credential" in payload["message"]
+
+
+def test_delete_run_forgets_an_ended_run_but_not_a_running_one(
+    server: ArmComputeServer, client: AzureComputeClient
+) -> None:
+    script = 'echo ran >> "$HOME/count"\n'
+    client.wait(client.begin_run_command("vm1", script, run_id="forget-me"), timeout=20)
+    client.delete_run("vm1", "forget-me")
+    assert not (server.vm_dir(RG, "vm1") / "root" / ".amlpipe" / "runs" / "forget-me").exists()
+    client.wait(client.begin_run_command("vm1", script, run_id="forget-me"), timeout=20)
+    assert (server.vm_dir(RG, "vm1") / "root" / "count").read_text() == "ran\nran\n"  # a new run under the id
+
+    running = client.begin_run_command("vm1", "sleep 3", run_id="busy-run")
+    with pytest.raises(AzureComputeError, match="still running"):
+        client.delete_run("vm1", "busy-run")
+    client.cancel_run_command(running, timeout=20)
+    client.delete_run("vm1", "busy-run")

@@ -561,6 +561,35 @@ class AzureComputeClient:
             op, timeout=max(1.0, deadline - time.monotonic()), poll_interval=min(self.polling_interval, 1.0)
         )
 
+    def delete_run(
+        self, vm: str, run_id: str, *, resource_group: str | None = None, timeout: float | None = None
+    ) -> None:
+        """Delete an ended run's folder on the VM (its script, exit code and logs).
+
+        Afterwards the run id is unknown to the VM: submitting it again runs the script again. A run
+        still running is not deleted (:class:`AzureComputeError`); cancel it first.
+        """
+        check_run_id(run_id)
+        target = self.target(vm_name=vm, resource_group=resource_group)
+        op = RunCommandOperation(vm, target.resource_group, run_id, mode="forget")
+        deadline = time.monotonic() + (timeout if timeout is not None else self.busy_timeout)
+        while op.lro is None and not op.done:
+            self._submit_quietly(op, "forget")
+            if op.lro is None and not op.done:
+                if time.monotonic() > deadline:
+                    raise AzureComputeError(f"deleting run {run_id!r} on VM {vm!r}: the VM stayed busy")
+                time.sleep(min(self.polling_interval, 1.0))
+        current = LroState.from_dict(op.lro) if op.lro is not None else None
+        while current is not None and not current.done:
+            if time.monotonic() > deadline:
+                raise AzureComputeError(f"deleting run {run_id!r} on VM {vm!r}: no answer in time")
+            time.sleep(_delay(current, min(self.polling_interval, 1.0)))
+            current = self._poll_lro(current, want_result=True)
+        report = None if current is None else parse_report(current.result, op.nonce)
+        if report is None or report.state == "running":
+            state = "still running: cancel it first" if report is not None else "no report from the VM"
+            raise AzureComputeError(f"run {run_id!r} on VM {vm!r} was not deleted ({state})")
+
     def run_command_output(self, op: RunCommandOperation) -> RunCommandOutput:
         """How the run ended: state, exit code, stdout and stderr tails (:class:`AzureComputeError` if running)."""
         if not op.done:

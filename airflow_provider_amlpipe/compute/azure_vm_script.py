@@ -10,7 +10,8 @@ time per VM, keeps only the last 4096 bytes of each stream, reports no exit code
   ``R/stdout`` / ``R/stderr``, its exit code to ``R/exit_code`` at the end. A start whose folder
   exists launches nothing: it attaches. **Resubmitting a run id never runs the script twice.**
 * ``attach``: waits up to ``wait_seconds`` for the run to end, then reports;
-* ``cancel``: marks the run cancelled and stops its process group (TERM, then KILL).
+* ``cancel``: marks the run cancelled and stops its process group (TERM, then KILL);
+* ``forget``: deletes the folder of a run that ended (a later start of that id runs again).
 
 Each report is the tail of the script's stdout followed by one line ``AMLPIPE-RUN <nonce> …``
 (state, exit code, stream sizes) and the tail of its stderr: :func:`parse_report` reads it back
@@ -77,11 +78,14 @@ echo "$code" > "$d/exit_code.tmp" && mv "$d/exit_code.tmp" "$d/exit_code"
 """
 
 # Reports on run folder $d: the stdout tail, the report line, the stderr tail (on stderr).
-_REPORT_FN = r"""report() {
+_REPORT_FN = r"""same_boot() {
+  [ "$(cat "$d/boot_id" 2>/dev/null)" = "$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)" ]
+}
+report() {
   if [ -e "$d/exit_code" ]; then
     code=$(cat "$d/exit_code"); state=succeeded; [ "$code" = 0 ] || state=failed
     [ -e "$d/reason" ] && state=$(cat "$d/reason")
-  elif [ -e "$d/pgid" ] && kill -0 -"$(cat "$d/pgid")" 2>/dev/null; then
+  elif [ -e "$d/pgid" ] && same_boot && kill -0 -"$(cat "$d/pgid")" 2>/dev/null; then
     code=-; state=running
   elif [ -e "$d/reason" ]; then
     code=-; state=$(cat "$d/reason")
@@ -159,13 +163,13 @@ def render_wrapper(
     wait_seconds: float = 0.0,
     runs_dir: str = "${HOME:-/root}/.amlpipe/runs",
 ) -> list[str]:
-    """The Run Command script (its lines) for ``mode`` ``start``, ``attach`` or ``cancel``.
+    """The Run Command script (its lines) for ``mode`` ``start``, ``attach``, ``cancel`` or ``forget``.
 
     Only ``start`` carries the script; values are quoted (base64 for the script), ids checked.
     """
     check_run_id(run_id)
     check_shell(shell)
-    if mode not in ("start", "attach", "cancel"):
+    if mode not in ("start", "attach", "cancel", "forget"):
         raise ValueError(f"unknown wrapper mode {mode!r}")
     wait_ticks = max(0, round(wait_seconds * 10))
     lines = [
@@ -186,6 +190,8 @@ def render_wrapper(
             f"  printf %s '{payload}' | base64 -d > \"$d/script\"",
             f"  printf %s '{runner}' | base64 -d > \"$d/runner.sh\"",
             '  date +%s > "$d/started"',
+            # After a reboot an old process group id may belong to another process: the boot id tells.
+            '  cat /proc/sys/kernel/random/boot_id > "$d/boot_id" 2>/dev/null',
             f'  setsid /bin/sh "$d/runner.sh" "$d" {shell} {int(timeout_seconds)} </dev/null >/dev/null 2>&1 &',
             '  n=0; while [ ! -e "$d/pgid" ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n+1)); done',
             "fi",
@@ -199,6 +205,13 @@ def render_wrapper(
             '    n=0; while kill -0 -"$g" 2>/dev/null && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done',
             '    kill -KILL -"$g" 2>/dev/null',
             "  fi",
+            "fi",
+        ]
+    if mode == "forget":
+        lines += [
+            'if [ -d "$d" ]; then',
+            "  report > /dev/null 2>&1",
+            '  [ "$state" = running ] || rm -rf "$d"',
             "fi",
         ]
     lines += [
