@@ -74,6 +74,21 @@ def client(server: ArmComputeServer) -> Iterator[AzureComputeClient]:
         yield c
 
 
+def _leftovers(server: ArmComputeServer) -> list[str]:
+    """Command lines of processes still running from the server's VM folders (detached runners, watchdogs)."""
+    found = []
+    for proc in os.listdir("/proc"):
+        if proc.isdigit():
+            try:
+                with open(f"/proc/{proc}/cmdline", "rb") as f:
+                    cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if str(server.root) in cmdline:
+                found.append(cmdline)
+    return found
+
+
 def _processes_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -309,8 +324,12 @@ def test_the_async_client_follows_a_state_the_sync_client_started(
 
 def test_run_command_exit_code_streams_and_environment(server: ArmComputeServer, client: AzureComputeClient) -> None:
     script = 'echo "hello $WHO"; echo "in $(pwd)"; echo warn >&2; exit 3\n'
-    op = client.begin_run_command("vm1", script, run_id="run-1", env={"WHO": "Ada", "SAS_URL": "https://x?sig=abc"})
+    op = client.begin_run_command(
+        "vm1", script, run_id="run-1", env={"WHO": "Ada", "SAS_URL": "https://x?sig=abc"}, timeout_seconds=600
+    )
     client.wait(op, timeout=20)
+    time.sleep(0.2)
+    assert _leftovers(server) == []  # the runner and its timeout watchdog ended with the script
     out = client.run_command_output(op)
     assert (out.state, out.exit_code) == ("failed", 3)
     assert out.stdout.splitlines()[0] == "hello Ada"

@@ -66,14 +66,16 @@ echo $$ > "$d/pgid.tmp" && mv "$d/pgid.tmp" "$d/pgid"
 child=$!
 if [ "$limit" -gt 0 ]; then
   ( trap '' TERM; n=0
-    while [ $n -lt "$limit" ]; do sleep 1; [ -e "$d/exit_code" ] && exit 0; n=$((n+1)); done
+    while [ $n -lt "$limit" ]; do sleep 1; [ -e "$d/exit_code" ] || [ ! -d "$d" ] && exit 0; n=$((n+1)); done
     [ -e "$d/reason" ] || echo timed_out > "$d/reason"
     kill -TERM -$$ 2>/dev/null; sleep 10; [ -e "$d/exit_code" ] || kill -KILL -$$ 2>/dev/null ) &
+  watchdog=$!
 fi
 while :; do
   wait "$child"; code=$?
   kill -0 "$child" 2>/dev/null || break
 done
+[ -n "${watchdog:-}" ] && kill -KILL "$watchdog" 2>/dev/null
 echo "$code" > "$d/exit_code.tmp" && mv "$d/exit_code.tmp" "$d/exit_code"
 """
 
