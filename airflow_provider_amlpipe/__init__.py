@@ -14,6 +14,10 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "AdlaStepOperator": "airflow_provider_amlpipe.operators.adla",
     "AzureBatchStepOperator": "airflow_provider_amlpipe.operators.azure_batch",
+    "AzureVMDeallocateOperator": "airflow_provider_amlpipe.operators.azure_vm",
+    "AzureVMPowerOffOperator": "airflow_provider_amlpipe.operators.azure_vm",
+    "AzureVMScaleSetScaleOperator": "airflow_provider_amlpipe.operators.azure_vm",
+    "AzureVMStartOperator": "airflow_provider_amlpipe.operators.azure_vm",
     "DataPath": "airflow_provider_amlpipe.data.refs",
     "DataRef": "airflow_provider_amlpipe.data.refs",
     "DatasetInput": "airflow_provider_amlpipe.data.refs",
@@ -28,6 +32,10 @@ _EXPORTS = {
 __all__ = [
     "AdlaStepOperator",
     "AzureBatchStepOperator",
+    "AzureVMDeallocateOperator",
+    "AzureVMPowerOffOperator",
+    "AzureVMScaleSetScaleOperator",
+    "AzureVMStartOperator",
     "DataPath",
     "DataRef",
     "DatasetInput",
@@ -46,6 +54,12 @@ if TYPE_CHECKING:
     from airflow_provider_amlpipe.decorators import step
     from airflow_provider_amlpipe.operators.adla import AdlaStepOperator
     from airflow_provider_amlpipe.operators.azure_batch import AzureBatchStepOperator
+    from airflow_provider_amlpipe.operators.azure_vm import (
+        AzureVMDeallocateOperator,
+        AzureVMPowerOffOperator,
+        AzureVMScaleSetScaleOperator,
+        AzureVMStartOperator,
+    )
     from airflow_provider_amlpipe.operators.commit import StepCommitOperator
     from airflow_provider_amlpipe.operators.python_script import PythonScriptStepOperator
     from airflow_provider_amlpipe.sensors.reuse import StepReuseSensor

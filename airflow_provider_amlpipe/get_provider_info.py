@@ -29,6 +29,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_amlpipe.operators.commit",
                     "airflow_provider_amlpipe.operators.adla",
                     "airflow_provider_amlpipe.operators.azure_batch",
+                    "airflow_provider_amlpipe.operators.azure_vm",
                 ],
             }
         ],
@@ -42,6 +43,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_amlpipe.hooks.datastore",
                     "airflow_provider_amlpipe.hooks.adla",
                     "airflow_provider_amlpipe.hooks.azure_batch",
+                    "airflow_provider_amlpipe.hooks.azure_vm",
                 ],
             }
         ],
@@ -51,6 +53,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_amlpipe.triggers.step_lease",
                     "airflow_provider_amlpipe.triggers.remote_job",
+                    "airflow_provider_amlpipe.triggers.azure_vm",
                 ],
             }
         ],
@@ -191,6 +194,72 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Blob folder for each job's staged files (deleted after the job)."
                         " Default amlpipe-staging/.",
                         "schema": {"type": ["string", "null"]},
+                    },
+                    "allow_insecure_loopback": {
+                        "label": "Allow plain http to a loopback host (tests only)",
+                        "schema": {"type": ["boolean", "null"]},
+                    },
+                },
+            },
+            {
+                "hook-class-name": "airflow_provider_amlpipe.hooks.azure_vm.AzureVmHook",
+                "hook-name": "AML Pipelines Azure VM compute",
+                "connection-type": "amlpipe_azure_vm",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "extra"],
+                    "relabeling": {
+                        "host": "ARM endpoint",
+                        "login": "Client ID (service principal)",
+                        "password": "Client secret",
+                    },
+                    "placeholders": {
+                        "host": "empty: https://management.azure.com",
+                        "password": "client secret of the service principal; empty with credential 'default'",
+                    },
+                },
+                "conn-fields": {
+                    "subscription_id": {"label": "Subscription ID", "schema": {"type": ["string", "null"]}},
+                    "resource_group": {
+                        "label": "Resource group",
+                        "description": "Default resource group of the VMs and scale sets (operators may override it).",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "tenant_id": {"label": "Tenant ID", "schema": {"type": ["string", "null"]}},
+                    "client_id": {
+                        "label": "Client ID (service principal)",
+                        "description": "With Tenant ID and the secret in Password. Or Login.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "credential": {
+                        "label": "Credential",
+                        "description": "'default': azure-identity DefaultAzureCredential (managed identity, workload"
+                        " identity, Azure CLI) instead of a service principal.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "managed_identity_client_id": {
+                        "label": "Managed identity client ID",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "credential_scopes": {
+                        "label": "Credential scopes",
+                        "description": "Default: <ARM endpoint>/.default.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "staging_datastore": {
+                        "label": "Staging datastore",
+                        "description": "Connection id of an amlpipe_azure_blob datastore through which VM script"
+                        " steps stage their inputs and outputs.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "staging_prefix": {
+                        "label": "Staging folder",
+                        "description": "Blob folder for each run's staged files. Default amlpipe-staging/.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "static_token": {
+                        "label": "Static bearer token (tests only)",
+                        "description": "A fixed token for a local test server; never for real subscriptions.",
+                        "schema": {"type": ["string", "null"], "format": "password"},
                     },
                     "allow_insecure_loopback": {
                         "label": "Allow plain http to a loopback host (tests only)",

@@ -34,11 +34,14 @@ def test_cli_lists_the_provider_its_hooks_links_and_triggers() -> None:
     assert hooks["amlpipe_local"]["class"] == "airflow_provider_amlpipe.hooks.datastore.LocalDatastoreHook"
     assert hooks["amlpipe_azure_blob"]["class"] == "airflow_provider_amlpipe.hooks.datastore.AzureBlobDatastoreHook"
     assert hooks["amlpipe_adla"]["class"] == "airflow_provider_amlpipe.hooks.adla.AdlaHook"
+    assert hooks["amlpipe_azure_vm"]["class"] == "airflow_provider_amlpipe.hooks.azure_vm.AzureVmHook"
+    assert hooks["amlpipe_azure_batch"]["class"] == "airflow_provider_amlpipe.hooks.azure_batch.AzureBatchHook"
     links = {row["extra_link_class_name"] for row in providers("links")}
     assert "airflow_provider_amlpipe.links.ReusedFromLink" in links
     triggers = {row["class"] for row in providers("triggers")}
     assert "airflow_provider_amlpipe.triggers.step_lease" in triggers
     assert "airflow_provider_amlpipe.triggers.remote_job" in triggers
+    assert "airflow_provider_amlpipe.triggers.azure_vm" in triggers
 
 
 def test_connection_types_carry_their_ui_fields() -> None:
@@ -51,6 +54,13 @@ def test_connection_types_carry_their_ui_fields() -> None:
         assert f"extra__amlpipe_azure_blob__{field}" in widgets
     assert widgets["extra__amlpipe_azure_blob__connection_string"].is_sensitive
     assert widgets["extra__amlpipe_adla__static_token"].is_sensitive
+    for field in ("subscription_id", "resource_group", "tenant_id", "client_id", "credential", "staging_datastore"):
+        assert f"extra__amlpipe_azure_vm__{field}" in widgets
+    assert widgets["extra__amlpipe_azure_vm__static_token"].is_sensitive
+    assert manager.field_behaviours["amlpipe_azure_vm"]["relabeling"]["password"] == "Client secret"
+    for field in ("tenant_id", "client_id", "use_default_credential", "staging_datastore", "staging_prefix"):
+        assert f"extra__amlpipe_azure_batch__{field}" in widgets
+    assert manager.field_behaviours["amlpipe_azure_batch"]["relabeling"]["host"] == "Account URL"
     behaviour = manager.field_behaviours["amlpipe_azure_blob"]
     assert behaviour["relabeling"]["host"] == "Account URL"
     assert "password" in behaviour["relabeling"]
