@@ -37,7 +37,8 @@ lint: setup
 	$(BIN)/ruff format --check airflow_provider_amlpipe
 	$(BIN)/mypy
 
-bench: setup
+bench: setup-test
 	$(BIN)/python bench/bench_hashing.py
 	$(BIN)/python bench/bench_reuse_decision.py
 	$(BIN)/python bench/bench_usql.py
+	$(BIN)/python bench/bench_remote.py
