@@ -42,3 +42,4 @@ bench: setup-test
 	$(BIN)/python bench/bench_reuse_decision.py
 	$(BIN)/python bench/bench_usql.py
 	$(BIN)/python bench/bench_remote.py
+	$(BIN)/python bench/bench_single_flight.py

@@ -128,3 +128,23 @@ def test_lease_trigger_fires_when_the_lease_ends_or_a_record_lands(
     reuse.commit(fingerprint, "dag.task", {"outputs": {}})
     waiting = StepLeaseTrigger("trigger_store", fingerprint.digest, held.number, poll_interval=0.05)
     assert asyncio.run(first_event(waiting, 5)) == {"status": "committed", "fingerprint": fingerprint.digest}
+
+
+def test_wait_briefly_sees_a_release_a_commit_or_gives_up(reuse: ReuseStore) -> None:
+    import threading
+
+    lease = reuse.acquire("fp", ttl=30)
+    assert isinstance(lease, Lease)
+    assert reuse.wait_briefly("fp", lease.number, timeout=0.3) is None  # still held: give up (then defer)
+    releaser = threading.Timer(0.3, reuse.release, args=(lease,))
+    releaser.start()
+    assert reuse.wait_briefly("fp", lease.number, timeout=10) == "lease_ended"
+    releaser.join()
+
+    fingerprint = Fingerprint({"k": 2})
+    held = reuse.acquire(fingerprint.digest, ttl=30)
+    assert isinstance(held, Lease)
+    committer = threading.Timer(0.3, reuse.commit, args=(fingerprint, "dag.task", {"outputs": {}}))
+    committer.start()
+    assert reuse.wait_briefly(fingerprint.digest, held.number, timeout=10) == "committed"
+    committer.join()

@@ -41,6 +41,11 @@ REGENERATE_OPTION = "regenerate_outputs"
 CONF_KEYS = (REGENERATE_OPTION,)
 #: Below this, waiting on an identical step would poll its datastore in a busy loop (seconds).
 MIN_POLL_INTERVAL = 0.1
+#: How long a step waits on its worker for an identical running one before deferring.
+DEFAULT_WAIT_BEFORE_DEFER = 15.0
+#: The slowest poll of that wait: a lease or record read each 0.1 s costs little, and a waiter
+#: then notices the end of a short step within a fraction of its duration.
+WAIT_POLL_MAX = 0.1
 #: Fingerprint parts that hold rendered user values, where a templated secret could land.
 _USER_VALUE_PARTS = ("arguments", "params")
 _PARAMS_IN_TEMPLATE = re.compile(r"\bparams\b")
@@ -241,6 +246,9 @@ class AmlStepOperator(BaseOperator):
     :param lease_ttl: seconds a running step's lease survives without a heartbeat (at least
         ``MIN_LEASE_TTL``).
     :param poll_interval: seconds between checks while waiting for an identical running step.
+    :param wait_before_defer: seconds to wait on the worker for an identical running step before
+        deferring to the triggerer (a short step then costs about its own duration instead of a
+        triggerer round trip); ``0`` defers at once.
     """
 
     template_fields: Sequence[str] = ("inputs", "step_params")
@@ -257,6 +265,7 @@ class AmlStepOperator(BaseOperator):
         allow_reuse: bool = True,
         lease_ttl: float = DEFAULT_LEASE_TTL,
         poll_interval: float = 5.0,
+        wait_before_defer: float = DEFAULT_WAIT_BEFORE_DEFER,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -269,6 +278,7 @@ class AmlStepOperator(BaseOperator):
         self.allow_reuse = config.check_bool("allow_reuse", allow_reuse)
         self.lease_ttl = check_lease_ttl(lease_ttl)
         self.poll_interval = config.check_seconds("poll_interval", poll_interval, MIN_POLL_INTERVAL)
+        self.wait_before_defer = config.check_seconds("wait_before_defer", wait_before_defer, 0.0)
         self._backend: Any = None  # what on_kill stops: a running process or remote job
         self._check_task_params()
         if self.has_dag():
@@ -412,6 +422,12 @@ class AmlStepOperator(BaseOperator):
                 decision.busy.number,
                 decision.busy.owner,
             )
+            outcome = runner.reuse.wait_briefly(
+                fingerprint, decision.busy.number, self.wait_before_defer, min(WAIT_POLL_MAX, self.poll_interval)
+            )
+            if outcome is not None:
+                self.log.info("The identical step ended while this worker waited (%s); deciding again.", outcome)
+                return self._decide_and_act(context)
             self.defer(
                 trigger=StepLeaseTrigger(self.datastore, fingerprint, decision.busy.number, self.poll_interval),
                 method_name="execute_resume",

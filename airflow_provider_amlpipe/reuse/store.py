@@ -351,6 +351,31 @@ class ReuseStore:
         )
         return True
 
+    def wait_outcome(self, fingerprint: str, lease_number: int) -> str | None:
+        """``"committed"`` once a record exists, ``"lease_ended"`` once lease ``lease_number`` is no
+        longer the live one (released, expired, holder dead), else ``None`` (still running)."""
+        if self.lookup(fingerprint) is not None:
+            return "committed"
+        state = self.lease_state(fingerprint)
+        if state is None or state[0] != lease_number or not self.is_live(state[1]):
+            return "lease_ended"
+        return None
+
+    def wait_briefly(
+        self, fingerprint: str, lease_number: int, timeout: float, max_interval: float = 1.0
+    ) -> str | None:
+        """Poll :meth:`wait_outcome` for up to ``timeout`` seconds, often at first (a short step
+        costs about its own duration), then every ``max_interval``; ``None`` if still running."""
+        deadline = time.monotonic() + timeout
+        interval = min(0.05, max_interval)
+        while True:
+            outcome = self.wait_outcome(fingerprint, lease_number)
+            left = deadline - time.monotonic()
+            if outcome is not None or left <= 0:
+                return outcome
+            time.sleep(min(interval, left))
+            interval = min(interval * 2, max_interval)
+
     def release(self, lease: Lease) -> None:
         """Give the lease up (best effort: an unreleased lease still ends when its TTL passes)."""
         if not self.holds(lease):

@@ -29,7 +29,9 @@ from airflow_provider_amlpipe.data.refs import Output
 from airflow_provider_amlpipe.errors import ConfigurationError
 from airflow_provider_amlpipe.hooks.datastore import DEFAULT_CONN_ID, DatastoreResolver
 from airflow_provider_amlpipe.operators.base import (
+    DEFAULT_WAIT_BEFORE_DEFER,
     MIN_POLL_INTERVAL,
+    WAIT_POLL_MAX,
     build_plan,
     check_conn_id,
     regenerate_for,
@@ -73,10 +75,12 @@ class StepReuseSensor(BaseSensorOperator):
         allow_reuse: bool = True,
         lease_ttl: float = GUARDED_LEASE_TTL,
         poll_interval: float = 5.0,
+        wait_before_defer: float = DEFAULT_WAIT_BEFORE_DEFER,
         **kwargs: Any,
     ) -> None:
         poll_interval = config.check_seconds("poll_interval", poll_interval, MIN_POLL_INTERVAL)
         super().__init__(poke_interval=poll_interval, **kwargs)
+        self.wait_before_defer = config.check_seconds("wait_before_defer", wait_before_defer, 0.0)
         if not isinstance(guarded_task_id, str) or not guarded_task_id:
             raise ConfigurationError(
                 "guarded_task_id", f"expected a task id, got {guarded_task_id!r}", "name the task this sensor guards"
@@ -138,6 +142,15 @@ class StepReuseSensor(BaseSensorOperator):
         )
         if isinstance(decision, Wait):
             self.log.info("An identical %s is running elsewhere; waiting for it.", self.guarded_task_id)
+            outcome = runner.reuse.wait_briefly(
+                plan.fingerprint.digest,
+                decision.busy.number,
+                self.wait_before_defer,
+                min(WAIT_POLL_MAX, self.poll_interval),
+            )
+            if outcome is not None:
+                self.log.info("The identical %s ended while this worker waited (%s).", self.guarded_task_id, outcome)
+                return self.execute(context)
             self.defer(
                 trigger=StepLeaseTrigger(
                     self.datastore, plan.fingerprint.digest, decision.busy.number, self.poll_interval

@@ -52,19 +52,10 @@ class StepLeaseTrigger(BaseTrigger):
             },
         )
 
-    def _check(self, store: Datastore) -> str | None:
-        reuse = ReuseStore(store)
-        if reuse.lookup(self.fingerprint) is not None:
-            return "committed"
-        state = reuse.lease_state(self.fingerprint)
-        if state is None or state[0] != self.lease_number or not reuse.is_live(state[1]):
-            return "lease_ended"
-        return None
-
     async def run(self) -> AsyncIterator[TriggerEvent]:
         store = await adatastore(self.datastore_conn_id)
         while True:
-            outcome = await asyncio.to_thread(self._check, store)
+            outcome = await asyncio.to_thread(ReuseStore(store).wait_outcome, self.fingerprint, self.lease_number)
             if outcome is not None:
                 yield TriggerEvent({"status": outcome, "fingerprint": self.fingerprint})
                 return
