@@ -284,7 +284,7 @@ def test_a_local_datastore_without_staging_is_refused_before_any_run_command(
 @pytest.mark.parametrize(
     ("kwargs", "field", "problem"),
     [
-        ({"compute": "vm_test"}, "vm_name", "no VM is named"),
+        ({"compute": "vm_test"}, "compute", "vm_name names no VM"),
         ({"compute": "vm_test", "vm_name": ""}, "vm_name", "expected a name"),
         (
             {"compute": "vm_test", "vm_name": "v", "environment": "requirements"},
@@ -333,3 +333,46 @@ def test_the_run_command_script_is_posix_sh_and_holds_no_secret() -> None:
         "https://a.blob.core.windows.net/c/p/o%20u/f.txt?sv=1&sig=x"
     )
     assert bootstrap.public("https://a/c/k?sv=1&sig=x") == "https://a/c/k"
+
+
+@pytest.mark.azurite
+def test_the_job_state_holds_no_secret_and_killing_the_deferred_task_cancels_the_run(
+    server: ArmComputeServer, staging: Staging, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    import functools
+    import time
+
+    from airflow_provider_amlpipe.compute.azure_vm import AzureComputeClient
+    from airflow_provider_amlpipe.compute.staging import staging_layout
+    from airflow_provider_amlpipe.hooks import azure_vm as hook_module
+    from airflow_provider_amlpipe.hooks.datastore import DatastoreResolver
+    from airflow_provider_amlpipe.steps.python_script import PythonScriptStep, VmTarget
+    from airflow_provider_amlpipe.triggers.remote_job import RemoteJobTrigger
+
+    # Each Run Command waits this long on the VM for the run (60 s by default): short for a test.
+    quick = functools.partial(AzureComputeClient, run_command_wait=0.3, polling_interval=0.05)
+    monkeypatch.setattr(hook_module, "AzureComputeClient", quick)
+    vm_connection(monkeypatch, server, staging_datastore=staging.conn_id)
+    src = tmp_path / "slow_src"
+    src.mkdir()
+    (src / "slow.py").write_text("import time\nprint('started', flush=True)\ntime.sleep(120)\n")
+    step = PythonScriptStep("slow.py", str(src), ["{outputs.out}"], {"token": "s3cret-param"}, vm=VmTarget("train-vm"))
+    store = DatastoreResolver()(staging.conn_id)
+    layout = staging_layout("amlpipe-staging/", "kill-1", {}, ["out"])
+    spec = step.remote_spec(layout, store, "kill-1")  # type: ignore[arg-type]
+    compute = hook_module.AzureVmHook("vm_test").get_remote_compute("train-vm")
+    job = compute.backend.submit("kill-1", spec, lambda *_: None)
+    run = server.vm_dir(RG, "train-vm") / "root" / ".amlpipe" / "runs" / "kill-1"
+    deadline = time.monotonic() + 30
+    while "started" not in ((run / "stdout").read_text() if (run / "stdout").exists() else ""):
+        assert time.monotonic() < deadline, "the script did not start"
+        compute.backend.status(job)
+        time.sleep(0.1)
+    state = json.dumps(job.to_dict())
+    assert no_secret_in(state) and "s3cret-param" not in state  # what travels in the trigger
+    compute.backend.close()
+    trigger = RemoteJobTrigger("vm_test", compute.factory, job.to_dict(), 0.1)
+    asyncio.run(trigger.on_kill())
+    assert runs_on_vm(server) == []  # cancelled, then its folder deleted
+    assert [r for r in server.run_commands if "s3cret-param" in r.script] == []

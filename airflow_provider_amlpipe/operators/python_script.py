@@ -80,9 +80,10 @@ class PythonScriptStepOperator(RemoteStepOperator):
         self.resource_group = _optional_name("resource_group", resource_group)
         if self.remote and self.vm_name is None:
             raise ConfigurationError(
-                "vm_name",
-                f"compute={compute!r} runs the script on an Azure VM, but no VM is named",
-                "pass vm_name='<VM>' (and resource_group= unless the connection has one), or compute='local'",
+                "compute",
+                f"{compute!r} would run the script on an Azure VM (an amlpipe_azure_vm connection), but vm_name"
+                " names no VM",
+                "pass vm_name='<VM>' (and resource_group= unless the connection has one), or use 'local'",
             )
         if self.remote and self.environment.requirements is not None:
             raise ConfigurationError(
