@@ -5,6 +5,12 @@ deferred and inline; reuse, failures with the remote stderr, a missing VM, no se
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,6 +52,11 @@ assert rows_dir == runtime.input_path("rows") and out_dir == runtime.output_path
 assert not any(k.startswith("AMLPIPE_JOB_") for k in os.environ), "secrets leaked to the script"
 assert not (Path(__file__).parent / "scratch.tmp").exists(), "an .amlignore'd file was shipped"
 rows = (rows_dir / "rows.csv").read_text().splitlines()[1:]
+with open(Path.home() / "train-executions", "a") as counter:  # outside the run's folder
+    counter.write("ran\\n")
+if mode == "slow":
+    import time
+    time.sleep(6)
 print(f"training on {len(rows)} rows with factor {runtime.param('factor')}")
 runtime.log_metric("rows", len(rows))
 if mode == "fail":
@@ -376,3 +387,40 @@ def test_the_job_state_holds_no_secret_and_killing_the_deferred_task_cancels_the
     asyncio.run(trigger.on_kill())
     assert runs_on_vm(server) == []  # cancelled, then its folder deleted
     assert [r for r in server.run_commands if "s3cret-param" in r.script] == []
+
+
+@pytest.mark.slow
+@pytest.mark.azurite
+def test_a_retry_of_a_worker_killed_while_deferred_reattaches_to_the_run(
+    server: ArmComputeServer, staging: Staging, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dag_id = "t_vm_step_retry"
+    vm_connection(monkeypatch, server, staging_datastore=staging.conn_id)
+    datastore, store = local_store(dag_id, tmp_path, monkeypatch)
+    env = {**os.environ}  # the connections set above
+    vm_dag(dag_id, tmp_path, datastore=datastore, deferrable=True, mode="slow")
+    command = [sys.executable, "-m", "airflow", "dags", "test", dag_id, "2026-02-01T00:00:00+00:00"]
+    log = tmp_path / "victim.log"
+    victim = subprocess.Popen(command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 180
+    while not any(r.parameters for r in server.run_commands) and victim.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert victim.poll() is None, log.read_text()[-3000:]
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait(timeout=30)
+    run_id = re.search(r"run_id=(manual__\S+)", log.read_text()).group(1)  # type: ignore[union-attr]
+    retry = subprocess.run(
+        [sys.executable, "-m", "airflow", "tasks", "test", dag_id, "train", run_id],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = retry.stdout + retry.stderr
+    assert retry.returncode == 0 and "Task failed" not in output, output[-4000:]
+    executions = server.vm_dir(RG, "train-vm") / "root" / "train-executions"
+    assert executions.read_text() == "ran\n"  # the retry reattached: the script ran once
+    assert no_secret_in(output)
+    assert staging.keys() == [] and runs_on_vm(server) == []
+    assert leases_released(store)
