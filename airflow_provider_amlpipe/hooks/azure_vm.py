@@ -15,11 +15,14 @@ from typing import Any
 from airflow.sdk import BaseHook
 
 from airflow_provider_amlpipe.compute.azure_vm import AzureComputeClient
+from airflow_provider_amlpipe.compute.azure_vm_job import AzureVmJobBackend
 from airflow_provider_amlpipe.compute.azure_vm_settings import (
     AZURE_VM_CONN_TYPE,
     AzureVmSettings,
     parse_azure_vm_connection,
 )
+from airflow_provider_amlpipe.compute.remote import RemoteCompute
+from airflow_provider_amlpipe.compute.staging import staging_settings
 
 DEFAULT_AZURE_VM_CONN_ID = "azure_vm_default"
 
@@ -42,6 +45,7 @@ class AzureVmHook(BaseHook):
         super().__init__()
         self.azure_vm_conn_id = azure_vm_conn_id
         self._settings: AzureVmSettings | None = None
+        self._conn: Any = None
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
@@ -62,8 +66,13 @@ class AzureVmHook(BaseHook):
     def get_settings(self) -> AzureVmSettings:
         """The connection's checked settings (:class:`ConfigurationError` naming the field otherwise)."""
         if self._settings is None:
-            self._settings = _settings_of(self.azure_vm_conn_id, self.get_connection(self.azure_vm_conn_id))
+            self._settings = _settings_of(self.azure_vm_conn_id, self._connection())
         return self._settings
+
+    def _connection(self) -> Any:
+        if self._conn is None:
+            self._conn = self.get_connection(self.azure_vm_conn_id)
+        return self._conn
 
     def get_conn(self) -> AzureComputeClient:
         return self.get_client()
@@ -72,8 +81,30 @@ class AzureVmHook(BaseHook):
         """A new client (close it when done, or use it as a context manager); ``options`` go to its constructor."""
         return AzureComputeClient(self.get_settings(), **options)
 
+    def get_remote_compute(self, vm_name: str | None = None, resource_group: str | None = None) -> RemoteCompute:
+        """What the remote step base needs to run a Python script step on a VM of this connection.
+
+        With ``vm_name``, the VM is looked up first: one that does not exist is a
+        :class:`~airflow_provider_amlpipe.errors.ConfigurationError` naming it, before anything
+        is staged or sent.
+        """
+        staging = staging_settings(self.azure_vm_conn_id, self._connection().extra_dejson or {})
+        backend = AzureVmJobBackend(self.get_client())
+        if vm_name is not None:
+            try:
+                backend.check_vm(vm_name, resource_group)
+            except BaseException:
+                backend.close()
+                raise
+        return RemoteCompute(backend, staging, f"{__name__}:aazure_vm_backend", "an Azure VM")
+
 
 async def aazure_vm_settings(conn_id: str) -> AzureVmSettings:
     """A connection's settings, fetched without blocking the triggerer's event loop."""
     conn = await BaseHook.aget_connection(conn_id)
     return _settings_of(conn_id, conn)
+
+
+async def aazure_vm_backend(conn_id: str) -> AzureVmJobBackend:
+    """A VM job backend of a connection, for :class:`~airflow_provider_amlpipe.triggers.remote_job.RemoteJobTrigger`."""
+    return AzureVmJobBackend(AzureComputeClient(await aazure_vm_settings(conn_id)))

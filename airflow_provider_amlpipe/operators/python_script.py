@@ -6,16 +6,20 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from airflow.sdk import Context
+
 from airflow_provider_amlpipe.compute.environment import PythonEnvironment
+from airflow_provider_amlpipe.compute.remote import RemoteCompute
 from airflow_provider_amlpipe.data.refs import Output
 from airflow_provider_amlpipe.errors import ConfigurationError
 from airflow_provider_amlpipe.links import STATUS_XCOM_KEY
-from airflow_provider_amlpipe.operators.base import AmlStepOperator, StepDefinition, resolved_later
+from airflow_provider_amlpipe.operators.base import AmlStepOperator, resolved_later
+from airflow_provider_amlpipe.operators.remote import LOCAL, RemoteStepOperator
 from airflow_provider_amlpipe.steps import arguments as args
-from airflow_provider_amlpipe.steps.python_script import PythonScriptStep
+from airflow_provider_amlpipe.steps.python_script import PythonScriptStep, VmTarget
 
 
-class PythonScriptStepOperator(AmlStepOperator):
+class PythonScriptStepOperator(RemoteStepOperator):
     """Run a Python script as a reusable, data-versioned step.
 
     :param script_name: the script, relative to ``source_directory`` (without one: relative to the
@@ -29,10 +33,17 @@ class PythonScriptStepOperator(AmlStepOperator):
     :param environment: a ``PythonEnvironment`` (interpreter and/or requirements file).
     :param step_params: values the script reads with ``runtime.param`` (templated; AML's ``params``;
         Airflow's ``params`` are template variables and do not reach the script by themselves).
+    :param compute: ``"local"`` (this worker, the default) or an ``amlpipe_azure_vm`` connection id:
+        the script then runs on the existing Linux VM ``vm_name`` through Run Command, its code,
+        inputs and outputs staged through the connection's Blob ``staging_datastore`` (docs/azure-vm.md).
+    :param vm_name: the VM (required with an Azure VM connection); ``resource_group``: its resource
+        group (default: the connection's). Neither is part of the fingerprint.
+    :param deferrable: with a VM, wait in the triggerer (default Airflow's ``[operators] default_deferrable``).
     See :class:`AmlStepOperator` for ``inputs``, ``outputs``, ``datastore`` and ``allow_reuse``.
     """
 
     template_fields: Sequence[str] = (*AmlStepOperator.template_fields, "arguments", "script_name")
+    remote_kind = "Azure VM"
 
     def __init__(
         self,
@@ -41,12 +52,14 @@ class PythonScriptStepOperator(AmlStepOperator):
         source_directory: str | None = None,
         arguments: Sequence[Any] | None = None,
         environment: PythonEnvironment | None = None,
-        compute: str = "local",
+        compute: str = LOCAL,
+        vm_name: str | None = None,
+        resource_group: str | None = None,
         inputs: Mapping[str, Any] | None = None,
         outputs: Sequence[Output | str] | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        super().__init__(compute=compute, inputs=inputs, outputs=outputs, **kwargs)
         self.script_name = script_name
         self.source_directory = self._resolve_source_directory(source_directory)
         self._check_code_at_parse(self.source_directory, script_name, "script")
@@ -63,14 +76,29 @@ class PythonScriptStepOperator(AmlStepOperator):
         folder = None if self.source_directory is None else Path(self.source_directory)
         # A folder still relative (no DAG yet) is not looked at: it is not relative to this cwd.
         self.environment.validate(folder if folder is not None and folder.is_absolute() else None)
-        if compute != "local":
+        self.vm_name = _optional_name("vm_name", vm_name)
+        self.resource_group = _optional_name("resource_group", resource_group)
+        if self.remote and self.vm_name is None:
             raise ConfigurationError(
-                "compute", f"{compute!r} is not available for Python script steps yet", "use 'local'"
+                "compute",
+                f"{compute!r} would run the script on an Azure VM (an amlpipe_azure_vm connection), but vm_name"
+                " names no VM",
+                "pass vm_name='<VM>' (and resource_group= unless the connection has one), or use 'local'",
             )
-        self.compute = compute
+        if self.remote and self.environment.requirements is not None:
+            raise ConfigurationError(
+                "environment.requirements",
+                "a requirements venv is built on this worker only, not on a VM",
+                "install the packages on the VM (they are then used by its interpreter), or use compute='local'",
+            )
+        self._resuming = False
 
-    def step_definition(self) -> StepDefinition:
+    def step_definition(self) -> PythonScriptStep:
         folder = self._dag_folder()
+        vm = None
+        if self.remote and self.vm_name is not None:
+            timeout = self.execution_timeout.total_seconds() if self.execution_timeout else None
+            vm = VmTarget(self.vm_name, self.resource_group, timeout)
         return PythonScriptStep(
             script_name=self.script_name,
             source_directory=self._resolve_source_directory(self.source_directory),
@@ -78,7 +106,28 @@ class PythonScriptStepOperator(AmlStepOperator):
             params=self.step_params,
             environment=self.environment,
             base_dir=None if folder is None else str(folder),
+            vm=vm,
+            step_id=f"{self.dag_id}.{self.task_id}",
         )
+
+    def remote_compute(self) -> RemoteCompute:
+        from airflow_provider_amlpipe.hooks.azure_vm import AzureVmHook
+
+        # Looked up first (before anything is staged), except to collect a job that already ran.
+        vm_name = None if self._resuming else self.vm_name
+        return AzureVmHook(self.compute).get_remote_compute(vm_name, self.resource_group)
+
+    def execute_job_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any] | None:
+        self._resuming = True
+        return super().execute_job_complete(context, event)
+
+
+def _optional_name(field: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError(field, f"expected a name, got {value!r}", f"pass {field}='<name>' or leave it out")
+    return value
 
 
 def _arguments_text(arguments: Sequence[Any] | None) -> Sequence[Any] | None:
