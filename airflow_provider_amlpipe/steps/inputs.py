@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from airflow_provider_amlpipe.data import objects
-from airflow_provider_amlpipe.data.datastore import Datastore
+from airflow_provider_amlpipe.data.datastore import Datastore, LocalDatastore, LocalFolder, local_listing
 from airflow_provider_amlpipe.data.names import validate_key, validate_name
 from airflow_provider_amlpipe.data.refs import DataPath, DataRef, DatasetInput
 from airflow_provider_amlpipe.data.registry import DatasetRegistry
@@ -115,12 +115,21 @@ def _from_datapath(name: str, field: str, path: DataPath, stores: StoreResolver,
     path.validate(field)
     store = stores(path.datastore)
     key = path.key
+    listing = None
     if store.exists(key):
         kind, keys = "file", [key]
     else:
-        keys = sorted(store.list(key))
         kind = "folder"
-        if not keys:
+        # A local folder is walked once, with every file's stat (what hashing needs), not listed here
+        # and then stat-ed file by file again.
+        listing = local_listing(store, key)
+        if listing is not None:
+            keys = []  # built below only where needed: 100,000 keys cost more than the check they serve
+            empty = not any(files for _, _, files in listing)
+        else:
+            keys = sorted(store.list(key))
+            empty = not keys
+        if empty:
             if store.has_folder(key):
                 raise ConfigurationError(
                     f"{field}.path",
@@ -132,21 +141,36 @@ def _from_datapath(name: str, field: str, path: DataPath, stores: StoreResolver,
                 f"{key!r} does not exist in {store.describe()}",
                 "check the path (relative to the datastore's root) or upload the data first",
             )
-        for k in keys:
+        # A name read from a local folder has no '/' and is never '', '.' or '..': only '\\' can be wrong.
+        suspects = keys if listing is None else sorted(_listed_keys(key, listing, lambda name: "\\" in name))
+        for k in suspects:
             _check_object_name(f"{field}.path", k, store)
     description = f"{path.datastore}:{key}"
     if path.fingerprint_mode == "marker":
-        stats = [(k, store.stat(k)) for k in keys]
+        if listing is not None:
+            listed = {f"{key}/{rel}{file}": st for _, rel, files in listing for file, st in files}
+            stats = [(k, LocalDatastore.object_stat(listed[k])) for k in sorted(listed)]
+        else:
+            stats = [(k, store.stat(k)) for k in keys]
         markers = [[k, st.size, st.marker] for k, st in stats]
         return ResolvedInput(name, "marker:" + sha256_json(markers), description, store, key, kind)
-    local = store.local_path(key)
-    if local is not None:
+    if listing is not None:
+        digest = hasher.listing_digest(listing[0][0], listing)
+    elif (local := store.local_path(key)) is not None:
         rels = [local.name] if kind == "file" else [k[len(key) + 1 :] for k in keys]
         root = local.parent if kind == "file" else local
         digest = tree_digest(hasher.hash_files(root, rels))
     else:
         digest = _remote_content_digest(store, keys, key, kind)
     return ResolvedInput(name, digest, description, store, key, kind)
+
+
+def _listed_keys(key: str, listing: list[LocalFolder], keep: Callable[[str], bool]) -> Iterator[str]:
+    """The keys of a local listing's files whose names ``keep`` accepts."""
+    for _, rel, files in listing:
+        for file, _ in files:
+            if keep(file):
+                yield f"{key}/{rel}{file}"
 
 
 def _check_object_name(field: str, key: str, store: Datastore) -> None:
