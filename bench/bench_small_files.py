@@ -48,7 +48,7 @@ from typing import Any
 from _machine import cpu_model, host_cpu
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
+if str(REPO_ROOT) not in sys.path and "--child" not in sys.argv:  # a child imports its baseline's code
     sys.path.insert(0, str(REPO_ROOT))
 
 from airflow_provider_amlpipe.data.datastore import LocalDatastore  # noqa: E402
@@ -60,7 +60,17 @@ CORPUS_VERSION = 1
 MIN_SIZE, MAX_SIZE = 100, 2000
 PER_FOLDER = 100
 DEFAULT_DVC = REPO_ROOT / "bench" / ".venv-dvc" / "bin" / "dvc"
-MEASUREMENTS = ("sha256sum", "ours_cold", "ours_warm", "dvc_cold", "dvc_warm", "dvc_startup", "sha256sum_again")
+MEASUREMENTS = (
+    "sha256sum",
+    "ours_cold",
+    "ours_warm",
+    "dvc_cold",
+    "dvc_warm",
+    "dvc_startup",
+    "baseline_cold",
+    "baseline_warm",
+    "sha256sum_again",
+)
 
 
 def relpath_for(index: int) -> str:
@@ -181,7 +191,37 @@ class Dvc:
         return wall
 
 
-def bench_count(files: int, workdir: Path, repeats: int, seed: int, dvc_binary: Path | None) -> dict[str, Any]:
+def child_decide(workdir: Path, cache: Path) -> None:
+    """(``--child``) Time one resolution with whatever ``airflow_provider_amlpipe`` is first on the path
+    (a baseline checkout's); print the seconds and the digest as JSON."""
+    store = LocalDatastore("bench", workdir)
+    hasher = Hasher(StatCache(cache))
+    start = time.perf_counter()
+    got = resolve_inputs({"x": DataPath("bench", "tree")}, lambda _: store, hasher, "bench")["x"].digest
+    wall = time.perf_counter() - start
+    import airflow_provider_amlpipe
+
+    print(json.dumps({"wall": wall, "digest": got, "code": airflow_provider_amlpipe.__file__}))
+
+
+def run_baseline(repo: Path, workdir: Path, cache: Path, want: str) -> float:
+    """One ``--child`` resolution with the code of ``repo`` (its own timing, after its imports)."""
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    script = [sys.executable, str(Path(__file__).resolve()), "--child", str(workdir), str(cache)]
+    done = subprocess.run(script, env=env, capture_output=True, text=True, check=False, cwd=repo)
+    if done.returncode:
+        raise SystemExit(f"baseline child failed: {done.stderr[-2000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    if not Path(result["code"]).resolve().is_relative_to(repo.resolve()):
+        raise SystemExit(f"the baseline child imported {result['code']}, not the code in {repo}")
+    if result["digest"] != want:
+        raise SystemExit("the baseline's digest differs from sha256sum's")
+    return float(result["wall"])
+
+
+def bench_count(
+    files: int, workdir: Path, repeats: int, seed: int, dvc_binary: Path | None, baseline_repo: Path | None = None
+) -> dict[str, Any]:
     """Every measurement for one corpus size."""
     root, total_bytes, generated = ensure_corpus(workdir, files, seed)
     dvc = Dvc(dvc_binary, workdir) if dvc_binary is not None else None
@@ -232,6 +272,20 @@ def bench_count(files: int, workdir: Path, repeats: int, seed: int, dvc_binary: 
             ("dvc_cold", dvc_cold),
             ("dvc_warm", lambda _: dvc.status()),
             ("dvc_startup", lambda _: dvc.status(dvc.empty)),
+        ]
+    if baseline_repo is not None:
+        baseline_warm_cache = caches / "baseline-warm.sqlite"
+
+        def baseline_cold(rep: int) -> float:
+            cache = caches / f"baseline-cold-{rep}.sqlite"
+            wall = run_baseline(baseline_repo, workdir, cache, want)
+            if rep == 0:
+                shutil.copy(cache, baseline_warm_cache)
+            return wall
+
+        steps += [
+            ("baseline_cold", baseline_cold),
+            ("baseline_warm", lambda _: run_baseline(baseline_repo, workdir, baseline_warm_cache, want)),
         ]
     steps.append(("sha256sum_again", lambda _: run_sha256sum(root)[0]))
     walls: dict[str, list[float]] = {name: [] for name, _ in steps}
@@ -309,7 +363,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dvc", type=Path, default=DEFAULT_DVC, help=f"the dvc executable (default {DEFAULT_DVC})")
     parser.add_argument("--no-dvc", action="store_true", help="skip the DVC rows")
     parser.add_argument("--results-dir", type=Path, default=REPO_ROOT / "bench" / "results")
+    parser.add_argument(
+        "--baseline-repo",
+        type=Path,
+        help="also time the resolution with the code of this checkout (e.g. `git archive <commit>` unpacked)",
+    )
+    parser.add_argument("--child", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        child_decide(*args.child)
+        return 0
     counts = [int(c) for c in args.counts.split(",")]
     workdir: Path = (args.dir or Path(tempfile.mkdtemp(prefix="amlpipe-bench-small-"))).resolve()
     if workdir == REPO_ROOT or REPO_ROOT in workdir.parents:
@@ -323,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     try:
         for files in counts:
-            result = bench_count(files, workdir / f"n{files}", args.repeats, args.seed, dvc_binary)
+            result = bench_count(files, workdir / f"n{files}", args.repeats, args.seed, dvc_binary, args.baseline_repo)
             print_table(result)
             results.append(result)
     finally:
@@ -338,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
         "repeats": args.repeats,
         "baseline": "find ROOT -type f -print0 | xargs -0 sha256sum > /dev/null (one process)",
         "ours": "resolve_inputs({'x': DataPath(store, 'tree')}) on a LocalDatastore, in this process",
+        "baseline_repo": str(args.baseline_repo) if args.baseline_repo else None,
         "machine": {
             "nproc": os.cpu_count(),
             "cpu_model": cpu_model(),
