@@ -114,8 +114,10 @@ class StatCache:
         self._local = threading.local()
         with self._connect() as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS folder_digests (path TEXT PRIMARY KEY, v INTEGER, entries BLOB)")
-            # The per-file table of earlier versions: a cache, so it is simply dropped.
-            conn.execute("DROP TABLE IF EXISTS file_digests")
+            # The per-file table of earlier versions: a cache, so it is simply dropped (looked for first, so
+            # that opening the cache never takes the write lock once it is gone).
+            if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'file_digests'").fetchone():
+                conn.execute("DROP TABLE IF EXISTS file_digests")
 
     def _connect(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
