@@ -195,14 +195,16 @@ def test_a_local_datapath_folder_in_marker_mode_matches_the_store_stats(tmp_path
     assert resolved["x"].digest == "marker:" + sha256_json(markers)
 
 
-def test_a_backslash_in_a_local_file_name_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("bad", ["d0/bad\\name.txt", "d0/bad\\folder/ok.txt"])
+def test_a_backslash_in_a_local_file_or_folder_name_is_refused(tmp_path: Path, bad: str) -> None:
     from airflow_provider_amlpipe.errors import ConfigurationError
 
     root = tmp_path / "store"
     _tree(root / "in")
-    (root / "in" / "d0" / "bad\\name.txt").write_text("x")
+    (root / "in" / bad).parent.mkdir(parents=True, exist_ok=True)
+    (root / "in" / bad).write_text("x")
     store = LocalDatastore("s", root)
-    with pytest.raises(ConfigurationError, match=r"cannot be a file"):
+    with pytest.raises(ConfigurationError, match=r"in/d0/bad\\\\.*cannot be a file"):
         resolve_inputs({"x": DataPath("s", "in")}, lambda _: store, Hasher(StatCache(tmp_path / "sc.sqlite")), "s")
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,9 +141,7 @@ def _from_datapath(name: str, field: str, path: DataPath, stores: StoreResolver,
                 f"{key!r} does not exist in {store.describe()}",
                 "check the path (relative to the datastore's root) or upload the data first",
             )
-        # A name read from a local folder has no '/' and is never '', '.' or '..': only '\\' can be wrong.
-        suspects = keys if listing is None else sorted(_listed_keys(key, listing, lambda name: "\\" in name))
-        for k in suspects:
+        for k in keys if listing is None else _backslashed_keys(key, listing):
             _check_object_name(f"{field}.path", k, store)
     description = f"{path.datastore}:{key}"
     if path.fingerprint_mode == "marker":
@@ -165,12 +163,19 @@ def _from_datapath(name: str, field: str, path: DataPath, stores: StoreResolver,
     return ResolvedInput(name, digest, description, store, key, kind)
 
 
-def _listed_keys(key: str, listing: list[LocalFolder], keep: Callable[[str], bool]) -> Iterator[str]:
-    """The keys of a local listing's files whose names ``keep`` accepts."""
+def _backslashed_keys(key: str, listing: list[LocalFolder]) -> list[str]:
+    """The keys of a local listing that the object-name check could refuse, sorted.
+
+    A name read from a folder has no '/' and is never '', '.' or '..', so only a backslash, in a
+    file's name or in a folder's on its path, can fail the check; the other keys are never built.
+    """
+    found: list[str] = []
     for _, rel, files in listing:
-        for file, _ in files:
-            if keep(file):
-                yield f"{key}/{rel}{file}"
+        if "\\" in rel:
+            found.extend(f"{key}/{rel}{file}" for file, _ in files)
+        elif "\\" in "/".join([file for file, _ in files]):
+            found.extend(f"{key}/{rel}{file}" for file, _ in files if "\\" in file)
+    return sorted(found)
 
 
 def _check_object_name(field: str, key: str, store: Datastore) -> None:
