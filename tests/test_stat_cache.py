@@ -260,3 +260,23 @@ def test_sha256_file_reads_a_file_that_grew_since_its_stat(tmp_path: Path) -> No
     assert hashing.sha256_file(target, 10) == hashlib.sha256(b"x" * 5000).hexdigest()
     assert hashing.sha256_file(target, 10**9) == hashlib.sha256(b"x" * 5000).hexdigest()
     assert hashing.sha256_file(target) == hashlib.sha256(b"x" * 5000).hexdigest()
+
+
+def test_a_local_datapath_folder_never_serves_a_changed_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "store"
+    files = _tree(root / "in")
+    store = LocalDatastore("s", root)
+    hasher = Hasher(StatCache(tmp_path / "sc.sqlite"))
+
+    def digest() -> str:
+        return resolve_inputs({"x": DataPath("s", "in")}, lambda _: store, hasher, "s")["x"].digest
+
+    assert digest() == tree_digest(_expected(files))
+    target = root / "in" / "d2" / "s5" / "file3.bin"
+    old = target.stat()
+    files["d2/s5/file3.bin"] = b"Y" * old.st_size
+    target.write_bytes(files["d2/s5/file3.bin"])  # same size, in place, mtime put back
+    os.utime(target, ns=(old.st_atime_ns, old.st_mtime_ns))
+    reads = _count_reads(monkeypatch)
+    assert digest() == tree_digest(_expected(files))
+    assert reads == ["file3.bin"]
