@@ -37,9 +37,19 @@ lint: setup
 	$(BIN)/ruff format --check airflow_provider_amlpipe
 	$(BIN)/mypy
 
-bench: setup-test
+DVC_VENV := bench/.venv-dvc
+
+# DVC, the small-files benchmark's second baseline, lives in its own virtualenv (its dependencies would
+# clash with Airflow's).
+$(DVC_VENV)/bin/dvc:
+	$(PYTHON) -m venv $(DVC_VENV)
+	$(DVC_VENV)/bin/python -m pip install --quiet dvc
+
+bench: setup-test $(DVC_VENV)/bin/dvc
 	$(BIN)/python bench/bench_hashing.py
+	$(BIN)/python bench/bench_small_files.py
 	$(BIN)/python bench/bench_reuse_decision.py
+	$(BIN)/python bench/bench_dag_overhead.py
 	$(BIN)/python bench/bench_usql.py
 	$(BIN)/python bench/bench_remote.py
 	$(BIN)/python bench/bench_single_flight.py

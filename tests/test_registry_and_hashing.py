@@ -86,7 +86,7 @@ def test_stat_cache_serves_unchanged_files_and_notices_changes(tmp_path: Path, m
     import airflow_provider_amlpipe.reuse.hashing as hashing
 
     real = hashing.sha256_file
-    monkeypatch.setattr(hashing, "sha256_file", lambda p: reads.append(p) or real(p))
+    monkeypatch.setattr(hashing, "sha256_file", lambda p, *a: reads.append(Path(p)) or real(p, *a))
     assert tree_digest(hasher.hash_tree(tmp_path)) == before
     assert reads == []  # nothing re-read
     target = tmp_path / "f3.txt"
@@ -111,7 +111,7 @@ def test_stat_cache_does_not_trust_files_written_in_the_tick_they_were_hashed(
     hasher.hash_tree(folder)  # hashed within the racy window of its last write
     reads: list[Path] = []
     real = hashing.sha256_file
-    monkeypatch.setattr(hashing, "sha256_file", lambda p: reads.append(p) or real(p))
+    monkeypatch.setattr(hashing, "sha256_file", lambda p, *a: reads.append(Path(p)) or real(p, *a))
     time.sleep(0.05)
     hasher.hash_tree(folder)
     assert [p.name for p in reads] == ["a.txt"]  # racily clean: read again ...
@@ -130,7 +130,7 @@ def test_marker_mode_datapaths_change_with_the_file_without_reading_it(
     (tmp_path / "data" / "raw.csv").write_text("a,b\n")
     store = LocalDatastore("data", tmp_path / "data")
     hasher = Hasher(StatCache(tmp_path / "sc.sqlite"))
-    monkeypatch.setattr(hashing, "sha256_file", lambda p: pytest.fail(f"read {p}"))
+    monkeypatch.setattr(hashing, "sha256_file", lambda p, *a: pytest.fail(f"read {p}"))
 
     def digest() -> str:
         raw = {"raw": DataPath("data", "raw.csv", fingerprint_mode="marker")}

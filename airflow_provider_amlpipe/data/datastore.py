@@ -127,6 +127,11 @@ class Datastore(ABC):
 
 
 TEMP_FOLDER = ".amlpipe-tmp"
+#: One folder of a local listing: (absolute path, path relative to the listed folder ("" or ending
+#: in "/"), [(file name, stat)]).
+LocalFolder = tuple[str, str, list[tuple[str, os.stat_result]]]
+#: A local listing: every folder under the listed one (itself first), each with its files.
+LocalListing = list[LocalFolder]
 _SEALED_FILE = 0o444
 _SEALED_DIR = 0o555
 
@@ -245,7 +250,8 @@ class LocalDatastore(Datastore):
         return path.is_file() and self._inside(path, key) is not None
 
     @staticmethod
-    def _stat_of(st: os.stat_result) -> ObjectStat:
+    def object_stat(st: os.stat_result) -> ObjectStat:
+        """The :class:`ObjectStat` of a local file from its ``stat``."""
         marker = f"{st.st_size}-{st.st_mtime_ns}-{st.st_ctime_ns}-{st.st_ino}"
         return ObjectStat(st.st_size, marker, max(st.st_mtime, st.st_ctime), stat.S_ISREG(st.st_mode))
 
@@ -256,7 +262,7 @@ class LocalDatastore(Datastore):
             raise NotFoundError(f"{self.describe()}: no object {key!r}") from exc
         if not stat.S_ISREG(st.st_mode):
             raise NotFoundError(f"{self.describe()}: {key!r} is a folder, not an object")
-        return self._stat_of(st)
+        return self.object_stat(st)
 
     def list(self, prefix: str) -> Iterator[str]:
         faults.point("datastore.list")
@@ -286,7 +292,7 @@ class LocalDatastore(Datastore):
                     if entry.is_dir(follow_symlinks=False):
                         pending.append((entry.path, key))
                     else:
-                        found[key] = self._stat_of(entry.stat(follow_symlinks=False))
+                        found[key] = self.object_stat(entry.stat(follow_symlinks=False))
         return found
 
     def _walk(self, folder: Path, rel: str) -> Iterator[str]:
@@ -313,6 +319,50 @@ class LocalDatastore(Datastore):
                     yield from self._walk(Path(entry.path), key)
                 else:
                     yield key
+
+    def listing(self, prefix: str) -> LocalListing | None:
+        """The files under the folder ``prefix`` with their ``stat``, grouped by folder, in one walk.
+
+        The same files as :meth:`list` (links inside the store followed, temporary files skipped),
+        for callers that need each file's stat too: listing and then ``stat``-ing every key would
+        walk the tree twice. ``None`` when ``prefix`` is not a folder.
+        """
+        faults.point("datastore.list")
+        base = self._path(prefix)
+        if not base.is_dir():
+            return None
+        self._inside(base, prefix)
+        found: LocalListing = []
+        self._walk_stats(str(base), "", prefix, found)
+        return found
+
+    def _walk_stats(self, folder: str, rel: str, prefix: str, found: LocalListing) -> None:
+        """:meth:`_walk`, collecting ``(folder, rel, [(name, stat)])``; ``rel`` is "" or ends in "/"."""
+        files: list[tuple[str, os.stat_result]] = []
+        found.append((folder, rel, files))
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                name = entry.name
+                if name.startswith(".tmp-") or name == TEMP_FOLDER:
+                    continue
+                if entry.is_symlink():
+                    key = f"{prefix}/{rel}{name}"
+                    target = self._inside(Path(entry.path), key)
+                    if target.is_dir():
+                        real, here = os.path.realpath(entry.path), os.path.realpath(folder)
+                        if here == real or here.startswith(real + os.sep):  # a link to an ancestor: a cycle
+                            raise ConfigurationError(
+                                "path",
+                                f"{key!r} in {self.describe()} is a link to a folder that contains it",
+                                "remove the link",
+                            )
+                        self._walk_stats(entry.path, f"{rel}{name}/", prefix, found)
+                    elif target.exists():
+                        files.append((name, entry.stat()))
+                elif entry.is_dir():
+                    self._walk_stats(entry.path, f"{rel}{name}/", prefix, found)
+                else:
+                    files.append((name, entry.stat()))
 
     def has_folder(self, prefix: str) -> bool:
         return self._path(prefix).is_dir()
@@ -388,6 +438,12 @@ class LocalDatastore(Datastore):
 
     def describe(self) -> str:
         return f"local datastore {self.name!r} at {self.root}"
+
+
+def local_listing(store: Datastore, prefix: str) -> LocalListing | None:
+    """:meth:`LocalDatastore.listing` where ``store`` is a local folder; ``None`` for other stores
+    (and where ``prefix`` is not a folder)."""
+    return store.listing(prefix) if isinstance(store, LocalDatastore) else None
 
 
 def new_temp_dir(prefix: str = "amlpipe-") -> Path:

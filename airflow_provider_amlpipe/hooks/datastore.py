@@ -44,6 +44,38 @@ def default_datastore_root() -> Path:
     return Path(home) / "amlpipe" / "datastore"
 
 
+#: The environment variable that can define ``amlpipe_default`` (Airflow's ``AIRFLOW_CONN_<ID>``).
+DEFAULT_CONN_ENV = f"AIRFLOW_CONN_{DEFAULT_CONN_ID.upper()}"
+_UNSET = object()
+#: The value ``DEFAULT_CONN_ENV`` had when this process last found ``amlpipe_default`` undefined, or
+#: ``_UNSET`` if it never did.
+_default_absent_under: object = _UNSET
+
+
+def _default_known_absent() -> bool:
+    """Whether this process already found ``amlpipe_default`` undefined, with the environment as it is now.
+
+    Most deployments never define ``amlpipe_default`` (it means the built-in folder), and a lookup
+    that fails goes through the API server each time (several ms, against under one for one that
+    succeeds). So the answer is kept for the life of the process -- several tasks share one under
+    ``airflow dags test`` -- and looked up again whenever the environment variable that could define
+    it changes. A connection created in the metadata database later is seen by processes started
+    after it (each task normally runs in its own).
+    """
+    return _default_absent_under is not _UNSET and _default_absent_under == os.environ.get(DEFAULT_CONN_ENV)
+
+
+def _remember_default_absent() -> None:
+    global _default_absent_under
+    _default_absent_under = os.environ.get(DEFAULT_CONN_ENV)
+
+
+def forget_default_absent() -> None:
+    """Look ``amlpipe_default`` up again on next use (for a long-lived process that created it)."""
+    global _default_absent_under
+    _default_absent_under = _UNSET
+
+
 class AmlDatastoreHook(BaseHook):
     """Builds the datastore named by an Airflow connection (local folder or Azure Blob)."""
 
@@ -66,10 +98,13 @@ class AmlDatastoreHook(BaseHook):
 
     def _build(self) -> Datastore:
         conn_id = self.datastore_conn_id
+        if conn_id == DEFAULT_CONN_ID and _default_known_absent():
+            return LocalDatastore(conn_id, default_datastore_root())
         try:
             conn = self.get_connection(conn_id)
         except AirflowNotFoundException as exc:
             if conn_id == DEFAULT_CONN_ID:
+                _remember_default_absent()
                 return LocalDatastore(conn_id, default_datastore_root())
             raise ConfigurationError(
                 self.field,
@@ -77,6 +112,8 @@ class AmlDatastoreHook(BaseHook):
                 f"create it (airflow connections add {conn_id} --conn-type {LOCAL_CONN_TYPE} "
                 f'--conn-extra \'{{"path": "/data"}}\') or correct the connection id',
             ) from exc
+        if conn_id == DEFAULT_CONN_ID:
+            forget_default_absent()  # it exists now: an older "absent" no longer holds
         return datastore_from_connection(
             conn_id, conn.conn_type, conn.host, conn.login, conn.password, conn.extra_dejson, field=self.field
         )

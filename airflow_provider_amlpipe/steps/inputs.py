@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_amlpipe.data import objects
-from airflow_provider_amlpipe.data.datastore import Datastore
+from airflow_provider_amlpipe.data.datastore import Datastore, LocalDatastore, LocalFolder, local_listing
 from airflow_provider_amlpipe.data.names import validate_key, validate_name
 from airflow_provider_amlpipe.data.refs import DataPath, DataRef, DatasetInput
 from airflow_provider_amlpipe.data.registry import DatasetRegistry
@@ -115,12 +115,21 @@ def _from_datapath(name: str, field: str, path: DataPath, stores: StoreResolver,
     path.validate(field)
     store = stores(path.datastore)
     key = path.key
+    listing = None
     if store.exists(key):
         kind, keys = "file", [key]
     else:
-        keys = sorted(store.list(key))
         kind = "folder"
-        if not keys:
+        # A local folder is walked once, with every file's stat (what hashing needs), not listed here
+        # and then stat-ed file by file again.
+        listing = local_listing(store, key)
+        if listing is not None:
+            keys = []  # built below only where needed: 100,000 keys cost more than the check they serve
+            empty = not any(files for _, _, files in listing)
+        else:
+            keys = sorted(store.list(key))
+            empty = not keys
+        if empty:
             if store.has_folder(key):
                 raise ConfigurationError(
                     f"{field}.path",
@@ -132,21 +141,41 @@ def _from_datapath(name: str, field: str, path: DataPath, stores: StoreResolver,
                 f"{key!r} does not exist in {store.describe()}",
                 "check the path (relative to the datastore's root) or upload the data first",
             )
-        for k in keys:
+        for k in keys if listing is None else _backslashed_keys(key, listing):
             _check_object_name(f"{field}.path", k, store)
     description = f"{path.datastore}:{key}"
     if path.fingerprint_mode == "marker":
-        stats = [(k, store.stat(k)) for k in keys]
+        if listing is not None:
+            listed = {f"{key}/{rel}{file}": st for _, rel, files in listing for file, st in files}
+            stats = [(k, LocalDatastore.object_stat(listed[k])) for k in sorted(listed)]
+        else:
+            stats = [(k, store.stat(k)) for k in keys]
         markers = [[k, st.size, st.marker] for k, st in stats]
         return ResolvedInput(name, "marker:" + sha256_json(markers), description, store, key, kind)
-    local = store.local_path(key)
-    if local is not None:
+    if listing is not None:
+        digest = hasher.listing_digest(listing[0][0], listing)
+    elif (local := store.local_path(key)) is not None:
         rels = [local.name] if kind == "file" else [k[len(key) + 1 :] for k in keys]
         root = local.parent if kind == "file" else local
         digest = tree_digest(hasher.hash_files(root, rels))
     else:
         digest = _remote_content_digest(store, keys, key, kind)
     return ResolvedInput(name, digest, description, store, key, kind)
+
+
+def _backslashed_keys(key: str, listing: list[LocalFolder]) -> list[str]:
+    """The keys of a local listing that the object-name check could refuse, sorted.
+
+    A name read from a folder has no '/' and is never '', '.' or '..', so only a backslash, in a
+    file's name or in a folder's on its path, can fail the check; the other keys are never built.
+    """
+    found: list[str] = []
+    for _, rel, files in listing:
+        if "\\" in rel:
+            found.extend(f"{key}/{rel}{file}" for file, _ in files)
+        elif "\\" in "/".join([file for file, _ in files]):
+            found.extend(f"{key}/{rel}{file}" for file, _ in files if "\\" in file)
+    return sorted(found)
 
 
 def _check_object_name(field: str, key: str, store: Datastore) -> None:
