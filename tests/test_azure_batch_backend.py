@@ -250,6 +250,7 @@ def test_an_unknown_pool_is_refused_before_anything_is_created(
         ({"host": ""}, "no Batch account URL"),
         ({"conn_type": "amlpipe_adla"}, "is not an Azure Batch account"),
         ({"password": None, "extra": {"tenant_id": "t"}}, "needs its tenant id, client id and secret"),
+        ({"password": None, "extra": {"use_default_credential": "yes"}}, "extra.use_default_credential is 'yes'"),
     ],
 )
 def test_bad_connections_are_refused_naming_the_field(fields: dict[str, Any], problem: str) -> None:

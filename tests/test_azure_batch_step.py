@@ -12,17 +12,16 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from azure.storage.blob import BlobServiceClient, ContainerClient
-from azurite_server import ACCOUNT_KEY, ACCOUNT_NAME
+from azurite_server import ACCOUNT_KEY
 from batch_server import BatchTestServer, running_batch_server
 from conftest import DAGS_FOLDER, REPO, SAMPLES
 from dagtools import run_dag, write_dag
+from stores import BlobContainer, local_store
 
 from airflow_provider_amlpipe.data.datastore import LocalDatastore
 from airflow_provider_amlpipe.errors import ConfigurationError
@@ -50,30 +49,6 @@ Path(sys.argv[1], "rows.csv").write_text("id,name\\n1,ada\\n2,grace\\n")
 """
 
 
-class Staging:
-    """An Azurite container and the ``amlpipe_azure_blob`` connection naming it."""
-
-    def __init__(self, connection_string: str, conn_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
-        endpoint = next(p.split("=", 1)[1] for p in connection_string.split(";") if p.startswith("BlobEndpoint="))
-        self.name = f"batch-{uuid.uuid4().hex[:12]}"
-        self.client: ContainerClient = BlobServiceClient.from_connection_string(connection_string).create_container(
-            self.name
-        )
-        self.conn_id = conn_id
-        connection = {
-            "conn_type": "amlpipe_azure_blob",
-            "host": endpoint,
-            "login": ACCOUNT_NAME,
-            "password": ACCOUNT_KEY,
-            "extra": {"container": self.name},
-        }
-        self.env = {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(connection)}
-        monkeypatch.setenv(*next(iter(self.env.items())))
-
-    def keys(self, prefix: str = "") -> list[str]:
-        return [b.name for b in self.client.list_blobs(name_starts_with=prefix or None)]
-
-
 @pytest.fixture
 def server() -> Iterator[BatchTestServer]:
     with running_batch_server() as state:
@@ -81,8 +56,8 @@ def server() -> Iterator[BatchTestServer]:
 
 
 @pytest.fixture
-def staging(azurite_connection_string: str, monkeypatch: pytest.MonkeyPatch) -> Staging:
-    return Staging(azurite_connection_string, "batch_staging", monkeypatch)
+def staging(azurite_connection_string: str, monkeypatch: pytest.MonkeyPatch) -> BlobContainer:
+    return BlobContainer(azurite_connection_string, "batch_staging", monkeypatch, "batch")
 
 
 def batch_connection(monkeypatch: pytest.MonkeyPatch, server: BatchTestServer, **extra: Any) -> dict[str, str]:
@@ -95,15 +70,6 @@ def batch_connection(monkeypatch: pytest.MonkeyPatch, server: BatchTestServer, *
     }
     monkeypatch.setenv("AIRFLOW_CONN_BATCH_TEST", json.dumps(connection))
     return {"AIRFLOW_CONN_BATCH_TEST": json.dumps(connection)}
-
-
-def local_store(dag_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, LocalDatastore]:
-    root = tmp_path / "store"
-    conn_id = f"store_{dag_id}"
-    monkeypatch.setenv(
-        f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "amlpipe_local", "extra": {"path": str(root)}})
-    )
-    return conn_id, LocalDatastore(conn_id, root)
 
 
 def batch_dag(
@@ -203,7 +169,7 @@ def test_a_local_run_gets_local_paths_and_a_copy_of_its_folder(tmp_path: Path, m
 @pytest.mark.parametrize("deferrable", [True, False], ids=["deferred", "inline"])
 def test_a_local_step_then_a_batch_step_runs_commits_and_reruns_reused(
     server: BatchTestServer,
-    staging: Staging,
+    staging: BlobContainer,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
@@ -237,7 +203,7 @@ def test_a_local_step_then_a_batch_step_runs_commits_and_reruns_reused(
 @pytest.mark.parametrize("deferrable", [True, False], ids=["deferred", "inline"])
 def test_a_failed_task_fails_the_step_with_the_remote_stderr_and_cleans_up(
     server: BatchTestServer,
-    staging: Staging,
+    staging: BlobContainer,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
@@ -261,7 +227,7 @@ def test_a_failed_task_fails_the_step_with_the_remote_stderr_and_cleans_up(
 
 @pytest.mark.azurite
 def test_killing_the_inline_wait_terminates_the_task_and_frees_the_lease(
-    server: BatchTestServer, staging: Staging, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: BatchTestServer, staging: BlobContainer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dag_id = "t_batch_timeout"
     batch_connection(monkeypatch, server, staging_datastore=staging.conn_id)
@@ -284,7 +250,7 @@ def test_killing_the_inline_wait_terminates_the_task_and_frees_the_lease(
 
 @pytest.mark.azurite
 def test_killing_the_deferred_task_cancels_the_job(
-    server: BatchTestServer, staging: Staging, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: BatchTestServer, staging: BlobContainer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import asyncio
 
@@ -317,7 +283,7 @@ def test_killing_the_deferred_task_cancels_the_job(
 @pytest.mark.slow
 @pytest.mark.azurite
 def test_a_retry_of_a_worker_killed_while_deferred_reattaches_without_a_new_job(
-    server: BatchTestServer, staging: Staging, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: BatchTestServer, staging: BlobContainer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dag_id = "t_batch_retry"
     env = {**os.environ, **batch_connection(monkeypatch, server, staging_datastore=staging.conn_id), **staging.env}
@@ -372,7 +338,7 @@ def test_a_local_datastore_without_staging_fails_before_any_request(
 @pytest.mark.azurite
 def test_an_unknown_pool_fails_before_anything_is_uploaded(
     server: BatchTestServer,
-    staging: Staging,
+    staging: BlobContainer,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],

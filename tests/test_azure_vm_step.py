@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 from arm_compute_server import ArmComputeServer, running_arm_compute_server
-from azure.storage.blob import BlobServiceClient, ContainerClient
-from azurite_server import ACCOUNT_KEY, ACCOUNT_NAME
+from azurite_server import ACCOUNT_KEY
 from dagtools import run_dag, write_dag
+from stores import BlobContainer, local_store
 
 from airflow_provider_amlpipe.compute import azure_vm_bootstrap as bootstrap
 from airflow_provider_amlpipe.compute.azure_vm_job import render_script
@@ -68,29 +68,6 @@ if mode == "fail":
 """
 
 
-class Staging:
-    """An Azurite container and the ``amlpipe_azure_blob`` connection naming it."""
-
-    def __init__(self, connection_string: str, conn_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
-        endpoint = next(p.split("=", 1)[1] for p in connection_string.split(";") if p.startswith("BlobEndpoint="))
-        self.name = f"vmstep-{uuid.uuid4().hex[:12]}"
-        self.client: ContainerClient = BlobServiceClient.from_connection_string(connection_string).create_container(
-            self.name
-        )
-        self.conn_id = conn_id
-        connection = {
-            "conn_type": "amlpipe_azure_blob",
-            "host": endpoint,
-            "login": ACCOUNT_NAME,
-            "password": ACCOUNT_KEY,
-            "extra": {"container": self.name},
-        }
-        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection))
-
-    def keys(self) -> list[str]:
-        return [b.name for b in self.client.list_blobs()]
-
-
 @pytest.fixture
 def server() -> Iterator[ArmComputeServer]:
     with running_arm_compute_server(token=TOKEN) as state:
@@ -100,8 +77,8 @@ def server() -> Iterator[ArmComputeServer]:
 
 
 @pytest.fixture
-def staging(azurite_connection_string: str, monkeypatch: pytest.MonkeyPatch) -> Staging:
-    return Staging(azurite_connection_string, "vm_staging", monkeypatch)
+def staging(azurite_connection_string: str, monkeypatch: pytest.MonkeyPatch) -> BlobContainer:
+    return BlobContainer(azurite_connection_string, "vm_staging", monkeypatch, "vmstep")
 
 
 def vm_connection(monkeypatch: pytest.MonkeyPatch, server: ArmComputeServer, **extra: Any) -> None:
@@ -117,15 +94,6 @@ def vm_connection(monkeypatch: pytest.MonkeyPatch, server: ArmComputeServer, **e
         },
     }
     monkeypatch.setenv("AIRFLOW_CONN_VM_TEST", json.dumps(connection))
-
-
-def local_store(dag_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, LocalDatastore]:
-    root = tmp_path / "store"
-    conn_id = f"store_{dag_id}"
-    monkeypatch.setenv(
-        f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "amlpipe_local", "extra": {"path": str(root)}})
-    )
-    return conn_id, LocalDatastore(conn_id, root)
 
 
 def vm_dag(
@@ -188,7 +156,7 @@ def no_secret_in(text: str) -> bool:
 @pytest.mark.parametrize("deferrable", [True, False], ids=["deferred", "inline"])
 def test_a_local_step_then_a_vm_step_runs_commits_and_reruns_reused(
     server: ArmComputeServer,
-    staging: Staging,
+    staging: BlobContainer,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
@@ -230,7 +198,7 @@ def test_a_local_step_then_a_vm_step_runs_commits_and_reruns_reused(
 @pytest.mark.parametrize("deferrable", [True, False], ids=["deferred", "inline"])
 def test_a_failing_script_fails_the_step_with_its_stderr_tail(
     server: ArmComputeServer,
-    staging: Staging,
+    staging: BlobContainer,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
@@ -255,7 +223,7 @@ def test_a_failing_script_fails_the_step_with_its_stderr_tail(
 @pytest.mark.azurite
 def test_a_missing_vm_fails_before_anything_is_staged_or_sent(
     server: ArmComputeServer,
-    staging: Staging,
+    staging: BlobContainer,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
@@ -348,7 +316,7 @@ def test_the_run_command_script_is_posix_sh_and_holds_no_secret() -> None:
 
 @pytest.mark.azurite
 def test_the_job_state_holds_no_secret_and_killing_the_deferred_task_cancels_the_run(
-    server: ArmComputeServer, staging: Staging, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: ArmComputeServer, staging: BlobContainer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import asyncio
     import functools
@@ -392,7 +360,7 @@ def test_the_job_state_holds_no_secret_and_killing_the_deferred_task_cancels_the
 @pytest.mark.slow
 @pytest.mark.azurite
 def test_a_retry_of_a_worker_killed_while_deferred_reattaches_to_the_run(
-    server: ArmComputeServer, staging: Staging, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: ArmComputeServer, staging: BlobContainer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dag_id = "t_vm_step_retry"
     vm_connection(monkeypatch, server, staging_datastore=staging.conn_id)

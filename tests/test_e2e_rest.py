@@ -46,6 +46,7 @@ with DAG(dag_id={SINGLE_FLIGHT_DAG!r}, schedule=None, catchup=False, max_active_
         outputs=[Output("marker")],
         lease_ttl=10,
         poll_interval=1,
+        wait_before_defer=0,  # this test follows the wait through a real triggerer
     )
 """
 

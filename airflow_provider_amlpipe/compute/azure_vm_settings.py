@@ -31,18 +31,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_amlpipe.errors import ConfigurationError
+from airflow_provider_amlpipe.extras import connection_flag
 
 AZURE_VM_CONN_TYPE = "amlpipe_azure_vm"
 DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
 DEFAULT_STAGING_PREFIX = "amlpipe-staging/"
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 _CREDENTIALS = ("service_principal", "default")
-
-
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
 
 
 def is_loopback(host: str) -> bool:
@@ -173,7 +168,7 @@ def parse_azure_vm_connection(
             f"{where} extra.subscription_id", "no subscription id", "set extra.subscription_id to the VM's subscription"
         )
     base_url, scopes = _endpoint(where, host, extra)
-    allow_loopback = _truthy(extra.get("allow_insecure_loopback", False))
+    allow_loopback = connection_flag(extra, "allow_insecure_loopback", where)
     parsed = urllib.parse.urlsplit(base_url)
     if parsed.scheme == "http" and not (allow_loopback and is_loopback(parsed.hostname or "")):
         fix = (

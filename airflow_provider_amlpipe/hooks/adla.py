@@ -35,15 +35,10 @@ from airflow_provider_amlpipe.compute.adla import (
 from airflow_provider_amlpipe.compute.remote import RemoteCompute
 from airflow_provider_amlpipe.compute.staging import StagingSettings, staging_settings
 from airflow_provider_amlpipe.errors import ConfigurationError
+from airflow_provider_amlpipe.extras import connection_flag
 
 ADLA_CONN_TYPE = "amlpipe_adla"
 DEFAULT_ADLA_CONN_ID = "adla_default"
-
-
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
 
 
 def adla_endpoint(conn_id: str, host: str | None, login: str | None, port: int | None) -> str:
@@ -108,7 +103,7 @@ def adla_client_from_connection(
         endpoint,
         adla_credential(password, extra),
         api_version=str(extra.get("api_version") or DEFAULT_API_VERSION),
-        verify_https=not _truthy(extra.get("allow_insecure_loopback", False)),
+        verify_https=not connection_flag(extra, "allow_insecure_loopback", f"compute (connection {conn_id!r})"),
     )
 
 

@@ -26,17 +26,12 @@ from airflow_provider_amlpipe.compute.azure_batch import AllowHttpPolicy, AzureB
 from airflow_provider_amlpipe.compute.remote import RemoteCompute
 from airflow_provider_amlpipe.compute.staging import staging_settings
 from airflow_provider_amlpipe.errors import ConfigurationError
+from airflow_provider_amlpipe.extras import connection_flag
 
 BATCH_CONN_TYPE = "amlpipe_azure_batch"
 DEFAULT_BATCH_CONN_ID = "azure_batch_default"
 BATCH_SCOPE = "https://batch.core.windows.net//.default"
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-
-
-def _flag(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
 
 
 def batch_backend_from_connection(
@@ -51,6 +46,7 @@ def batch_backend_from_connection(
     from azure.batch import BatchClient
 
     field = f"compute (connection {conn_id!r})"
+    insecure = connection_flag(extra, "allow_insecure_loopback", field)
     if conn_type != BATCH_CONN_TYPE:
         raise ConfigurationError(
             field,
@@ -66,7 +62,7 @@ def batch_backend_from_connection(
             f"{field} Host", "no Batch account URL", "set Host to https://<account>.<region>.batch.azure.com"
         )
     loopback = parts.hostname in _LOOPBACK
-    if parts.scheme != "https" and not (loopback and _flag(extra.get("allow_insecure_loopback"))):
+    if parts.scheme != "https" and not (loopback and insecure):
         raise ConfigurationError(
             f"{field} Host",
             f"{url!r} is not https",
@@ -84,7 +80,7 @@ def batch_backend_from_connection(
         from azure.identity import ClientSecretCredential
 
         credential = ClientSecretCredential(str(extra["tenant_id"]), str(extra["client_id"]), str(password))
-    elif extra.get("managed_identity_client_id") or _flag(extra.get("use_default_credential")):
+    elif extra.get("managed_identity_client_id") or connection_flag(extra, "use_default_credential", field):
         from azure.identity import DefaultAzureCredential
 
         credential = DefaultAzureCredential(managed_identity_client_id=extra.get("managed_identity_client_id"))
@@ -100,7 +96,7 @@ def batch_backend_from_connection(
             "put the account key in Password (Login: the account name), or set extra.tenant_id + extra.client_id"
             " with the secret in Password, extra.managed_identity_client_id, or extra.use_default_credential: true",
         )
-    if loopback and _flag(extra.get("allow_insecure_loopback")):
+    if loopback and insecure:
         options["retry_backoff_factor"] = 0.05
         if not password or extra.get("tenant_id"):  # a token: azure-core refuses it over http otherwise
             options["per_call_policies"] = [AllowHttpPolicy()]

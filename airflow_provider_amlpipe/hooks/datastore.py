@@ -24,6 +24,7 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 
 from airflow_provider_amlpipe.data.datastore import Datastore, LocalDatastore
 from airflow_provider_amlpipe.errors import ConfigurationError
+from airflow_provider_amlpipe.extras import connection_flag
 
 DEFAULT_CONN_ID = "amlpipe_default"
 LOCAL_CONN_TYPE = "amlpipe_local"
@@ -148,16 +149,6 @@ def datastore_from_connection(
     )
 
 
-def _flag(value: object, where: str, name: str) -> bool:
-    """A yes/no setting of a connection's extra: JSON true/false, or the strings "true"/"false"."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    # bool("false") is True: guessing would create containers nobody asked for.
-    raise ConfigurationError(where, f"extra.{name} is {value!r}", f"set extra.{name} to true or false")
-
-
 def _local_folder(conn_id: str, path: object, field: str) -> str:
     """The folder of a local datastore connection: absolute, and not a file."""
     where = f"{field} (connection {conn_id!r})"
@@ -210,7 +201,7 @@ def _blob_datastore(
     from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
 
     container = extra.get("container")
-    create = _flag(extra.get("create_container", False), f"{field} (connection {conn_id!r})", "create_container")
+    create = connection_flag(extra, "create_container", f"{field} (connection {conn_id!r})")
     if not container:
         raise ConfigurationError(
             f"{field} (connection {conn_id!r})",
