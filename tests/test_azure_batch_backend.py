@@ -268,3 +268,20 @@ def test_bad_connections_are_refused_naming_the_field(fields: dict[str, Any], pr
         )
     assert caught.value.field.startswith("compute (connection 'my_batch')")
     assert "a2V5" not in str(caught.value)
+
+
+@pytest.mark.azurite
+def test_a_kept_job_is_ended_not_left_active(
+    server: BatchTestServer, backend: AzureBatchJobBackend, store: AzureBlobDatastore, tmp_path: Path
+) -> None:
+    job_id = str(uuid.uuid4())
+    spec = _spec(tmp_path, store, job_id, 'cp "$1" "$2/"', delete_batch_job_after_finish=False)
+    job = backend.submit(job_id, spec, Lines())
+    assert _wait_ended(backend, job, Lines()).state == SUCCEEDED
+    assert server.jobs[batch_job_id(job_id)].info["state"] == "active"  # the service does not end it by itself
+    backend.cleanup(job)
+    deadline = time.monotonic() + 20
+    while server.jobs[batch_job_id(job_id)].info["state"] != "completed":
+        assert time.monotonic() < deadline, server.jobs[batch_job_id(job_id)].info["state"]
+        time.sleep(0.05)
+    assert "pool-t" in server.pools  # delete_batch_pool_after_finish=False keeps the pool

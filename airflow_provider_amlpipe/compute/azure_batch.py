@@ -175,8 +175,9 @@ class AzureBatchJobBackend:
                 bm.BatchJobCreateOptions(
                     id=batch_job,
                     display_name=str(spec["display_name"])[:1024],
+                    # Not all_tasks_complete_mode=terminatejob: a job without tasks yet counts as complete, so
+                    # the service could end it before its task is added. cleanup() ends or deletes it.
                     pool_info=bm.BatchPoolInfo(pool_id=spec["pool"]["pool_id"]),
-                    all_tasks_complete_mode="terminatejob",
                 )
             )
         except ResourceExistsError as exc:
@@ -287,28 +288,38 @@ class AzureBatchJobBackend:
             log.warning("could not terminate the task of Batch job %s: %s", job.details["batch_job_id"], exc)
 
     def cleanup(self, job: RemoteJob) -> None:
-        """Delete the Batch job and the pool if the step asked for it (best effort, not awaited)."""
+        """Delete the Batch job (or, when it is kept, end it so it stops counting as active) and the
+        pool if the step asked for it; best effort, not awaited."""
         details = job.details
+        batch_job, pool_id = details["batch_job_id"], details["pool_id"]
         if details.get("delete_job", True):
-            self._delete(
-                lambda: self.client.begin_delete_job(details["batch_job_id"], polling_interval=_DELETE_POLL_SECONDS),
-                f"Batch job {details['batch_job_id']}",
+            self._best_effort(
+                lambda: self.client.begin_delete_job(batch_job, polling_interval=_DELETE_POLL_SECONDS),
+                f"delete Batch job {batch_job}",
+            )
+        else:
+            # azure-batch 15.1 sends no request body without options, which the service rejects; the
+            # options model is not exported from azure.batch.models.
+            reason = bm._models.BatchJobTerminateOptions(termination_reason="amlpipe step ended")
+            self._best_effort(
+                lambda: self.client.begin_terminate_job(batch_job, reason, polling_interval=_DELETE_POLL_SECONDS),
+                f"end Batch job {batch_job}",
             )
         if details.get("delete_pool"):
-            self._delete(
-                lambda: self.client.begin_delete_pool(details["pool_id"], polling_interval=_DELETE_POLL_SECONDS),
-                f"Batch pool {details['pool_id']!r}",
+            self._best_effort(
+                lambda: self.client.begin_delete_pool(pool_id, polling_interval=_DELETE_POLL_SECONDS),
+                f"delete Batch pool {pool_id!r}",
             )
 
     @staticmethod
-    def _delete(call: Any, what: str) -> None:
+    def _best_effort(call: Any, action: str) -> None:
         try:
             call()
-            log.info("deleting %s", what)
-        except ResourceNotFoundError:
-            pass
+            log.info("requested: %s", action)
+        except (ResourceNotFoundError, ResourceExistsError):
+            pass  # already gone, or already ended
         except HttpResponseError as exc:
-            log.warning("could not delete %s: %s", what, exc)
+            log.warning("could not %s: %s", action, exc)
 
     def close(self) -> None:
         self.client.close()
