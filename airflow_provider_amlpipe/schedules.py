@@ -354,7 +354,7 @@ class ScheduleRecurrence:
                     "time_of_day", f"{self.time_of_day!r} is not hh:mm", 'write it as "15:30"'
                 ) from None
             hours, minutes = (parsed.hour,), (parsed.minute,)
-        for name, value in (("hours", hours), ("minutes", minutes), ("time_of_day", self.time_of_day)):
+        for name, value in (("time_of_day", self.time_of_day), ("hours", hours), ("minutes", minutes)):
             if value is not None and frequency not in ("Day", "Week"):
                 raise ConfigurationError(
                     name,
