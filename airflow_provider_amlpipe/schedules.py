@@ -254,11 +254,11 @@ def _int_list(field_name: str, value: Any, low: int, high: int) -> tuple[int, ..
     items = [value] if isinstance(value, (int, str)) else list(value)
     out: set[int] = set()
     for item in items:
-        try:
-            number = int(item)
-        except (TypeError, ValueError):
-            number = -1
-        if isinstance(item, bool) or number < low or number > high or str(number) != str(item).strip():
+        whole = (isinstance(item, int) and not isinstance(item, bool)) or (
+            isinstance(item, str) and item.strip().isdigit()
+        )
+        number = int(item) if whole else -1
+        if number < low or number > high:
             raise ConfigurationError(
                 field_name, f"{item!r} is not an integer from {low} to {high}", f"give integers from {low} to {high}"
             )

@@ -407,11 +407,12 @@ def test_accepted_spellings() -> None:
     assert iana_time_zone("America/Los_Angeles") == "America/Los_Angeles"
     assert iana_time_zone("UTC") == iana_time_zone(None) == "UTC"
     assert iana_time_zone("GMT Standard Time") == "Europe/London"
-    r = R("week", 1, start_time=dt.datetime(2025, 1, 1, 8, 0, 59), week_days="monday", hours=8)
-    assert (r.frequency, r.week_days, r.hours, r.start_time) == (
+    r = R("week", 1, start_time=dt.datetime(2025, 1, 1, 8, 0, 59), week_days="monday", hours=8, minutes=["05", 0])
+    assert (r.frequency, r.week_days, r.hours, r.minutes, r.start_time) == (
         "Week",
         ("Monday",),
         (8,),
+        (0, 5),
         dt.datetime(2025, 1, 1, 8, 0),
     )
 
@@ -428,6 +429,8 @@ BAD: list[tuple[str, dict[str, Any], str, str]] = [
     ("week-days-with-day", {"frequency": "Day", "interval": 1, "week_days": ["Monday"]}, "week_days", "Week"),
     ("week-days-with-month", {"frequency": "Month", "interval": 1, "week_days": ["Monday"]}, "week_days", "Week"),
     ("hour-24", {"frequency": "Day", "interval": 1, "hours": [24]}, "hours", "from 0 to 23"),
+    ("hour-float", {"frequency": "Day", "interval": 1, "hours": [9.5]}, "hours", "from 0 to 23"),
+    ("hour-bool", {"frequency": "Day", "interval": 1, "hours": [True]}, "hours", "from 0 to 23"),
     ("minute-60", {"frequency": "Day", "interval": 1, "hours": [1], "minutes": [60]}, "minutes", "from 0 to 59"),
     ("hours-empty", {"frequency": "Day", "interval": 1, "hours": []}, "hours", "at least one"),
     ("week-day-typo", {"frequency": "Week", "interval": 1, "week_days": ["Funday"]}, "week_days", "Monday"),
