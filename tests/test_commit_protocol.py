@@ -309,7 +309,8 @@ def test_sixteen_concurrent_runs_with_transient_datastore_errors_execute_the_bod
     )
     # TTL 8 s: transient errors must be survived; a 16-process start-up on 2 cores can starve a heartbeat
     # for seconds, and a takeover after real starvation is the lease doing its job, not a transient error.
-    env = {**os.environ, faults.ENV: spec, "TTL": "8", "BODY_SECONDS": "2"}
+    # A 4 s body sees renewals (every 2 s), so the injected heartbeat faults are exercised.
+    env = {**os.environ, faults.ENV: spec, "TTL": "8", "BODY_SECONDS": "4"}
     children = [
         subprocess.Popen(
             [sys.executable, str(CHILD), str(root), "sixteen", str(counter)],

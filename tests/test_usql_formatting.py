@@ -14,9 +14,7 @@
 from __future__ import annotations
 
 import math
-import os
 import random
-import shutil
 import struct
 from collections.abc import Iterator
 from decimal import Decimal
@@ -25,6 +23,7 @@ from typing import Any
 
 import duckdb
 import pytest
+from conftest import SparkRig
 
 from airflow_provider_amlpipe.usql import UsqlError, compile_script, run_script
 from airflow_provider_amlpipe.usql.csformat import custom_number, dotnet_real
@@ -301,26 +300,11 @@ def test_custom_format_errors(expr: str, fragment: str) -> None:
 # ------------------------------------------------------------ Spark (the same strings; slow)
 
 
-@pytest.fixture(scope="module")
-def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError:
-        pytest.skip("pyspark is not installed")
-    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        pytest.skip("no Java runtime for Spark")
-    root = tmp_path_factory.mktemp("spark-fmt")
-    session = (
-        SparkSession.builder.master("local[1]")
-        .appName("usql-formatting-test")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.warehouse.dir", str(root / "warehouse"))
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
+@pytest.fixture
+def spark(spark_rig: SparkRig) -> Any:
+    # The session every Spark test shares: a JVM's working directory is fixed for the process, and
+    # other tests resolve relative paths in it.
+    return spark_rig.session
 
 
 @pytest.mark.slow

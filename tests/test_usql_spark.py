@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlglot
+from conftest import SparkRig
 
 from airflow_provider_amlpipe.usql import UsqlError, compile_script, run_script, substitute, translate_to_spark
 
@@ -354,7 +352,6 @@ def test_untranslatable(script: str, construct: str, where: tuple[int, int]) -> 
 
 
 def test_unknown_node_types_are_refused() -> None:
-    from dataclasses import dataclass
 
     from airflow_provider_amlpipe.usql import nodes as n
     from airflow_provider_amlpipe.usql.duckdb_exprs import Scope
@@ -409,63 +406,6 @@ def test_cli_translate(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- Spark itself
-
-
-@dataclass
-class SparkRig:
-    """The test session's SparkSession; ``cwd`` is the JVM's working directory, where relative paths resolve."""
-
-    session: Any
-    cwd: Path
-
-    def reset(self) -> None:
-        """An empty working directory and catalog (only ``default``, without tables), so tests cannot interfere."""
-        for child in self.cwd.iterdir():
-            shutil.rmtree(child) if child.is_dir() else child.unlink()
-        self.session.sql("USE default")
-        for db in self.session.catalog.listDatabases():
-            if db.name != "default":
-                self.session.sql(f"DROP DATABASE `{db.name}` CASCADE")
-        for table in self.session.catalog.listTables("default"):
-            if not table.isTemporary:
-                self.session.sql(f"DROP TABLE `default`.`{table.name}`")
-
-
-@pytest.fixture(scope="session")
-def spark_rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkRig]:
-    """One local SparkSession for all tests, its tables in a temporary warehouse (an in-memory catalog)."""
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError:
-        pytest.skip("pyspark is not installed (pip install -e .[test] installs it)")
-    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        pytest.skip("no Java runtime for Spark (java not on PATH, JAVA_HOME unset)")
-    root = tmp_path_factory.mktemp("spark")
-    cwd = root / "cwd"
-    cwd.mkdir()
-    old = Path.cwd()
-    os.chdir(cwd)  # the JVM starts here, so relative paths in the scripts resolve in cwd
-    try:
-        session = (
-            SparkSession.builder.master("local[1]")
-            .appName("usql-spark-test")
-            .config("spark.driver.host", "127.0.0.1")
-            .config("spark.driver.bindAddress", "127.0.0.1")
-            .config("spark.ui.enabled", "false")
-            .config("spark.sql.shuffle.partitions", "2")
-            .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.sql.warehouse.dir", str(root / "warehouse"))
-            .getOrCreate()
-        )
-    except Exception as e:  # pragma: no cover - depends on the machine
-        pytest.skip(f"a local SparkSession could not be started: {type(e).__name__}: {str(e)[:200]}")
-    finally:
-        os.chdir(old)
-    session.sparkContext.setLogLevel("ERROR")
-    try:
-        yield SparkRig(session, cwd)
-    finally:
-        session.stop()
 
 
 def run_both(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,25 @@ def _dag(dag_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wait: flo
     return ReuseStore(LocalDatastore("s", root))
 
 
+def _release_once_running(dag_id: str, earlier_run: str, reuse: ReuseStore, lease: Lease) -> None:
+    """Release ``lease`` some time after the new run's task started (it waits for the lease by then)."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with create_session() as session:
+            states = session.scalars(
+                select(TaskInstance.state).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id != earlier_run)
+            ).all()
+        if any(str(state) in ("running", "deferred", "TaskInstanceState.RUNNING") for state in states):
+            break
+        time.sleep(0.05)
+    time.sleep(2.0)  # the task decides (and finds the lease held) well within this, even on a loaded machine
+    reuse.release(lease)
+
+
 @pytest.mark.parametrize(("wait", "deferred"), [(30.0, False), (0.0, True)], ids=["waits_inline", "defers"])
 def test_a_duplicate_waits_on_its_worker_before_deferring(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], wait: float, deferred: bool
@@ -56,7 +76,7 @@ def test_a_duplicate_waits_on_its_worker_before_deferring(
         reuse.store.delete(key)
     other = reuse.acquire(fingerprint, ttl=60, bind_to_process=False, owner="another worker")
     assert isinstance(other, Lease)
-    releaser = threading.Timer(1.0, reuse.release, args=(other,))
+    releaser = threading.Thread(target=_release_once_running, args=(dag_id, first.run_id, reuse, other))
     releaser.start()
     capfd.readouterr()
     forced = run_dag(dag_id)
