@@ -208,7 +208,8 @@ def test_secrets(tmp_path: Path) -> None:
 def test_exit_value_widgets_secrets_and_output_lines(tmp_path: Path, rig: dict[str, Path]) -> None:
     nb = source_notebook(
         tmp_path,
-        'import sys\ndbutils.widgets.text("greeting", "hi")\nprint(dbutils.widgets.get("greeting"), "from", sys.argv[0])',
+        'import sys\ndbutils.widgets.text("greeting", "hi")\n'
+        'print(dbutils.widgets.get("greeting"), "from", sys.argv[0])',
         'token = dbutils.secrets.get("kv", "token")\nprint("token is", token)\nprint("warned", file=sys.stderr)',
         "# MAGIC %md\n# MAGIC skipped",
         "from pyspark.dbutils import DBUtils\nassert DBUtils(spark) is dbutils\n1 + 1",
@@ -270,7 +271,9 @@ def test_syntax_error_names_the_cell(tmp_path: Path, rig: dict[str, Path]) -> No
 def test_notebooks_do_not_share_state(tmp_path: Path, rig: dict[str, Path]) -> None:
     runner = LocalRunner(**rig)
     first = source_notebook(tmp_path, "import os\nos.environ['LEAK'] = '1'\nLEAKED = 1", name="a.py")
-    second = source_notebook(tmp_path, "import os\ndbutils.notebook.exit(str(('LEAKED' in globals(), 'LEAK' in os.environ)))", name="b.py")
+    second = source_notebook(
+        tmp_path, "import os\ndbutils.notebook.exit(str(('LEAKED' in globals(), 'LEAK' in os.environ)))", name="b.py"
+    )
     assert runner.run_notebook(first).ok
     assert runner.run_notebook(second).exit_value == "(False, False)"
 
@@ -414,7 +417,8 @@ def test_python_script_with_spark_and_a_failing_sql_cell(tmp_path: Path, rig: di
     nb = source_notebook(tmp_path, "x = 1", "# MAGIC %sql\n# MAGIC SELECT * FROM no_such_table")
     failed = run_notebook(nb, **rig)
     assert failed.state == FAILED and failed.cell == 2
-    assert "TABLE_OR_VIEW_NOT_FOUND" in (failed.error or "") and "a %sql cell starting at line 5" in (failed.error or "")
+    assert "TABLE_OR_VIEW_NOT_FOUND" in (failed.error or "")
+    assert "a %sql cell starting at line 5" in (failed.error or "")
 
 
 @pytest.mark.slow
