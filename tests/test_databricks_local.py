@@ -42,7 +42,7 @@ DEMO_CELLS = [
     'output_dir = dbutils.widgets.get("output")\n'
     'print("input:", input_path)\n',
     "lines = spark.read.text(input_path)\n"
-    "words = lines.selectExpr(\"explode(split(value, ' ')) AS word\").groupBy(\"word\").count()\n"
+    'words = lines.selectExpr("explode(split(value, \' \')) AS word").groupBy("word").count()\n'
     'words.createOrReplaceTempView("words")\n'
     "display(words.orderBy('word'))\n"
     "rows = sorted(f'{r.word},{r[\"count\"]}' for r in words.collect())\n"
@@ -434,7 +434,7 @@ def test_jar_with_spark_submit(tmp_path: Path, rig: dict[str, Path]) -> None:
         "  public static void main(String[] args) throws Exception {\n"
         '    if (args.length > 0 && args[0].equals("fail")) throw new IllegalStateException("asked to fail");\n'
         '    String text = new String(Files.readAllBytes(Paths.get("input/testdata.txt")));\n'
-        '    Files.write(Paths.get(args[0]), text.toUpperCase().getBytes());\n'
+        "    Files.write(Paths.get(args[0]), text.toUpperCase().getBytes());\n"
         '    System.out.println("wrote " + args[0]);\n'
         "  }\n"
         "}\n"
