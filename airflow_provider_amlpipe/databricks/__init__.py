@@ -1,0 +1,1 @@
+"""Databricks steps: notebooks, Python scripts and jars; ``local_runner`` runs them on local PySpark."""
