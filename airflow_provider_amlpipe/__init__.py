@@ -25,7 +25,9 @@ _EXPORTS = {
     "PythonEnvironment": "airflow_provider_amlpipe.compute.environment",
     "PythonScriptStepOperator": "airflow_provider_amlpipe.operators.python_script",
     "StepCommitOperator": "airflow_provider_amlpipe.operators.commit",
+    "ScheduleRecurrence": "airflow_provider_amlpipe.schedules",
     "StepReuseSensor": "airflow_provider_amlpipe.sensors.reuse",
+    "recurrence_timetable": "airflow_provider_amlpipe.schedules",
     "step": "airflow_provider_amlpipe.decorators",
 }
 
@@ -42,9 +44,11 @@ __all__ = [
     "Output",
     "PythonEnvironment",
     "PythonScriptStepOperator",
+    "ScheduleRecurrence",
     "StepCommitOperator",
     "StepReuseSensor",
     "__version__",
+    "recurrence_timetable",
     "step",
 ]
 
@@ -62,6 +66,7 @@ if TYPE_CHECKING:
     )
     from airflow_provider_amlpipe.operators.commit import StepCommitOperator
     from airflow_provider_amlpipe.operators.python_script import PythonScriptStepOperator
+    from airflow_provider_amlpipe.schedules import ScheduleRecurrence, recurrence_timetable
     from airflow_provider_amlpipe.sensors.reuse import StepReuseSensor
 
 
