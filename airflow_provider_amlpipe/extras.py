@@ -1,7 +1,9 @@
-"""Reading the ``extra`` of an Airflow connection (plain Python: used by hooks and core settings alike)."""
+"""Reading an Airflow connection's fields: yes/no extras and loopback hosts (plain Python: used by hooks and
+core settings alike)."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,3 +22,17 @@ def connection_flag(extra: Mapping[str, Any], name: str, where: str, default: bo
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
     raise ConfigurationError(where, f"extra.{name} is {value!r}", f"set extra.{name} to true or false")
+
+
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine (a local test server), the only place plain http may go."""
+    host = host.strip("[]").lower()
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -18,7 +18,6 @@ test servers). Tokens are never logged nor written to the sink.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import threading
 import time
@@ -43,6 +42,7 @@ from airflow_provider_amlpipe.compute.remote import (
     raise_for_status,
 )
 from airflow_provider_amlpipe.errors import AmlPipeError, ConfigurationError
+from airflow_provider_amlpipe.extras import is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,6 @@ SUCCEEDED_RESULT = "Succeeded"
 CANCELLED_RESULT = "Cancelled"
 DEFAULT_PRIORITY = 1000
 MAX_JOB_GENERATIONS = 50
-_LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 _TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
 
 
@@ -157,16 +156,6 @@ def next_job_id(job_id: uuid.UUID) -> uuid.UUID:
     return uuid.uuid5(job_id, "next")
 
 
-def _is_loopback(host: str) -> bool:
-    host = host.strip("[]").lower()
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def validate_endpoint(endpoint: str, *, verify_https: bool = True) -> str:
     """Check the account endpoint and return it without a trailing slash.
 
@@ -180,7 +169,7 @@ def validate_endpoint(endpoint: str, *, verify_https: bool = True) -> str:
             f"{endpoint!r} is not an http(s) URL",
             f"use https://<account>.{ADLA_DNS_SUFFIX}",
         )
-    loopback = _is_loopback(parsed.hostname)
+    loopback = is_loopback(parsed.hostname)
     if parsed.scheme == "http" and not (loopback and not verify_https):
         fix = (
             "set verify_https=False (connection extra allow_insecure_loopback: true) for a local test server"

@@ -24,30 +24,18 @@ Fields (the hook passes a connection's fields here; the triggerer does too):
 
 from __future__ import annotations
 
-import ipaddress
 import time
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_amlpipe.errors import ConfigurationError
-from airflow_provider_amlpipe.extras import connection_flag
+from airflow_provider_amlpipe.extras import connection_flag, is_loopback
 
 AZURE_VM_CONN_TYPE = "amlpipe_azure_vm"
 DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
 DEFAULT_STAGING_PREFIX = "amlpipe-staging/"
-_LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 _CREDENTIALS = ("service_principal", "default")
-
-
-def is_loopback(host: str) -> bool:
-    host = host.strip("[]").lower()
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,11 @@ from airflow_provider_amlpipe.compute.azure_batch import AllowHttpPolicy, AzureB
 from airflow_provider_amlpipe.compute.remote import RemoteCompute
 from airflow_provider_amlpipe.compute.staging import staging_settings
 from airflow_provider_amlpipe.errors import ConfigurationError
-from airflow_provider_amlpipe.extras import connection_flag
+from airflow_provider_amlpipe.extras import connection_flag, is_loopback
 
 BATCH_CONN_TYPE = "amlpipe_azure_batch"
 DEFAULT_BATCH_CONN_ID = "azure_batch_default"
 BATCH_SCOPE = "https://batch.core.windows.net//.default"
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 def batch_backend_from_connection(
@@ -61,7 +60,7 @@ def batch_backend_from_connection(
         raise ConfigurationError(
             f"{field} Host", "no Batch account URL", "set Host to https://<account>.<region>.batch.azure.com"
         )
-    loopback = parts.hostname in _LOOPBACK
+    loopback = is_loopback(parts.hostname)
     if parts.scheme != "https" and not (loopback and insecure):
         raise ConfigurationError(
             f"{field} Host",
