@@ -489,7 +489,9 @@ class DatabricksTestServer:
             result = task.output
             if "notebook_task" in task.spec:
                 payload["notebook_output"] = (
-                    {"result": result.exit_value, "truncated": False} if result and result.exit_value is not None else {}
+                    {"result": result.exit_value, "truncated": False}
+                    if result and result.exit_value is not None
+                    else {}
                 )
             elif task.logs:
                 text = "\n".join(task.logs[-LOG_LINES:])
@@ -617,7 +619,7 @@ class DatabricksTestServer:
             with self.lock:
                 info = self.objects.get(path)
                 if info is None or info["object_type"] != "NOTEBOOK":
-                    raise FileNotFoundError(f"Unable to access the notebook \"{nb['notebook_path']}\".")
+                    raise FileNotFoundError(f'Unable to access the notebook "{nb["notebook_path"]}".')
                 source = self._ws_local(path)
                 copy = workdir / ".notebook" / source.name
                 copy.parent.mkdir(parents=True, exist_ok=True)
@@ -641,7 +643,9 @@ class DatabricksTestServer:
         if main is None:
             raise FileNotFoundError(f"Class {task['main_class_name']} not found in the task's jar libraries.")
         others = [j for j in jars if j != main]
-        return runner.run_jar(main, task["main_class_name"], task.get("parameters") or [], libraries=others, timeout=timeout)
+        return runner.run_jar(
+            main, task["main_class_name"], task.get("parameters") or [], libraries=others, timeout=timeout
+        )
 
     # -- Workspace API --------------------------------------------------------------------------------
 
@@ -804,16 +808,16 @@ class DatabricksTestServer:
                 self.handles[handle] = local
                 return 200, {}, {"handle": handle}
             if op in ("add-block", "close") and method == "POST":
-                handle = b.get("handle")
-                if handle not in self.handles:
-                    raise _not_found(f"Handle {handle} does not exist.")
+                block_handle = b.get("handle")
+                if block_handle not in self.handles:
+                    raise _not_found(f"Handle {block_handle} does not exist.")
                 if op == "close":
-                    del self.handles[handle]
+                    del self.handles[block_handle]
                     return 200, {}, {}
                 data = base64.b64decode(b.get("data") or "")
                 if len(data) > 1024 * 1024:
                     raise DatabricksError(400, "MAX_BLOCK_SIZE_EXCEEDED", "The block size exceeded 1 MB.")
-                with self.handles[handle].open("ab") as out:
+                with self.handles[block_handle].open("ab") as out:
                     out.write(data)
                 return 200, {}, {}
             if op in ("read", "get-status", "list"):
@@ -856,14 +860,16 @@ class DatabricksTestServer:
                     local.unlink()
                 return 200, {}, {}
             if op == "move" and method == "POST":
-                src = self.dbfs_local(b.get("source_path") or "")
+                source = self.dbfs_local(b.get("source_path") or "")
                 dst = self.dbfs_local(b.get("destination_path") or "")
-                if not src.exists():
+                if not source.exists():
                     raise _not_found(f"No file or directory exists on path {b.get('source_path')}.")
                 if dst.exists():
-                    raise DatabricksError(400, "RESOURCE_ALREADY_EXISTS", f"{b.get('destination_path')} already exists.")
+                    raise DatabricksError(
+                        400, "RESOURCE_ALREADY_EXISTS", f"{b.get('destination_path')} already exists."
+                    )
                 dst.parent.mkdir(parents=True, exist_ok=True)
-                src.rename(dst)
+                source.rename(dst)
                 return 200, {}, {}
         raise DatabricksError(404, "ENDPOINT_NOT_FOUND", f"No API found for '{method} /dbfs/{op}'")
 

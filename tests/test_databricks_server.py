@@ -50,6 +50,7 @@ time.sleep(120)
 dbutils.notebook.exit("should not get here")
 """
 
+
 @pytest.fixture
 def server() -> Iterator[DatabricksTestServer]:
     with running_databricks_server() as state:
@@ -83,6 +84,12 @@ def _wait(client: WorkspaceClient, run_id: int, timeout: float = 120) -> jobs.Ru
     raise AssertionError(f"run {run_id} did not end")
 
 
+def _task_id(run: jobs.Run) -> int:
+    """The run id of the run's only task (``get_run_output`` takes a task run)."""
+    assert run.tasks and run.tasks[0].run_id is not None
+    return run.tasks[0].run_id
+
+
 def _wait_state(client: WorkspaceClient, run_id: int, state: jobs.RunLifeCycleState, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -110,17 +117,19 @@ def test_notebook_run_with_parameters_and_exit_value(server: DatabricksTestServe
     exported = client.workspace.export("/Users/me@example.com/hello")
     assert base64.b64decode(exported.content or "").decode() == NOTEBOOK
 
-    submitted = client.jobs.submit(run_name="hello", tasks=_notebook_run("/Users/me@example.com/hello", {"name": "amlpipe"}))
+    submitted = client.jobs.submit(
+        run_name="hello", tasks=_notebook_run("/Users/me@example.com/hello", {"name": "amlpipe"})
+    )
     run = _wait(client, submitted.run_id)
     assert run.state is not None and run.state.result_state == jobs.RunResultState.SUCCESS
     assert run.run_page_url and str(submitted.run_id) in run.run_page_url
-    assert run.tasks and run.tasks[0].run_id != submitted.run_id
+    assert run.tasks and _task_id(run) != submitted.run_id
     with pytest.raises(InvalidParameterValue, match="multiple tasks"):
         client.jobs.get_run_output(submitted.run_id)
-    output = client.jobs.get_run_output(run.tasks[0].run_id)
+    output = client.jobs.get_run_output(_task_id(run))
     assert output.notebook_output is not None and output.notebook_output.result == "hi amlpipe"
     assert output.error is None
-    assert "hello amlpipe" in "\n".join(server.task_logs(run.tasks[0].run_id))
+    assert "hello amlpipe" in "\n".join(server.task_logs(_task_id(run)))
     assert server.submissions == 1
 
 
@@ -147,7 +156,7 @@ def test_python_script_on_dbfs_with_arguments(server: DatabricksTestServer, clie
     run = _wait(client, submitted.run_id)
     assert run.state is not None and run.state.result_state == jobs.RunResultState.SUCCESS, run.state
     assert run.tasks
-    output = client.jobs.get_run_output(run.tasks[0].run_id)
+    output = client.jobs.get_run_output(_task_id(run))
     assert output.logs and "args ['--root'" in output.logs
     with client.dbfs.download("/out/seen.txt") as f:
         assert f.read() == b"42"
@@ -157,12 +166,13 @@ def test_idempotency_token_resubmission_reattaches(server: DatabricksTestServer,
     _import(client, "/Shared/hello", NOTEBOOK)
     first = client.jobs.submit(run_name="x", tasks=_notebook_run("/Shared/hello"), idempotency_token="fp-1-ti-1")
     second = client.jobs.submit(run_name="x", tasks=_notebook_run("/Shared/hello"), idempotency_token="fp-1-ti-1")
-    assert first.run_id == second.run_id
-    run = _wait(client, first.run_id)
+    run_id: int = first.run_id
+    assert second.run_id == run_id
+    run = _wait(client, run_id)
     third = client.jobs.submit(run_name="x", tasks=_notebook_run("/Shared/hello"), idempotency_token="fp-1-ti-1")
-    assert third.run_id == first.run_id
+    assert third.run_id == run_id
     assert server.submissions == 1 and server.submit_requests == 3
-    assert run.tasks and server.executions[run.tasks[0].run_id] == 1
+    assert run.tasks and server.executions[_task_id(run)] == 1
 
 
 def test_cancel_kills_a_running_notebook(server: DatabricksTestServer, client: WorkspaceClient) -> None:
@@ -199,7 +209,7 @@ def test_failing_notebook_reports_error_and_trace(server: DatabricksTestServer, 
     assert run.state is not None and run.state.result_state == jobs.RunResultState.FAILED
     assert run.state.life_cycle_state == jobs.RunLifeCycleState.TERMINATED
     assert run.tasks
-    output = client.jobs.get_run_output(run.tasks[0].run_id)
+    output = client.jobs.get_run_output(_task_id(run))
     assert output.error and "bad input data" in output.error
     assert output.error_trace and "ValueError" in output.error_trace
 
@@ -242,7 +252,9 @@ def test_wrong_or_missing_token(server: DatabricksTestServer) -> None:
 def test_workspace_import_rules(client: WorkspaceClient) -> None:
     content = base64.b64encode(NOTEBOOK.encode()).decode()
     with pytest.raises(ResourceDoesNotExist):
-        client.workspace.import_("/Users/nobody/nb", content=content, format=ImportFormat.SOURCE, language=Language.PYTHON)
+        client.workspace.import_(
+            "/Users/nobody/nb", content=content, format=ImportFormat.SOURCE, language=Language.PYTHON
+        )
     _import(client, "/Shared/nb", NOTEBOOK)
     with pytest.raises(ResourceAlreadyExists):
         client.workspace.import_("/Shared/nb", content=content, format=ImportFormat.SOURCE, language=Language.PYTHON)
@@ -269,7 +281,8 @@ def test_dbfs_and_volumes_files(server: DatabricksTestServer, client: WorkspaceC
     client.files.upload("/Volumes/main/default/vol/scripts/a.py", io.BytesIO(b"print('v')\n"), overwrite=True)
     assert (server.volumes_dir / "main/default/vol/scripts/a.py").read_bytes() == b"print('v')\n"
     assert client.files.get_metadata("/Volumes/main/default/vol/scripts/a.py").content_length == 11
-    assert client.files.download("/Volumes/main/default/vol/scripts/a.py").contents.read() == b"print('v')\n"
+    contents = client.files.download("/Volumes/main/default/vol/scripts/a.py").contents
+    assert contents is not None and contents.read() == b"print('v')\n"
     entries = list(client.files.list_directory_contents("/Volumes/main/default/vol/scripts"))
     assert [e.name for e in entries] == ["a.py"]
     client.files.delete("/Volumes/main/default/vol/scripts/a.py")
@@ -285,7 +298,7 @@ def test_python_script_on_a_volume(server: DatabricksTestServer, client: Workspa
     )
     run = _wait(client, client.jobs.submit(run_name="v", tasks=[task]).run_id)
     assert run.tasks and run.state is not None and run.state.result_state == jobs.RunResultState.SUCCESS
-    assert "volume a b" in (client.jobs.get_run_output(run.tasks[0].run_id).logs or "")
+    assert "volume a b" in (client.jobs.get_run_output(_task_id(run)).logs or "")
 
 
 def test_injected_errors_are_retried(server: DatabricksTestServer, client: WorkspaceClient) -> None:
@@ -322,4 +335,4 @@ def test_jar_task(server: DatabricksTestServer, client: WorkspaceClient, tmp_pat
     )
     run = _wait(client, client.jobs.submit(run_name="jar", tasks=[task]).run_id, timeout=300)
     assert run.tasks and run.state is not None and run.state.result_state == jobs.RunResultState.SUCCESS, run.state
-    assert "jar says x,y" in (client.jobs.get_run_output(run.tasks[0].run_id).logs or "")
+    assert "jar says x,y" in (client.jobs.get_run_output(_task_id(run)).logs or "")
