@@ -8,10 +8,10 @@ child interpreter with PySpark in local mode, a jar with PySpark's ``spark-submi
 Implemented:
 
 * Auth: ``Authorization: Bearer <PAT>``; the configured ``token`` (any non-empty one when ``token`` is None).
-  No header → ``401 {"error_code": "UNAUTHENTICATED", ...}``; another token → ``403 {"error_code":
-  "PERMISSION_DENIED", "message": "Invalid access token."}``. Every error is Databricks' JSON
-  ``{"error_code", "message"}``, which the SDK maps to its exception classes (``NotFound``,
-  ``ResourceAlreadyExists``, ``InvalidParameterValue``, ``PermissionDenied``, ...).
+  No header → ``401 {"error_code": "UNAUTHENTICATED", ...}``; another token → ``403 {"error_code": 403,
+  "message": "Invalid access token."}`` (numeric, as the service sends it; the SDK raises ``PermissionDenied``).
+  Every other error is Databricks' JSON ``{"error_code", "message"}``, which the SDK maps to its exception
+  classes (``NotFound``, ``ResourceAlreadyExists``, ``InvalidParameterValue``, ...).
 * Jobs API 2.2 (and the same paths under 2.1): ``runs/submit`` (``tasks`` with exactly one of
   ``notebook_task`` {``notebook_path``, ``base_parameters``, ``source`` WORKSPACE}, ``spark_python_task``
   {``python_file``: ``dbfs:/``, ``/Volumes/``, ``/Workspace/`` or a workspace path; ``parameters``},
@@ -112,9 +112,12 @@ UNSUPPORTED_TASK_KINDS = (
 
 
 class DatabricksError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    """An error answer: ``{"error_code": code, "message": message}`` with HTTP ``status``."""
+
+    def __init__(self, status: int, code: str | int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.headers = headers or {}
 
 
 def _bad(message: str) -> DatabricksError:
@@ -228,7 +231,7 @@ class DatabricksTestServer:
                 raise DatabricksError(400, "MALFORMED_REQUEST", "Could not parse request object: invalid JSON")
             return self._route(method, path, query, headers, parsed if body else None)
         except DatabricksError as exc:
-            return exc.status, {}, {"error_code": exc.code, "message": exc.message}
+            return exc.status, exc.headers, {"error_code": exc.code, "message": exc.message}
         except Exception as exc:  # a server bug: answer like the service's internal errors, keep serving
             return 500, {}, {"error_code": "INTERNAL_ERROR", "message": f"{type(exc).__name__}: {exc}"}
 
@@ -239,7 +242,9 @@ class DatabricksTestServer:
                 401, "UNAUTHENTICATED", "Credential was not sent or was of an unsupported type for this API."
             )
         if self.token is not None and value != self.token:
-            raise DatabricksError(403, "PERMISSION_DENIED", "Invalid access token.")
+            # as the service answers: a numeric error_code, and the reason phrase in a header
+            reason = {"X-Databricks-Reason-Phrase": "Invalid access token."}
+            raise DatabricksError(403, 403, "Invalid access token.", reason)
 
     def _route(self, method: str, path: str, query: dict, headers: dict[str, str], body: Any) -> tuple[int, dict, Any]:
         q = {k: v[0] for k, v in query.items()}

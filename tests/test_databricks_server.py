@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime
 import io
 import shutil
 import subprocess
@@ -245,6 +246,9 @@ def test_wrong_or_missing_token(server: DatabricksTestServer) -> None:
     wrong = WorkspaceClient(host=server.endpoint, token="dapi-wrong", auth_type="pat")
     with pytest.raises(PermissionDenied, match="Invalid access token"):
         wrong.workspace.get_status("/")
+    with pytest.raises(PermissionDenied):
+        wrong.jobs.submit(run_name="x", tasks=_notebook_run("/Shared/x"))
+    assert server.submissions == 0
     status, _, body = server.handle("GET", "/api/2.0/workspace/get-status?path=/", {}, b"")
     assert status == 401 and body["error_code"] == "UNAUTHENTICATED"
 
@@ -306,6 +310,31 @@ def test_injected_errors_are_retried(server: DatabricksTestServer, client: Works
     client.workspace.mkdirs("/Shared/retry")
     assert client.workspace.get_status("/Shared/retry").object_type == ObjectType.DIRECTORY
     assert [r.path for r in server.requests].count("/api/2.0/workspace/mkdirs") == 2
+
+
+SPARK_NOTEBOOK = """# Databricks notebook source
+out = dbutils.widgets.get("output")
+df = spark.range(5).selectExpr("id", "id * id AS square")
+df.coalesce(1).write.mode("overwrite").option("header", True).csv(out)
+
+# COMMAND ----------
+
+dbutils.notebook.exit(str(spark.read.option("header", True).csv(out).count()))
+"""
+
+
+@pytest.mark.slow
+def test_spark_notebook_waited_with_the_sdk(
+    server: DatabricksTestServer, client: WorkspaceClient, tmp_path: Path
+) -> None:
+    _import(client, "/Shared/spark", SPARK_NOTEBOOK)
+    out = tmp_path / "squares"
+    waiter = client.jobs.submit(run_name="spark", tasks=_notebook_run("/Shared/spark", {"output": str(out)}))
+    run = waiter.result(timeout=datetime.timedelta(minutes=5))  # the SDK's wait_get_run_job_terminated_or_skipped
+    assert run.state is not None and run.state.result_state == jobs.RunResultState.SUCCESS, run.state
+    output = client.jobs.get_run_output(_task_id(run))
+    assert output.notebook_output is not None and output.notebook_output.result == "5"
+    assert sorted(out.glob("part-*.csv"))
 
 
 JAVA = """public class Hello {
