@@ -12,6 +12,8 @@ Implemented:
   "message": "Invalid access token."}`` (numeric, as the service sends it; the SDK raises ``PermissionDenied``).
   Every other error is Databricks' JSON ``{"error_code", "message"}``, which the SDK maps to its exception
   classes (``NotFound``, ``ResourceAlreadyExists``, ``InvalidParameterValue``, ...).
+* Host metadata ``/.well-known/databricks-config`` (unauthenticated; ``workspace_id``, ``cloud`` azure), which
+  the SDK reads when a client is built.
 * Jobs API 2.2 (and the same paths under 2.1): ``runs/submit`` (``tasks`` with exactly one of
   ``notebook_task`` {``notebook_path``, ``base_parameters``, ``source`` WORKSPACE}, ``spark_python_task``
   {``python_file``: ``dbfs:/``, ``/Volumes/``, ``/Workspace/`` or a workspace path; ``parameters``},
@@ -220,6 +222,8 @@ class DatabricksTestServer:
                 parsed = json.loads(body)
             except ValueError:
                 parsed = None
+        if path == "/.well-known/databricks-config" and method == "GET":  # host metadata: no auth, as the service
+            return 200, {}, {"oidc_endpoint": f"{self.endpoint}/oidc", "workspace_id": ORG_ID, "cloud": "azure"}
         with self.lock:
             self.requests.append(RecordedRequest(method, path, query, dict(headers), None if is_files else parsed))
             injected = self.inject.pop(0) if self.inject else None

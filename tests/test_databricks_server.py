@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime
 import io
+import json
 import shutil
 import subprocess
 import time
@@ -132,6 +133,20 @@ def test_notebook_run_with_parameters_and_exit_value(server: DatabricksTestServe
     assert output.error is None
     assert "hello amlpipe" in "\n".join(server.task_logs(_task_id(run)))
     assert server.submissions == 1
+
+
+def test_jupyter_notebook_imported_with_auto(server: DatabricksTestServer, client: WorkspaceClient) -> None:
+    cell = {"cell_type": "code", "source": ["dbutils.notebook.exit(dbutils.widgets.get('x'))"], "metadata": {}}
+    notebook = {"cells": [{**cell, "outputs": [], "execution_count": None}], "metadata": {}, "nbformat": 4}
+    client.workspace.mkdirs("/Shared")
+    content = base64.b64encode(json.dumps(notebook).encode()).decode()
+    client.workspace.import_("/Shared/j.ipynb", content=content, format=ImportFormat.AUTO)
+    assert client.workspace.get_status("/Shared/j").object_type == ObjectType.NOTEBOOK  # the extension is dropped
+    run = _wait(
+        client, client.jobs.submit(run_name="j", tasks=_notebook_run("/Workspace/Shared/j", {"x": "ok"})).run_id
+    )
+    output = client.jobs.get_run_output(_task_id(run))
+    assert output.notebook_output is not None and output.notebook_output.result == "ok"
 
 
 def test_python_script_on_dbfs_with_arguments(server: DatabricksTestServer, client: WorkspaceClient) -> None:
