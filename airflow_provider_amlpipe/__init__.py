@@ -40,8 +40,8 @@ __all__ = [
     "AzureVMScaleSetScaleOperator",
     "AzureVMStartOperator",
     "DataPath",
-    "DatabricksStepOperator",
     "DataRef",
+    "DatabricksStepOperator",
     "DatasetInput",
     "Output",
     "PythonEnvironment",
@@ -66,8 +66,8 @@ if TYPE_CHECKING:
         AzureVMScaleSetScaleOperator,
         AzureVMStartOperator,
     )
-    from airflow_provider_amlpipe.operators.databricks import DatabricksStepOperator
     from airflow_provider_amlpipe.operators.commit import StepCommitOperator
+    from airflow_provider_amlpipe.operators.databricks import DatabricksStepOperator
     from airflow_provider_amlpipe.operators.python_script import PythonScriptStepOperator
     from airflow_provider_amlpipe.schedules import ScheduleRecurrence, recurrence_timetable
     from airflow_provider_amlpipe.sensors.reuse import StepReuseSensor

@@ -233,7 +233,9 @@ def test_valid_cluster_arguments_are_accepted() -> None:
 def copy_examples() -> None:
     for name in ("aml_databricks_notebook.py", "aml_databricks_script.py"):
         shutil.copy(REPO / "dags" / name, DAGS_FOLDER / name)
-    shutil.copytree(REPO / "dags" / "scripts" / "databricks", DAGS_FOLDER / "scripts" / "databricks", dirs_exist_ok=True)
+    shutil.copytree(
+        REPO / "dags" / "scripts" / "databricks", DAGS_FOLDER / "scripts" / "databricks", dirs_exist_ok=True
+    )
     (DAGS_FOLDER / ".airflowignore").write_text("scripts/\ndata/\n")
 
 
@@ -258,7 +260,9 @@ def test_the_notebook_example_runs_locally_on_spark_and_is_reused(
 
 
 @pytest.mark.slow
-def test_the_script_example_runs_locally_on_spark_and_is_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_script_example_runs_locally_on_spark_and_is_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     copy_examples()
     store = LocalDatastore("default", tmp_path / "store")
     monkeypatch.setenv(
@@ -270,3 +274,118 @@ def test_the_script_example_runs_locally_on_spark_and_is_reused(tmp_path: Path, 
     lines = store.read_bytes(f"{ref['path']}/word_counts.csv").decode().splitlines()
     assert lines[0] == "word,count" and "hello,2" in lines
     assert run_dag("aml_databricks_script").ran() == set()
+
+
+# -- the definition alone -------------------------------------------------------------------------
+
+
+def test_the_fingerprint_covers_code_and_params_not_the_cluster(tmp_path: Path) -> None:
+    from airflow_provider_amlpipe.reuse.hashing import Hasher
+    from airflow_provider_amlpipe.steps.databricks import DatabricksStep
+
+    notebook = tmp_path / "nb.py"
+    notebook.write_text(COPY_NOTEBOOK)
+
+    def parts(**kwargs: Any) -> dict[str, Any]:
+        step = DatabricksStep(**{"task_kind": "notebook", "notebook_path": str(notebook), **kwargs})
+        return step.fingerprint_parts(Hasher())
+
+    base = parts(notebook_params={"myparam": "a"})
+    assert parts(notebook_params={"myparam": "a"}, spark_conf={"spark.x": "1"}, timeout_seconds=5) == base
+    assert parts(notebook_params={"myparam": "b"}) != base
+    notebook.write_text(COPY_NOTEBOOK + "\n# COMMAND ----------\n\nprint(1)\n")
+    assert parts(notebook_params={"myparam": "a"}) != base
+
+
+def test_killing_the_step_stops_the_notebook_and_what_it_started(tmp_path: Path) -> None:
+    import os
+    import threading
+    import time
+
+    from airflow_provider_amlpipe.compute.local import LocalProcessBackend
+    from airflow_provider_amlpipe.errors import StepFailedError
+    from airflow_provider_amlpipe.steps.databricks import DatabricksStep
+    from airflow_provider_amlpipe.steps.runner import StepWorkspace
+
+    pid_file = tmp_path / "pid"
+    notebook = tmp_path / "slow.py"
+    notebook.write_text(
+        HEADER + "import os, time\n"
+        f"open({str(pid_file)!r}, 'w').write(str(os.getpid()))\nprint('started', flush=True)\ntime.sleep(120)\n"
+    )
+    root = tmp_path / "ws"
+    root.mkdir()
+    workspace = StepWorkspace(root, {}, {}, root / "metrics.jsonl", root / "context.json")
+    invocation = DatabricksStep(task_kind="notebook", notebook_path=str(notebook)).invocation(workspace)
+    backend = LocalProcessBackend()
+    lines: list[str] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            backend.run(invocation, lambda _s, line: lines.append(line))
+        except BaseException as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while "started" not in lines:
+        assert time.monotonic() < deadline and thread.is_alive(), lines
+        time.sleep(0.05)
+    started = time.monotonic()
+    backend.terminate()
+    thread.join(timeout=30)
+    assert not thread.is_alive() and time.monotonic() - started < 20
+    assert errors and isinstance(errors[0], StepFailedError)
+    notebook_pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while True:  # the notebook's own process (the runner's child) is gone too
+        try:
+            os.kill(notebook_pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, "the notebook's process outlived the kill"
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_a_jar_step_gets_name_arguments_and_runs_with_spark_submit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    if shutil.which("javac") is None or shutil.which("jar") is None:
+        pytest.skip("no JDK (javac, jar) on this machine")
+    src = tmp_path / "src" / "demo"
+    src.mkdir(parents=True)
+    (src / "Main.java").write_text(
+        "package demo;\n"
+        "import java.nio.file.*;\n"
+        "public class Main {\n"
+        "  public static void main(String[] args) throws Exception {\n"
+        "    String in = null, out = null;\n"
+        "    for (int i = 0; i < args.length - 1; i++) {\n"
+        '      if (args[i].equals("--input")) in = args[i + 1];\n'
+        '      if (args[i].equals("--output")) out = args[i + 1];\n'
+        "    }\n"
+        '    String text = new String(Files.readAllBytes(Paths.get(in, "testdata.txt")));\n'
+        '    Files.write(Paths.get(out, "upper.txt"), (args[0] + ":" + text.toUpperCase()).getBytes());\n'
+        "  }\n"
+        "}\n"
+    )
+    classes = tmp_path / "classes"
+    subprocess.run(["javac", "-d", str(classes), str(src / "Main.java")], check=True)
+    jar = tmp_path / "demo.jar"
+    subprocess.run(["jar", "cf", str(jar), "-C", str(classes), "."], check=True)
+    dag_id = "t_dbx_jar"
+    datastore, store = local_store(dag_id, tmp_path, monkeypatch)
+    step_dag(
+        dag_id, tmp_path, datastore,
+        f"main_class_name='demo.Main', jar_params=['first'], jar_libraries=[{str(jar)!r}]",
+    )  # fmt: skip
+    result = run_dag(dag_id)
+    assert result.state == "success", result.task_states
+    ref = result.xcom("db", "output")
+    assert store.read_bytes(f"{ref['path']}/upper.txt") == b"first:HELLO WORLD\nHELLO AIRFLOW\n"
+    assert run_dag(dag_id).ran() == set()

@@ -176,7 +176,9 @@ class DatabricksStepOperator(RemoteStepOperator):
         if existing_cluster_id is not None:
             if not isinstance(existing_cluster_id, str) or not existing_cluster_id.strip():
                 raise ConfigurationError(
-                    "existing_cluster_id", f"expected a cluster id, got {existing_cluster_id!r}", "pass the cluster's id"
+                    "existing_cluster_id",
+                    f"expected a cluster id, got {existing_cluster_id!r}",
+                    "pass the cluster's id",
                 )
             if set_fields:
                 raise ConfigurationError(
