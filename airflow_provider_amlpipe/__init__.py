@@ -19,6 +19,7 @@ _EXPORTS = {
     "AzureVMScaleSetScaleOperator": "airflow_provider_amlpipe.operators.azure_vm",
     "AzureVMStartOperator": "airflow_provider_amlpipe.operators.azure_vm",
     "DataPath": "airflow_provider_amlpipe.data.refs",
+    "DatabricksStepOperator": "airflow_provider_amlpipe.operators.databricks",
     "DataRef": "airflow_provider_amlpipe.data.refs",
     "DatasetInput": "airflow_provider_amlpipe.data.refs",
     "Output": "airflow_provider_amlpipe.data.refs",
@@ -40,6 +41,7 @@ __all__ = [
     "AzureVMStartOperator",
     "DataPath",
     "DataRef",
+    "DatabricksStepOperator",
     "DatasetInput",
     "Output",
     "PythonEnvironment",
@@ -65,6 +67,7 @@ if TYPE_CHECKING:
         AzureVMStartOperator,
     )
     from airflow_provider_amlpipe.operators.commit import StepCommitOperator
+    from airflow_provider_amlpipe.operators.databricks import DatabricksStepOperator
     from airflow_provider_amlpipe.operators.python_script import PythonScriptStepOperator
     from airflow_provider_amlpipe.schedules import ScheduleRecurrence, recurrence_timetable
     from airflow_provider_amlpipe.sensors.reuse import StepReuseSensor
