@@ -113,8 +113,8 @@ class AzureBatchJobBackend:
                 "create the pool, correct pool_id, or pass create_pool=True with vm_size and vm_image_urn",
             ) from None
 
-    def _ensure_pool(self, pool: Mapping[str, Any], sink: LineSink) -> tuple[bool, bool]:
-        """``(windows, created)`` for the step's pool, creating it when asked and missing."""
+    def _ensure_pool(self, pool: Mapping[str, Any], sink: LineSink) -> bool:
+        """Whether the step's pool runs Windows; the pool is created first when asked and missing."""
         if pool["create"]:
             image = pool["image"]
             options = bm.BatchPoolCreateOptions(
@@ -134,12 +134,12 @@ class AzureBatchJobBackend:
             try:
                 self.client.create_pool(options)
                 sink("status", f"created Batch pool {pool['pool_id']!r} ({pool['target_compute_nodes']} node(s))")
-                return is_windows(pool["node_agent_sku_id"]), True
+                return is_windows(pool["node_agent_sku_id"])
             except ResourceExistsError:
                 pass  # created by an earlier try of this step, or by another step
         existing = self._existing_pool(pool["pool_id"])
         config = existing.virtual_machine_configuration
-        return is_windows(config.node_agent_sku_id if config is not None else None), False
+        return is_windows(config.node_agent_sku_id if config is not None else None)
 
     # -- the job --------------------------------------------------------------------------------
 
@@ -150,7 +150,7 @@ class AzureBatchJobBackend:
         of the run (``amlpipe-<id>-<n>``) is tried, so a retry after a failure runs again.
         """
         pool = spec["pool"]
-        windows, created = self._ensure_pool(pool, sink)
+        windows = self._ensure_pool(pool, sink)
         task = self._task_options(spec, windows)
         for generation in range(MAX_JOB_GENERATIONS):
             candidate = batch_job_id(job_id, generation)
@@ -158,7 +158,6 @@ class AzureBatchJobBackend:
                 "batch_job_id": candidate,
                 "task_id": TASK_ID,
                 "pool_id": pool["pool_id"],
-                "created_pool": created,
                 "delete_job": bool(spec["delete_job"]),
                 "delete_pool": bool(spec["delete_pool"]),
                 "positive_exit_code_failure": bool(spec["positive_exit_code_failure"]),
