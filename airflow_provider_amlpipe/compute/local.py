@@ -33,25 +33,16 @@ class LocalProcessBackend:
 
     def run(self, invocation: Invocation, sink: LineSink) -> None:
         env = {**os.environ, **invocation.env, "PYTHONUNBUFFERED": "1"}
-        process = subprocess.Popen(
-            invocation.argv,
-            cwd=invocation.cwd,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=functools.partial(_die_with_parent, os.getpid()),
-        )
+        process = start_process(invocation.argv, cwd=invocation.cwd, env=env)
         self._process = process
         tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
-        assert process.stdout is not None and process.stderr is not None
-        readers = [
-            threading.Thread(target=_pump, args=(process.stdout, "stdout", sink, None), daemon=True),
-            threading.Thread(target=_pump, args=(process.stderr, "stderr", sink, tail), daemon=True),
-        ]
-        for reader in readers:
-            reader.start()
+
+        def on_line(stream: str, line: str) -> None:
+            if stream == "stderr":
+                tail.append(line)
+            sink(stream, line)
+
+        readers = stream_lines(process, on_line)
         try:
             code = process.wait()
         finally:
@@ -85,10 +76,35 @@ def _die_with_parent(parent_pid: int) -> None:
             os._exit(137)
 
 
-def _pump(stream: IO[bytes], name: str, sink: LineSink, tail: collections.deque[str] | None) -> None:
+def start_process(argv: list[str], *, cwd: str | os.PathLike[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """A child process in its own session (so its whole tree can be stopped with ``killpg``) that
+    dies with this process, its output piped for :func:`stream_lines`."""
+    return subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=functools.partial(_die_with_parent, os.getpid()),
+    )
+
+
+def stream_lines(process: subprocess.Popen[bytes], on_line: LineSink) -> list[threading.Thread]:
+    """Started threads that call ``on_line(stream, line)`` for each line the process prints; join
+    them once it exited."""
+    assert process.stdout is not None and process.stderr is not None
+    readers = [
+        threading.Thread(target=_pump, args=(process.stdout, "stdout", on_line), daemon=True),
+        threading.Thread(target=_pump, args=(process.stderr, "stderr", on_line), daemon=True),
+    ]
+    for reader in readers:
+        reader.start()
+    return readers
+
+
+def _pump(stream: IO[bytes], name: str, on_line: LineSink) -> None:
     for raw in iter(stream.readline, b""):
-        line = raw.decode("utf-8", errors="replace").rstrip("\n")
-        if tail is not None:
-            tail.append(line)
-        sink(name, line)
+        on_line(name, raw.decode("utf-8", errors="replace").rstrip("\n"))
     stream.close()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import functools
 import json
 import os
 import re
@@ -30,9 +29,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from airflow_provider_amlpipe.compute.local import _die_with_parent
+from airflow_provider_amlpipe.compute.local import start_process, stream_lines
 from airflow_provider_amlpipe.databricks.child import SECRETS_ENV
 from airflow_provider_amlpipe.databricks.notebook import read_notebook
 
@@ -214,25 +213,17 @@ class LocalRunner:
         with self._lock:
             if self._cancelled:
                 return RunResult(CANCELED, error="the run was cancelled before it started")
-            process = subprocess.Popen(
-                argv,
-                cwd=self.workdir,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                preexec_fn=functools.partial(_die_with_parent, os.getpid()),
-            )
+            process = start_process(argv, cwd=self.workdir, env=env)
             self._process = process
         tails = {name: collections.deque[str](maxlen=TAIL_LINES) for name in ("stdout", "stderr")}
-        assert process.stdout is not None and process.stderr is not None
-        readers = [
-            threading.Thread(target=self._pump, args=(process.stdout, "stdout", tails["stdout"]), daemon=True),
-            threading.Thread(target=self._pump, args=(process.stderr, "stderr", tails["stderr"]), daemon=True),
-        ]
-        for reader in readers:
-            reader.start()
+
+        def on_line(stream: str, line: str) -> None:
+            line = self._redact(line)
+            tails[stream].append(line)
+            if self.sink is not None:
+                self.sink(stream, line)
+
+        readers = stream_lines(process, on_line)
         timed_out = False
         try:
             process.wait(timeout=timeout)
@@ -286,14 +277,6 @@ class LocalRunner:
             cell=data.get("cell"),
             **common,
         )
-
-    def _pump(self, stream: IO[bytes], name: str, tail: collections.deque[str]) -> None:
-        for raw in iter(stream.readline, b""):
-            line = self._redact(raw.decode("utf-8", errors="replace").rstrip("\n"))
-            tail.append(line)
-            if self.sink is not None:
-                self.sink(name, line)
-        stream.close()
 
     def _redact(self, text: str) -> str:
         for value in self._secret_values:
