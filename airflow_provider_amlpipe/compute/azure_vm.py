@@ -198,6 +198,34 @@ def _short(exc: Exception) -> str:
     return str(getattr(exc, "message", None) or exc).splitlines()[0][:500]
 
 
+def apply_poll_error(
+    state: LroState, url: str, exc: Exception, target: ComputeTarget, settings: AzureVmSettings, want_result: bool
+) -> None:
+    """A poll that raised (sync or async client): a resource that is gone ends the operation;
+    anything else is logged and polled again."""
+    error = translate_error(exc, f"polling {state.describe()}", target, settings)
+    if isinstance(error, ComputeNotFoundError):
+        apply_poll(state, url, 404, {}, None, want_result)
+    else:
+        log.warning("%s (will poll again)", error)
+
+
+def apply_poll_response(state: LroState, url: str, response: Any, settings: AzureVmSettings, want_result: bool) -> bool:
+    """Record one poll's answer (sync or async client) in ``state``; ``True`` when the operation
+    succeeded and its result must be read now with one more poll."""
+    if response.status_code in (401, 403):
+        raise AzureComputeError(
+            f"polling {state.describe()}: Azure refused the credentials of connection "
+            f"{settings.conn_id!r} (HTTP {response.status_code})",
+            response.status_code,
+        )
+    if response.status_code >= 500 or response.status_code in (408, 429):
+        log.warning("polling %s: HTTP %s (will poll again)", state.describe(), response.status_code)
+        return False
+    apply_poll(state, url, response.status_code, response.headers, _json_body(response), want_result)
+    return bool(not state.done and state.status_url is None and state.location_url and url != state.location_url)
+
+
 def _json_body(response: Any) -> Any:
     try:
         text = response.text()
@@ -456,23 +484,9 @@ class AzureComputeClient:
                 return state
             response = self._sdk.send_request(HttpRequest("GET", url))
         except AzureError as exc:
-            error = translate_error(exc, f"polling {state.describe()}", target, self.settings)
-            if isinstance(error, ComputeNotFoundError):
-                apply_poll(state, url, 404, {}, None, want_result)
-                return state
-            log.warning("%s (will poll again)", error)
+            apply_poll_error(state, url, exc, target, self.settings, want_result)
             return state
-        if response.status_code in (401, 403):
-            raise AzureComputeError(
-                f"polling {state.describe()}: Azure refused the credentials of connection "
-                f"{self.settings.conn_id!r} (HTTP {response.status_code})",
-                response.status_code,
-            )
-        if response.status_code >= 500 or response.status_code in (408, 429):
-            log.warning("polling %s: HTTP %s (will poll again)", state.describe(), response.status_code)
-            return state
-        apply_poll(state, url, response.status_code, response.headers, _json_body(response), want_result)
-        if not state.done and state.status_url is None and state.location_url and url != state.location_url:
+        if apply_poll_response(state, url, response, self.settings, want_result):
             return self._poll_lro(state, want_result)  # succeeded: read the result now
         return state
 

@@ -6,21 +6,16 @@ Plain Python (no Airflow import). Needs aiohttp (``azure-core[aio]``). Polls the
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from airflow_provider_amlpipe.compute.azure_vm import (
-    AzureComputeError,
-    ComputeNotFoundError,
     ComputeTarget,
-    _json_body,
+    apply_poll_error,
+    apply_poll_response,
     client_options,
-    translate_error,
 )
 from airflow_provider_amlpipe.compute.azure_vm_lro import LroState, apply_poll, check_same_origin, next_poll_url
 from airflow_provider_amlpipe.compute.azure_vm_settings import AzureVmSettings
-
-log = logging.getLogger(__name__)
 
 
 class AsyncAzureComputeClient:
@@ -71,22 +66,8 @@ class AsyncAzureComputeClient:
             response = await self._sdk.send_request(HttpRequest("GET", url))
             await response.read()
         except AzureError as exc:
-            error = translate_error(exc, f"polling {state.describe()}", target, self.settings)
-            if isinstance(error, ComputeNotFoundError):
-                apply_poll(state, url, 404, {}, None, want_result)
-                return state
-            log.warning("%s (will poll again)", error)
+            apply_poll_error(state, url, exc, target, self.settings, want_result)
             return state
-        if response.status_code in (401, 403):
-            raise AzureComputeError(
-                f"polling {state.describe()}: Azure refused the credentials of connection "
-                f"{self.settings.conn_id!r} (HTTP {response.status_code})",
-                response.status_code,
-            )
-        if response.status_code >= 500 or response.status_code in (408, 429):
-            log.warning("polling %s: HTTP %s (will poll again)", state.describe(), response.status_code)
-            return state
-        apply_poll(state, url, response.status_code, response.headers, _json_body(response), want_result)
-        if not state.done and state.status_url is None and state.location_url and url != state.location_url:
-            return await self.poll(state)
+        if apply_poll_response(state, url, response, self.settings, want_result):
+            return await self.poll(state)  # succeeded: read the result now
         return state
