@@ -295,6 +295,19 @@ class LocalDatastore(Datastore):
                         found[key] = self.object_stat(entry.stat(follow_symlinks=False))
         return found
 
+    def _link_target(self, link: str, folder: str, key: str) -> Path | None:
+        """Where the link ``key`` (in ``folder``) leads: inside the store, and never to a folder that
+        contains it (a cycle); ``None`` when it leads nowhere."""
+        target = self._inside(Path(link), key)
+        if target.is_dir():
+            real, here = os.path.realpath(link), os.path.realpath(folder)
+            if here == real or here.startswith(real + os.sep):  # a link to an ancestor: a cycle
+                raise ConfigurationError(
+                    "path", f"{key!r} in {self.describe()} is a link to a folder that contains it", "remove the link"
+                )
+            return target
+        return target if target.exists() else None
+
     def _walk(self, folder: Path, rel: str) -> Iterator[str]:
         """Keys of the files under ``folder``; symbolic links inside the store are followed (once)."""
         with os.scandir(folder) as entries:
@@ -303,17 +316,10 @@ class LocalDatastore(Datastore):
                     continue
                 key = f"{rel}/{entry.name}"
                 if entry.is_symlink():
-                    target = self._inside(Path(entry.path), key)
-                    if target.is_dir():
-                        real, here = os.path.realpath(entry.path), os.path.realpath(folder)
-                        if here == real or here.startswith(real + os.sep):  # a link to an ancestor: a cycle
-                            raise ConfigurationError(
-                                "path",
-                                f"{key!r} in {self.describe()} is a link to a folder that contains it",
-                                "remove the link",
-                            )
+                    target = self._link_target(entry.path, str(folder), key)
+                    if target is not None and target.is_dir():
                         yield from self._walk(target, key)
-                    elif target.exists():
+                    elif target is not None:
                         yield key
                 elif entry.is_dir():
                     yield from self._walk(Path(entry.path), key)
@@ -346,18 +352,10 @@ class LocalDatastore(Datastore):
                 if name.startswith(".tmp-") or name == TEMP_FOLDER:
                     continue
                 if entry.is_symlink():
-                    key = f"{prefix}/{rel}{name}"
-                    target = self._inside(Path(entry.path), key)
-                    if target.is_dir():
-                        real, here = os.path.realpath(entry.path), os.path.realpath(folder)
-                        if here == real or here.startswith(real + os.sep):  # a link to an ancestor: a cycle
-                            raise ConfigurationError(
-                                "path",
-                                f"{key!r} in {self.describe()} is a link to a folder that contains it",
-                                "remove the link",
-                            )
+                    target = self._link_target(entry.path, folder, f"{prefix}/{rel}{name}")
+                    if target is not None and target.is_dir():
                         self._walk_stats(entry.path, f"{rel}{name}/", prefix, found)
-                    elif target.exists():
+                    elif target is not None:
                         files.append((name, entry.stat()))
                 elif entry.is_dir():
                     self._walk_stats(entry.path, f"{rel}{name}/", prefix, found)
