@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_amlpipe.compute.base import Invocation
 from airflow_provider_amlpipe.errors import ConfigurationError
 from airflow_provider_amlpipe.reuse.hashing import Hasher, code_digest
-from airflow_provider_amlpipe.steps.config import resolve_path
+from airflow_provider_amlpipe.steps.config import check_source_folder, resolve_path, source_folder
 from airflow_provider_amlpipe.steps.runner import StepWorkspace
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ class AdlaScriptStep:
 
     @property
     def folder(self) -> Path | None:
-        return resolve_path(self.source_directory, self.base_dir) if self.source_directory else None
+        return source_folder(self.source_directory, self.base_dir)
 
     @property
     def script_path(self) -> Path:
@@ -72,12 +72,7 @@ class AdlaScriptStep:
 
     def validate(self, input_names: list[str], output_names: list[str]) -> None:
         folder = self.folder
-        if folder is not None and not folder.is_dir():
-            raise ConfigurationError(
-                "source_directory",
-                f"{self.source_directory!r} is not a folder",
-                "point it at the script's folder (a relative path is relative to the DAG file's folder)",
-            )
+        check_source_folder(self.source_directory, folder, "the script")
         if not self.script_path.is_file():
             raise ConfigurationError(
                 "script_name",

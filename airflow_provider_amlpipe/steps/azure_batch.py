@@ -19,7 +19,7 @@ from airflow_provider_amlpipe.compute.base import Invocation
 from airflow_provider_amlpipe.errors import ConfigurationError
 from airflow_provider_amlpipe.reuse.hashing import Hasher, code_digest, list_tree, tree_digest
 from airflow_provider_amlpipe.steps import arguments as args
-from airflow_provider_amlpipe.steps.config import resolve_path
+from airflow_provider_amlpipe.steps.config import check_source_folder, source_folder
 from airflow_provider_amlpipe.steps.runner import StepWorkspace
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ class AzureBatchStep:
 
     @property
     def folder(self) -> Path | None:
-        return resolve_path(self.source_directory, self.base_dir) if self.source_directory else None
+        return source_folder(self.source_directory, self.base_dir)
 
     @property
     def bundled(self) -> Path | None:
@@ -92,12 +92,7 @@ class AzureBatchStep:
 
     def validate(self, input_names: list[str], output_names: list[str]) -> None:
         folder = self.folder
-        if folder is not None and not folder.is_dir():
-            raise ConfigurationError(
-                "source_directory",
-                f"{self.source_directory!r} is not a folder",
-                "point it at the folder holding the executable and its files (relative to the DAG file's folder)",
-            )
+        check_source_folder(self.source_directory, folder, "the executable and its files")
         if self.local and self.bundled is None and shutil.which(self.executable) is None:
             where = f"in source_directory {str(folder)!r} nor " if folder else ""
             raise ConfigurationError(

@@ -242,6 +242,23 @@ def resolve_path(path: str, base_dir: str | None) -> Path:
     return candidate.resolve()
 
 
+def source_folder(source_directory: str | None, base_dir: str | None) -> Path | None:
+    """A step's ``source_directory`` resolved against the DAG file's folder, ``None`` without one."""
+    return resolve_path(source_directory, base_dir) if source_directory else None
+
+
+def check_source_folder(source_directory: str | None, folder: Path | None, holds: str) -> None:
+    """Refuse a ``source_directory`` that is not a folder; ``holds`` says what it should hold."""
+    if folder is None or folder.is_dir():
+        return
+    where = "" if str(folder) == source_directory else f" ({str(folder)!r})"
+    raise ConfigurationError(
+        "source_directory",
+        f"{source_directory!r}{where} is not a folder",
+        f"point it at the folder holding {holds} (a relative path is relative to the DAG file's folder)",
+    )
+
+
 def a_type(value: object) -> str:
     """``value``'s type with its article, for messages: "a list", "an int"."""
     name = type(value).__name__

@@ -23,7 +23,7 @@ from airflow_provider_amlpipe.compute.base import Invocation
 from airflow_provider_amlpipe.errors import ConfigurationError
 from airflow_provider_amlpipe.reuse.hashing import Hasher, code_digest, sha256_json, tree_digest
 from airflow_provider_amlpipe.steps import arguments as args
-from airflow_provider_amlpipe.steps.config import resolve_path
+from airflow_provider_amlpipe.steps.config import check_source_folder, resolve_path, source_folder
 from airflow_provider_amlpipe.steps.runner import StepWorkspace
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ class DatabricksStep:
 
     @property
     def folder(self) -> Path | None:
-        return resolve_path(self.source_directory, self.base_dir) if self.source_directory else None
+        return source_folder(self.source_directory, self.base_dir)
 
     @property
     def code_path(self) -> Path:
@@ -100,12 +100,7 @@ class DatabricksStep:
 
     def validate(self, input_names: list[str], output_names: list[str]) -> None:
         folder = self.folder
-        if folder is not None and not folder.is_dir():
-            raise ConfigurationError(
-                "source_directory",
-                f"{self.source_directory!r} ({str(folder)!r}) is not a folder",
-                "point it at the folder holding the script (a relative path is relative to the DAG file's folder)",
-            )
+        check_source_folder(self.source_directory, folder, "the script")
         field_name = "jar_libraries" if self.task_kind == JAR else TASK_FIELDS[self.task_kind]
         path = self.code_path
         if not path.is_file():

@@ -21,7 +21,7 @@ from airflow_provider_amlpipe.errors import ConfigurationError
 from airflow_provider_amlpipe.reuse.hashing import Hasher, code_digest, list_tree
 from airflow_provider_amlpipe.runtime import CONTEXT_ENV
 from airflow_provider_amlpipe.steps import arguments as args
-from airflow_provider_amlpipe.steps.config import resolve_path
+from airflow_provider_amlpipe.steps.config import check_source_folder, resolve_path, source_folder
 from airflow_provider_amlpipe.steps.runner import StepWorkspace
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ class PythonScriptStep:
 
     @property
     def folder(self) -> Path | None:
-        return resolve_path(self.source_directory, self.base_dir) if self.source_directory else None
+        return source_folder(self.source_directory, self.base_dir)
 
     @property
     def script_path(self) -> Path:
@@ -72,13 +72,7 @@ class PythonScriptStep:
 
     def validate(self, input_names: list[str], output_names: list[str]) -> None:
         folder = self.folder
-        if folder is not None and not folder.is_dir():
-            where = "" if str(folder) == self.source_directory else f" ({str(folder)!r})"
-            raise ConfigurationError(
-                "source_directory",
-                f"{self.source_directory!r}{where} is not a folder",
-                "point it at the folder holding the script (a relative path is relative to the DAG file's folder)",
-            )
+        check_source_folder(self.source_directory, folder, "the script")
         if not isinstance(self.script_name, str) or not self.script_name:
             raise ConfigurationError("script_name", "no script given", "name the script, such as 'train.py'")
         if not self.script_path.is_file():
