@@ -121,16 +121,19 @@ class AzureBatchStep:
             "positive_exit_code_failure": self.is_positive_exit_code_failure,
         }
 
+    def code_files(self) -> dict[str, Path]:
+        """What the node (or the local run) gets in its working folder: ``source_directory`` minus ignored files."""
+        folder = self.folder
+        return {} if folder is None else {rel: folder / rel for rel in list_tree(folder, honour_ignore_files=True)}
+
     # -- on this machine -----------------------------------------------------------------------------
 
     def invocation(self, workspace: StepWorkspace) -> Invocation:
         # As on a node: the executable runs in a folder holding a copy of source_directory.
         wd = workspace.root / "wd"
-        folder = self.folder
-        if folder is not None:
-            for rel in list_tree(folder, honour_ignore_files=True):
-                (wd / rel).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(folder / rel, wd / rel)
+        for rel, path in self.code_files().items():
+            (wd / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, wd / rel)
         wd.mkdir(parents=True, exist_ok=True)
         bundled = self.bundled
         program = str(wd / self.executable) if bundled is not None else self.executable
@@ -142,19 +145,16 @@ class AzureBatchStep:
     def remote_spec(self, layout: StagingLayout, store: AzureBlobDatastore, job_id: str) -> dict[str, Any]:
         """The Batch task: resource files (code and inputs), output files, the command's parts."""
         from airflow_provider_amlpipe.data.blob_sas import ContainerSigner
+        from airflow_provider_amlpipe.steps.remote_staging import upload_code
 
         if self.pool is None:
             raise ConfigurationError("pool_id", "no pool given for a remote Batch step", "pass pool_id='<pool>'")
         signer = ContainerSigner(store.container_client)
         resources: list[dict[str, Any]] = []
-        folder = self.folder
-        if folder is not None:
-            code_prefix = f"{layout.job_prefix}/code"
-            for rel in list_tree(folder, honour_ignore_files=True):
-                key = f"{code_prefix}/{rel}"
-                store.upload_file(folder / rel, key)
-                mode = "0755" if rel == self.executable or os.access(folder / rel, os.X_OK) else None
-                resources.append(_file_resource(signer.blob_url(key), rel, mode))
+        code = self.code_files()
+        for rel, url in upload_code(code, store, layout.job_prefix, signer):
+            mode = "0755" if rel == self.executable or os.access(code[rel], os.X_OK) else None
+            resources.append(_file_resource(url, rel, mode))
         paths: dict[str, str] = {}
         listing_url: str | None = None
         for name, staged in layout.inputs.items():

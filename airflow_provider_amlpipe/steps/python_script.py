@@ -134,16 +134,16 @@ class PythonScriptStep:
         parameters (see :mod:`~airflow_provider_amlpipe.compute.azure_vm_job`).
         """
         from airflow_provider_amlpipe.data.blob_sas import ContainerSigner
+        from airflow_provider_amlpipe.steps.remote_staging import upload_code
 
         if self.vm is None:
             raise ConfigurationError("vm_name", "no VM given for a remote Python script step", "pass vm_name='<VM>'")
         signer = ContainerSigner(store.container_client)
         files: list[dict[str, str]] = []
-        code = self.code_files()
-        for rel, path in code.items():
-            key = f"{layout.job_prefix}/code/{rel}"
-            store.upload_file(path, key)
-            files.append({"url": signer.blob_url(key), "path": f"code/{rel}"})
+        files.extend(
+            {"url": url, "path": f"code/{rel}"}
+            for rel, url in upload_code(self.code_files(), store, layout.job_prefix, signer)
+        )
         paths: dict[str, str] = {}
         for name, staged in layout.inputs.items():
             target = f"inputs/{name}"

@@ -23,6 +23,7 @@ from airflow_provider_amlpipe.compute.staging import (
 )
 from airflow_provider_amlpipe.data import objects
 from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
+from airflow_provider_amlpipe.data.blob_sas import ContainerSigner
 from airflow_provider_amlpipe.data.datastore import Datastore
 from airflow_provider_amlpipe.errors import ConfigurationError, NotFoundError, StepFailedError
 from airflow_provider_amlpipe.steps.inputs import ResolvedInput
@@ -152,6 +153,19 @@ def collect_outputs(
             store.download_file(key, target / (key[len(folder) + 1 :] if key != folder else name))
         folders[name] = target
     return folders
+
+
+def upload_code(
+    files: Mapping[str, Path], store: AzureBlobDatastore, job_prefix: str, signer: ContainerSigner
+) -> list[tuple[str, str]]:
+    """Upload a step's code files (relative path -> local file) under ``<job_prefix>/code/``, deleted
+    with the job's staging folder; each one's relative path and a URL a node can read it from."""
+    uploaded = []
+    for rel, path in files.items():
+        key = f"{job_prefix}/code/{rel}"
+        store.upload_file(path, key)
+        uploaded.append((rel, signer.blob_url(key)))
+    return uploaded
 
 
 def remove_staging(store: Datastore, job_prefix: str, log: StepLog) -> None:
