@@ -34,13 +34,14 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
+from loopback_http import serving
 
 from airflow_provider_amlpipe.usql import UsqlError, compile_script
 from airflow_provider_amlpipe.usql.runner import execute
@@ -420,16 +421,13 @@ def running_adla_server(token: str, blob_connection_string: str) -> Iterator[Adl
     ``blob_connection_string`` names the storage account linked to the test account (Azurite).
     """
     state = AdlaTestServer(token, LinkedBlobStorage(blob_connection_string))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    server.daemon_threads = True
-    state.endpoint = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
     try:
-        yield state
+        with serving(_handler(state)) as endpoint:
+            state.endpoint = endpoint
+            try:
+                yield state
+            finally:
+                for job in list(state.jobs.values()):
+                    job.cancel.set()
     finally:
-        for job in list(state.jobs.values()):
-            job.cancel.set()
-        server.shutdown()
-        server.server_close()
         state.wait_idle(10)

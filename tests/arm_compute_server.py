@@ -86,12 +86,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from azure.core.pipeline.policies import SansIOHTTPPolicy
+from loopback_http import serving
 
 API_VERSION = "2026-04-01"
 _API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
@@ -784,15 +785,10 @@ def running_arm_compute_server(
     """
     root = Path(tempfile.mkdtemp(prefix="arm-compute-server-"))
     state = ArmComputeServer(subscription_id, token, root)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    server.daemon_threads = True
-    state.endpoint = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
     try:
-        yield state
+        with serving(_handler(state)) as endpoint:
+            state.endpoint = endpoint
+            yield state
     finally:
-        server.shutdown()
-        server.server_close()
         state.shutdown()
         shutil.rmtree(root, ignore_errors=True)

@@ -131,7 +131,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -139,6 +139,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 from azure.core.exceptions import HttpResponseError
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.storage.blob import BlobServiceClient, ContainerClient
+from loopback_http import serving
 
 API_VERSION = "2025-06-01"
 JSON_TYPE = "application/json;odata=minimalmetadata"
@@ -1439,15 +1440,10 @@ def running_batch_server(
     """
     root = Path(tempfile.mkdtemp(prefix="batch-server-"))
     state = BatchTestServer(account_name, account_key, token, root, auto_storage_connection_string)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    server.daemon_threads = True
-    state.endpoint = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
     try:
-        yield state
+        with serving(_handler(state)) as endpoint:
+            state.endpoint = endpoint
+            yield state
     finally:
-        server.shutdown()
-        server.server_close()
         state.shutdown()
         shutil.rmtree(root, ignore_errors=True)

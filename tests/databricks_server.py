@@ -89,10 +89,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from loopback_http import serving
 
 from airflow_provider_amlpipe.databricks.local_runner import LocalRunner, RunResult
 from airflow_provider_amlpipe.databricks.notebook import NotebookError
@@ -1049,15 +1051,10 @@ def running_databricks_server(token: str | None = DEFAULT_TOKEN) -> Iterator[Dat
     """
     root = Path(tempfile.mkdtemp(prefix="databricks-server-"))
     state = DatabricksTestServer(token, root)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    server.daemon_threads = True
-    state.endpoint = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
     try:
-        yield state
+        with serving(_handler(state)) as endpoint:
+            state.endpoint = endpoint
+            yield state
     finally:
-        server.shutdown()
-        server.server_close()
         state.shutdown()
         shutil.rmtree(root, ignore_errors=True)
