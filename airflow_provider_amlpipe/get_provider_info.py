@@ -7,6 +7,20 @@ from typing import Any
 from airflow_provider_amlpipe import __version__
 
 
+def _text(label: str, description: str | None = None, *, secret: bool = False) -> dict[str, Any]:
+    """A text field of a connection form (stored in the connection's extra)."""
+    field: dict[str, Any] = {"label": label}
+    if description is not None:
+        field["description"] = description
+    field["schema"] = {"type": ["string", "null"], **({"format": "password"} if secret else {})}
+    return field
+
+
+def _flag(label: str) -> dict[str, Any]:
+    """A yes/no field of a connection form."""
+    return {"label": label, "schema": {"type": ["boolean", "null"]}}
+
+
 def get_provider_info() -> dict[str, Any]:
     """Describe the provider: hooks, connection types with their UI fields, triggers, links."""
     return {
@@ -67,11 +81,7 @@ def get_provider_info() -> dict[str, Any]:
                 "connection-type": "amlpipe_local",
                 "ui-field-behaviour": {"hidden-fields": ["host", "schema", "port", "login", "password", "extra"]},
                 "conn-fields": {
-                    "path": {
-                        "label": "Folder",
-                        "description": "Absolute path of the datastore's root folder (shared by all workers).",
-                        "schema": {"type": ["string", "null"]},
-                    }
+                    "path": _text("Folder", "Absolute path of the datastore's root folder (shared by all workers).")
                 },
             },
             {
@@ -91,22 +101,14 @@ def get_provider_info() -> dict[str, Any]:
                     },
                 },
                 "conn-fields": {
-                    "container": {"label": "Container", "schema": {"type": ["string", "null"]}},
-                    "connection_string": {
-                        "label": "Connection string",
-                        "description": "Used instead of Account URL and credentials when set.",
-                        "schema": {"type": ["string", "null"], "format": "password"},
-                    },
-                    "tenant_id": {"label": "Tenant ID", "schema": {"type": ["string", "null"]}},
-                    "client_id": {"label": "Client ID (service principal)", "schema": {"type": ["string", "null"]}},
-                    "managed_identity_client_id": {
-                        "label": "Managed identity client ID",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "create_container": {
-                        "label": "Create the container if missing",
-                        "schema": {"type": ["boolean", "null"]},
-                    },
+                    "container": _text("Container"),
+                    "connection_string": _text(
+                        "Connection string", "Used instead of Account URL and credentials when set.", secret=True
+                    ),
+                    "tenant_id": _text("Tenant ID"),
+                    "client_id": _text("Client ID (service principal)"),
+                    "managed_identity_client_id": _text("Managed identity client ID"),
+                    "create_container": _flag("Create the container if missing"),
                 },
             },
             {
@@ -122,39 +124,27 @@ def get_provider_info() -> dict[str, Any]:
                     },
                 },
                 "conn-fields": {
-                    "tenant_id": {"label": "Tenant ID", "schema": {"type": ["string", "null"]}},
-                    "client_id": {"label": "Client ID (service principal)", "schema": {"type": ["string", "null"]}},
-                    "managed_identity_client_id": {
-                        "label": "Managed identity client ID",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "api_version": {
-                        "label": "API version",
-                        "description": "Default 2016-11-01.",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "staging_datastore": {
-                        "label": "Staging datastore",
-                        "description": "Connection id of an amlpipe_azure_blob datastore whose storage account is"
+                    "tenant_id": _text("Tenant ID"),
+                    "client_id": _text("Client ID (service principal)"),
+                    "managed_identity_client_id": _text("Managed identity client ID"),
+                    "api_version": _text("API version", "Default 2016-11-01."),
+                    "staging_datastore": _text(
+                        "Staging datastore",
+                        "Connection id of an amlpipe_azure_blob datastore whose storage account is"
                         " linked to this ADLA account; jobs read inputs and write outputs there (wasb://)."
                         " Empty: the step's datastore, if it is on Azure Blob.",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "staging_prefix": {
-                        "label": "Staging folder",
-                        "description": "Blob folder for each job's staged inputs and outputs (deleted after the job)."
+                    ),
+                    "staging_prefix": _text(
+                        "Staging folder",
+                        "Blob folder for each job's staged inputs and outputs (deleted after the job)."
                         " Default amlpipe-staging/.",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "static_token": {
-                        "label": "Static bearer token (tests only)",
-                        "description": "A fixed token for a local test server; never for real accounts.",
-                        "schema": {"type": ["string", "null"], "format": "password"},
-                    },
-                    "allow_insecure_loopback": {
-                        "label": "Allow plain http to a loopback host (tests only)",
-                        "schema": {"type": ["boolean", "null"]},
-                    },
+                    ),
+                    "static_token": _text(
+                        "Static bearer token (tests only)",
+                        "A fixed token for a local test server; never for real accounts.",
+                        secret=True,
+                    ),
+                    "allow_insecure_loopback": _flag("Allow plain http to a loopback host (tests only)"),
                 },
             },
             {
@@ -174,32 +164,20 @@ def get_provider_info() -> dict[str, Any]:
                     },
                 },
                 "conn-fields": {
-                    "tenant_id": {"label": "Tenant ID", "schema": {"type": ["string", "null"]}},
-                    "client_id": {"label": "Client ID (service principal)", "schema": {"type": ["string", "null"]}},
-                    "managed_identity_client_id": {
-                        "label": "Managed identity client ID",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "use_default_credential": {
-                        "label": "Use azure-identity's default credential chain",
-                        "schema": {"type": ["boolean", "null"]},
-                    },
-                    "staging_datastore": {
-                        "label": "Staging datastore",
-                        "description": "Connection id of an amlpipe_azure_blob datastore through which inputs reach"
+                    "tenant_id": _text("Tenant ID"),
+                    "client_id": _text("Client ID (service principal)"),
+                    "managed_identity_client_id": _text("Managed identity client ID"),
+                    "use_default_credential": _flag("Use azure-identity's default credential chain"),
+                    "staging_datastore": _text(
+                        "Staging datastore",
+                        "Connection id of an amlpipe_azure_blob datastore through which inputs reach"
                         " the nodes and outputs come back (SAS URLs). Empty: the step's datastore, if on Azure Blob.",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "staging_prefix": {
-                        "label": "Staging folder",
-                        "description": "Blob folder for each job's staged files (deleted after the job)."
-                        " Default amlpipe-staging/.",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "allow_insecure_loopback": {
-                        "label": "Allow plain http to a loopback host (tests only)",
-                        "schema": {"type": ["boolean", "null"]},
-                    },
+                    ),
+                    "staging_prefix": _text(
+                        "Staging folder",
+                        "Blob folder for each job's staged files (deleted after the job). Default amlpipe-staging/.",
+                    ),
+                    "allow_insecure_loopback": _flag("Allow plain http to a loopback host (tests only)"),
                 },
             },
             {
@@ -219,53 +197,36 @@ def get_provider_info() -> dict[str, Any]:
                     },
                 },
                 "conn-fields": {
-                    "subscription_id": {"label": "Subscription ID", "schema": {"type": ["string", "null"]}},
-                    "resource_group": {
-                        "label": "Resource group",
-                        "description": "Default resource group of the VMs and scale sets (operators may override it).",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "tenant_id": {"label": "Tenant ID", "schema": {"type": ["string", "null"]}},
-                    "client_id": {
-                        "label": "Client ID (service principal)",
-                        "description": "With Tenant ID and the secret in Password. Or Login.",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "credential": {
-                        "label": "Credential",
-                        "description": "'default': azure-identity DefaultAzureCredential (managed identity, workload"
+                    "subscription_id": _text("Subscription ID"),
+                    "resource_group": _text(
+                        "Resource group",
+                        "Default resource group of the VMs and scale sets (operators may override it).",
+                    ),
+                    "tenant_id": _text("Tenant ID"),
+                    "client_id": _text(
+                        "Client ID (service principal)", "With Tenant ID and the secret in Password. Or Login."
+                    ),
+                    "credential": _text(
+                        "Credential",
+                        "'default': azure-identity DefaultAzureCredential (managed identity, workload"
                         " identity, Azure CLI) instead of a service principal.",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "managed_identity_client_id": {
-                        "label": "Managed identity client ID",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "credential_scopes": {
-                        "label": "Credential scopes",
-                        "description": "Default: <ARM endpoint>/.default.",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "staging_datastore": {
-                        "label": "Staging datastore",
-                        "description": "Connection id of an amlpipe_azure_blob datastore through which VM script"
+                    ),
+                    "managed_identity_client_id": _text("Managed identity client ID"),
+                    "credential_scopes": _text("Credential scopes", "Default: <ARM endpoint>/.default."),
+                    "staging_datastore": _text(
+                        "Staging datastore",
+                        "Connection id of an amlpipe_azure_blob datastore through which VM script"
                         " steps stage their inputs and outputs.",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "staging_prefix": {
-                        "label": "Staging folder",
-                        "description": "Blob folder for each run's staged files. Default amlpipe-staging/.",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "static_token": {
-                        "label": "Static bearer token (tests only)",
-                        "description": "A fixed token for a local test server; never for real subscriptions.",
-                        "schema": {"type": ["string", "null"], "format": "password"},
-                    },
-                    "allow_insecure_loopback": {
-                        "label": "Allow plain http to a loopback host (tests only)",
-                        "schema": {"type": ["boolean", "null"]},
-                    },
+                    ),
+                    "staging_prefix": _text(
+                        "Staging folder", "Blob folder for each run's staged files. Default amlpipe-staging/."
+                    ),
+                    "static_token": _text(
+                        "Static bearer token (tests only)",
+                        "A fixed token for a local test server; never for real subscriptions.",
+                        secret=True,
+                    ),
+                    "allow_insecure_loopback": _flag("Allow plain http to a loopback host (tests only)"),
                 },
             },
         ],
