@@ -72,7 +72,10 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
-        "extra-links": ["airflow_provider_amlpipe.links.ReusedFromLink"],
+        "extra-links": [
+            "airflow_provider_amlpipe.links.ReusedFromLink",
+            "airflow_provider_amlpipe.links.RemoteJobLink",
+        ],
         "asset-uris": [{"schemes": ["amlpipe"], "handler": "airflow_provider_amlpipe.assets.sanitize_uri"}],
         "connection-types": [
             {
@@ -143,6 +146,43 @@ def get_provider_info() -> dict[str, Any]:
                         "Static bearer token (tests only)",
                         "A fixed token for a local test server; never for real accounts.",
                         secret=True,
+                    ),
+                    "allow_insecure_loopback": _flag("Allow plain http to a loopback host (tests only)"),
+                },
+            },
+            {
+                "hook-class-name": "airflow_provider_amlpipe.hooks.databricks.DatabricksHook",
+                "hook-name": "AML Pipelines Databricks workspace",
+                "connection-type": "amlpipe_databricks",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "login", "extra"],
+                    "relabeling": {"host": "Workspace URL", "password": "Personal access token or client secret"},
+                    "placeholders": {
+                        "host": "https://adb-<workspace id>.<n>.azuredatabricks.net",
+                        "password": "personal access token, or client secret when Client ID is set",
+                    },
+                },
+                "conn-fields": {
+                    "tenant_id": _text("Tenant ID"),
+                    "client_id": _text("Client ID (service principal)"),
+                    "managed_identity_client_id": _text("Managed identity client ID"),
+                    "use_default_credential": _flag("Use azure-identity's default credential chain"),
+                    "cluster_id": _text("Default cluster ID", "The cluster a step runs on when it names none."),
+                    "workspace_dir": _text(
+                        "Workspace folder for uploaded code", "Each run's code goes under it. Default /Shared/amlpipe."
+                    ),
+                    "staging_datastore": _text(
+                        "Staging datastore",
+                        "Connection id of an amlpipe_azure_blob datastore through which inputs reach the cluster"
+                        " and outputs come back. Empty: the step's datastore, if on Azure Blob.",
+                    ),
+                    "staging_prefix": _text(
+                        "Staging folder", "Blob folder for each run's data. Default amlpipe-staging/."
+                    ),
+                    "storage_uri_scheme": _text("Storage URI scheme", "abfss (default) or wasbs."),
+                    "storage_key_secret": _text(
+                        "Storage key secret",
+                        "<scope>/<key> of the Databricks secret holding the staging account's key (new clusters).",
                     ),
                     "allow_insecure_loopback": _flag("Allow plain http to a loopback host (tests only)"),
                 },

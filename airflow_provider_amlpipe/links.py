@@ -50,3 +50,22 @@ class ReusedFromLink(BaseOperatorLink):
         if not isinstance(status, dict) or not status.get("reused") or not status.get("producer"):
             return ""
         return run_url(status["producer"])
+
+
+#: Where a remote step operator keeps its job's page on the service (a Databricks run page), if it has one.
+REMOTE_JOB_URL_ATTRIBUTE = "amlpipe_remote_job_url"
+
+
+class RemoteJobLink(BaseOperatorLink):
+    """Links a remote step to its job's page on the service (a Databricks run's page).
+
+    Built from the URL the operator kept when it submitted or resumed (``REMOTE_JOB_URL_ATTRIBUTE``), for
+    the same reason as :class:`ReusedFromLink`; empty for services without a job page and for steps that
+    ran locally or were reused.
+    """
+
+    name = "Remote job"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        url = getattr(operator, REMOTE_JOB_URL_ATTRIBUTE, None)
+        return url if isinstance(url, str) and url.startswith(("https://", "http://")) else ""

@@ -19,7 +19,7 @@ Implemented:
   {``python_file``: ``dbfs:/``, ``/Volumes/``, ``/Workspace/`` or a workspace path; ``parameters``},
   ``spark_jar_task`` {``main_class_name``, ``parameters``} with ``libraries`` [{``jar``}] (the jar holding the
   main class is run, the others go on the class path); ``existing_cluster_id``, ``new_cluster`` (its
-  ``spark_env_variables`` become the run's environment, its ``spark_conf`` the local session's settings) or
+  ``spark_env_vars`` become the run's environment, its ``spark_conf`` the local session's settings) or
   neither (serverless); ``timeout_seconds`` of the run and of the task (the smaller one wins → ``TIMEDOUT``);
   ``idempotency_token``: a token seen before answers the same ``run_id`` and runs nothing);
   ``runs/get`` (``state`` {``life_cycle_state`` PENDING → RUNNING → (TERMINATING →) TERMINATED or
@@ -50,8 +50,12 @@ parameters read through it) are ``<root>/dbfs/x`` — the same folder the DBFS A
 folder is ``<root>/runs/<run_id>/`` (relative paths resolve there); absolute local paths are the server
 machine's. The notebook is copied out of the workspace for each run.
 
-Not implemented: reading or writing ``abfss://`` / ``wasbs://`` (Azurite) from inside a run — the local Spark
-has no hadoop-azure connector, so data a test passes must be ``dbfs:/`` or local paths for now; ``/Volumes/``
+* Clusters API 2.1 ``clusters/get`` for the ids in ``clusters`` (id → state); others are refused as missing.
+* Storage: task parameters holding ``abfss://`` / ``wasbs://`` URIs of an account in ``storage_accounts``
+  (name → Azurite connection string) are read from and written to that account
+  (:class:`databricks_storage.StorageMirror`), as a cluster configured for that storage does.
+
+Not implemented: ``/Volumes/``
 paths inside a running notebook (``dbutils.fs`` maps only ``dbfs:``); installing ``pypi`` / ``maven`` / ``whl``
 libraries (recorded in the run, not installed); ``depends_on`` (tasks run one after another in the order
 given; after a failure the remaining tasks are ``SKIPPED`` / ``UPSTREAM_FAILED``); ``git_source`` and
@@ -94,6 +98,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from databricks_storage import StorageMirror
 from loopback_http import serving
 
 from airflow_provider_amlpipe.databricks.local_runner import LocalRunner, RunResult
@@ -206,6 +211,10 @@ class DatabricksTestServer:
         self.idempotency: dict[str, int] = {}
         self.objects: dict[str, dict[str, Any]] = {"/": {"object_type": "DIRECTORY", "object_id": 0}}
         self.handles: dict[int, Path] = {}
+        #: Clusters ``clusters/get`` knows: id → state (``RUNNING``, ``TERMINATED``...).
+        self.clusters: dict[str, str] = {}
+        #: Storage accounts a run's ``abfss://`` / ``wasbs://`` parameters reach: name → Azurite connection string.
+        self.storage_accounts: dict[str, str] = {}
         self.lock = threading.RLock()
         self._ids = itertools.count(1001)
         self._closing = threading.Event()
@@ -258,6 +267,12 @@ class DatabricksTestServer:
         for prefix in ("/api/2.2/jobs/runs/", "/api/2.1/jobs/runs/"):
             if path.startswith(prefix):
                 return self._jobs(method, path[len(prefix) :], q, b)
+        if path == "/api/2.1/clusters/get" and method == "GET":
+            with self.lock:
+                state = self.clusters.get(q.get("cluster_id", ""))
+            if state is None:
+                raise _bad(f"Cluster {q.get('cluster_id')} does not exist")
+            return 200, {}, {"cluster_id": q["cluster_id"], "state": state, "cluster_name": q["cluster_id"]}
         if path.startswith("/api/2.0/workspace/"):
             return self._workspace(method, path[len("/api/2.0/workspace/") :], q, b)
         if path.startswith("/api/2.0/dbfs/"):
@@ -591,10 +606,11 @@ class DatabricksTestServer:
             with self.lock:
                 task.logs.append(line)
 
+        mirror = StorageMirror(self.storage_accounts, workdir / ".storage")
         runner = LocalRunner(
             workdir=workdir,
             dbfs_root=self.dbfs_dir,
-            env=cluster.get("spark_env_variables") or {},
+            env=cluster.get("spark_env_vars") or {},
             spark_conf=cluster.get("spark_conf") or {},
             sink=sink,
         )
@@ -606,13 +622,15 @@ class DatabricksTestServer:
             try:
                 with self.lock:
                     self.executions[task.run_id] += 1
-                result = self._start(runner, spec, workdir, timeout)
+                result = self._start(runner, mirror.localize(spec), workdir, timeout)
             except (FileNotFoundError, NotebookError, DatabricksError) as exc:
                 message = exc.message if isinstance(exc, DatabricksError) else str(exc)
                 with self.lock:
                     task.life_cycle, task.result, task.end = "INTERNAL_ERROR", "FAILED", _millis()
                     task.message = message
                 return
+            finally:
+                mirror.write_back()  # what the task wrote reaches the storage even when it then failed
         with self.lock:
             task.output, task.end = result, _millis()
             task.life_cycle, task.result = "TERMINATED", result.state

@@ -191,7 +191,6 @@ def test_a_notebook_with_a_magic_that_cannot_run_locally_fails_before_running(
         ({"notebook_path": "nb.py", "min_workers": 5, "max_workers": 2}, "min_workers", "above max_workers"),
         ({"notebook_path": "nb.py", "source_directory": "code"}, "source_directory", "only used with python_script"),
         ({"main_class_name": "a.Main", "source_directory": "code"}, "source_directory", "python_script_name"),
-        ({"notebook_path": "nb.py", "compute": "my_workspace"}, "compute", "not supported yet"),
         ({"python_script_path": "dbfs:/x.py"}, "python_script_path", "workspace path"),
         ({"main_class_name": "a.Main"}, "jar_libraries", "needs the jar"),
         ({"notebook_path": "nb.py", "jar_params": ["a"]}, "jar_params", "only used with main_class_name"),

@@ -207,3 +207,7 @@ class RemoteCompute:
     factory: str
     #: Who reads the staging container, for errors ("an ADLA account").
     service: str
+    #: Whether inputs on a datastore the service cannot read (a worker's folder) are uploaded to staging
+    #: first; when ``False`` such an input is refused before anything runs (AML's Databricks step took data
+    #: on Azure storage only).
+    stages_local_inputs: bool = True

@@ -83,15 +83,22 @@ def _account_name(account_url: str) -> str:
     return segment
 
 
-def wasb_uri(account: str, container: str, key: str, endpoint_suffix: str = DEFAULT_ENDPOINT_SUFFIX) -> str:
-    """The ``wasb://`` URI by which Hadoop-style services (ADLA, HDInsight) address a blob.
+#: Hadoop file-system schemes for Azure storage, and the endpoint each addresses (ABFS: ADLS Gen2's DFS).
+HADOOP_SCHEMES = {"wasb": "blob", "wasbs": "blob", "abfs": "dfs", "abfss": "dfs"}
 
-    ``wasb://<container>@<account>.blob.<endpoint_suffix>/<key>``; the key is kept as it is
-    (these services do not percent-decode paths).
+
+def wasb_uri(
+    account: str, container: str, key: str, endpoint_suffix: str = DEFAULT_ENDPOINT_SUFFIX, scheme: str = "wasb"
+) -> str:
+    """The URI by which Hadoop-style services (ADLA, HDInsight, Databricks) address a blob.
+
+    ``<scheme>://<container>@<account>.<blob|dfs>.<endpoint_suffix>/<key>`` for ``scheme`` ``wasb``,
+    ``wasbs``, ``abfs`` or ``abfss``; the key is kept as it is (these services do not percent-decode paths).
     """
     if not account or not re.fullmatch(r"[a-z0-9]+", account):
         raise ValueError(f"{account!r} is not a storage account name")
-    return f"wasb://{container}@{account}.blob.{endpoint_suffix}/{validate_key(key)}"
+    endpoint = HADOOP_SCHEMES[scheme]
+    return f"{scheme}://{container}@{account}.{endpoint}.{endpoint_suffix}/{validate_key(key)}"
 
 
 def _endpoint_suffix(account_url: str) -> str:
@@ -247,9 +254,15 @@ class AzureBlobDatastore(Datastore):
         # Private endpoints (<account>.privatelink.blob...) carry more than the name before ".blob.".
         return _account_name(self.container_url).split(".", 1)[0]
 
-    def wasb_uri(self, key: str) -> str:
-        """The ``wasb://`` URI of ``key`` (what an ADLA job, whose account links this storage, reads)."""
-        return wasb_uri(self.account_name, self.container_name, key, _endpoint_suffix(self.container_url))
+    @property
+    def endpoint_suffix(self) -> str:
+        """The cloud's storage suffix (``core.windows.net`` for the public cloud and emulators)."""
+        return _endpoint_suffix(self.container_url)
+
+    def wasb_uri(self, key: str, scheme: str = "wasb") -> str:
+        """The Hadoop URI of ``key`` (``wasb://`` for an ADLA job, whose account links this storage;
+        ``abfss://`` or ``wasbs://`` for a Databricks cluster)."""
+        return wasb_uri(self.account_name, self.container_name, key, self.endpoint_suffix, scheme)
 
     @contextlib.contextmanager
     def _service(self) -> Iterator[None]:

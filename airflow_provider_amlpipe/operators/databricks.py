@@ -1,13 +1,16 @@
-"""``DatabricksStepOperator``: AML's DatabricksStep as an Airflow operator (local compute so far)."""
+"""``DatabricksStepOperator``: AML's DatabricksStep as an Airflow operator."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from airflow_provider_amlpipe.compute.databricks_cluster import check_secret_conf, new_cluster, storage_key_conf
 from airflow_provider_amlpipe.compute.remote import RemoteCompute
 from airflow_provider_amlpipe.data.refs import Output
 from airflow_provider_amlpipe.errors import ConfigurationError
+from airflow_provider_amlpipe.hooks.databricks import DatabricksHook, DatabricksSettings
 from airflow_provider_amlpipe.operators.remote import LOCAL, RemoteStepOperator
 from airflow_provider_amlpipe.steps import arguments as args
 from airflow_provider_amlpipe.steps import config
@@ -52,8 +55,12 @@ class DatabricksStepOperator(RemoteStepOperator):
     ``{"pypi": {"package": "x"}}``); ``timeout_seconds``; ``run_name``. Locally, ``spark_conf`` and
     ``spark_env_variables`` apply to the local Spark session and ``timeout_seconds`` stops the run.
 
-    :param compute: ``"local"`` only for now: PySpark in local mode on this worker. A Databricks
-        workspace connection comes with the Jobs API backend and is refused until then.
+    :param compute: ``"local"`` (the default: PySpark in local mode on this worker) or the id of an
+        ``amlpipe_databricks`` connection: the step is then a one-time run (Jobs API 2.2 ``runs/submit``,
+        idempotent per task instance) on the step's cluster or the connection's ``cluster_id``; inputs and
+        outputs reach it as ``abfss://`` (or ``wasbs://``) URIs of the staging Blob container, so every input
+        must be on Azure storage. A workspace ``python_script_path`` / jar (``dbfs:/``, ``/Volumes/``,
+        ``/Workspace/``) is used in place and fingerprinted by its content; local code is uploaded per run.
 
     See :class:`AmlStepOperator` for ``inputs``, ``outputs``, ``datastore``, ``allow_reuse``.
     """
@@ -100,13 +107,6 @@ class DatabricksStepOperator(RemoteStepOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(compute=compute, inputs=inputs, outputs=outputs, **kwargs)
-        if self.remote:
-            raise ConfigurationError(
-                "compute",
-                f"{compute!r}: running a Databricks step on a Databricks workspace is not supported yet"
-                " (it comes with the Jobs API backend)",
-                "use compute='local' (the default: PySpark in local mode on the worker)",
-            )
         given = {
             NOTEBOOK: notebook_path,
             SCRIPT: python_script_name,
@@ -135,7 +135,7 @@ class DatabricksStepOperator(RemoteStepOperator):
                 "source_directory is only used with python_script_name (the script in that folder)",
                 "pass python_script_name='<script>.py' with it, or drop source_directory",
             )
-        if self.task_kind == SCRIPT_PATH and value.startswith(("dbfs:", "/Volumes/", "/Workspace/")):
+        if not self.remote and self.task_kind == SCRIPT_PATH and is_workspace_path(value):
             raise ConfigurationError(
                 "python_script_path",
                 f"{value!r} is a workspace path, which compute='local' cannot read",
@@ -215,12 +215,90 @@ class DatabricksStepOperator(RemoteStepOperator):
             )
         self.spark_env_variables = _check_strings("spark_env_variables", spark_env_variables)
         self.spark_conf = _check_strings("spark_conf", spark_conf)
+        check_secret_conf("spark_conf", self.spark_conf)
+        if self.remote and existing_cluster_id is None and set_fields:
+            self._check_new_cluster()
         self.init_scripts = _check_list("init_scripts", init_scripts)
         self.libraries = _check_libraries(libraries)
         self.timeout_seconds = _check_count("timeout_seconds", timeout_seconds, minimum=1)
         self.permit_cluster_restart = config.check_bool("permit_cluster_restart", permit_cluster_restart)
+        self._databricks_hook: DatabricksHook | None = None
+        self._remote_compute: RemoteCompute | None = None
+
+    def _check_new_cluster(self) -> None:
+        """A new cluster on a workspace needs a runtime, a node type (or pool) and a size."""
+        if self.spark_version is None:
+            raise ConfigurationError(
+                "spark_version", "a new cluster needs a Databricks runtime", "pass spark_version='15.4.x-scala2.12'"
+            )
+        if self.node_type is None and self.instance_pool_id is None:
+            raise ConfigurationError(
+                "node_type",
+                "a new cluster needs a node type or an instance pool",
+                "pass node_type= or instance_pool_id=",
+            )
+        if self.num_workers is None and self.min_workers is None:
+            raise ConfigurationError(
+                "num_workers",
+                "a new cluster needs a size",
+                "pass num_workers= (0: a single-node cluster), or min_workers= and max_workers= to autoscale",
+            )
+
+    def _hook(self) -> DatabricksHook:
+        if self._databricks_hook is None:
+            self._databricks_hook = DatabricksHook(self.compute)
+        return self._databricks_hook
+
+    def _cluster(self, settings: DatabricksSettings, account: str | None, suffix: str) -> dict[str, Any]:
+        """The run's cluster: the step's existing or new cluster, else the connection's default cluster."""
+        if self.existing_cluster_id is not None:
+            return {"existing_cluster_id": self.existing_cluster_id}
+        if self.spark_version is None:
+            if settings.cluster_id is None:
+                raise ConfigurationError(
+                    "existing_cluster_id",
+                    f"no cluster: the step names none and connection {self.compute!r} has no extra.cluster_id",
+                    "pass existing_cluster_id=, describe a new cluster (spark_version, node_type, num_workers),"
+                    " or set extra.cluster_id on the connection",
+                )
+            if self.spark_conf or self.spark_env_variables or self.init_scripts:
+                raise ConfigurationError(
+                    "spark_conf/spark_env_variables/init_scripts",
+                    f"set for the connection's existing cluster {settings.cluster_id!r}, which they cannot change",
+                    "describe a new cluster for them (spark_version, node_type, num_workers), or drop them",
+                )
+            return {"existing_cluster_id": settings.cluster_id}
+        conf = dict(settings.storage_spark_conf)
+        if settings.storage_key_secret is not None and account is not None:
+            conf.update(storage_key_conf(account, suffix, settings.storage_key_secret))
+        conf.update(self.spark_conf)
+        return {
+            "new_cluster": new_cluster(
+                spark_version=self.spark_version, node_type=self.node_type, instance_pool_id=self.instance_pool_id,
+                num_workers=self.num_workers, min_workers=self.min_workers, max_workers=self.max_workers,
+                spark_conf=conf, spark_env_variables=self.spark_env_variables, init_scripts=self.init_scripts,
+                cluster_log_dbfs_path=self.cluster_log_dbfs_path,
+            )
+        }  # fmt: skip
 
     def step_definition(self) -> DatabricksStep:
+        definition = self._local_definition()
+        if not self.remote:
+            return definition
+        settings = self._hook().get_settings()
+        compute = self.remote_compute()
+        # Code that lives in the workspace is fingerprinted by its content, read through the API.
+        for ref in workspace_code(self.task_kind, self.python_script_path, self.jar_libraries):
+            definition.remote_code[ref] = hashlib.sha256(compute.backend.read_bytes(ref)).hexdigest()  # type: ignore[attr-defined]
+        staging = compute.staging.datastore or self.datastore
+        account, suffix = blob_account(staging)
+        definition.cluster = self._cluster(settings, account, suffix)
+        definition.permit_cluster_restart = self.permit_cluster_restart
+        definition.libraries = list(self.libraries)
+        definition.uri_scheme = settings.uri_scheme
+        return definition
+
+    def _local_definition(self) -> DatabricksStep:
         folder = self._dag_folder()
         return DatabricksStep(
             task_kind=self.task_kind,
@@ -242,11 +320,32 @@ class DatabricksStepOperator(RemoteStepOperator):
         )
 
     def remote_compute(self) -> RemoteCompute:
-        raise ConfigurationError(
-            "compute",
-            "running a Databricks step on a Databricks workspace is not supported yet",
-            "use compute='local'",
-        )
+        # One client per execution: the definition reads workspace code through it before the run is submitted.
+        if self._remote_compute is None:
+            self._remote_compute = self._hook().get_remote_compute()
+        return self._remote_compute
+
+
+def is_workspace_path(path: str) -> bool:
+    """Whether a path names a file in a Databricks workspace (DBFS, a volume, workspace files)."""
+    return path.startswith(("dbfs:", "/Volumes/", "/Workspace/"))
+
+
+def workspace_code(task_kind: str, script_path: str | None, jars: Sequence[str]) -> list[str]:
+    """The code files of a step that live in the workspace rather than on this machine."""
+    paths = [script_path] if task_kind == SCRIPT_PATH and script_path else list(jars) if task_kind == JAR else []
+    return [p for p in paths if is_workspace_path(p)]
+
+
+def blob_account(conn_id: str) -> tuple[str | None, str]:
+    """The storage account and endpoint suffix of an ``amlpipe_azure_blob`` datastore (``None`` if not Blob)."""
+    from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
+    from airflow_provider_amlpipe.hooks.datastore import DatastoreResolver
+
+    store = DatastoreResolver()(conn_id)
+    if not isinstance(store, AzureBlobDatastore):
+        return None, ""
+    return store.account_name, store.endpoint_suffix
 
 
 def _text(value: Any) -> str:

@@ -36,6 +36,7 @@ from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
 from airflow_provider_amlpipe.data.datastore import Datastore
 from airflow_provider_amlpipe.errors import StepFailedError
 from airflow_provider_amlpipe.hooks.datastore import DatastoreResolver
+from airflow_provider_amlpipe.links import REMOTE_JOB_URL_ATTRIBUTE, RemoteJobLink, ReusedFromLink
 from airflow_provider_amlpipe.operators.base import AmlStepOperator, StepDefinition, check_conn_id
 from airflow_provider_amlpipe.reuse.commit import CommitSpec
 from airflow_provider_amlpipe.reuse.hashing import Hasher
@@ -45,6 +46,7 @@ from airflow_provider_amlpipe.steps.remote_staging import (
     Staging,
     choose_staging,
     collect_outputs,
+    refuse_local_inputs,
     remove_staging,
     stage_inputs,
     staging_resume,
@@ -81,6 +83,7 @@ class RemoteStepOperator(AmlStepOperator):
 
     #: The kind's name in logs and errors ("ADLA", "Azure Batch").
     remote_kind = "remote"
+    operator_extra_links = (ReusedFromLink(), RemoteJobLink())
 
     def __init__(self, *, compute: str = LOCAL, deferrable: bool | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -135,11 +138,14 @@ class RemoteStepOperator(AmlStepOperator):
                 kind=self.remote_kind,
                 service=compute.service,
             )
+            if not compute.stages_local_inputs:
+                refuse_local_inputs(plan, self.remote_kind, compute.service)
             with self._heartbeat(runner, decision) as heartbeat:
                 layout = stage_inputs(plan, staging, job_id, scratch / "inputs", self.log, self.remote_kind)
                 spec = remote_definition.remote_spec(layout, staging.store, job_id)
                 compute.backend.check(spec)
                 job = compute.backend.submit(job_id, spec, self._log_line)
+                setattr(self, REMOTE_JOB_URL_ATTRIBUTE, job.details.get("url") or None)
                 # A job that ended already (or ends at once) needs no trip through the triggerer.
                 status = compute.backend.status(job)
                 compute.backend.read_logs(job, self._log_line)
@@ -189,6 +195,7 @@ class RemoteStepOperator(AmlStepOperator):
         held = Lease(**resume["lease"]) if resume["lease"] else None
         staged = resume["staging"]
         job = RemoteJob.from_dict(event["job"])
+        setattr(self, REMOTE_JOB_URL_ATTRIBUTE, job.details.get("url") or None)
         scratch = self._work_root(runner) / f"resume-{uuid.uuid4().hex}"
         backend: RemoteJobBackend | None = None
         staging_store: Datastore | None = None

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_amlpipe.compute.base import Invocation
 from airflow_provider_amlpipe.errors import ConfigurationError
-from airflow_provider_amlpipe.reuse.hashing import Hasher, code_digest, sha256_json, tree_digest
+from airflow_provider_amlpipe.reuse.hashing import Hasher, code_digest, list_tree, sha256_json, tree_digest
 from airflow_provider_amlpipe.steps import arguments as args
 from airflow_provider_amlpipe.steps.config import check_source_folder, resolve_path, source_folder
 from airflow_provider_amlpipe.steps.runner import StepWorkspace
@@ -66,6 +66,15 @@ class DatabricksStep:
     #: What relative paths are relative to (the DAG file's folder); ``None``: the current directory.
     base_dir: str | None = None
     job_name: str = "amlpipe"
+    #: On a workspace: the run's cluster (``{"existing_cluster_id": ...}`` or ``{"new_cluster": {...}}``, Jobs
+    #: API fields), ``libraries`` (Databricks library specs), how staged data is addressed (``abfss`` / ``wasbs``).
+    cluster: dict[str, Any] = field(default_factory=dict)
+    permit_cluster_restart: bool = False
+    libraries: list[dict[str, Any]] = field(default_factory=list)
+    uri_scheme: str = "abfss"
+    #: Digests of code that lives in the workspace (``python_script_path``, jars by workspace path), read
+    #: through the API by the operator: a changed file there changes the fingerprint as a local one does.
+    remote_code: dict[str, str] = field(default_factory=dict)
 
     output_hint = "did the task write into the path it got as the widget / --argument {name}?"
 
@@ -90,7 +99,7 @@ class DatabricksStep:
 
     @property
     def library_paths(self) -> list[Path]:
-        return [resolve_path(lib, self.base_dir) for lib in self.jar_libraries[1:]]
+        return [resolve_path(lib, self.base_dir) for lib in self.jar_libraries[1:] if lib not in self.remote_code]
 
     @property
     def arguments(self) -> list[str]:
@@ -103,6 +112,9 @@ class DatabricksStep:
         check_source_folder(self.source_directory, folder, "the script")
         field_name = "jar_libraries" if self.task_kind == JAR else TASK_FIELDS[self.task_kind]
         path = self.code_path
+        if self._code_ref() in self.remote_code:
+            args.check(self.arguments, input_names, output_names)
+            return
         if not path.is_file():
             raise ConfigurationError(
                 field_name,
@@ -125,8 +137,11 @@ class DatabricksStep:
         if self.task_kind == SCRIPT:
             code = code_digest(hasher, self.folder, self.code_path)
         else:
-            files = [self.code_path, *self.library_paths]
-            code = sha256_json([tree_digest(hasher.hash_files(p.parent, [p.name])) for p in files])
+            digests = [
+                self.remote_code[ref] if ref in self.remote_code else tree_digest(hasher.hash_files(p.parent, [p.name]))
+                for ref, p in self._code_refs()
+            ]
+            code = sha256_json(digests)
         return {
             "kind": KIND,
             "task": self.task_kind,
@@ -167,11 +182,79 @@ class DatabricksStep:
         path = os.pathsep.join(p for p in (_PACKAGE_PARENT, os.environ.get("PYTHONPATH")) if p)
         return Invocation(argv=argv, cwd=workdir, env={"PYTHONPATH": path})
 
+    def _code_ref(self) -> str:
+        """How the DAG names the notebook / script / main jar."""
+        if self.task_kind == NOTEBOOK:
+            return str(self.notebook_path)
+        if self.task_kind == SCRIPT_PATH:
+            return str(self.python_script_path)
+        return self.jar_libraries[0] if self.task_kind == JAR else str(self.python_script_name)
+
+    def _code_refs(self) -> list[tuple[str, Path]]:
+        """Each code file as the DAG names it, with its local path (meaningless for workspace paths)."""
+        refs = [(self._code_ref(), self.code_path)]
+        if self.task_kind == JAR:
+            refs += [(lib, resolve_path(lib, self.base_dir)) for lib in self.jar_libraries[1:]]
+        return refs
+
     # -- on a Databricks workspace ----------------------------------------------------------------
 
     def remote_spec(self, layout: StagingLayout, store: AzureBlobDatastore, job_id: str) -> dict[str, Any]:
-        raise ConfigurationError(
-            "compute",
-            "running a Databricks step on a Databricks workspace is not supported yet",
-            "use compute='local' (PySpark on this worker) until the Jobs API backend lands",
-        )
+        """The run for :class:`~airflow_provider_amlpipe.compute.databricks.DatabricksJobBackend`: the code to
+        upload, the parameters with the staged data's URIs (as AML passed them), the cluster."""
+        data = {name: store.wasb_uri(staged.key, self.uri_scheme) for name, staged in layout.inputs.items()}
+        data.update({name: store.wasb_uri(folder, self.uri_scheme) for name, folder in layout.outputs.items()})
+        code: dict[str, dict[str, str]] = {}
+        remote_paths: dict[str, str] = {}
+
+        def ref(field_name: str, name: str, local: Path, folder: str) -> dict[str, str]:
+            if name in self.remote_code:
+                remote_paths[field_name] = name
+                return {"remote": name}
+            code[f"{folder}/{local.name}"] = {"path": str(local), "as": "file"}
+            return {"code": f"{folder}/{local.name}"}
+
+        spec: dict[str, Any] = {
+            "run_name": self.job_name,
+            "timeout_seconds": self.timeout_seconds,
+            "cluster": self.cluster,
+            "permit_cluster_restart": self.permit_cluster_restart,
+            "libraries": self.libraries,
+            "code": code,
+            "remote_paths": remote_paths,
+        }
+        if self.task_kind == NOTEBOOK:
+            code[self.code_path.name] = {"path": str(self.code_path), "as": "notebook"}
+            return {
+                **spec,
+                "task_kind": "notebook",
+                "entry": {"code": self.code_path.name},
+                "parameters": {**self.notebook_params, **data},
+            }
+        uris = {name: data[name] for name in layout.inputs}
+        outs = {name: data[name] for name in layout.outputs}
+        parameters = args.expand(self.arguments, uris, outs)  # type: ignore[arg-type]
+        for name, uri in data.items():
+            parameters += [f"--{name}", uri]
+        if self.task_kind == JAR:
+            jars = [ref(f"jar_libraries[{i}]", lib, p, "jars") for i, (lib, p) in enumerate(self._code_refs())]
+            return {
+                **spec,
+                "task_kind": "jar",
+                "main_class_name": self.main_class_name,
+                "jars": jars,
+                "parameters": parameters,
+            }
+        if self.task_kind == SCRIPT:
+            folder = self.folder
+            files = {str(self.python_script_name): self.code_path} if folder is None else self.code_files(folder)
+            code.update({f"code/{rel}": {"path": str(path), "as": "file"} for rel, path in files.items()})
+            entry = {"code": f"code/{self.python_script_name}"}
+        else:
+            entry = ref("python_script_path", str(self.python_script_path), self.code_path, "code")
+        return {**spec, "task_kind": "python", "entry": entry, "parameters": parameters}
+
+    @staticmethod
+    def code_files(folder: Path) -> dict[str, Path]:
+        """``source_directory`` minus ignored files (``.amlignore`` / ``.gitignore``), as uploaded."""
+        return {rel: folder / rel for rel in list_tree(folder, honour_ignore_files=True)}

@@ -80,6 +80,19 @@ def choose_staging(
     )
 
 
+def refuse_local_inputs(plan: StepPlan, kind: str, service: str) -> None:
+    """Refuse inputs that are not on Azure Blob storage, for services that read only their own storage."""
+    for name, item in plan.inputs.items():
+        if not isinstance(item.store, AzureBlobDatastore):
+            raise ConfigurationError(
+                f"inputs[{name!r}]",
+                f"is on {item.store.describe()}, which {service} cannot read: a {kind} step's data must be on"
+                " Azure storage",
+                "put the input on an amlpipe_azure_blob datastore (an upstream step's output: set that step's"
+                " datastore=), or run this step with compute='local'",
+            )
+
+
 def _same_container(store: Datastore, staging: Staging) -> bool:
     return isinstance(store, AzureBlobDatastore) and store.container_url == staging.store.container_url
 
