@@ -84,7 +84,8 @@ def test_a_notebook_reads_and_writes_the_staging_container_through_abfss_uris(
     notebook.write_text(COPY_NOTEBOOK)
     backend = make_backend(server)
     lines: list[tuple[str, str]] = []
-    job = backend.submit("job-1", notebook_spec(notebook, {"input": f"{base}/in", "output": f"{base}/out"}), lambda s, line: lines.append((s, line)))
+    spec = notebook_spec(notebook, {"input": f"{base}/in", "output": f"{base}/out"})
+    job = backend.submit("job-1", spec, lambda s, line: lines.append((s, line)))
     status = wait(backend, job, lines)
     assert status.state == SUCCEEDED, status
     assert container.client.download_blob("out/output.txt").readall() == b"HELLO DATABRICKS\n"
@@ -153,7 +154,7 @@ def test_clusters_are_checked_before_anything_is_uploaded(server: DatabricksTest
     server.clusters["0101-abc"] = "RUNNING"
     backend.check(spec)
     missing = {**spec, "remote_paths": {"python_script_path": "dbfs:/scripts/train.py"}}
-    with pytest.raises(ConfigurationError, match="python_script_path: 'dbfs:/scripts/train.py' does not exist"):
+    with pytest.raises(ConfigurationError, match=r"python_script_path: 'dbfs:/scripts/train\.py' does not exist"):
         backend.check(missing)
     assert server.submit_requests == 0 and not any(r.path.endswith("/import") for r in server.requests)
 
@@ -163,7 +164,7 @@ def test_refused_credentials_name_the_connection(tmp_path: Path) -> None:
         backend = databricks_backend_from_connection(
             "dbx", "amlpipe_databricks", server.endpoint, "wrong", {"allow_insecure_loopback": True}
         )
-        with pytest.raises(ConfigurationError, match="compute \\(connection 'dbx'\\): workspace .* refused"):
+        with pytest.raises(ConfigurationError, match=r"compute \(connection 'dbx'\): workspace .* refused"):
             backend.check(notebook_spec(tmp_path / "x.py", {}, cluster={"existing_cluster_id": "c"}))
 
 
@@ -208,9 +209,8 @@ def test_an_entra_credential_authenticates_with_a_token_for_azure_databricks(
 )
 def test_bad_connections_are_refused(conn: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
-        databricks_backend_from_connection(
-            "dbx", conn.get("conn_type", "amlpipe_databricks"), conn["host"], conn.get("password"), conn.get("extra", {})
-        )
+        conn_type = conn.get("conn_type", "amlpipe_databricks")
+        databricks_backend_from_connection("dbx", conn_type, conn["host"], conn.get("password"), conn.get("extra", {}))
 
 
 def test_storage_settings_refuse_pasted_secrets() -> None:

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from databricks_server import DatabricksTestServer, running_databricks_server
 from dagtools import run_dag, write_dag
+from databricks_server import DatabricksTestServer, running_databricks_server
 from stores import BlobContainer, local_store
 
 from airflow_provider_amlpipe.errors import ConfigurationError
@@ -146,7 +146,7 @@ def test_a_deferred_notebook_run_commits_its_output_links_its_run_and_is_reused(
     assert run["tasks"][0]["existing_cluster_id"] == "0101-cluster"  # the connection's default cluster
     assert first.xcom("db", "_link_RemoteJobLink") == run["run_page_url"]
     # Staging and uploaded code are gone; the next run is reused without a request to the workspace.
-    assert not [k for k in blob.keys() if k.startswith("amlpipe-staging/")]
+    assert blob.keys("amlpipe-staging/") == []
     assert not [p for p in server.objects if p.startswith("/Shared/amlpipe/")]
     requests = len(server.requests)
     second = run_dag(dag_id)
@@ -211,7 +211,7 @@ def test_a_failed_run_fails_the_step_with_its_error(
     assert result.task_states["db"] == "failed"
     assert "ValueError: the data says boom" in logs
     assert re.search(r"Databricks job \S+ failed \(?.*TERMINATED FAILED", logs)
-    assert not [k for k in blob.keys() if k.startswith("amlpipe-staging/")]
+    assert blob.keys("amlpipe-staging/") == []
 
 
 def test_an_input_on_a_local_datastore_is_refused_before_any_request(
@@ -302,7 +302,7 @@ def test_a_retry_of_a_worker_killed_while_deferred_reattaches_to_its_run(
         ({"node_type": "n", "num_workers": 1}, "spark_version", "needs a Databricks runtime"),
         ({"spark_version": "15.4.x-scala2.12", "node_type": "n"}, "num_workers", "needs a size"),
         (
-            {"spark_version": "v", "node_type": "n", "spark_conf": {"fs.azure.sas.c.a.blob.core.windows.net": "sv=1&sig=x"}},
+            {"spark_version": "v", "node_type": "n", "spark_conf": {"fs.azure.sas.c.a.blob.core.windows.net": "sig=x"}},
             "spark_conf['fs.azure.sas.c.a.blob.core.windows.net']",
             "literal credential",
         ),

@@ -222,12 +222,13 @@ class DatabricksJobBackend:
         return base64.b64decode(exported.content or "")
 
     def _upload(self, folder: str, code: Mapping[str, Mapping[str, str]]) -> None:
-        """Upload each ``rel -> {"path": local file, "as": notebook | file}`` under ``folder``."""
+        """Upload each ``rel -> {"path": local file | "text": content, "as": notebook | file}`` under ``folder``."""
         made: set[str] = set()
         for rel, item in code.items():
             target = PurePosixPath(folder, rel)
-            local = Path(item["path"])
-            content = base64.b64encode(local.read_bytes()).decode("ascii")
+            local = Path(item.get("path", rel))
+            data = item["text"].encode("utf-8") if "text" in item else local.read_bytes()
+            content = base64.b64encode(data).decode("ascii")
             with self._errors():
                 if str(target.parent) not in made:
                     self.client.workspace.mkdirs(str(target.parent))

@@ -1,4 +1,5 @@
-"""``AdlaStepOperator``: AML's AdlaStep; U-SQL run locally on DuckDB, or as an ADLA job."""
+"""``AdlaStepOperator``: AML's AdlaStep; U-SQL run locally (DuckDB, or Spark), as an ADLA job, or as Spark SQL
+on Databricks."""
 
 from __future__ import annotations
 
@@ -8,11 +9,17 @@ from typing import Any
 from airflow_provider_amlpipe.compute.remote import RemoteCompute
 from airflow_provider_amlpipe.data.refs import Output
 from airflow_provider_amlpipe.errors import ConfigurationError
+from airflow_provider_amlpipe.hooks.adla import ADLA_CONN_TYPE
+from airflow_provider_amlpipe.hooks.databricks import DATABRICKS_CONN_TYPE
 from airflow_provider_amlpipe.operators.remote import LOCAL, RemoteStepOperator
 from airflow_provider_amlpipe.steps import config
 from airflow_provider_amlpipe.steps.adla import AdlaScriptStep
+from airflow_provider_amlpipe.steps.usql_spark import UsqlSparkStep
 
 __all__ = ["LOCAL", "AdlaStepOperator"]
+
+DUCKDB, SPARK = "duckdb", "spark"
+ENGINES = (None, DUCKDB, SPARK)
 
 
 class AdlaStepOperator(RemoteStepOperator):
@@ -29,6 +36,11 @@ class AdlaStepOperator(RemoteStepOperator):
         script is then submitted as a job of that Azure Data Lake Analytics account, its inputs and
         outputs staged as ``wasb://`` URIs in the connection's ``extra.staging_datastore`` (or the
         step's datastore when that is on Azure Blob); see docs/usql.md.
+        Or an ``amlpipe_databricks`` connection id: the script's Spark SQL translation runs as a Databricks
+        run on the connection's ``cluster_id``, the data passed as ``abfss://`` URIs (docs/databricks.md).
+    :param engine: what runs the script: ``None`` (the default: DuckDB locally, the service's own engine on
+        a connection), ``"duckdb"`` or ``"spark"`` -- with ``compute="local"``, the Spark SQL translation on
+        PySpark in local mode, exactly as a Databricks run would execute it.
     :param deferrable: with remote compute, wait for the job in the triggerer (no worker slot held);
         default Airflow's ``[operators] default_deferrable``.
 
@@ -47,6 +59,7 @@ class AdlaStepOperator(RemoteStepOperator):
         degree_of_parallelism: int | None = None,
         priority: int = 1000,
         runtime_version: str | None = None,
+        engine: str | None = None,
         inputs: Mapping[str, Any] | None = None,
         outputs: Sequence[Output | str] | None = None,
         **kwargs: Any,
@@ -62,6 +75,11 @@ class AdlaStepOperator(RemoteStepOperator):
                 "runtime_version", f"expected a runtime name, got {runtime_version!r}", "pass a string, or leave it out"
             )
         self.runtime_version = runtime_version
+        if engine not in ENGINES:
+            raise ConfigurationError(
+                "engine", f"{engine!r} is not an engine", "pass engine='duckdb' or engine='spark', or leave it out"
+            )
+        self.engine = engine
         # @@name@@ stands for a parameter, an input or an output: one name may only mean one of them.
         config.check_name_clashes(
             "step_params",
@@ -73,20 +91,64 @@ class AdlaStepOperator(RemoteStepOperator):
             "rename one of them: @@name@@ must be unambiguous",
         )
 
+    def _service(self) -> str:
+        """Where the script runs: ``duckdb`` / ``spark`` (this worker), ``adla`` or ``databricks`` (a connection)."""
+        if not self.remote:
+            return self.engine or DUCKDB
+        from airflow.sdk import BaseHook
+
+        conn_type = BaseHook.get_connection(self.compute).conn_type
+        self.remote_kind = "Databricks" if conn_type == DATABRICKS_CONN_TYPE else "ADLA"
+        service = {ADLA_CONN_TYPE: "adla", DATABRICKS_CONN_TYPE: "databricks"}.get(conn_type or "")
+        if service is None:
+            raise ConfigurationError(
+                f"compute (connection {self.compute!r})",
+                f"connection type {conn_type!r} cannot run U-SQL",
+                f"use an {ADLA_CONN_TYPE} or {DATABRICKS_CONN_TYPE} connection, or compute='local'",
+            )
+        wanted = {"adla": None, "databricks": SPARK}[service]
+        if self.engine not in (None, wanted):
+            raise ConfigurationError(
+                "engine",
+                f"engine={self.engine!r} cannot run on connection {self.compute!r} ({conn_type})",
+                "leave engine out for a connection: ADLA runs U-SQL, Databricks runs its Spark translation",
+            )
+        return service
+
     def step_definition(self) -> AdlaScriptStep:
         folder = self._dag_folder()
-        return AdlaScriptStep(
-            script_name=self.script_name,
-            source_directory=self._resolve_source_directory(self.source_directory),
-            base_dir=None if folder is None else str(folder),
-            params=self.step_params,
-            runtime_version=self.runtime_version,
-            job_name=f"{self.dag_id}.{self.task_id}",
-            priority=self.priority,
-            degree_of_parallelism=self.degree_of_parallelism,
-        )
+        common: dict[str, Any] = {
+            "script_name": self.script_name,
+            "source_directory": self._resolve_source_directory(self.source_directory),
+            "base_dir": None if folder is None else str(folder),
+            "params": self.step_params,
+            "runtime_version": self.runtime_version,
+            "job_name": f"{self.dag_id}.{self.task_id}",
+            "priority": self.priority,
+            "degree_of_parallelism": self.degree_of_parallelism,
+        }
+        service = self._service()
+        if service in (DUCKDB, "adla"):
+            return AdlaScriptStep(**common)
+        if service == SPARK:
+            return UsqlSparkStep(**common)
+        from airflow_provider_amlpipe.hooks.databricks import DatabricksHook
+
+        settings = DatabricksHook(self.compute).get_settings()
+        if settings.cluster_id is None:
+            raise ConfigurationError(
+                f"compute (connection {self.compute!r}) extra.cluster_id",
+                "not set: a U-SQL step runs on the connection's cluster",
+                "set extra.cluster_id to the id of a cluster of that workspace",
+            )
+        cluster = {"existing_cluster_id": settings.cluster_id}
+        return UsqlSparkStep(**common, cluster=cluster, uri_scheme=settings.uri_scheme)
 
     def remote_compute(self) -> RemoteCompute:
+        if self._service() == "databricks":
+            from airflow_provider_amlpipe.hooks.databricks import DatabricksHook
+
+            return DatabricksHook(self.compute).get_remote_compute()
         from airflow_provider_amlpipe.hooks.adla import AdlaHook
 
         return AdlaHook(self.compute).get_remote_compute()

@@ -32,12 +32,17 @@ def _script_path(path: Path) -> str:
     return str(path).replace("%", "%25")
 
 
+def local_input(path: Path) -> Path:
+    """What an input stands for: a folder holding exactly one file (an upstream U-SQL step's output) is that file."""
+    files = [p for p in path.iterdir() if p.is_file()] if path.is_dir() else []
+    return files[0] if len(files) == 1 else path
+
+
 def placeholder_values(workspace: StepWorkspace, params: dict[str, Any]) -> dict[str, str]:
     """What each ``@@name@@`` stands for in this run."""
     values = {name: str(value) for name, value in params.items()}
     for name, path in workspace.inputs.items():
-        files = [p for p in path.iterdir() if p.is_file()] if path.is_dir() else []
-        values[name] = _script_path(files[0] if len(files) == 1 else path)
+        values[name] = _script_path(local_input(path))
     for name, folder in workspace.outputs.items():
         values[name] = _script_path(folder / name)
     return values
@@ -106,15 +111,20 @@ class AdlaScriptStep:
         text = self.script_path.read_text(encoding="utf-8")
         return substitute(text, values)
 
-    def remote_spec(self, layout: StagingLayout, store: AzureBlobDatastore, job_id: str) -> dict[str, Any]:
-        """The ADLA job: the script with ``wasb://`` URIs of the staged inputs and outputs."""
+    def remote_values(self, layout: StagingLayout, store: AzureBlobDatastore, scheme: str = "wasb") -> dict[str, str]:
+        """What each ``@@name@@`` stands for in a remote job: the staged data's URIs (``scheme``), the parameters."""
         values = {name: str(value) for name, value in self.params.items()}
         for name, staged in layout.inputs.items():
             # A folder holding exactly one file (e.g. an upstream ADLA step's output) stands for that file.
             files = staged.file_keys()
-            values[name] = store.wasb_uri(files[0][1] if len(files) == 1 else staged.key)
+            values[name] = store.wasb_uri(files[0][1] if len(files) == 1 else staged.key, scheme)
         for name, folder in layout.outputs.items():
-            values[name] = store.wasb_uri(f"{folder}/{name}")
+            values[name] = store.wasb_uri(f"{folder}/{name}", scheme)
+        return values
+
+    def remote_spec(self, layout: StagingLayout, store: AzureBlobDatastore, job_id: str) -> dict[str, Any]:
+        """The ADLA job: the script with ``wasb://`` URIs of the staged inputs and outputs."""
+        values = self.remote_values(layout, store)
         return {
             "script": self.render_with(values),
             "name": self.job_name or "amlpipe",

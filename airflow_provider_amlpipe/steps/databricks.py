@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -154,15 +155,7 @@ class DatabricksStep:
         }
 
     def invocation(self, workspace: StepWorkspace) -> Invocation:
-        workdir = workspace.root / "wd"
-        spec: dict[str, Any] = {
-            "workdir": str(workdir),
-            "dbfs_root": str(workspace.root / "dbfs"),
-            "env": self.spark_env_variables,
-            "spark_conf": self.spark_conf,
-            "timeout": self.timeout_seconds,
-            "path": str(self.code_path),
-        }
+        spec: dict[str, Any] = {"path": str(self.code_path)}
         data = {**{n: str(p) for n, p in workspace.inputs.items()}, **{n: str(p) for n, p in workspace.outputs.items()}}
         if self.task_kind == NOTEBOOK:
             # AML's way: one widget per input and output, named after it.
@@ -174,13 +167,7 @@ class DatabricksStep:
             spec.update(kind="jar" if self.task_kind == JAR else "python", args=argv)
             if self.task_kind == JAR:
                 spec.update(main_class=self.main_class_name, libraries=[str(p) for p in self.library_paths])
-        spec_file = workspace.root / SPEC_FILE
-        spec_file.write_text(json.dumps(spec, indent=1), encoding="utf-8")
-        workdir.mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, "-m", "airflow_provider_amlpipe.databricks.step", str(spec_file)]
-        # This very package, wherever it is imported from (a checkout, not only the installed one).
-        path = os.pathsep.join(p for p in (_PACKAGE_PARENT, os.environ.get("PYTHONPATH")) if p)
-        return Invocation(argv=argv, cwd=workdir, env={"PYTHONPATH": path})
+        return local_invocation(workspace, spec, self.spark_env_variables, self.spark_conf, self.timeout_seconds)
 
     def _code_ref(self) -> str:
         """How the DAG names the notebook / script / main jar."""
@@ -258,3 +245,30 @@ class DatabricksStep:
     def code_files(folder: Path) -> dict[str, Path]:
         """``source_directory`` minus ignored files (``.amlignore`` / ``.gitignore``), as uploaded."""
         return {rel: folder / rel for rel in list_tree(folder, honour_ignore_files=True)}
+
+
+def local_invocation(
+    workspace: StepWorkspace,
+    task: Mapping[str, Any],
+    env: Mapping[str, str],
+    spark_conf: Mapping[str, str],
+    timeout: int | None,
+) -> Invocation:
+    """The command that runs ``task`` (``kind``, ``path``, ``params`` / ``args``...; see
+    :mod:`airflow_provider_amlpipe.databricks.step`) on this machine, as a cluster would."""
+    workdir = workspace.root / "wd"
+    spec = {
+        "workdir": str(workdir),
+        "dbfs_root": str(workspace.root / "dbfs"),
+        "env": dict(env),
+        "spark_conf": dict(spark_conf),
+        "timeout": timeout,
+        **task,
+    }
+    spec_file = workspace.root / SPEC_FILE
+    spec_file.write_text(json.dumps(spec, indent=1), encoding="utf-8")
+    workdir.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "airflow_provider_amlpipe.databricks.step", str(spec_file)]
+    # This very package, wherever it is imported from (a checkout, not only the installed one).
+    path = os.pathsep.join(p for p in (_PACKAGE_PARENT, os.environ.get("PYTHONPATH")) if p)
+    return Invocation(argv=argv, cwd=workdir, env={"PYTHONPATH": path})
