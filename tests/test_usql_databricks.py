@@ -171,7 +171,7 @@ def test_a_construct_spark_cannot_run_fails_before_anything_is_submitted(
 
 
 def test_an_engine_the_connection_cannot_run_is_refused(
-    server: DatabricksTestServer, store: LocalDatastore, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+    server: DatabricksTestServer, store: LocalDatastore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from airflow_provider_amlpipe import AdlaStepOperator
     from airflow_provider_amlpipe.errors import ConfigurationError
