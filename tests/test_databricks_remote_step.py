@@ -324,4 +324,4 @@ def test_a_workspace_script_path_is_taken_as_is_on_a_workspace_only() -> None:
     op = DatabricksStepOperator(task_id="t", python_script_path="dbfs:/scripts/train.py", compute="dbx")
     assert op.python_script_path == "dbfs:/scripts/train.py"
     with pytest.raises(ConfigurationError, match="workspace path, which compute='local' cannot read"):
-        DatabricksStepOperator(task_id="t", python_script_path="dbfs:/scripts/train.py")
+        DatabricksStepOperator(task_id="t", python_script_path="/Workspace/Shared/train.py")

@@ -191,7 +191,7 @@ def test_a_notebook_with_a_magic_that_cannot_run_locally_fails_before_running(
         ({"notebook_path": "nb.py", "min_workers": 5, "max_workers": 2}, "min_workers", "above max_workers"),
         ({"notebook_path": "nb.py", "source_directory": "code"}, "source_directory", "only used with python_script"),
         ({"main_class_name": "a.Main", "source_directory": "code"}, "source_directory", "python_script_name"),
-        ({"python_script_path": "dbfs:/x.py"}, "python_script_path", "workspace path"),
+        ({"python_script_path": "/Volumes/main/default/v/x.py"}, "python_script_path", "workspace path"),
         ({"main_class_name": "a.Main"}, "jar_libraries", "needs the jar"),
         ({"notebook_path": "nb.py", "jar_params": ["a"]}, "jar_params", "only used with main_class_name"),
         (
@@ -230,7 +230,7 @@ def test_valid_cluster_arguments_are_accepted() -> None:
 
 
 def copy_examples() -> None:
-    for name in ("aml_databricks_notebook.py", "aml_databricks_script.py"):
+    for name in ("aml_databricks_notebook.py", "aml_databricks_script.py", "aml_databricks_dbfs.py"):
         shutil.copy(REPO / "dags" / name, DAGS_FOLDER / name)
     shutil.copytree(
         REPO / "dags" / "scripts" / "databricks", DAGS_FOLDER / "scripts" / "databricks", dirs_exist_ok=True
@@ -273,6 +273,36 @@ def test_the_script_example_runs_locally_on_spark_and_is_reused(
     lines = store.read_bytes(f"{ref['path']}/word_counts.csv").decode().splitlines()
     assert lines[0] == "word,count" and "hello,2" in lines
     assert run_dag("aml_databricks_script").ran() == set()
+
+
+@pytest.mark.slow
+def test_the_dbfs_script_and_jar_examples_run_locally_and_are_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copy_examples()
+    store = LocalDatastore("default", tmp_path / "store")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AMLPIPE_DEFAULT", json.dumps({"conn_type": "amlpipe_local", "extra": {"path": str(store.root)}})
+    )
+    dbfs = tmp_path / "dbfs"
+    monkeypatch.setenv("AIRFLOW__AMLPIPE__LOCAL_DBFS_ROOT", str(dbfs))
+    first = run_dag("aml_databricks_dbfs")
+    assert first.state == "success", first.task_states
+    assert (dbfs / "aml-pipelines-demo" / "train-db-dbfs.py").is_file()
+    words = (SAMPLES / "databricks" / "testdata.txt").read_text().split()
+    expected = ["word,count", *sorted(f"{w},{words.count(w)}" for w in set(words))]
+    for task_id in ("DBFSReference", "DBJarInDBFS"):
+        ref = first.xcom(task_id, "output")
+        assert sorted(store.read_bytes(f"{ref['path']}/word_counts.csv").decode().splitlines()) == sorted(expected)
+        assert list(store.list(ref["path"])) == [f"{ref['path']}/word_counts.csv"]  # no side files
+    # Uploaded again (the jar rebuilt byte for byte): both steps reused.
+    assert run_dag("aml_databricks_dbfs").ran() == set()
+    # A changed script on DBFS reruns its step only.
+    script = dbfs / "aml-pipelines-demo" / "train-db-dbfs.py"
+    (DAGS_FOLDER / "scripts" / "databricks" / "dbfs" / "train-db-dbfs.py").write_text(
+        script.read_text() + "\nprint('changed')\n"
+    )
+    assert run_dag("aml_databricks_dbfs").ran() == {"DBFSReference"}
 
 
 # -- the definition alone -------------------------------------------------------------------------

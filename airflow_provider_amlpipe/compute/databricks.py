@@ -221,6 +221,20 @@ class DatabricksJobBackend:
         exported = self._call(lambda: self.client.workspace.export(path))
         return base64.b64decode(exported.content or "")
 
+    def upload(self, local: Path, path: str) -> None:
+        """Write a local file to a workspace path: ``dbfs:/``, ``/Volumes/`` or a workspace file."""
+        with self._errors():
+            if path.startswith("dbfs:"):
+                with local.open("rb") as data:
+                    self.client.dbfs.upload(path, data, overwrite=True)
+            elif path.startswith("/Volumes/"):
+                with local.open("rb") as data:
+                    self.client.files.upload(path, data, overwrite=True)
+            else:
+                self.client.workspace.mkdirs(str(PurePosixPath(path).parent))
+                content = base64.b64encode(local.read_bytes()).decode("ascii")
+                self.client.workspace.import_(path, content=content, format=ImportFormat.RAW, overwrite=True)
+
     def _upload(self, folder: str, code: Mapping[str, Mapping[str, str]]) -> None:
         """Upload each ``rel -> {"path": local file | "text": content, "as": notebook | file}`` under ``folder``."""
         made: set[str] = set()

@@ -23,7 +23,10 @@ Connection fields:
 
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -195,3 +198,37 @@ async def adatabricks_backend(conn_id: str) -> DatabricksJobBackend:
     """The backend of a connection, for :class:`~airflow_provider_amlpipe.triggers.remote_job.RemoteJobTrigger`."""
     conn = await BaseHook.aget_connection(conn_id)
     return databricks_backend_from_connection(conn_id, conn.conn_type, conn.host, conn.password, conn.extra_dejson)
+
+
+def local_dbfs_root() -> Path:
+    """The folder standing for DBFS on this worker (``compute="local"``): ``[amlpipe] local_dbfs_root``, else
+    ``$AIRFLOW_HOME/amlpipe/dbfs``."""
+    from airflow.sdk import conf
+
+    configured = conf.get("amlpipe", "local_dbfs_root", fallback=None)
+    if configured:
+        return Path(configured).expanduser()
+    return Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow")) / "amlpipe" / "dbfs"
+
+
+def upload_to_databricks(compute: str, local_file: str | os.PathLike[str], path: str) -> str:
+    """Put a local file at a workspace path (``dbfs:/``, ``/Volumes/``, ``/Workspace/``) before a step names it
+    (``python_script_path``, ``jar_libraries``), as AML users uploaded scripts to DBFS; with ``compute="local"``,
+    where local steps find ``dbfs:/`` paths (the local DBFS root). Returns ``path``."""
+    source = Path(local_file)
+    if not source.is_file():
+        raise ConfigurationError("local_file", f"{str(source)!r} is not a file", "pass the file to upload")
+    if compute != "local":
+        DatabricksHook(compute).get_backend().upload(source, path)
+        return path
+    if not path.startswith("dbfs:/"):
+        raise ConfigurationError(
+            "path", f"{path!r}: locally only dbfs:/ paths have a place", "use a dbfs:/ path with compute='local'"
+        )
+    root = local_dbfs_root()
+    target = (root / path[len("dbfs:/") :]).resolve()
+    if root.resolve() not in target.parents:
+        raise ConfigurationError("path", f"{path!r} leaves DBFS", "use a path inside dbfs:/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    return path

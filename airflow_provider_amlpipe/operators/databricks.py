@@ -10,7 +10,7 @@ from airflow_provider_amlpipe.compute.databricks_cluster import check_secret_con
 from airflow_provider_amlpipe.compute.remote import RemoteCompute
 from airflow_provider_amlpipe.data.refs import Output
 from airflow_provider_amlpipe.errors import ConfigurationError
-from airflow_provider_amlpipe.hooks.databricks import DatabricksHook, DatabricksSettings
+from airflow_provider_amlpipe.hooks.databricks import DatabricksHook, DatabricksSettings, local_dbfs_root
 from airflow_provider_amlpipe.operators.remote import LOCAL, RemoteStepOperator
 from airflow_provider_amlpipe.steps import arguments as args
 from airflow_provider_amlpipe.steps import config
@@ -135,11 +135,11 @@ class DatabricksStepOperator(RemoteStepOperator):
                 "source_directory is only used with python_script_name (the script in that folder)",
                 "pass python_script_name='<script>.py' with it, or drop source_directory",
             )
-        if not self.remote and self.task_kind == SCRIPT_PATH and is_workspace_path(value):
+        if not self.remote and self.task_kind == SCRIPT_PATH and value.startswith(("/Volumes/", "/Workspace/")):
             raise ConfigurationError(
                 "python_script_path",
                 f"{value!r} is a workspace path, which compute='local' cannot read",
-                "pass a local file path, or python_script_name + source_directory",
+                "pass a local file path, a dbfs:/ path (the local DBFS root), or python_script_name + source_directory",
             )
         self.notebook_path = notebook_path
         self.python_script_name = python_script_name
@@ -301,6 +301,7 @@ class DatabricksStepOperator(RemoteStepOperator):
     def _local_definition(self) -> DatabricksStep:
         folder = self._dag_folder()
         return DatabricksStep(
+            dbfs_root=None if self.remote else str(local_dbfs_root()),
             task_kind=self.task_kind,
             notebook_path=self.notebook_path,
             notebook_params={str(k): _text(v) for k, v in self.notebook_params.items()},

@@ -73,6 +73,9 @@ class DatabricksStep:
     permit_cluster_restart: bool = False
     libraries: list[dict[str, Any]] = field(default_factory=list)
     uri_scheme: str = "abfss"
+    #: The folder standing for DBFS on this worker (``compute="local"``): ``dbfs:/x`` is ``<dbfs_root>/x``, shared
+    #: by every local Databricks step as a workspace's DBFS is; ``None``: a fresh folder per run.
+    dbfs_root: str | None = None
     #: Digests of code that lives in the workspace (``python_script_path``, jars by workspace path), read
     #: through the API by the operator: a changed file there changes the fingerprint as a local one does.
     remote_code: dict[str, str] = field(default_factory=dict)
@@ -89,18 +92,24 @@ class DatabricksStep:
     def code_path(self) -> Path:
         """The notebook, the script or the main jar on this machine."""
         if self.task_kind == NOTEBOOK:
-            return resolve_path(str(self.notebook_path), self.base_dir)
+            return self._local(str(self.notebook_path))
         if self.task_kind == SCRIPT:
             folder = self.folder
             name = str(self.python_script_name)
             return folder / name if folder is not None else resolve_path(name, self.base_dir)
         if self.task_kind == SCRIPT_PATH:
-            return resolve_path(str(self.python_script_path), self.base_dir)
-        return resolve_path(self.jar_libraries[0], self.base_dir)
+            return self._local(str(self.python_script_path))
+        return self._local(self.jar_libraries[0])
 
     @property
     def library_paths(self) -> list[Path]:
-        return [resolve_path(lib, self.base_dir) for lib in self.jar_libraries[1:] if lib not in self.remote_code]
+        return [self._local(lib) for lib in self.jar_libraries[1:] if lib not in self.remote_code]
+
+    def _local(self, path: str) -> Path:
+        """Where a code path is on this worker: ``dbfs:/x`` under the local DBFS root, else a file path."""
+        if path.startswith("dbfs:") and self.dbfs_root is not None:
+            return Path(self.dbfs_root, path[len("dbfs:") :].lstrip("/"))
+        return resolve_path(path, self.base_dir)
 
     @property
     def arguments(self) -> list[str]:
@@ -117,9 +126,11 @@ class DatabricksStep:
             args.check(self.arguments, input_names, output_names)
             return
         if not path.is_file():
+            local_dbfs = self._code_ref().startswith("dbfs:")
+            where = " (dbfs:/ is the local DBFS root, [amlpipe] local_dbfs_root)" if local_dbfs else ""
             raise ConfigurationError(
                 field_name,
-                f"{str(path)!r} does not exist on this machine (compute='local' runs it here)",
+                f"{str(path)!r} does not exist on this machine{where} (compute='local' runs it here)",
                 "correct the path (relative to the DAG file's folder, or source_directory for python_script_name)",
             )
         for lib in self.library_paths:
@@ -167,7 +178,9 @@ class DatabricksStep:
             spec.update(kind="jar" if self.task_kind == JAR else "python", args=argv)
             if self.task_kind == JAR:
                 spec.update(main_class=self.main_class_name, libraries=[str(p) for p in self.library_paths])
-        return local_invocation(workspace, spec, self.spark_env_variables, self.spark_conf, self.timeout_seconds)
+        return local_invocation(
+            workspace, spec, self.spark_env_variables, self.spark_conf, self.timeout_seconds, self.dbfs_root
+        )
 
     def _code_ref(self) -> str:
         """How the DAG names the notebook / script / main jar."""
@@ -181,7 +194,7 @@ class DatabricksStep:
         """Each code file as the DAG names it, with its local path (meaningless for workspace paths)."""
         refs = [(self._code_ref(), self.code_path)]
         if self.task_kind == JAR:
-            refs += [(lib, resolve_path(lib, self.base_dir)) for lib in self.jar_libraries[1:]]
+            refs += [(lib, self._local(lib)) for lib in self.jar_libraries[1:]]
         return refs
 
     # -- on a Databricks workspace ----------------------------------------------------------------
@@ -253,13 +266,14 @@ def local_invocation(
     env: Mapping[str, str],
     spark_conf: Mapping[str, str],
     timeout: int | None,
+    dbfs_root: str | None = None,
 ) -> Invocation:
     """The command that runs ``task`` (``kind``, ``path``, ``params`` / ``args``...; see
     :mod:`airflow_provider_amlpipe.databricks.step`) on this machine, as a cluster would."""
     workdir = workspace.root / "wd"
     spec = {
         "workdir": str(workdir),
-        "dbfs_root": str(workspace.root / "dbfs"),
+        "dbfs_root": dbfs_root or str(workspace.root / "dbfs"),
         "env": dict(env),
         "spark_conf": dict(spark_conf),
         "timeout": timeout,
