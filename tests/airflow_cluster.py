@@ -52,10 +52,13 @@ def free_port() -> int:
 class RestClient:
     """The few calls of Airflow's public REST API (``/api/v2``) the tests need."""
 
-    def __init__(self, base_url: str, cluster: AirflowCluster | None = None) -> None:
+    def __init__(
+        self, base_url: str, cluster: AirflowCluster | None = None, credentials: tuple[str, str] | None = None
+    ) -> None:
         self.base_url = base_url
         self.cluster = cluster
         self.http = httpx.Client(base_url=base_url, timeout=30.0, trust_env=False)
+        self.credentials = credentials
         self._token: str | None = None
 
     def close(self) -> None:
@@ -63,7 +66,13 @@ class RestClient:
 
     # plumbing ------------------------------------------------------------------------------------
     def token(self) -> str:
-        """A JWT from ``/auth/token`` (with ``simple_auth_manager_all_admins`` a plain GET suffices)."""
+        """A JWT from ``/auth/token``: for ``credentials`` (user, password), else (with
+        ``simple_auth_manager_all_admins``) a plain GET suffices."""
+        if self._token is None and self.credentials is not None:
+            user, password = self.credentials
+            response = self.http.post("/auth/token", json={"username": user, "password": password})
+            response.raise_for_status()
+            self._token = str(response.json()["access_token"])
         if self._token is None:
             response = self.http.get("/auth/token")
             if response.status_code == 405:
@@ -185,7 +194,7 @@ class RestClient:
 class AirflowCluster:
     """A running deployment: its directory, environment, processes and REST client."""
 
-    def __init__(self, root: Path, port: int, env: dict[str, str]) -> None:
+    def __init__(self, root: Path, port: int, env: dict[str, str], passwords: Mapping[str, str] | None = None) -> None:
         self.root = root
         self.home = root / "airflow_home"
         self.dags_folder = root / "dags"
@@ -194,7 +203,14 @@ class AirflowCluster:
         self.env = env
         self.base_url = f"http://{HOST}:{port}"
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
-        self.client = RestClient(self.base_url, self)
+        #: user -> password of the auth manager's users (none: every request is an admin's).
+        self.passwords = dict(passwords or {})
+        admin = next((u for u in self.passwords if u == "admin"), None)
+        self.client = RestClient(self.base_url, self, (admin, self.passwords[admin]) if admin else None)
+
+    def client_for(self, user: str) -> RestClient:
+        """A REST client authenticated as ``user`` (one of the cluster's ``users``)."""
+        return RestClient(self.base_url, self, (user, self.passwords[user]))
 
     def log_path(self, component: str) -> Path:
         return self.log_dir / f"{component}.log"
@@ -293,10 +309,13 @@ def airflow_cluster(
     dags: Mapping[str, str] | os.PathLike[str] | str,
     *,
     extra_env: Mapping[str, str] | None = None,
+    users: Mapping[str, str] | None = None,
 ) -> Iterator[AirflowCluster]:
     """Start a deployment serving ``dags`` (a folder to copy, or relative path -> file text).
 
-    ``extra_env`` is added to every component's environment (task processes inherit it).
+    ``extra_env`` is added to every component's environment (task processes inherit it). ``users`` (name ->
+    role of Airflow's simple auth manager: ``viewer``, ``user``, ``op``, ``admin``) replaces "everyone is an
+    admin" with those users, each with a generated password; ``cluster.client`` is then ``admin``'s.
     """
     root = Path(tempfile.mkdtemp(prefix="amlpipe-cluster-"))
     db_name = f"amlpipe_e2e_{uuid.uuid4().hex[:10]}"
@@ -329,8 +348,14 @@ def airflow_cluster(
             "no_proxy": "127.0.0.1,localhost",
         }
     )
+    passwords = {name: secrets.token_urlsafe(12) for name in users or {}}
+    if users:
+        root.joinpath("passwords.json").write_text(json.dumps(passwords))
+        env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] = "False"
+        env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] = ",".join(f"{n}:{r}" for n, r in users.items())
+        env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] = str(root / "passwords.json")
     env.update(extra_env or {})
-    cluster = AirflowCluster(root, port, env)
+    cluster = AirflowCluster(root, port, env, passwords)
     cluster.home.mkdir(parents=True)
     cluster.log_dir.mkdir(parents=True)
     _fill_dags_folder(cluster.dags_folder, dags)

@@ -19,6 +19,7 @@ from conftest import REPO
 pytestmark = pytest.mark.slow
 
 STEPS = ("train", "extract", "compare")
+PASSENGERS = {"DataStoreName": "amlpipe_samples", "RelativePath": "passengers.csv"}
 SINGLE_FLIGHT_DAG = "amlpipe_e2e_single_flight"
 SLEEP_S = 6
 
@@ -64,7 +65,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, counters: Path) -> Iterato
     (dags / "scripts" / "single_flight").mkdir(parents=True)
     (dags / "scripts" / "single_flight" / "slow_step.py").write_text(SINGLE_FLIGHT_SCRIPT)
     (dags / f"{SINGLE_FLIGHT_DAG}.py").write_text(textwrap.dedent(SINGLE_FLIGHT_DAG_FILE))
-    with airflow_cluster(dags, extra_env={"AMLPIPE_TEST_COUNTERS": str(counters)}) as running:
+    users = {"admin": "admin", "viewer": "viewer"}
+    with airflow_cluster(dags, extra_env={"AMLPIPE_TEST_COUNTERS": str(counters)}, users=users) as running:
         yield running
 
 
@@ -95,6 +97,55 @@ def test_data_dependency_runs_then_reuses(cluster: AirflowCluster) -> None:
         assert {task: s["reused"] for task, s in reused.items()} == dict.fromkeys(STEPS, True)
         assert {task: s["producer"]["run_id"] for task, s in reused.items()} == dict.fromkeys(STEPS, first_id)
         assert reused["compare"]["versions"] == ran["compare"]["versions"]
+
+
+def test_the_aml_rest_body_runs_the_published_pipeline_with_parameters_and_data_paths(cluster: AirflowCluster) -> None:
+    client = cluster.client
+    dag_id = "aml_published_pipeline"
+    with cluster.dump_logs_on_failure():
+        client.wait_for_dag(dag_id)
+        client.unpause(dag_id)
+        body = {
+            "ExperimentName": "rest-demo",
+            "RunSource": "SDK",
+            "Description": "from AML client code",
+            "ParameterAssignments": {"top": 3},
+            "DataPathAssignments": {"test_data": PASSENGERS},
+        }
+        submitted = client.request("POST", f"/amlpipe/aml/pipelines/{dag_id}/submit", json=body).json()
+        assert submitted["Status"] == "NotStarted" and submitted["PipelineId"] == dag_id
+        run_id = submitted["Id"]
+        assert client.wait_for_run(dag_id, run_id)["state"] == "success", client.task_states(dag_id, run_id)
+        status = client.get(f"/amlpipe/aml/pipelines/{dag_id}/runs/{run_id}")
+        assert status["Status"] == "Completed" and status["StepRuns"] == [{"Name": "summarize", "Status": "Completed"}]
+        run = client.dag_run(dag_id, run_id)
+        assert run["conf"]["test_data"] == body["DataPathAssignments"]["test_data"] and run["conf"]["top"] == 3
+        assert "rest-demo" in (run.get("note") or "")
+        first = client.xcom(dag_id, run_id, "summarize", "amlpipe_status")
+        assert first["reused"] is False
+        # The same body through Airflow's own REST API: reused; another data path reruns the step.
+        conf = {"top": 3, "test_data": body["DataPathAssignments"]["test_data"]}
+        again = client.trigger(dag_id, conf)
+        assert client.wait_for_run(dag_id, again)["state"] == "success"
+        assert client.xcom(dag_id, again, "summarize", "amlpipe_status")["reused"] is True
+        other = client.trigger(dag_id, {"top": 3, "test_data": {"DataStoreName": "amlpipe_samples",
+                                                                "RelativePath": "sample_input.csv"}})
+        assert client.wait_for_run(dag_id, other)["state"] == "success"
+        assert client.xcom(dag_id, other, "summarize", "amlpipe_status")["reused"] is False
+        # Checked before a run exists: a data path that is not AML's shape, an unknown top-level field.
+        bad = {"DataPathAssignments": {"test_data": {"DataStoreName": "amlpipe_samples", "RelativePath": "/abs"}}}
+        refused = client.request("POST", f"/amlpipe/aml/pipelines/{dag_id}/submit", json=bad, ok=(400,))
+        assert "test_data" in refused.text
+        client.request("POST", f"/amlpipe/aml/pipelines/{dag_id}/submit", json={"Nope": 1}, ok=(422,))
+        # Airflow's auth manager decides: a viewer may read the run, not submit one.
+        viewer = cluster.client_for("viewer")
+        try:
+            assert viewer.get(f"/amlpipe/aml/pipelines/{dag_id}/runs/{run_id}")["Status"] == "Completed"
+            viewer.request("POST", f"/amlpipe/aml/pipelines/{dag_id}/submit", json=body, ok=(403,))
+        finally:
+            viewer.close()
+        anonymous = cluster.client.http.post(f"/amlpipe/aml/pipelines/{dag_id}/submit", json=body)
+        assert anonymous.status_code == 401
 
 
 def test_identical_step_runs_once_across_concurrent_runs(cluster: AirflowCluster, counters: Path) -> None:
