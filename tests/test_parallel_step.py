@@ -89,9 +89,7 @@ def incremental_dag(tmp: Path, suffix: str = "") -> None:
     )
 
 
-def test_new_files_are_the_only_ones_processed_and_a_script_change_reprocesses_all(
-    store: Path, tmp_path: Path
-) -> None:
+def test_new_files_are_the_only_ones_processed_and_a_script_change_reprocesses_all(store: Path, tmp_path: Path) -> None:
     items = tmp_path / "data" / "items"
     items.mkdir(parents=True)
     os.environ["AIRFLOW_CONN_PARALLEL_FILES"] = json.dumps(
@@ -184,3 +182,39 @@ def test_the_operator_is_exported_and_in_the_provider_info() -> None:
     assert airflow_provider_amlpipe.ParallelRunConfig is ParallelRunConfig
     modules = [m for group in get_provider_info()["operators"] for m in group["python-modules"]]
     assert "airflow_provider_amlpipe.operators.parallel_run" in modules
+
+
+def probe(path: Path) -> dict[str, object]:
+    """Frame count, duration and streams of a media file, read by the ffmpeg the set-up installs (the
+    imageio-ffmpeg wheel ships ffmpeg without ffprobe, so ffmpeg decodes and reports them itself)."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    frames, seconds = imageio_ffmpeg.count_frames_and_secs(str(path))
+    info = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True
+    )
+    # "  Stream #0:0[0x1](und): Video: h264 (High) ..." -> "Video"
+    streams = [line.split(": ", 2)[1] for line in info.stderr.splitlines() if line.strip().startswith("Stream #")]
+    return {"frames": frames, "seconds": seconds, "streams": streams}
+
+
+@pytest.mark.slow
+def test_style_transfer_example_makes_a_playable_mp4_of_the_same_length(store: Path) -> None:
+    pytest.importorskip("torch")
+    shutil.copy(REPO / "dags" / "aml_style_transfer.py", DAGS_FOLDER / "aml_style_transfer.py")
+    first = run_dag("aml_style_transfer")
+    assert first.state == "success", first.task_states
+    training = {m["name"]: m["value"] for m in first.statuses["train_style"]["metrics"]}
+    assert training["style_loss_last"] < training["style_loss_first"] / 3  # the network did learn the style
+    source = probe(store / first.xcom("make_video", "video")["path"] / "input.mp4")
+    styled = probe(store / first.xcom("stitch", "video")["path"] / "styled.mp4")
+    assert styled["frames"] == source["frames"] == 20
+    assert abs(float(styled["seconds"]) - float(source["seconds"])) < 0.15  # type: ignore[arg-type]
+    assert styled["streams"] == source["streams"] == ["Video", "Audio"]
+    frames_dir = store / first.xcom("split", "frames")["path"]
+    styled_dir = store / first.xcom("stylize", "styled")["path"]
+    assert sorted(p.name for p in styled_dir.glob("*.png")) == sorted(p.name for p in frames_dir.glob("*.png"))
+    assert (styled_dir / "frame-00001.png").read_bytes() != (frames_dir / "frame-00001.png").read_bytes()
+    assert run_dag("aml_style_transfer").ran() == set()

@@ -109,8 +109,10 @@ class ParallelRunStepOperator(AmlStepOperator):
         assert isinstance(definition, ParallelRunStep)
         records = ItemRecords(runner.store, definition.namespace(plan.fingerprint.parts), self.log.warning)
         # Without a lease, reuse is off for this step or run (allow_reuse=False, regenerate_outputs):
-        # every item is processed, and the results still recorded for later runs.
-        reuse_items = decision.lease is not None
+        # every item is processed, and the results still recorded for later runs. With summary_only,
+        # run() writes its own files, which an item's rows cannot bring back: no item is skipped.
+        per_item = definition.config.output_action == "append_row"
+        reuse_items = decision.lease is not None and per_item
 
         def execute(workspace: StepWorkspace) -> None:
             known = records.load() if reuse_items else {}
@@ -120,7 +122,7 @@ class ParallelRunStepOperator(AmlStepOperator):
             finally:
                 # What finished is recorded even when the step fails, so a rerun does not redo it.
                 new = read_record_log(definition.record_log_file(workspace))
-                if new:
+                if new and per_item:
                     records.save(new)
                     self.log.info("Recorded %d item results under %s.", len(new), records.prefix)
 
