@@ -27,6 +27,9 @@ from airflow_provider_amlpipe.parallel.worker import WorkerSpec, worker_main
 
 #: Spawned workers start clean: no state forked from the coordinator (threads, open handles) leaks in.
 START_METHOD: Final = "spawn"
+#: Mini-batches sent to a worker at once: the next one waits in its pipe, so a worker never idles
+#: while the coordinator (possibly descheduled on a busy machine) handles the last result.
+PREFETCH = 2
 #: How long a worker asked to stop may take before it is killed.
 STOP_GRACE = 5.0
 ERROR_TAIL = 2000
@@ -83,7 +86,9 @@ class _Worker:
         self.process = process
         self.conn = conn
         self.ready = False
-        self.batch: MiniBatch | None = None
+        #: Mini-batches sent and not answered; the first is the one running.
+        self.batches: deque[MiniBatch] = deque()
+        #: When the running mini-batch exceeds ``run_invocation_timeout``.
         self.deadline = 0.0
 
 
@@ -115,12 +120,12 @@ class WorkerPool:
         try:
             for _ in range(min(self.settings.processes, len(batches))):
                 self._workers.append(self._start())
-            while pending or any(w.batch is not None for w in self._workers):
+            while pending or any(w.batches for w in self._workers):
                 for worker in self._workers:
-                    if worker.ready and worker.batch is None and pending:
+                    while worker.ready and len(worker.batches) < PREFETCH and pending:
                         self._assign(worker, pending.popleft())
                 now = time.monotonic()
-                deadlines = [w.deadline for w in self._workers if w.batch is not None]
+                deadlines = [w.deadline for w in self._workers if w.batches]
                 until = min([last_progress + self.settings.progress_interval, *deadlines]) - now
                 ready = wait(
                     [w.conn for w in self._workers] + [w.process.sentinel for w in self._workers], max(0.0, until)
@@ -132,7 +137,7 @@ class WorkerPool:
                         self._lost(worker, None, pending, report)
                 now = time.monotonic()
                 for worker in list(self._workers):
-                    if worker.batch is not None and now >= worker.deadline:
+                    if worker.batches and now >= worker.deadline:
                         worker.process.kill()
                         worker.process.join()
                         timeout = self.settings.run_invocation_timeout
@@ -154,9 +159,18 @@ class WorkerPool:
         return _Worker(process, parent)
 
     def _assign(self, worker: _Worker, batch: MiniBatch) -> None:
-        worker.batch = batch
-        worker.deadline = time.monotonic() + self.settings.run_invocation_timeout
+        if not worker.batches:
+            worker.deadline = time.monotonic() + self.settings.run_invocation_timeout
+        worker.batches.append(batch)
         worker.conn.send((batch.id, batch.payload))
+
+    def _finished(self, worker: _Worker, batch_id: int) -> MiniBatch:
+        """The running mini-batch answered; the next one sent (if any) starts now."""
+        batch = worker.batches.popleft()
+        assert batch.id == batch_id
+        if worker.batches:
+            worker.deadline = time.monotonic() + self.settings.run_invocation_timeout
+        return batch
 
     def _receive(self, worker: _Worker, pending: deque[MiniBatch], report: PoolReport, on_done: OnDone) -> None:
         try:
@@ -170,14 +184,12 @@ class WorkerPool:
         elif kind == "init_failed":
             raise StepFailedError(f"init() of the entry script failed in a worker:\n{message[1][-ERROR_TAIL:]}")
         elif kind == "done":
-            batch, worker.batch = worker.batch, None
-            assert batch is not None and batch.id == message[1]
+            batch = self._finished(worker, message[1])
             rows: list[str] = message[2]
             self._done(batch, rows, report)
             on_done(batch, rows)
         else:  # "failed": run() raised
-            batch, worker.batch = worker.batch, None
-            assert batch is not None
+            batch = self._finished(worker, message[1])
             self._try_failed(batch, f"run() raised:\n{message[2][-ERROR_TAIL:]}", pending, report)
 
     def _lost(self, worker: _Worker, why: str | None, pending: deque[MiniBatch], report: PoolReport) -> None:
@@ -192,9 +204,11 @@ class WorkerPool:
         self._workers.append(self._start())
         report.workers_replaced += 1
         self.log(f"{why}; started a new worker")
-        batch = worker.batch
-        if batch is not None:
-            self._try_failed(batch, why, pending, report)
+        if worker.batches:
+            running = worker.batches.popleft()
+            # Those waiting in its pipe never started: they go back first in line, without a try counted.
+            pending.extendleft(reversed(worker.batches))
+            self._try_failed(running, why, pending, report)
 
     # accounting -------------------------------------------------------------------------------
     def _done(self, batch: MiniBatch, rows: list[str], report: PoolReport) -> None:
@@ -263,7 +277,7 @@ class WorkerPool:
 
     def _stop_all(self) -> None:
         for worker in self._workers:
-            if worker.batch is not None:  # aborted mid-batch: its result would be thrown away
+            if worker.batches:  # aborted mid-batch: its result would be thrown away
                 worker.process.kill()
                 continue
             with contextlib.suppress(OSError):
