@@ -12,7 +12,7 @@ from airflow.sdk import Context
 from airflow_provider_amlpipe.data.refs import Output
 from airflow_provider_amlpipe.errors import ConfigurationError
 from airflow_provider_amlpipe.operators.base import AmlStepOperator, StepDefinition
-from airflow_provider_amlpipe.operators.python_script import _arguments_text
+from airflow_provider_amlpipe.operators.python_script import arguments_text
 from airflow_provider_amlpipe.parallel.config import DATASET_TYPES, ParallelRunConfig
 from airflow_provider_amlpipe.parallel.records import ItemRecords
 from airflow_provider_amlpipe.parallel.results import read_record_log
@@ -83,7 +83,7 @@ class ParallelRunStepOperator(AmlStepOperator):
         self.progress_interval = checks.check_seconds("progress_interval", progress_interval, 0.1)
         self.source_directory = self._resolve_source_directory(parallel_run_config.source_directory)
         self._check_code_at_parse(self.source_directory, parallel_run_config.entry_script, "entry script")
-        self.arguments = args.normalize(_arguments_text(arguments))
+        self.arguments = args.normalize(arguments_text(arguments))
         args.check(self.arguments, self.inputs, [o.name for o in self.outputs])
 
     def step_definition(self) -> ParallelRunStep:

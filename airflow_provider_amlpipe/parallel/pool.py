@@ -61,17 +61,6 @@ class PoolReport:
     retries: int = 0
     workers_replaced: int = 0
 
-    def summary(self) -> dict[str, Any]:
-        return {
-            "items": self.total_items,
-            "items_succeeded": self.items_done,
-            "items_failed": self.items_failed,
-            "mini_batches": self.total_batches,
-            "mini_batches_failed": len(self.batches_failed),
-            "failed_mini_batches": self.batches_failed,
-            "mini_batches_with_fewer_rows": self.short_batches,
-        }
-
 
 class ThresholdExceededError(StepFailedError):
     """Too many items or mini-batches failed; ``report`` says which."""
