@@ -218,3 +218,59 @@ def test_style_transfer_example_makes_a_playable_mp4_of_the_same_length(store: P
     assert sorted(p.name for p in styled_dir.glob("*.png")) == sorted(p.name for p in frames_dir.glob("*.png"))
     assert (styled_dir / "frame-00001.png").read_bytes() != (frames_dir / "frame-00001.png").read_bytes()
     assert run_dag("aml_style_transfer").ran() == set()
+
+
+def test_a_failed_run_keeps_what_it_finished_and_tables_come_as_dataframes(store: Path, tmp_path: Path) -> None:
+    pd = pytest.importorskip("pandas")
+    tables = tmp_path / "data" / "tables"
+    tables.mkdir(parents=True)
+    pd.DataFrame({"id": range(40), "value": [i * 10 for i in range(40)]}).to_csv(tables / "a.csv", index=False)
+    os.environ["AIRFLOW_CONN_PARALLEL_TABLES"] = json.dumps(
+        {"conn_type": "amlpipe_local", "extra": {"path": str(tmp_path / "data")}}
+    )
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "rows.py").write_text(
+        textwrap.dedent(
+            f"""
+            from pathlib import Path
+
+            def run(mini_batch):
+                with open({str(tmp_path / "counter")!r}, "a") as handle:
+                    handle.writelines(f"{{i}}\\n" for i in mini_batch["id"])
+                if (mini_batch["value"] < 0).any():
+                    raise ValueError("negative value")
+                return [f"{{i}} {{v // 10}}" for i, v in zip(mini_batch["id"], mini_batch["value"])]
+            """
+        )
+    )
+    write_dag(
+        "parallel_tables",
+        f"""
+        from airflow.sdk import DAG
+        from airflow_provider_amlpipe import DataPath, Output, ParallelRunConfig, ParallelRunStepOperator
+
+        with DAG(dag_id="parallel_tables", schedule=None):
+            ParallelRunStepOperator(
+                task_id="rows",
+                parallel_run_config=ParallelRunConfig(
+                    entry_script="rows.py", source_directory={str(tmp_path / "code")!r}, mini_batch_size="100B",
+                    process_count_per_node=1, error_threshold=0, run_max_try=1,
+                ),
+                inputs={{"table": DataPath("parallel_tables", "tables")}},
+                dataset_type="tabular",
+                output=Output("rows"),
+            )
+        """,
+    )
+    pd.DataFrame({"id": [40], "value": [-1]}).to_csv(tables / "b.csv", index=False)
+    # One worker takes the mini-batches in order, so a.csv's are all done when b.csv's trips the threshold.
+    failed = run_dag("parallel_tables")
+    assert failed.task_states["rows"] == "failed"
+    assert sorted(map(int, (tmp_path / "counter").read_text().split())) == list(range(41))
+    (tables / "b.csv").write_text("id,value\n40,400\n")
+    (tmp_path / "counter").unlink()
+    fixed = run_dag("parallel_tables")
+    assert fixed.state == "success", fixed.task_states
+    assert (tmp_path / "counter").read_text().split() == ["40"]  # the 40 rows of a.csv were recorded
+    rows = (store / fixed.xcom("rows", "rows")["path"] / "parallel_run_step.txt").read_text().splitlines()
+    assert rows == [f"{i} {i}" for i in range(41)]
