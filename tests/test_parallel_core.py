@@ -316,3 +316,19 @@ def test_a_changed_file_is_processed_again_and_a_tampered_record_ignored(tmp_pat
     path.write_text(path.read_text().replace("content of a.png", "forged"))
     assert run_incremental(tmp_path, data, records)[0] == "a.png content of a.png"
     assert any("does not match its digest" in w for w in warnings)
+
+
+def test_allowed_failed_percent_limits_the_share_of_failed_mini_batches(tmp_path: Path) -> None:
+    data = make_files(tmp_path / "data", ["a.png", "fail-b.png", "c.png", "d.png"])
+    settings = {"batch": 1, "run_max_try": 1, "error_threshold": -1, "processes": 1}
+    summary = run_parallel(spec_for(tmp_path, data, allowed_failed_percent=25, **settings), lambda m: None)
+    assert summary["items_failed"] == 1  # 1 of 4 mini-batches: exactly 25%, allowed
+    with pytest.raises(ThresholdExceededError, match="1 of 4 mini-batches failed, above allowed_failed_percent=20"):
+        run_parallel(spec_for(tmp_path, data, allowed_failed_percent=20, **settings), lambda m: None)
+
+
+def test_an_init_that_raises_fails_the_step_with_its_traceback(tmp_path: Path) -> None:
+    data = make_files(tmp_path / "data", ["a.png"])
+    script = "def init():\n    raise RuntimeError('no model here')\n\ndef run(mini_batch):\n    return mini_batch\n"
+    with pytest.raises(StepFailedError, match=r"(?s)init\(\) of the entry script failed.*no model here"):
+        run_parallel(spec_for(tmp_path, data, script=script), lambda m: None)
