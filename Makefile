@@ -12,7 +12,7 @@ NODE_STAMP := node_modules/.installed
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,style-transfer]"
 	touch $(STAMP)
 
 $(NODE_STAMP): package-lock.json
@@ -54,3 +54,4 @@ bench: setup-test $(DVC_VENV)/bin/dvc
 	$(BIN)/python bench/bench_remote.py
 	$(BIN)/python bench/bench_single_flight.py
 	$(BIN)/python bench/bench_databricks.py
+	$(BIN)/python bench/bench_parallel.py

@@ -23,6 +23,8 @@ _EXPORTS = {
     "DataRef": "airflow_provider_amlpipe.data.refs",
     "DatasetInput": "airflow_provider_amlpipe.data.refs",
     "Output": "airflow_provider_amlpipe.data.refs",
+    "ParallelRunConfig": "airflow_provider_amlpipe.parallel.config",
+    "ParallelRunStepOperator": "airflow_provider_amlpipe.operators.parallel_run",
     "PythonEnvironment": "airflow_provider_amlpipe.compute.environment",
     "PythonScriptStepOperator": "airflow_provider_amlpipe.operators.python_script",
     "StepCommitOperator": "airflow_provider_amlpipe.operators.commit",
@@ -44,6 +46,8 @@ __all__ = [
     "DatabricksStepOperator",
     "DatasetInput",
     "Output",
+    "ParallelRunConfig",
+    "ParallelRunStepOperator",
     "PythonEnvironment",
     "PythonScriptStepOperator",
     "ScheduleRecurrence",
@@ -68,7 +72,9 @@ if TYPE_CHECKING:
     )
     from airflow_provider_amlpipe.operators.commit import StepCommitOperator
     from airflow_provider_amlpipe.operators.databricks import DatabricksStepOperator
+    from airflow_provider_amlpipe.operators.parallel_run import ParallelRunStepOperator
     from airflow_provider_amlpipe.operators.python_script import PythonScriptStepOperator
+    from airflow_provider_amlpipe.parallel.config import ParallelRunConfig
     from airflow_provider_amlpipe.schedules import ScheduleRecurrence, recurrence_timetable
     from airflow_provider_amlpipe.sensors.reuse import StepReuseSensor
 

@@ -63,7 +63,7 @@ class PythonScriptStepOperator(RemoteStepOperator):
         self.script_name = script_name
         self.source_directory = self._resolve_source_directory(source_directory)
         self._check_code_at_parse(self.source_directory, script_name, "script")
-        self.arguments = args.normalize(_arguments_text(arguments))
+        self.arguments = args.normalize(arguments_text(arguments))
         # Placeholders are literal text, untouched by Jinja, so they can be checked at parse time.
         args.check(self.arguments, self.inputs, [o.name for o in self.outputs])
         if environment is not None and not isinstance(environment, PythonEnvironment):
@@ -130,7 +130,7 @@ def _optional_name(field: str, value: object) -> str | None:
     return value
 
 
-def _arguments_text(arguments: Sequence[Any] | None) -> Sequence[Any] | None:
+def arguments_text(arguments: Sequence[Any] | None) -> Sequence[Any] | None:
     """Arguments with each XComArg turned into the template that pulls it (as Airflow documents).
 
     An upstream *step's* output is data, not text: it must be an input, or the script would get
