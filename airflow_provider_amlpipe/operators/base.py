@@ -11,12 +11,14 @@ from typing import Any, Protocol
 from airflow.sdk import AssetAlias, BaseOperator, BaseOperatorLink, Context, XComArg
 from airflow.sdk.definitions.xcom_arg import PlainXComArg
 
+from airflow_provider_amlpipe import lineage
 from airflow_provider_amlpipe.assets import dataset_alias
 from airflow_provider_amlpipe.compute.base import ComputeBackend, Invocation
 from airflow_provider_amlpipe.compute.local import LocalProcessBackend
 from airflow_provider_amlpipe.data.refs import Output, is_template
 from airflow_provider_amlpipe.errors import ConfigurationError
 from airflow_provider_amlpipe.hooks.datastore import DEFAULT_CONN_ID, DatastoreResolver
+from airflow_provider_amlpipe.lineage import LINEAGE_ATTRIBUTE
 from airflow_provider_amlpipe.links import STATUS_XCOM_KEY, ReusedFromLink
 from airflow_provider_amlpipe.operators.results import publish_result
 from airflow_provider_amlpipe.reuse.fingerprint import Fingerprint
@@ -399,6 +401,7 @@ class AmlStepOperator(BaseOperator):
         definition.validate(list(self.inputs), [o.name for o in self.outputs])
         parts = definition.fingerprint_parts(hasher)
         plan = build_plan(self, context, parts, self.inputs, self.outputs, stores, hasher)
+        setattr(self, LINEAGE_ATTRIBUTE, {"inputs": lineage.input_datasets(plan.inputs), "outputs": []})
         runner = StepRunner(store, hasher, self.log)
         decision = runner.decide(
             plan, allow_reuse=self.allow_reuse, regenerate=regenerate, **self.lease_options(context)
@@ -462,7 +465,15 @@ class AmlStepOperator(BaseOperator):
             self._backend.terminate()
 
     def _push(self, context: Context, result: StepResult, reason: str) -> dict[str, Any] | None:
+        store = DatastoreResolver()(self.datastore)
+        kept = getattr(self, LINEAGE_ATTRIBUTE, None) or {"inputs": []}
+        setattr(self, LINEAGE_ATTRIBUTE, {**kept, "outputs": lineage.output_datasets(result.outputs, store.url)})
         return publish_result(self, context, result, reason, self.datastore)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """What the step read and wrote, for Airflow's OpenLineage provider (see :mod:`..lineage`)."""
+        kept = getattr(self, LINEAGE_ATTRIBUTE, None)
+        return None if kept is None else lineage.operator_lineage(kept)
 
 
 def check_conn_id(field: str, value: object) -> str:
