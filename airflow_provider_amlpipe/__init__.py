@@ -20,6 +20,7 @@ _EXPORTS = {
     "AzureVMStartOperator": "airflow_provider_amlpipe.operators.azure_vm",
     "DataPath": "airflow_provider_amlpipe.data.refs",
     "DatabricksStepOperator": "airflow_provider_amlpipe.operators.databricks",
+    "DatastoreChangeSensor": "airflow_provider_amlpipe.sensors.datastore_change",
     "DataRef": "airflow_provider_amlpipe.data.refs",
     "DatasetInput": "airflow_provider_amlpipe.data.refs",
     "Output": "airflow_provider_amlpipe.data.refs",
@@ -30,6 +31,10 @@ _EXPORTS = {
     "StepCommitOperator": "airflow_provider_amlpipe.operators.commit",
     "ScheduleRecurrence": "airflow_provider_amlpipe.schedules",
     "StepReuseSensor": "airflow_provider_amlpipe.sensors.reuse",
+    "changed_data_path_input": "airflow_provider_amlpipe.params",
+    "data_path_input": "airflow_provider_amlpipe.params",
+    "data_path_param": "airflow_provider_amlpipe.params",
+    "datastore_change_asset": "airflow_provider_amlpipe.schedules",
     "recurrence_timetable": "airflow_provider_amlpipe.schedules",
     "step": "airflow_provider_amlpipe.decorators",
 }
@@ -45,6 +50,7 @@ __all__ = [
     "DataRef",
     "DatabricksStepOperator",
     "DatasetInput",
+    "DatastoreChangeSensor",
     "Output",
     "ParallelRunConfig",
     "ParallelRunStepOperator",
@@ -54,6 +60,10 @@ __all__ = [
     "StepCommitOperator",
     "StepReuseSensor",
     "__version__",
+    "changed_data_path_input",
+    "data_path_input",
+    "data_path_param",
+    "datastore_change_asset",
     "recurrence_timetable",
     "step",
 ]
@@ -75,7 +85,9 @@ if TYPE_CHECKING:
     from airflow_provider_amlpipe.operators.parallel_run import ParallelRunStepOperator
     from airflow_provider_amlpipe.operators.python_script import PythonScriptStepOperator
     from airflow_provider_amlpipe.parallel.config import ParallelRunConfig
-    from airflow_provider_amlpipe.schedules import ScheduleRecurrence, recurrence_timetable
+    from airflow_provider_amlpipe.params import changed_data_path_input, data_path_input, data_path_param
+    from airflow_provider_amlpipe.schedules import ScheduleRecurrence, datastore_change_asset, recurrence_timetable
+    from airflow_provider_amlpipe.sensors.datastore_change import DatastoreChangeSensor
     from airflow_provider_amlpipe.sensors.reuse import StepReuseSensor
 
 

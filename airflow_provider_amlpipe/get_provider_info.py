@@ -68,6 +68,7 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "AML Pipelines",
                 "python-modules": [
                     "airflow_provider_amlpipe.triggers.step_lease",
+                    "airflow_provider_amlpipe.triggers.datastore_change",
                     "airflow_provider_amlpipe.triggers.remote_job",
                     "airflow_provider_amlpipe.triggers.azure_vm",
                 ],

@@ -45,3 +45,23 @@ def data_path_input(param: str, **kwargs: Any) -> DataPath:
         path=f"{{{{ params[{param!r}].{PATH_KEY} }}}}",
         **kwargs,
     )
+
+
+def changed_data_path_input(param: str, **kwargs: Any) -> DataPath:
+    """The data a run started by a datastore change was started for, else the value of Param ``param``.
+
+    AML's ``data_path_parameter_name``: in a run triggered by
+    :func:`~airflow_provider_amlpipe.schedules.datastore_change_asset`, the changed file (or, for several, the
+    watched folder) on the watched datastore; in any other run (manual, REST), the Param's data path.
+    """
+
+    def pick(event_field: str, param_field: str) -> str:
+        return (
+            f"{{%- set ns = namespace(v=params[{param!r}].{param_field}) -%}}"
+            "{%- for events in triggering_asset_events.values() -%}{%- for e in events -%}"
+            "{%- if (e.extra or {}).get('payload', {}).get('kind') == 'amlpipe_datastore_change' -%}"
+            f"{{%- set ns.v = e.extra['payload'][{event_field!r}] -%}}"
+            "{%- endif -%}{%- endfor -%}{%- endfor -%}{{ ns.v }}"
+        )
+
+    return DataPath(datastore=pick("datastore", DATASTORE_KEY), path=pick("path", PATH_KEY), **kwargs)

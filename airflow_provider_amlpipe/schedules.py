@@ -559,3 +559,36 @@ def recurrence_timetable(recurrence: ScheduleRecurrence) -> Any:
     if len(plan.crons) == 1:
         return CronTriggerTimetable(plan.crons[0], timezone=plan.tz, run_immediately=plan.run_immediately)
     return MultipleCronTriggerTimetable(*plan.crons, timezone=plan.tz, run_immediately=plan.run_immediately)
+
+
+def datastore_change_asset(
+    datastore: str,
+    path_on_datastore: str,
+    polling_interval: float = 300.0,
+    *,
+    recursive: bool = False,
+    settle_seconds: float | None = None,
+    name: str = "",
+) -> Any:
+    """AML's datastore-change schedule (``Schedule.create(datastore=..., path_on_datastore=...,
+    polling_interval=...)``) as an Airflow Asset with a watcher: ``schedule=[datastore_change_asset(...)]``
+    starts one run per settled set of new or changed files under ``path_on_datastore`` (only the files directly
+    in it unless ``recursive``, as AML). ``polling_interval`` is in seconds (AML's was in minutes); a change set
+    has settled when the path looked the same for ``settle_seconds`` (default: one polling interval). A step
+    reads the changed path with :func:`~airflow_provider_amlpipe.params.changed_data_path_input`.
+    Needs Airflow's triggerer.
+    """
+    from airflow.sdk import Asset, AssetWatcher
+
+    from airflow_provider_amlpipe.data.watch import check_path, watch_id
+    from airflow_provider_amlpipe.triggers.datastore_change import DatastoreChangeTrigger
+
+    path = check_path(path_on_datastore)
+    if isinstance(polling_interval, bool) or not isinstance(polling_interval, (int, float)) or polling_interval <= 0:
+        raise ConfigurationError(
+            "polling_interval", f"expected seconds > 0, got {polling_interval!r}", "pass e.g. polling_interval=300"
+        )
+    ident = watch_id(datastore, path, recursive, name)
+    trigger = DatastoreChangeTrigger(datastore, path, ident, float(polling_interval), recursive, settle_seconds)
+    asset_name = f"amlpipe-datastore-change.{datastore}.{name or path.replace('/', '.')}"
+    return Asset(name=asset_name, watchers=[AssetWatcher(name=f"watch-{ident}", trigger=trigger)])

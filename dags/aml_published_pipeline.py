@@ -30,8 +30,7 @@ from pathlib import Path
 
 from airflow.sdk import DAG, Param
 
-from airflow_provider_amlpipe import Output, PythonScriptStepOperator
-from airflow_provider_amlpipe.params import data_path_input, data_path_param
+from airflow_provider_amlpipe import Output, PythonScriptStepOperator, data_path_input, data_path_param
 
 with DAG(
     dag_id="aml_published_pipeline",

@@ -66,7 +66,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, counters: Path) -> Iterato
     (dags / "scripts" / "single_flight" / "slow_step.py").write_text(SINGLE_FLIGHT_SCRIPT)
     (dags / f"{SINGLE_FLIGHT_DAG}.py").write_text(textwrap.dedent(SINGLE_FLIGHT_DAG_FILE))
     users = {"admin": "admin", "viewer": "viewer"}
-    with airflow_cluster(dags, extra_env={"AMLPIPE_TEST_COUNTERS": str(counters)}, users=users) as running:
+    env = {"AMLPIPE_TEST_COUNTERS": str(counters), "AMLPIPE_EXAMPLE_POLLING_SECONDS": "2"}
+    with airflow_cluster(dags, extra_env=env, users=users) as running:
         yield running
 
 
@@ -146,6 +147,38 @@ def test_the_aml_rest_body_runs_the_published_pipeline_with_parameters_and_data_
             viewer.close()
         anonymous = cluster.client.http.post(f"/amlpipe/aml/pipelines/{dag_id}/submit", json=body)
         assert anonymous.status_code == 401
+
+
+def test_a_burst_of_new_files_starts_one_run_with_the_changed_path(cluster: AirflowCluster) -> None:
+    client = cluster.client
+    dag_id = "aml_datastore_schedule"
+    incoming = cluster.home / "amlpipe" / "datastore" / "incoming"
+    with cluster.dump_logs_on_failure():
+        client.wait_for_dag(dag_id)
+        incoming.mkdir(parents=True, exist_ok=True)
+        client.unpause(dag_id)
+        time.sleep(8)  # the triggerer picks the watcher up and records the folder as it is (empty)
+        for n in range(3):
+            (incoming / f"batch-{n}.csv").write_text(f"{n},row\n")
+            time.sleep(0.2)
+        deadline = time.monotonic() + 240
+        runs: list[dict] = []
+        while time.monotonic() < deadline and not runs:
+            runs = client.get(f"/api/v2/dags/{dag_id}/dagRuns")["dag_runs"]
+            time.sleep(2)
+        assert runs, "no run started by the new files"
+        run_id = runs[0]["dag_run_id"]
+        finished = client.wait_for_run(dag_id, run_id, timeout=180)
+        assert finished["state"] == "success", client.task_states(dag_id, run_id)
+        time.sleep(5)
+        assert len(client.get(f"/api/v2/dags/{dag_id}/dagRuns")["dag_runs"]) == 1  # one run for the burst
+        events = client.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/upstreamAssetEvents")["asset_events"]
+        payload = events[0]["extra"]["payload"]
+        assert payload["path"] == "incoming" and payload["changed"] == [f"incoming/batch-{n}.csv" for n in range(3)]
+        summary = client.xcom(dag_id, run_id, "summarize", "summary")
+        assert summary["files"] == 2  # top.csv and count.txt, from the three new files
+        # The step read the changed folder, not the Param's default file: three rows counted.
+        assert (cluster.home / "amlpipe" / "datastore" / summary["path"] / "count.txt").read_text() == "3\n"
 
 
 def test_identical_step_runs_once_across_concurrent_runs(cluster: AirflowCluster, counters: Path) -> None:
