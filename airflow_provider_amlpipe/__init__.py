@@ -22,9 +22,11 @@ _EXPORTS = {
     "DatabricksStepOperator": "airflow_provider_amlpipe.operators.databricks",
     "DataRef": "airflow_provider_amlpipe.data.refs",
     "DatasetInput": "airflow_provider_amlpipe.data.refs",
+    "HyperDriveStepOperator": "airflow_provider_amlpipe.operators.hyperdrive",
     "Output": "airflow_provider_amlpipe.data.refs",
     "PythonEnvironment": "airflow_provider_amlpipe.compute.environment",
     "PythonScriptStepOperator": "airflow_provider_amlpipe.operators.python_script",
+    "ScriptTrial": "airflow_provider_amlpipe.operators.hyperdrive",
     "StepCommitOperator": "airflow_provider_amlpipe.operators.commit",
     "ScheduleRecurrence": "airflow_provider_amlpipe.schedules",
     "StepReuseSensor": "airflow_provider_amlpipe.sensors.reuse",
@@ -43,10 +45,12 @@ __all__ = [
     "DataRef",
     "DatabricksStepOperator",
     "DatasetInput",
+    "HyperDriveStepOperator",
     "Output",
     "PythonEnvironment",
     "PythonScriptStepOperator",
     "ScheduleRecurrence",
+    "ScriptTrial",
     "StepCommitOperator",
     "StepReuseSensor",
     "__version__",
@@ -68,6 +72,7 @@ if TYPE_CHECKING:
     )
     from airflow_provider_amlpipe.operators.commit import StepCommitOperator
     from airflow_provider_amlpipe.operators.databricks import DatabricksStepOperator
+    from airflow_provider_amlpipe.operators.hyperdrive import HyperDriveStepOperator, ScriptTrial
     from airflow_provider_amlpipe.operators.python_script import PythonScriptStepOperator
     from airflow_provider_amlpipe.schedules import ScheduleRecurrence, recurrence_timetable
     from airflow_provider_amlpipe.sensors.reuse import StepReuseSensor

@@ -1,0 +1,87 @@
+"""Where a sweep's Optuna study lives: an Optuna RDB URL, or a journal file kept in the datastore.
+
+In the datastore the study is Optuna's own journal format (``JournalFileBackend``) at
+``sweeps/<study name>/study.journal``: the sweep works on a local copy and writes it back after
+each trial ends, so a user opens it with ``optuna.storages.JournalStorage`` once downloaded. With an
+RDB URL (``postgresql://...``), Optuna's tables hold it and any Optuna tool reads it directly.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import optuna
+from optuna.pruners import NopPruner
+from optuna.samplers import BaseSampler
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage
+from optuna.storages.journal import JournalFileBackend
+
+from airflow_provider_amlpipe.data.datastore import Datastore
+from airflow_provider_amlpipe.errors import ConfigurationError
+
+_RDB_SCHEMES = ("postgresql", "mysql", "sqlite", "mariadb", "oracle", "mssql")
+
+
+def check_storage_url(value: object) -> str | None:
+    """An Optuna RDB URL (``postgresql://user@host/db``, ``sqlite:///path``) or ``None``."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or urlsplit(value).scheme.split("+")[0] not in _RDB_SCHEMES:
+        raise ConfigurationError(
+            "optuna_storage",
+            f"expected an Optuna RDB storage URL, got {shown_url(value) if isinstance(value, str) else value!r}",
+            "pass a SQLAlchemy URL such as 'postgresql://user@host:5432/optuna', or None to keep the study in the"
+            " datastore",
+        )
+    return value
+
+
+def shown_url(url: str) -> str:
+    """``url`` without its password, for logs and records."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class StudyStore:
+    """Opens the study and keeps it where it belongs."""
+
+    def __init__(self, store: Datastore, study_name: str, work_dir: Path, url: str | None = None) -> None:
+        self.store = store
+        self.study_name = study_name
+        self.url = url
+        self.key = f"sweeps/{study_name}/study.journal"
+        self.local = work_dir / "study.journal"
+        self._lock = threading.Lock()
+
+    def describe(self) -> str:
+        return shown_url(self.url) if self.url else f"{self.store.describe()}/{self.key}"
+
+    def _storage(self) -> BaseStorage:
+        if self.url is not None:
+            return RDBStorage(self.url)
+        if self.store.exists(self.key):
+            self.local.parent.mkdir(parents=True, exist_ok=True)
+            self.local.write_bytes(self.store.read_bytes(self.key))
+        return JournalStorage(JournalFileBackend(str(self.local)))
+
+    def open(self, sampler: BaseSampler, goal: str) -> optuna.Study:
+        """The study (created, or loaded with the trials of earlier runs)."""
+        return optuna.create_study(
+            study_name=self.study_name,
+            storage=self._storage(),
+            sampler=sampler,
+            pruner=NopPruner(),  # termination is the policy layer's decision, not a pruner's
+            direction=goal,
+            load_if_exists=True,
+        )
+
+    def save(self) -> None:
+        """Write the local journal back to the datastore (an RDB study is saved as it changes)."""
+        if self.url is None and self.local.exists():
+            with self._lock:
+                self.store.write_bytes(self.key, self.local.read_bytes())
