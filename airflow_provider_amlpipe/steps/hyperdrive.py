@@ -15,7 +15,6 @@ import json
 import shutil
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -96,9 +95,9 @@ class HyperDriveStep:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         parts = plan.fingerprint.parts
         study_store = StudyStore(runner.store, study_name(parts), workspace.root / "study", self.optuna_storage)
-        study = study_store.open(
-            self.sampling.sampler(sampling_seed(parts), self.settings.max_concurrent_runs), self.settings.goal
-        )
+        seed = self.sampling.seed if self.sampling.seed is not None else sampling_seed(parts)
+        concurrent = self.settings.max_concurrent_runs
+        study = study_store.open(lambda done: self.sampling.sampler(seed + done, concurrent), self.settings.goal)
         log.info("Optuna study %r in %s", study.study_name, study_store.describe())
         template = TrialTemplate(self.trial, parts["trial"], plan, self.trial_outputs, trial_dataset_names)
         launcher = ScriptTrialLauncher(

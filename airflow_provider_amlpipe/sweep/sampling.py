@@ -81,6 +81,7 @@ class ParameterSampling:
         return None
 
     def sampler(self, seed: int, max_concurrent_runs: int) -> BaseSampler:
+        """The Optuna sampler, seeded with ``seed`` (the sweep adds its own ``seed``, or derives one)."""
         raise NotImplementedError
 
 
@@ -90,7 +91,7 @@ class RandomParameterSampling(ParameterSampling):
     method = "random"
 
     def sampler(self, seed: int, max_concurrent_runs: int) -> BaseSampler:
-        return RandomSampler(seed=self.seed if self.seed is not None else seed)
+        return RandomSampler(seed=seed)
 
 
 class GridParameterSampling(ParameterSampling):
@@ -107,7 +108,7 @@ class GridParameterSampling(ParameterSampling):
 
     def sampler(self, seed: int, max_concurrent_runs: int) -> BaseSampler:
         grid = {name: list(e.args) for name, e in self.space.items()}
-        return _AskTellGridSampler(grid, seed=self.seed if self.seed is not None else seed)
+        return _AskTellGridSampler(grid, seed=seed)
 
 
 class BayesianParameterSampling(ParameterSampling):
@@ -125,7 +126,7 @@ class BayesianParameterSampling(ParameterSampling):
 
     def sampler(self, seed: int, max_concurrent_runs: int) -> BaseSampler:
         return TPESampler(
-            seed=self.seed if self.seed is not None else seed,
+            seed=seed,
             constant_liar=max_concurrent_runs > 1,
         )
 

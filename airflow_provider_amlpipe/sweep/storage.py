@@ -9,6 +9,7 @@ RDB URL (``postgresql://...``), Optuna's tables hold it and any Optuna tool read
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -64,21 +65,24 @@ class StudyStore:
     def _storage(self) -> BaseStorage:
         if self.url is not None:
             return RDBStorage(self.url)
+        self.local.parent.mkdir(parents=True, exist_ok=True)
         if self.store.exists(self.key):
-            self.local.parent.mkdir(parents=True, exist_ok=True)
             self.local.write_bytes(self.store.read_bytes(self.key))
         return JournalStorage(JournalFileBackend(str(self.local)))
 
-    def open(self, sampler: BaseSampler, goal: str) -> optuna.Study:
-        """The study (created, or loaded with the trials of earlier runs)."""
-        return optuna.create_study(
+    def open(self, sampler: Callable[[int], BaseSampler], goal: str) -> optuna.Study:
+        """The study (created, or loaded with the trials of earlier runs), sampling with
+        ``sampler(n)`` where ``n`` counts the trials it holds already: a seeded sampler that continues
+        a study must not draw the parameters of its first trials again."""
+        study = optuna.create_study(
             study_name=self.study_name,
             storage=self._storage(),
-            sampler=sampler,
             pruner=NopPruner(),  # termination is the policy layer's decision, not a pruner's
             direction=goal,
             load_if_exists=True,
         )
+        study.sampler = sampler(len(study.get_trials(deepcopy=False)))
+        return study
 
     def save(self) -> None:
         """Write the local journal back to the datastore (an RDB study is saved as it changes)."""
