@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from airflow.sdk import Context, XComArg
 
@@ -19,7 +19,7 @@ from airflow_provider_amlpipe.steps import arguments as args
 from airflow_provider_amlpipe.steps import config
 from airflow_provider_amlpipe.steps.hyperdrive import HyperDriveStep, check_flag_clash
 from airflow_provider_amlpipe.steps.python_script import PythonScriptStep
-from airflow_provider_amlpipe.steps.runner import Run, StepPlan, StepRunner
+from airflow_provider_amlpipe.steps.runner import Run, StepPlan, StepRunner, StepWorkspace
 from airflow_provider_amlpipe.sweep.controller import SweepSettings
 from airflow_provider_amlpipe.sweep.policies import check_goal, check_policy
 from airflow_provider_amlpipe.sweep.sampling import MAX_TOTAL_RUNS, check_sampling
@@ -159,7 +159,11 @@ class HyperDriveStepOperator(AmlStepOperator):
         arg.declared = (*(o.name for o in self.outputs), *BEST_KEYS)
         return arg
 
-    def step_definition(self) -> HyperDriveStep:
+    def step_definition(self) -> StepDefinition:
+        # A sweep is not one invocation: run_step below runs it, the base only validates and fingerprints it.
+        return cast(StepDefinition, self.sweep_definition())
+
+    def sweep_definition(self) -> HyperDriveStep:
         folder = self._dag_folder()
         trial = PythonScriptStep(
             script_name=self.script_name,
@@ -195,14 +199,12 @@ class HyperDriveStepOperator(AmlStepOperator):
         assert isinstance(definition, HyperDriveStep)
         self._sweep = definition
         trial_names = config.dataset_names(self.trial_outputs, self.dag_id, f"{self.task_id}.trials")
+
+        def execute(workspace: StepWorkspace) -> None:
+            definition.run(runner, plan, workspace, trial_names, self.log)
+
         try:
-            result = runner.run(
-                plan,
-                decision,
-                self.step_params,
-                lambda ws: definition.run(runner, plan, ws, trial_names, self.log),
-                stop=definition.stop,
-            )
+            result = runner.run(plan, decision, self.step_params, execute, stop=definition.stop)
         finally:
             self._sweep = None
         return self._push(context, result, decision.reason)

@@ -214,7 +214,7 @@ def parse_expression(field: str, value: object) -> Expression:
         kind, args = value
         if kind in _FACTORIES:
             try:
-                return _FACTORIES[kind](*args)  # type: ignore[operator]
+                return _FACTORIES[kind](*args)
             except TypeError as exc:
                 raise ConfigurationError(field, f"{kind}{tuple(args)!r}: {exc}", f"see {kind}()'s arguments") from None
         raise ConfigurationError(field, f"unknown parameter expression {kind!r}", f"use one of {', '.join(KINDS)}")

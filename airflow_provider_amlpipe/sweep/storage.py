@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import optuna
@@ -78,7 +79,7 @@ class StudyStore:
             study_name=self.study_name,
             storage=self._storage(),
             pruner=NopPruner(),  # termination is the policy layer's decision, not a pruner's
-            direction=goal,
+            direction=cast(Literal["minimize", "maximize"], goal),
             load_if_exists=True,
         )
         study.sampler = sampler(len(study.get_trials(deepcopy=False)))
