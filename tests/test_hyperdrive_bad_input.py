@@ -55,7 +55,10 @@ def test_a_good_sweep_builds(folder: Path) -> None:
     [
         ({"hyperparameter_sampling": {"--lr": uniform(0, 1)}}, "hyperparameter_sampling", "RandomParameterSampling"),
         (
-            {"hyperparameter_sampling": BayesianParameterSampling({"--lr": uniform(0, 1)}), "policy": MedianStoppingPolicy()},
+            {
+                "hyperparameter_sampling": BayesianParameterSampling({"--lr": uniform(0, 1)}),
+                "policy": MedianStoppingPolicy(),
+            },
             "policy",
             "Bayesian sampling supports no early termination",
         ),
@@ -77,7 +80,11 @@ def test_a_good_sweep_builds(folder: Path) -> None:
     ],
 )
 def test_bad_sweeps_fail_at_parse_time(folder: Path, overrides: dict[str, Any], field: str, words: str) -> None:
-    if "trial" in overrides and isinstance(overrides["trial"], ScriptTrial) and overrides["trial"].source_directory is None:
+    if (
+        "trial" in overrides
+        and isinstance(overrides["trial"], ScriptTrial)
+        and overrides["trial"].source_directory is None
+    ):
         overrides["trial"].source_directory = str(folder)
     with pytest.raises(ConfigurationError) as info:
         build(folder, **overrides)
@@ -94,5 +101,5 @@ def test_grid_with_a_continuous_distribution_and_both_slacks() -> None:
 
 
 def test_a_missing_script_is_named(folder: Path) -> None:
-    with pytest.raises(ConfigurationError, match="trial script 'nope.py' does not exist"):
+    with pytest.raises(ConfigurationError, match=r"trial script 'nope\.py' does not exist"):
         build(folder, trial=ScriptTrial(script_name="nope.py", source_directory=str(folder)))
