@@ -106,6 +106,7 @@ class HyperDriveStep:
         controller = SweepController(
             study, self.sampling, self.policy, self.settings, launcher, log, on_trial_end=study_store.save
         )
+        launcher.on_done = controller.wake
         self._controller = controller
         if self._stopped.is_set():
             controller.stop()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,8 @@ class ScriptTrialLauncher:
         self.log = log
         self.allow_reuse = allow_reuse
         self.lease_ttl = lease_ttl
+        #: Called from a trial's thread when it ends (the controller's ``wake``).
+        self.on_done: Callable[[], None] | None = None
 
     def start(self, number: int, hyperparameters: dict[str, Any]) -> ScriptTrialHandle:
         step, plan = self.template.plan(number, hyperparameters)
@@ -132,6 +135,9 @@ class ScriptTrialHandle:
             self._outcome = self._decide_and_run()
         except Exception as exc:  # the trial failed; the sweep goes on
             self._outcome = TrialOutcome(FAILED, f"{type(exc).__name__}: {exc}")
+        finally:
+            if self.launcher.on_done is not None:
+                self.launcher.on_done()
 
     def _decide_and_run(self) -> TrialOutcome:
         launcher = self.launcher

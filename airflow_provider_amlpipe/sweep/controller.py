@@ -11,6 +11,7 @@ ones are asked again with the same parameters (a failed trial is never taken as 
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,8 +27,10 @@ COMPLETED = "completed"
 TERMINATED = "terminated"
 FAILED = "failed"
 CANCELLED = "cancelled"
-#: What a trial's entry keeps in the study's user attributes (to rebuild it in a later run).
-_ATTRS = ("hyperparameters", "status", "metrics", "started_at", "ended_at", "reason", "reused", "outputs")
+#: What a trial's entry keeps in the study's user attribute :data:`RUN_ATTR` (to rebuild it in a later run).
+_ATTRS = ("status", "metrics", "started_at", "ended_at", "reason", "reused", "outputs")
+#: The user attribute holding how a trial ran; ``hyperparameters`` holds the values it was given.
+RUN_ATTR = "amlpipe_run"
 
 
 class SweepLog(Protocol):
@@ -165,6 +168,12 @@ class SweepController:
         self._running: dict[int, tuple[optuna.Trial, TrialHandle]] = {}
         self._terminating: dict[int, str] = {}
         self._stopped = False
+        self._wake = threading.Event()
+
+    def wake(self) -> None:
+        """Look at the trials now rather than after ``poll_interval`` (a launcher calls it when a
+        trial ends, so the next one starts without waiting for the poll)."""
+        self._wake.set()
 
     @property
     def budget(self) -> int:
@@ -195,7 +204,8 @@ class SweepController:
             self._follow()
             if not self._running and (self._stopped or self._done_count() >= self.budget):
                 break
-            time.sleep(self.settings.poll_interval)
+            self._wake.wait(self.settings.poll_interval)
+            self._wake.clear()
         ordered = sorted(self.trials.values(), key=lambda t: t.number)
         return SweepResult(ordered, self.settings)
 
@@ -203,13 +213,13 @@ class SweepController:
     def _take_earlier_trials(self) -> None:
         retry: list[FrozenTrial] = []
         for frozen in self.study.get_trials(deepcopy=False):
-            attrs = frozen.user_attrs
+            attrs = frozen.user_attrs.get(RUN_ATTR, {})
             status = attrs.get("status")
             counted = frozen.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
                 frozen.state == TrialState.FAIL and status == COMPLETED
             )
             if counted and self._done_count() < self.budget:
-                entry = TrialEntry(frozen.number, dict(attrs.get("hyperparameters", {})))
+                entry = TrialEntry(frozen.number, dict(frozen.user_attrs.get("hyperparameters", {})))
                 for key in _ATTRS:
                     if key in attrs:
                         setattr(entry, key, attrs[key])
@@ -305,8 +315,8 @@ class SweepController:
             entry.status = FAILED
             entry.reason = outcome.error
             state = TrialState.FAIL
-        for key in _ATTRS:
-            trial.set_user_attr(key, getattr(entry, key))
+        # One attribute, not one per field: each is a write (and an fsync) to the study's storage.
+        trial.set_user_attr(RUN_ATTR, {key: getattr(entry, key) for key in _ATTRS})
         value = best_of(curve, self.settings.goal) if state == TrialState.COMPLETE else None
         self.study.tell(trial, value, state=state)
         if self.on_trial_end is not None:

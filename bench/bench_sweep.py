@@ -1,0 +1,149 @@
+"""Sweep controller overhead per trial, against a bare Optuna loop running the same trial script.
+
+Both sides run the example DAG's trial (dags/scripts/hyperdrive/train: an MLPClassifier on the
+bundled digits, a few epochs, ``validation_acc`` logged per epoch) as one subprocess per trial,
+over the same space with Optuna's ``RandomSampler``:
+
+- **baseline**: ``study.optimize`` whose objective writes the run context, runs the script with
+  ``subprocess.run`` and returns the best logged value -- the least a script-based Optuna loop does;
+- **sweep**: :class:`~airflow_provider_amlpipe.steps.hyperdrive.HyperDriveStep` through the step
+  base, as the operator runs it (no Airflow): each trial fingerprinted, leased, run through the
+  local backend while its metrics are tailed, its output committed as a version and its record
+  written; the study kept in the datastore; the best model committed at the end.
+
+The two alternate, ``--repeats`` times each, on a fresh datastore every time (nothing reused).
+Reported: wall seconds per trial (medians over repeats) and the ratio sweep / baseline.
+Run: ``python bench/bench_sweep.py [--trials 8] [--repeats 3] [--concurrent 1]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import optuna
+from _machine import cpu_model
+
+from airflow_provider_amlpipe.data.datastore import LocalDatastore
+from airflow_provider_amlpipe.data.refs import Output
+from airflow_provider_amlpipe.reuse.fingerprint import Fingerprint
+from airflow_provider_amlpipe.reuse.hashing import Hasher, StatCache
+from airflow_provider_amlpipe.runtime import CONTEXT_ENV
+from airflow_provider_amlpipe.steps.hyperdrive import HyperDriveStep
+from airflow_provider_amlpipe.steps.python_script import PythonScriptStep
+from airflow_provider_amlpipe.steps.runner import Run, StepPlan, StepRunner, StepWorkspace
+from airflow_provider_amlpipe.sweep import NoTerminationPolicy, RandomParameterSampling, choice, loguniform
+from airflow_provider_amlpipe.sweep.controller import SweepSettings
+
+TRAIN = Path(__file__).resolve().parent.parent / "dags" / "scripts" / "hyperdrive" / "train"
+LOG = logging.getLogger("bench")
+EPOCHS = "3"
+FIXED = ["--first-layer-neurons", "50", "--second-layer-neurons", "50", "--epochs", EPOCHS]
+
+
+def space() -> RandomParameterSampling:
+    return RandomParameterSampling({"--batch-size": choice(25, 50, 100), "--learning-rate": loguniform(-6, -1)})
+
+
+def baseline(trials: int, concurrent: int, work: Path) -> float:
+    """Seconds for a bare Optuna loop over the same script."""
+
+    def objective(trial: optuna.Trial) -> float:
+        batch = trial.suggest_categorical("--batch-size", [25, 50, 100])
+        rate = trial.suggest_float("--learning-rate", 2.5e-3, 0.37, log=True)
+        run = Path(tempfile.mkdtemp(dir=work))
+        (run / "model").mkdir()
+        context = {"outputs": {"model": str(run / "model")}, "inputs": {}, "metrics_file": str(run / "m.jsonl")}
+        (run / "context.json").write_text(json.dumps(context))
+        argv = [sys.executable, str(TRAIN / "train.py"), *FIXED, "--model", str(run / "model")]
+        argv += ["--batch-size", str(batch), "--learning-rate", repr(rate)]
+        env = {**os.environ, CONTEXT_ENV: str(run / "context.json"), "PYTHONPATH": str(TRAIN)}
+        subprocess.run(argv, cwd=run, env=env, check=True, capture_output=True)
+        values = [json.loads(line)["value"] for line in (run / "m.jsonl").read_text().splitlines()]
+        return float(max(values))
+
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=1))
+    started = time.perf_counter()
+    study.optimize(objective, n_trials=trials, n_jobs=concurrent)
+    return time.perf_counter() - started
+
+
+def sweep(trials: int, concurrent: int, work: Path) -> float:
+    """Seconds for the HyperDrive step over the same script, through the step base."""
+    store = LocalDatastore("bench", work / "store")
+    hasher = Hasher(StatCache(work / "statcache.sqlite"))
+    runner = StepRunner(store, hasher, LOG)
+    trial = PythonScriptStep("train.py", str(TRAIN), [*FIXED, "--model", "{outputs.model}"], {})
+    step = HyperDriveStep(
+        trial,
+        space(),
+        NoTerminationPolicy(),
+        SweepSettings("validation_acc", "maximize", trials, concurrent),
+        [Output("model")],
+        "metrics",
+    )
+    started = time.perf_counter()
+    parts = {**step.fingerprint_parts(hasher), "inputs": {}, "outputs": {"model": "b.model", "metrics": "b.metrics"}}
+    outputs = [Output("model"), Output("metrics")]
+    plan = StepPlan("bench.sweep", {}, outputs, {"model": "b.model", "metrics": "b.metrics"}, Fingerprint(parts))
+    decision = runner.decide(plan, allow_reuse=True, regenerate=False, lease_ttl=60)
+    assert isinstance(decision, Run)
+
+    def execute(workspace: StepWorkspace) -> None:
+        result = step.run(runner, plan, workspace, {"model": "b.trials.model"}, LOG)
+        assert sum(1 for t in result.trials if t.status == "completed" and not t.reused) == trials
+
+    runner.run(plan, decision, {}, execute)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--concurrent", type=int, default=1)
+    args = parser.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    bases, sweeps = [], []
+    with tempfile.TemporaryDirectory(prefix="amlpipe-bench-sweep-") as tmp:
+        for repeat in range(args.repeats):
+            for name, fn, into in (("baseline", baseline, bases), ("sweep", sweep, sweeps)):
+                work = Path(tmp) / f"{name}-{repeat}"
+                work.mkdir()
+                into.append(fn(args.trials, args.concurrent, work))
+    per_trial = {
+        "baseline_s_per_trial": round(statistics.median(bases) / args.trials, 4),
+        "sweep_s_per_trial": round(statistics.median(sweeps) / args.trials, 4),
+    }
+    result = {
+        "date": date.today().isoformat(),
+        "cpu": cpu_model(),
+        "nproc": os.cpu_count(),
+        "trials": args.trials,
+        "concurrent": args.concurrent,
+        "repeats": args.repeats,
+        "baseline_runs_s": [round(x, 3) for x in bases],
+        "sweep_runs_s": [round(x, 3) for x in sweeps],
+        **per_trial,
+        "overhead_ms_per_trial": round(
+            (per_trial["sweep_s_per_trial"] - per_trial["baseline_s_per_trial"]) * 1000, 1
+        ),
+        "ratio_sweep_to_baseline": round(statistics.median(sweeps) / statistics.median(bases), 3),
+    }
+    print(json.dumps(result, indent=2))
+    out = Path(__file__).parent / "results" / f"sweep-c{args.concurrent}-{result['date']}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
