@@ -13,7 +13,9 @@ over the same space with Optuna's ``RandomSampler``:
 
 The two alternate, ``--repeats`` times each, on a fresh datastore every time (nothing reused).
 Reported: wall seconds per trial (medians over repeats) and the ratio sweep / baseline.
-Run: ``python bench/bench_sweep.py [--trials 8] [--repeats 3] [--concurrent 1]``.
+``--quick`` swaps the network for a script that only logs a quadratic objective three times, which
+shows the sweep's fixed cost per trial (a lower bound of any real trial's duration).
+Run: ``python bench/bench_sweep.py [--trials 8] [--repeats 3] [--concurrent 1] [--quick]``.
 """
 
 from __future__ import annotations
@@ -45,6 +47,18 @@ from airflow_provider_amlpipe.sweep import NoTerminationPolicy, RandomParameterS
 from airflow_provider_amlpipe.sweep.controller import SweepSettings
 
 TRAIN = Path(__file__).resolve().parent.parent / "dags" / "scripts" / "hyperdrive" / "train"
+QUICK = """\
+import argparse, math
+from airflow_provider_amlpipe import runtime
+parser = argparse.ArgumentParser()
+for name in ("--batch-size", "--first-layer-neurons", "--second-layer-neurons", "--epochs", "--model"):
+    parser.add_argument(name)
+parser.add_argument("--learning-rate", type=float)
+args = parser.parse_args()
+for epoch in range(1, 4):
+    runtime.log_metric("validation_acc", epoch / 3 - (math.log(args.learning_rate) + 3) ** 2 / 100, step=epoch)
+open(args.model + "/model.txt", "w").write(str(args.learning_rate))
+"""
 LOG = logging.getLogger("bench")
 EPOCHS = "3"
 FIXED = ["--first-layer-neurons", "50", "--second-layer-neurons", "50", "--epochs", EPOCHS]
@@ -111,10 +125,16 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--concurrent", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="a trivial trial script instead of the network")
     args = parser.parse_args()
+    global TRAIN
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     bases, sweeps = [], []
     with tempfile.TemporaryDirectory(prefix="amlpipe-bench-sweep-") as tmp:
+        if args.quick:
+            TRAIN = Path(tmp) / "quick"
+            TRAIN.mkdir()
+            (TRAIN / "train.py").write_text(QUICK)
         for repeat in range(args.repeats):
             for name, fn, into in (("baseline", baseline, bases), ("sweep", sweep, sweeps)):
                 work = Path(tmp) / f"{name}-{repeat}"
@@ -130,17 +150,20 @@ def main() -> None:
         "nproc": os.cpu_count(),
         "trials": args.trials,
         "concurrent": args.concurrent,
+        "trial_script": "quick" if args.quick else "dags/scripts/hyperdrive/train (MLPClassifier, 3 epochs)",
         "repeats": args.repeats,
         "baseline_runs_s": [round(x, 3) for x in bases],
         "sweep_runs_s": [round(x, 3) for x in sweeps],
         **per_trial,
-        "overhead_ms_per_trial": round(
-            (per_trial["sweep_s_per_trial"] - per_trial["baseline_s_per_trial"]) * 1000, 1
-        ),
+        "overhead_ms_per_trial": round((per_trial["sweep_s_per_trial"] - per_trial["baseline_s_per_trial"]) * 1000, 1),
         "ratio_sweep_to_baseline": round(statistics.median(sweeps) / statistics.median(bases), 3),
     }
     print(json.dumps(result, indent=2))
-    out = Path(__file__).parent / "results" / f"sweep-c{args.concurrent}-{result['date']}.json"
+    out = (
+        Path(__file__).parent
+        / "results"
+        / f"sweep{'-quick' if args.quick else ''}-c{args.concurrent}-{result['date']}.json"
+    )
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
 

@@ -9,7 +9,14 @@ from typing import Any
 
 import optuna
 
-from airflow_provider_amlpipe.sweep import BanditPolicy, GridParameterSampling, NoTerminationPolicy, choice
+from airflow_provider_amlpipe.sweep import (
+    BanditPolicy,
+    GridParameterSampling,
+    MedianStoppingPolicy,
+    NoTerminationPolicy,
+    TruncationSelectionPolicy,
+    choice,
+)
 from airflow_provider_amlpipe.sweep.controller import (
     COMPLETED,
     FAILED,
@@ -174,3 +181,35 @@ def test_max_duration_cancels_running_trials() -> None:
     assert time.monotonic() - started < 5
     assert [t.status for t in result.trials] == ["cancelled"]
     assert result.best() is None
+
+
+def test_median_and_truncation_stop_the_poor_trial_in_a_sweep() -> None:
+    space = ["good", "mid", "bad"]
+    for policy in (
+        MedianStoppingPolicy(delay_evaluation=2),
+        TruncationSelectionPolicy(truncation_percentage=34, delay_evaluation=2),
+    ):
+        launcher = FakeLauncher()
+        sampling = GridParameterSampling({"curve": choice(*space)}, seed=1)
+        study = optuna.create_study(direction="maximize", sampler=sampling.sampler(1, 3))
+        result = sweep(study, space, policy, 3, 3, launcher)
+        statuses = {t.hyperparameters["curve"]: (t.status, len(t.curve("acc"))) for t in result.trials}
+        assert statuses == {"good": (COMPLETED, 6), "mid": (COMPLETED, 6), "bad": ("terminated", 2)}, policy
+
+
+def test_stop_terminates_the_running_trials() -> None:
+    class Endless(FakeLauncher):
+        def start(self, number: int, hyperparameters: dict[str, Any]) -> FakeTrial:
+            trial = super().start(number, hyperparameters)
+            trial.curve = trial.curve * 10_000
+            return trial
+
+    launcher = Endless()
+    sampling = GridParameterSampling({"curve": choice("good", "mid")})
+    study = optuna.create_study(direction="maximize", sampler=sampling.sampler(1, 2))
+    settings = SweepSettings("acc", "maximize", 2, 2, None, poll_interval=0.001)
+    controller = SweepController(study, sampling, NoTerminationPolicy(), settings, launcher, LOG)
+    threading.Timer(0.2, controller.stop).start()
+    result = controller.run()
+    assert [t.status for t in result.trials] == ["cancelled", "cancelled"]
+    assert launcher.running == 0

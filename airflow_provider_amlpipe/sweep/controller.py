@@ -169,6 +169,8 @@ class SweepController:
         self._terminating: dict[int, str] = {}
         self._stopped = False
         self._wake = threading.Event()
+        #: Each trial's primary metric values so far (what the policy judges), kept as they are read.
+        self._curves: dict[int, list[float]] = {}
 
     def wake(self) -> None:
         """Look at the trials now rather than after ``poll_interval`` (a launcher calls it when a
@@ -200,8 +202,8 @@ class SweepController:
                 for number, (_, handle) in list(self._running.items()):
                     self._terminating.setdefault(number, "cancelled: max_duration_minutes reached")
                     handle.terminate()
-            self._launch()
             self._follow()
+            self._launch()  # right after the follow, so a finished trial's slot is filled at once
             if not self._running and (self._stopped or self._done_count() >= self.budget):
                 break
             self._wake.wait(self.settings.poll_interval)
@@ -225,6 +227,7 @@ class SweepController:
                         setattr(entry, key, attrs[key])
                 entry.reused = True
                 self.trials[frozen.number] = entry
+                self._curves[frozen.number] = entry.curve(self.settings.primary_metric_name)
             elif not counted:
                 if frozen.state in (TrialState.RUNNING, TrialState.WAITING):
                     self.study.tell(frozen.number, state=TrialState.FAIL, skip_if_finished=True)
@@ -266,15 +269,23 @@ class SweepController:
             self._running[trial.number] = (trial, self.launcher.start(trial.number, values))
 
     def _follow(self) -> None:
+        ended = []
         for number, (trial, handle) in list(self._running.items()):
-            entry = self.trials[number]
             finished = handle.done()  # read before the metrics, so none logged before the end is missed
-            self._read_metrics(entry, trial, handle)
-            if number in self._terminating and not finished:
-                handle.terminate()  # again: a trial told to stop while its process was starting
+            self._read_metrics(self.trials[number], trial, handle)
             if finished:
-                self._finish(entry, trial, handle.outcome())
-                del self._running[number]
+                ended.append(number)
+        # Again at each running trial's latest interval, now that every trial's news is in: a trial
+        # that logs ahead of the others is judged once they caught up, as AML's periodic check does.
+        for number, (_, handle) in list(self._running.items()):
+            if number not in ended:
+                self._judge(self.trials[number], handle)
+        for number in ended:
+            trial, handle = self._running.pop(number)
+            self._finish(self.trials[number], trial, handle.outcome())
+        for number, (_, handle) in self._running.items():
+            if number in self._terminating:
+                handle.terminate()  # again: a trial told to stop while its process was starting
 
     def _read_metrics(self, entry: TrialEntry, trial: optuna.Trial, handle: TrialHandle) -> None:
         metric = self.settings.primary_metric_name
@@ -284,15 +295,22 @@ class SweepController:
             entry.metrics.append(record)
             if record.get("name") != metric or not _is_number(record.get("value")):
                 continue
-            curve = entry.curve(metric)
+            curve = self._curves.setdefault(entry.number, [])
+            curve.append(float(record["value"]))
             trial.report(curve[-1], step=len(curve))
-            curves = {n: t.curve(metric) for n, t in self.trials.items()}
-            finished = [n for n, t in self.trials.items() if t.status == COMPLETED]
-            reason = self.policy.decide(entry.number, len(curve), curves, self.settings.goal, finished)
-            if reason is not None:
-                self.log.info("trial %d: terminated at interval %d (%s)", entry.number, len(curve), reason)
-                self._terminating[entry.number] = reason
-                handle.terminate()
+            self._judge(entry, handle)
+
+    def _judge(self, entry: TrialEntry, handle: TrialHandle) -> None:
+        """Apply the policy to ``entry`` at its latest interval; terminate it if the policy says so."""
+        interval = len(self._curves.get(entry.number, ()))
+        if entry.number in self._terminating or interval == 0:
+            return
+        finished = [n for n, t in self.trials.items() if t.status == COMPLETED]
+        reason = self.policy.decide(entry.number, interval, self._curves, self.settings.goal, finished)
+        if reason is not None:
+            self.log.info("trial %d: terminated at interval %d (%s)", entry.number, interval, reason)
+            self._terminating[entry.number] = reason
+            handle.terminate()
 
     def _finish(self, entry: TrialEntry, trial: optuna.Trial, outcome: TrialOutcome) -> None:
         entry.ended_at = self.clock()
