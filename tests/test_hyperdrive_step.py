@@ -148,6 +148,9 @@ def test_sweep_runs_trials_within_the_cap_and_hands_over_the_best(sweep: Sweep) 
     assert model == {"quality": best_quality}
     assert first.xcom("sweep", "model")["name"] == f"{sweep.dag_id}.sweep.model"
     # Every trial's metric history with its steps, and the controller's start/end times.
+    page = (materialize(sweep.store, first.xcom("sweep", "metrics")["digest"]) / "report.html").read_text()
+    assert page.count('<polyline class="trial"') == 8  # four curves, four parallel-coordinate lines
+    assert f'<tr class="best"><td>{best_number}</td>' in page
     trial = metrics["trials"][0]
     assert [m["step"] for m in trial["metrics"] if m["name"] == "acc"] == [10, 20, 30, 40]
     assert trial["ended_at"] > trial["started_at"]

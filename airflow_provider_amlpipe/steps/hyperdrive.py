@@ -27,6 +27,7 @@ from airflow_provider_amlpipe.reuse.hashing import Hasher, sha256_json
 from airflow_provider_amlpipe.steps.hyperdrive_trial import ScriptTrialLauncher, TrialTemplate
 from airflow_provider_amlpipe.steps.python_script import PythonScriptStep
 from airflow_provider_amlpipe.steps.runner import StepLog, StepPlan, StepRunner, StepWorkspace
+from airflow_provider_amlpipe.sweep import report
 from airflow_provider_amlpipe.sweep.controller import COMPLETED, SweepController, SweepResult, SweepSettings
 from airflow_provider_amlpipe.sweep.expressions import flag
 from airflow_provider_amlpipe.sweep.policies import TerminationPolicy
@@ -35,6 +36,7 @@ from airflow_provider_amlpipe.sweep.storage import StudyStore
 
 KIND = "hyperdrive"
 METRICS_FILE = "metrics.json"
+REPORT_FILE = "report.html"
 #: Fingerprint parts that only bound how many trials run: a rerun with a larger budget keeps the study.
 _BUDGET_PARTS = ("max_total_runs", "max_duration_minutes")
 
@@ -118,7 +120,7 @@ class HyperDriveStep:
         if self._stopped.is_set():
             raise StepFailedError("the sweep was stopped")
         best = self._check(result)
-        self._write_outputs(runner.store, launcher, result, workspace, study_store, log)
+        self._write_outputs(runner.store, launcher, result, workspace, study_store, log, plan.step_id)
         metrics = [
             {"name": "best_trial", "value": best.number, "step": None},
             {"name": "best_value", "value": _best_value(result), "step": None},
@@ -152,6 +154,7 @@ class HyperDriveStep:
         workspace: StepWorkspace,
         study_store: StudyStore,
         log: StepLog,
+        title: str,
     ) -> None:
         best = result.best()
         assert best is not None
@@ -167,8 +170,9 @@ class HyperDriveStep:
             "study": {"name": study_store.study_name, "storage": study_store.describe()},
             "trials": [t.to_json(metric, goal) for t in result.trials],
         }
-        target = workspace.outputs[self.metrics_output] / METRICS_FILE
-        target.write_text(json.dumps(document, indent=1, default=str), encoding="utf-8")
+        folder = workspace.outputs[self.metrics_output]
+        (folder / METRICS_FILE).write_text(json.dumps(document, indent=1, default=str), encoding="utf-8")
+        (folder / REPORT_FILE).write_text(report.render(document, f"Sweep {title}"), encoding="utf-8")
         if not self.trial_outputs:
             return
         # Served (or, if its record is gone, run again) through the step base: outputs verified intact.
