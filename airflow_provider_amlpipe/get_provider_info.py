@@ -73,7 +73,10 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
-        "extra-links": ["airflow_provider_amlpipe.links.ReusedFromLink"],
+        "extra-links": [
+            "airflow_provider_amlpipe.links.ReusedFromLink",
+            "airflow_provider_amlpipe.links.SweepReportLink",
+        ],
         "asset-uris": [{"schemes": ["amlpipe"], "handler": "airflow_provider_amlpipe.assets.sanitize_uri"}],
         "connection-types": [
             {

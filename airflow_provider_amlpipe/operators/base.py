@@ -8,7 +8,7 @@ from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from airflow.sdk import AssetAlias, BaseOperator, Context, XComArg
+from airflow.sdk import AssetAlias, BaseOperator, BaseOperatorLink, Context, XComArg
 from airflow.sdk.definitions.xcom_arg import PlainXComArg
 
 from airflow_provider_amlpipe.assets import dataset_alias
@@ -252,7 +252,7 @@ class AmlStepOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("inputs", "step_params")
-    operator_extra_links = (ReusedFromLink(),)
+    operator_extra_links: tuple[BaseOperatorLink, ...] = (ReusedFromLink(),)
     ui_color = "#d5e8f7"
 
     def __init__(

@@ -13,6 +13,7 @@ from airflow.sdk import Context, XComArg
 from airflow_provider_amlpipe.compute.environment import PythonEnvironment
 from airflow_provider_amlpipe.data.refs import Output
 from airflow_provider_amlpipe.errors import ConfigurationError
+from airflow_provider_amlpipe.links import SweepReportLink
 from airflow_provider_amlpipe.operators.base import AmlStepOperator, StepDefinition, StepOutputs
 from airflow_provider_amlpipe.operators.python_script import _arguments_text
 from airflow_provider_amlpipe.steps import arguments as args
@@ -65,6 +66,7 @@ class HyperDriveStepOperator(AmlStepOperator):
     """
 
     template_fields: Sequence[str] = (*AmlStepOperator.template_fields, "arguments")
+    operator_extra_links = (*AmlStepOperator.operator_extra_links, SweepReportLink())
     ui_color = "#f3e3c3"
 
     def __init__(
