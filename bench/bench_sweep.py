@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import statistics
 import subprocess
@@ -31,6 +32,7 @@ import tempfile
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import optuna
 from _machine import cpu_model
@@ -64,16 +66,24 @@ EPOCHS = "3"
 FIXED = ["--first-layer-neurons", "50", "--second-layer-neurons", "50", "--epochs", EPOCHS]
 
 
+#: Both sides' samplers: the same seed over the same distributions draws the same trials.
+SEED = 1
+
+
 def space() -> RandomParameterSampling:
-    return RandomParameterSampling({"--batch-size": choice(25, 50, 100), "--learning-rate": loguniform(-6, -1)})
+    return RandomParameterSampling(
+        {"--batch-size": choice(25, 50, 100), "--learning-rate": loguniform(-6, -1)}, seed=SEED
+    )
 
 
-def baseline(trials: int, concurrent: int, work: Path) -> float:
-    """Seconds for a bare Optuna loop over the same script."""
+def baseline(trials: int, concurrent: int, work: Path) -> tuple[float, list[dict[str, Any]]]:
+    """Seconds for a bare Optuna loop over the same script, and the trials it ran."""
+    ran: list[dict[str, Any]] = []
 
     def objective(trial: optuna.Trial) -> float:
         batch = trial.suggest_categorical("--batch-size", [25, 50, 100])
-        rate = trial.suggest_float("--learning-rate", 2.5e-3, 0.37, log=True)
+        rate = trial.suggest_float("--learning-rate", math.exp(-6), math.exp(-1), log=True)
+        ran.append({"--batch-size": batch, "--learning-rate": rate})
         run = Path(tempfile.mkdtemp(dir=work))
         (run / "model").mkdir()
         context = {"outputs": {"model": str(run / "model")}, "inputs": {}, "metrics_file": str(run / "m.jsonl")}
@@ -85,14 +95,15 @@ def baseline(trials: int, concurrent: int, work: Path) -> float:
         values = [json.loads(line)["value"] for line in (run / "m.jsonl").read_text().splitlines()]
         return float(max(values))
 
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=1))
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=SEED))
     started = time.perf_counter()
     study.optimize(objective, n_trials=trials, n_jobs=concurrent)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, ran
 
 
-def sweep(trials: int, concurrent: int, work: Path) -> float:
-    """Seconds for the HyperDrive step over the same script, through the step base."""
+def sweep(trials: int, concurrent: int, work: Path) -> tuple[float, list[dict[str, Any]]]:
+    """Seconds for the HyperDrive step over the same script, through the step base, and its trials."""
+    ran: list[dict[str, Any]] = []
     store = LocalDatastore("bench", work / "store")
     hasher = Hasher(StatCache(work / "statcache.sqlite"))
     runner = StepRunner(store, hasher, LOG)
@@ -115,9 +126,10 @@ def sweep(trials: int, concurrent: int, work: Path) -> float:
     def execute(workspace: StepWorkspace) -> None:
         result = step.run(runner, plan, workspace, {"model": "b.trials.model"}, LOG)
         assert sum(1 for t in result.trials if t.status == "completed" and not t.reused) == trials
+        ran.extend(t.hyperparameters for t in result.trials)
 
     runner.run(plan, decision, {}, execute)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, ran
 
 
 def main() -> None:
@@ -129,17 +141,23 @@ def main() -> None:
     args = parser.parse_args()
     global TRAIN
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    bases, sweeps = [], []
+    bases: list[float] = []
+    sweeps: list[float] = []
     with tempfile.TemporaryDirectory(prefix="amlpipe-bench-sweep-") as tmp:
         if args.quick:
             TRAIN = Path(tmp) / "quick"
             TRAIN.mkdir()
             (TRAIN / "train.py").write_text(QUICK)
         for repeat in range(args.repeats):
+            trials_of = {}
             for name, fn, into in (("baseline", baseline, bases), ("sweep", sweep, sweeps)):
                 work = Path(tmp) / f"{name}-{repeat}"
                 work.mkdir()
-                into.append(fn(args.trials, args.concurrent, work))
+                seconds, trials_of[name] = fn(args.trials, args.concurrent, work)
+                into.append(seconds)
+            key = lambda t: sorted(t.items())  # noqa: E731
+            if sorted(map(key, trials_of["baseline"])) != sorted(map(key, trials_of["sweep"])):
+                sys.exit(f"the two sides ran different trials: {trials_of}")
     per_trial = {
         "baseline_s_per_trial": round(statistics.median(bases) / args.trials, 4),
         "sweep_s_per_trial": round(statistics.median(sweeps) / args.trials, 4),
