@@ -4,9 +4,12 @@ leads to the page the provider's plugin serves on the api-server, for signed-in 
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 import textwrap
 from collections.abc import Iterator
 from importlib.metadata import entry_points
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -60,7 +63,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowCluster
         yield running
 
 
-def test_the_extra_link_opens_the_report_of_every_trial(cluster: AirflowCluster) -> None:
+def test_the_extra_link_opens_the_report_of_every_trial(cluster: AirflowCluster, tmp_path: Path) -> None:
     client = cluster.client
     with cluster.dump_logs_on_failure():
         client.wait_for_dag(DAG_ID)
@@ -92,3 +95,28 @@ def test_the_extra_link_opens_the_report_of_every_trial(cluster: AirflowCluster)
             assert anonymous.get(path, headers=forged).status_code in (401, 403)
         missing = path.rsplit("/", 1)[0] + "/no_such_task"
         assert client.request("GET", missing, ok=(404,)).status_code == 404
+
+        # In a browser, as a user following the link (this deployment signs everyone in as admin).
+        dom, console, shot = browse(url, tmp_path / "sweep-report.png")
+        assert dom.count('<polyline class="trial"') == html.count('<polyline class="trial"') >= 5 + 1
+        assert not [line for line in console if "CONSOLE" in line and ("ERROR" in line or "Uncaught" in line)]
+        assert shot.stat().st_size > 10_000  # the drawn charts, not a blank page
+
+
+def browse(url: str, screenshot: Path) -> tuple[str, list[str], Path]:
+    """The page's DOM after load, Chromium's console log lines, and a screenshot (headless Chromium)."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.fail("Chromium is not installed (Debian: apt-get install chromium; .ci/run installs it)")
+    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0"]
+    flags += ["--no-first-run", "--user-data-dir=" + str(screenshot.parent / "chromium-profile")]
+    dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    shot = subprocess.run(
+        [*flags, f"--screenshot={screenshot}", "--window-size=900,1500", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shot.returncode == 0 and screenshot.exists(), shot.stderr[-2000:]
+    return dom.stdout, (dom.stderr + shot.stderr).splitlines(), screenshot

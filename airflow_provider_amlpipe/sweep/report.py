@@ -11,7 +11,7 @@ import math
 from html import escape
 from typing import Any
 
-WIDTH, HEIGHT, PAD = 760, 340, 48
+WIDTH, HEIGHT, PAD = 760, 340, 60
 _STATUS_COLOURS = {"completed": "#4a78b5", "terminated": "#e08a2c", "failed": "#c0392b", "cancelled": "#999999"}
 _BEST = "#1e9e4a"
 
@@ -152,6 +152,7 @@ def render(document: dict[str, Any], title: str = "Sweep") -> str:
     )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>
+<link rel="icon" href="data:,">
 <style>
 body {{ font-family: sans-serif; margin: 1.5em; color: #222; }}
 table {{ border-collapse: collapse; font-size: 13px; }}
