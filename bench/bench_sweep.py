@@ -11,8 +11,11 @@ over the same space with Optuna's ``RandomSampler``:
   local backend while its metrics are tailed, its output committed as a version and its record
   written; the study kept in the datastore; the best model committed at the end.
 
-The two alternate, ``--repeats`` times each, on a fresh datastore every time (nothing reused).
-Reported: wall seconds per trial (medians over repeats) and the ratio sweep / baseline.
+The two alternate, ``--repeats`` times each, on a fresh datastore every time (nothing reused), and
+the script checks that both ran the same trials (same seed, same distributions).
+Reported: wall seconds per trial (medians over repeats) and the ratio sweep / baseline, and the same
+for CPU seconds (this process and its children: the trials), which other load on a shared machine
+disturbs far less than wall time.
 ``--quick`` swaps the network for a script that only logs a quadratic objective three times, which
 shows the sweep's fixed cost per trial (a lower bound of any real trial's duration).
 Run: ``python bench/bench_sweep.py [--trials 8] [--repeats 3] [--concurrent 1] [--quick]``.
@@ -25,6 +28,7 @@ import json
 import logging
 import math
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -132,6 +136,12 @@ def sweep(trials: int, concurrent: int, work: Path) -> tuple[float, list[dict[st
     return time.perf_counter() - started, ran
 
 
+def cpu_seconds() -> float:
+    """CPU seconds used so far by this process (all threads) and its waited-for children."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=8)
@@ -143,6 +153,8 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     bases: list[float] = []
     sweeps: list[float] = []
+    base_cpu: list[float] = []
+    sweep_cpu: list[float] = []
     with tempfile.TemporaryDirectory(prefix="amlpipe-bench-sweep-") as tmp:
         if args.quick:
             TRAIN = Path(tmp) / "quick"
@@ -150,10 +162,15 @@ def main() -> None:
             (TRAIN / "train.py").write_text(QUICK)
         for repeat in range(args.repeats):
             trials_of = {}
-            for name, fn, into in (("baseline", baseline, bases), ("sweep", sweep, sweeps)):
+            for name, fn, into, cpu_into in (
+                ("baseline", baseline, bases, base_cpu),
+                ("sweep", sweep, sweeps, sweep_cpu),
+            ):
                 work = Path(tmp) / f"{name}-{repeat}"
                 work.mkdir()
+                cpu_before = cpu_seconds()
                 seconds, trials_of[name] = fn(args.trials, args.concurrent, work)
+                cpu_into.append(cpu_seconds() - cpu_before)
                 into.append(seconds)
             key = lambda t: sorted(t.items())  # noqa: E731
             if sorted(map(key, trials_of["baseline"])) != sorted(map(key, trials_of["sweep"])):
@@ -177,6 +194,12 @@ def main() -> None:
         "ratio_sweep_to_baseline": round(statistics.median(sweeps) / statistics.median(bases), 3),
         # Other processes share the machine: the fastest run of each side is the least disturbed.
         "ratio_fastest_runs": round(min(sweeps) / min(bases), 3),
+        "baseline_cpu_s_per_trial": round(statistics.median(base_cpu) / args.trials, 4),
+        "sweep_cpu_s_per_trial": round(statistics.median(sweep_cpu) / args.trials, 4),
+        "cpu_overhead_ms_per_trial": round(
+            (statistics.median(sweep_cpu) - statistics.median(base_cpu)) / args.trials * 1000, 1
+        ),
+        "cpu_ratio_sweep_to_baseline": round(statistics.median(sweep_cpu) / statistics.median(base_cpu), 3),
     }
     print(json.dumps(result, indent=2))
     out = (

@@ -30,7 +30,7 @@ from airflow_provider_amlpipe.steps.runner import StepLog, StepPlan, StepRunner,
 from airflow_provider_amlpipe.sweep import report
 from airflow_provider_amlpipe.sweep.controller import COMPLETED, SweepController, SweepResult, SweepSettings
 from airflow_provider_amlpipe.sweep.expressions import flag
-from airflow_provider_amlpipe.sweep.policies import TerminationPolicy
+from airflow_provider_amlpipe.sweep.policies import TerminationPolicy, best_of
 from airflow_provider_amlpipe.sweep.sampling import ParameterSampling
 from airflow_provider_amlpipe.sweep.storage import StudyStore
 
@@ -200,8 +200,6 @@ def check_flag_clash(sampling: ParameterSampling, arguments: list[str]) -> None:
 
 
 def _best_value(result: SweepResult) -> float:
-    from airflow_provider_amlpipe.sweep.policies import best_of
-
     best = result.best()
     assert best is not None
     return best_of(best.curve(result.settings.primary_metric_name), result.settings.goal)
