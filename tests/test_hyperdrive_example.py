@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -14,12 +13,15 @@ from dagtools import run_dag
 pytestmark = [pytest.mark.usefixtures("airflow_db"), pytest.mark.slow]
 
 
-def test_hyperdrive_example_registers_and_scores_the_best_model(tmp_path: Path) -> None:
+def test_hyperdrive_example_registers_and_scores_the_best_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     shutil.copy(REPO / "dags" / "aml_hyperdrive.py", DAGS_FOLDER / "aml_hyperdrive.py")
     shutil.copytree(REPO / "dags" / "scripts", DAGS_FOLDER / "scripts", dirs_exist_ok=True)
     (DAGS_FOLDER / ".airflowignore").write_text("scripts/\ndata/\n")
-    os.environ["AIRFLOW_CONN_AMLPIPE_DEFAULT"] = json.dumps(
-        {"conn_type": "amlpipe_local", "extra": {"path": str(tmp_path / "store")}}
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AMLPIPE_DEFAULT",
+        json.dumps({"conn_type": "amlpipe_local", "extra": {"path": str(tmp_path / "store")}}),
     )
     first = run_dag("aml_hyperdrive")
     assert first.state == "success", first.task_states
