@@ -89,8 +89,8 @@ class Sweep:
             """,
         )
 
-    def run(self) -> RunResult:
-        return run_dag(self.dag_id)
+    def run(self, conf: dict[str, Any] | None = None) -> RunResult:
+        return run_dag(self.dag_id, conf)
 
     def processes(self) -> list[dict[str, Any]]:
         """Each trial process: its start and (if it ended normally) end time."""
@@ -205,6 +205,18 @@ def test_bandit_kills_the_poor_trial_and_it_is_not_reused(sweep: Sweep) -> None:
     assert sorted(qualities) == [0.2, 0.2, 1.0]
     metrics = sweep.read_output(second.xcom("sweep", "metrics"), "metrics.json")
     assert {t["hyperparameters"]["--quality"]: t["reused"] for t in metrics["trials"]} == {1.0: True, 0.2: False}
+
+
+def test_regenerate_outputs_runs_every_trial_again(sweep: Sweep) -> None:
+    sweep.write(max_total_runs=2, max_concurrent_runs=2)
+    assert sweep.run().state == "success"
+    assert len(sweep.processes()) == 2
+    again = sweep.run({"amlpipe": {"regenerate_outputs": True}})
+    assert again.state == "success" and not again.reused("sweep")
+    assert len(sweep.processes()) == 4  # the trials ran again, not only the sweep's bookkeeping
+    metrics = sweep.read_output(again.xcom("sweep", "metrics"), "metrics.json")
+    assert [t["reused"] for t in metrics["trials"]] == [False, False]
+    assert metrics["study"]["name"].count("-") == 2  # a study of this run's own
 
 
 def test_a_primary_metric_no_trial_logs_fails_with_the_logged_names(

@@ -203,7 +203,8 @@ class HyperDriveStepOperator(AmlStepOperator):
         trial_names = config.dataset_names(self.trial_outputs, self.dag_id, f"{self.task_id}.trials")
 
         def execute(workspace: StepWorkspace) -> None:
-            definition.run(runner, plan, workspace, trial_names, self.log)
+            # Without a lease, reuse is off or regenerate_outputs was asked for: trials run again too.
+            definition.run(runner, plan, workspace, trial_names, self.log, fresh=decision.lease is None)
 
         try:
             result = runner.run(plan, decision, self.step_params, execute, stop=definition.stop)

@@ -92,18 +92,25 @@ class HyperDriveStep:
         workspace: StepWorkspace,
         trial_dataset_names: dict[str, str],
         log: StepLog,
+        *,
+        fresh: bool = False,
     ) -> SweepResult:
-        """Run the sweep in ``workspace`` and fill its outputs; the caller commits them."""
+        """Run the sweep in ``workspace`` and fill its outputs; the caller commits them.
+
+        ``fresh`` (the sweep runs because reuse is off or ``regenerate_outputs`` was asked for) runs
+        every trial again, in a study of this run's own, rather than continuing the sweep's study.
+        """
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         parts = plan.fingerprint.parts
-        study_store = StudyStore(runner.store, study_name(parts), workspace.root / "study", self.optuna_storage)
+        name = study_name(parts) + (f"-{sha256_json(plan.producer)[:8]}" if fresh else "")
+        study_store = StudyStore(runner.store, name, workspace.root / "study", self.optuna_storage)
         seed = self.sampling.seed if self.sampling.seed is not None else sampling_seed(parts)
         concurrent = self.settings.max_concurrent_runs
         study = study_store.open(lambda done: self.sampling.sampler(seed + done, concurrent), self.settings.goal)
         log.info("Optuna study %r in %s", study.study_name, study_store.describe())
         template = TrialTemplate(self.trial, parts["trial"], plan, self.trial_outputs, trial_dataset_names)
         launcher = ScriptTrialLauncher(
-            runner, template, log, allow_reuse=self.allow_trial_reuse, lease_ttl=self.lease_ttl
+            runner, template, log, allow_reuse=self.allow_trial_reuse, lease_ttl=self.lease_ttl, regenerate=fresh
         )
         controller = SweepController(
             study, self.sampling, self.policy, self.settings, launcher, log, on_trial_end=study_store.save
@@ -176,6 +183,7 @@ class HyperDriveStep:
         if not self.trial_outputs:
             return
         # Served (or, if its record is gone, run again) through the step base: outputs verified intact.
+        launcher.regenerate = False
         handle = launcher.start(best.number, best.hyperparameters)
         handle.thread.join()
         outcome = handle.outcome()

@@ -74,13 +74,22 @@ class ScriptTrialLauncher:
     """Starts trials as script steps through ``runner`` (see the module's docstring)."""
 
     def __init__(
-        self, runner: StepRunner, template: TrialTemplate, log: StepLog, *, allow_reuse: bool, lease_ttl: float
+        self,
+        runner: StepRunner,
+        template: TrialTemplate,
+        log: StepLog,
+        *,
+        allow_reuse: bool,
+        lease_ttl: float,
+        regenerate: bool = False,
     ) -> None:
         self.runner = runner
         self.template = template
         self.log = log
         self.allow_reuse = allow_reuse
         self.lease_ttl = lease_ttl
+        #: Run every trial, superseding earlier records of the same trial (``regenerate_outputs``).
+        self.regenerate = regenerate
         #: Called from a trial's thread when it ends (the controller's ``wake``).
         self.on_done: Callable[[], None] | None = None
 
@@ -144,7 +153,10 @@ class ScriptTrialHandle:
         runner = launcher.runner
         while True:
             decision = runner.decide(
-                self.plan, allow_reuse=launcher.allow_reuse, regenerate=False, lease_ttl=launcher.lease_ttl
+                self.plan,
+                allow_reuse=launcher.allow_reuse,
+                regenerate=launcher.regenerate,
+                lease_ttl=launcher.lease_ttl,
             )
             if not isinstance(decision, Wait):
                 break
