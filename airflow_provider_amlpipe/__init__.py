@@ -23,11 +23,13 @@ _EXPORTS = {
     "DatastoreChangeSensor": "airflow_provider_amlpipe.sensors.datastore_change",
     "DataRef": "airflow_provider_amlpipe.data.refs",
     "DatasetInput": "airflow_provider_amlpipe.data.refs",
+    "HyperDriveStepOperator": "airflow_provider_amlpipe.operators.hyperdrive",
     "Output": "airflow_provider_amlpipe.data.refs",
     "ParallelRunConfig": "airflow_provider_amlpipe.parallel.config",
     "ParallelRunStepOperator": "airflow_provider_amlpipe.operators.parallel_run",
     "PythonEnvironment": "airflow_provider_amlpipe.compute.environment",
     "PythonScriptStepOperator": "airflow_provider_amlpipe.operators.python_script",
+    "ScriptTrial": "airflow_provider_amlpipe.operators.hyperdrive",
     "StepCommitOperator": "airflow_provider_amlpipe.operators.commit",
     "ScheduleRecurrence": "airflow_provider_amlpipe.schedules",
     "StepReuseSensor": "airflow_provider_amlpipe.sensors.reuse",
@@ -51,12 +53,14 @@ __all__ = [
     "DatabricksStepOperator",
     "DatasetInput",
     "DatastoreChangeSensor",
+    "HyperDriveStepOperator",
     "Output",
     "ParallelRunConfig",
     "ParallelRunStepOperator",
     "PythonEnvironment",
     "PythonScriptStepOperator",
     "ScheduleRecurrence",
+    "ScriptTrial",
     "StepCommitOperator",
     "StepReuseSensor",
     "__version__",
@@ -82,6 +86,7 @@ if TYPE_CHECKING:
     )
     from airflow_provider_amlpipe.operators.commit import StepCommitOperator
     from airflow_provider_amlpipe.operators.databricks import DatabricksStepOperator
+    from airflow_provider_amlpipe.operators.hyperdrive import HyperDriveStepOperator, ScriptTrial
     from airflow_provider_amlpipe.operators.parallel_run import ParallelRunStepOperator
     from airflow_provider_amlpipe.operators.python_script import PythonScriptStepOperator
     from airflow_provider_amlpipe.parallel.config import ParallelRunConfig

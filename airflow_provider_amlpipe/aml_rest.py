@@ -32,7 +32,7 @@ from airflow.models.dagrun import DagRun
 from airflow.sdk.definitions.param import ParamValidationError
 from airflow.utils.state import DagRunState
 from airflow.utils.types import DagRunTriggeredByType, DagRunType
-from fastapi import Depends, FastAPI, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
@@ -94,9 +94,9 @@ class SubmitBody(BaseModel):
         return " ".join(p for p in parts if p) or None
 
 
-def create_app() -> FastAPI:
-    """The FastAPI app the plugin mounts under ``/amlpipe``."""
-    app = FastAPI(title="AML pipelines REST (airflow-provider-amlpipe)")
+def create_router() -> APIRouter:
+    """The routes the plugin mounts under ``/amlpipe``."""
+    app = APIRouter()
     dag_bag = create_dag_bag()
 
     @app.post(

@@ -46,6 +46,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_amlpipe.operators.azure_vm",
                     "airflow_provider_amlpipe.operators.databricks",
                     "airflow_provider_amlpipe.operators.parallel_run",
+                    "airflow_provider_amlpipe.operators.hyperdrive",
                 ],
             }
         ],
@@ -77,6 +78,7 @@ def get_provider_info() -> dict[str, Any]:
         "extra-links": [
             "airflow_provider_amlpipe.links.ReusedFromLink",
             "airflow_provider_amlpipe.links.RemoteJobLink",
+            "airflow_provider_amlpipe.links.SweepReportLink",
         ],
         "asset-uris": [{"schemes": ["amlpipe"], "handler": "airflow_provider_amlpipe.assets.sanitize_uri"}],
         "connection-types": [

@@ -30,6 +30,22 @@ def run_url(producer: dict[str, Any]) -> str:
     )
 
 
+#: Where the provider's plugin app is mounted on the api-server (see ``plugin.py``).
+PLUGIN_PREFIX = SWEEP_REPORT_PREFIX = "/amlpipe"
+
+
+def sweep_report_url(dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str:
+    """The report page of a sweep task instance, served by the provider's plugin."""
+    url = "{}{}/sweeps/{}/{}/{}".format(
+        _base_url(),
+        SWEEP_REPORT_PREFIX,
+        quote(dag_id, safe=""),
+        quote(run_id, safe=""),
+        quote(task_id, safe=""),
+    )
+    return url if map_index in (-1, None) else f"{url}?map_index={map_index}"
+
+
 #: Where a step operator keeps the status it pushed, for :class:`ReusedFromLink` in the same process.
 STATUS_ATTRIBUTE = "amlpipe_status"
 
@@ -69,3 +85,18 @@ class RemoteJobLink(BaseOperatorLink):
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
         url = getattr(operator, REMOTE_JOB_URL_ATTRIBUTE, None)
         return url if isinstance(url, str) and url.startswith(("https://", "http://")) else ""
+
+
+class SweepReportLink(BaseOperatorLink):
+    """Links a sweep task instance to its report page (per-trial curves, parallel coordinates).
+
+    Shown once the sweep ran or was reused (it then has a ``metrics`` output); empty before, as
+    :class:`ReusedFromLink` is, for the same reason.
+    """
+
+    name = "Sweep report"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        if not isinstance(getattr(operator, STATUS_ATTRIBUTE, None), dict):
+            return ""
+        return sweep_report_url(ti_key.dag_id, ti_key.run_id, ti_key.task_id, ti_key.map_index)
