@@ -1,0 +1,266 @@
+"""Copying files between datastores: plan, copy in parallel, verify, journal, resume.
+
+The source is a file or a folder in one datastore, the destination a file or a folder in another
+(or the same). Each file is copied by the fastest route the two stores allow (a rename-free
+streamed copy on disk, an upload or download with the service's MD5 checks, a service-side copy
+between Blob containers), verified, then journalled; a rerun skips every journalled file whose
+source and destination are unchanged, so an interrupted transfer resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
+from airflow_provider_amlpipe.data.datastore import TEMP_FOLDER, Datastore, LocalDatastore, ObjectStat
+from airflow_provider_amlpipe.errors import ConfigurationError, IntegrityError, StepFailedError
+from airflow_provider_amlpipe.transfer import blob
+from airflow_provider_amlpipe.transfer.journal import Journal, Verified
+from airflow_provider_amlpipe.transfer.progress import Progress, TransferLog
+from airflow_provider_amlpipe.transfer.refs import DIRECTORY, FILE
+
+#: Datastore kinds a transfer reads from and writes to.
+SUPPORTED_STORES = (LocalDatastore, AzureBlobDatastore)
+_CHUNK = 4 * 1024 * 1024
+DEFAULT_WORKERS = 8
+
+
+@dataclass(frozen=True)
+class FileEnd:
+    """One end of a file transfer: ``key`` in ``store``, a file or a directory."""
+
+    store: Datastore
+    key: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Item:
+    """One file to copy: where from, where to (``rel``: its path under the destination end), its stat."""
+
+    source_key: str
+    destination_key: str
+    rel: str
+    stat: ObjectStat
+
+
+def check_store(field: str, store: Datastore) -> None:
+    """Refuse a datastore kind the transfer cannot read or write."""
+    if not isinstance(store, SUPPORTED_STORES):
+        raise ConfigurationError(
+            field,
+            f"{store.describe()} is a kind of datastore a transfer cannot read or write",
+            "use a local folder (amlpipe_local) or Azure Blob (amlpipe_azure_blob) datastore",
+        )
+
+
+def source_kind(field: str, store: Datastore, key: str, declared: str | None) -> str:
+    """AML's rule: the declared type, else the type of the existing path (a missing source is an error)."""
+    if store.exists(key):
+        found: str | None = FILE
+    elif store.is_prefix(key):
+        found = DIRECTORY
+    else:
+        found = None
+    if found is None:
+        empty = store.has_folder(key)
+        raise ConfigurationError(
+            f"{field}.path",
+            f"{key!r} {'is an empty folder' if empty else 'does not exist'} in {store.describe()}",
+            "check the path (relative to the datastore's root) or put the data there first",
+        )
+    if declared is not None and declared != found:
+        raise ConfigurationError(
+            "source_reference_type",
+            f"declared {declared!r} but {key!r} in {store.describe()} is a {found}",
+            f"pass source_reference_type={found!r} or point the source at a {declared}",
+        )
+    return found
+
+
+def destination_kind(store: Datastore, key: str, declared: str | None, source: str) -> str:
+    """AML's rule: the declared type, else the type of the existing path, else the source's type."""
+    if declared is not None:
+        kind = declared
+    elif store.exists(key):
+        kind = FILE
+    elif store.is_prefix(key):
+        kind = DIRECTORY
+    else:
+        kind = source
+    if source == DIRECTORY and kind == FILE:
+        raise ConfigurationError(
+            "destination_reference_type",
+            f"a directory cannot be copied into the file {key!r}",
+            "point the destination at a folder (destination_reference_type='directory')",
+        )
+    return kind
+
+
+def _skip(rel: str) -> bool:
+    """Temporary files of stores and of interrupted copies are never data."""
+    return any(part.startswith(".tmp-") or part == TEMP_FOLDER for part in rel.split("/"))
+
+
+def plan(source: FileEnd, destination: FileEnd) -> list[Item]:
+    """The files to copy, sorted by destination path."""
+    if source.kind == FILE:
+        stat = source.store.stat(source.key)
+        name = source.key.rsplit("/", 1)[-1]
+        dest = destination.key if destination.kind == FILE else f"{destination.key}/{name}"
+        rel = name if destination.kind == DIRECTORY else dest.rsplit("/", 1)[-1]
+        return [Item(source.key, dest, rel, stat)]
+    items = []
+    for key, stat in source.store.list_stats(source.key).items():
+        rel = key[len(source.key) + 1 :]
+        if _skip(rel):
+            continue
+        if not stat.regular:
+            raise ConfigurationError(
+                "source_data_reference.path",
+                f"{key!r} in {source.store.describe()} is a symbolic link or special file",
+                "copy plain files only: replace the link by the file it points to",
+            )
+        items.append(Item(key, f"{destination.key}/{rel}", rel, stat))
+    return sorted(items, key=lambda i: i.destination_key)
+
+
+class FileTransfer:
+    """Copies the files of ``source`` to ``destination``, resuming from ``journal`` (``None``: no resume)."""
+
+    def __init__(
+        self,
+        source: FileEnd,
+        destination: FileEnd,
+        journal: Journal | None,
+        log: TransferLog,
+        *,
+        workers: int = DEFAULT_WORKERS,
+        cancel: threading.Event | None = None,
+        progress_every: float = 5.0,
+    ) -> None:
+        self.source = source
+        self.destination = destination
+        self.journal = journal
+        self.log = log
+        self.workers = workers
+        self.cancel = cancel or threading.Event()
+        self.progress_every = progress_every
+
+    def run(self) -> list[Verified]:
+        """Copy and verify every file; the verified files, sorted by path."""
+        items = plan(self.source, self.destination)
+        progress = Progress(self.log, len(items), sum(i.stat.size for i in items), every=self.progress_every)
+        existing = self._destination_stats()
+        todo: list[Item] = []
+        done: list[Verified] = []
+        for item in items:
+            entry = None if self.journal is None else self.journal.get(item.destination_key)
+            current = existing.get(item.destination_key)
+            if (
+                entry is not None
+                and current is not None
+                and entry.source_marker == item.stat.marker
+                and entry.destination_marker == current.marker
+            ):
+                done.append(_relative(entry, item.rel))
+                progress.skipped(item.stat.size)
+            else:
+                todo.append(item)
+        self.log.info(
+            "transfer: %d file(s) to copy from %s to %s, %d already verified by an earlier run",
+            len(todo),
+            self.source.store.describe(),
+            self.destination.store.describe(),
+            len(done),
+        )
+        # Large files first: they set the finish time, and small ones fill the gaps around them.
+        todo.sort(key=lambda i: -i.stat.size)
+        with ThreadPoolExecutor(max(1, min(self.workers, len(todo) or 1))) as pool:
+            try:
+                done.extend(pool.map(lambda item: self._copy(item, progress), todo))
+            except BaseException:
+                self.cancel.set()  # the other copies stop at their next chunk instead of running on
+                raise
+        progress.tick(force=True)
+        return sorted(done, key=lambda v: v.path)
+
+    def _destination_stats(self) -> dict[str, ObjectStat]:
+        store, key = self.destination.store, self.destination.key
+        if self.destination.kind == FILE:
+            return {key: store.stat(key)} if store.exists(key) else {}
+        return store.list_stats(key)
+
+    def _cancelled(self) -> bool:
+        return self.cancel.is_set()
+
+    def _copy(self, item: Item, progress: Progress) -> Verified:
+        if self.cancel.is_set():
+            raise StepFailedError("the transfer was cancelled")
+        src, dst = self.source.store, self.destination.store
+        advance = progress.add_bytes
+        if isinstance(dst, AzureBlobDatastore) and isinstance(src, AzureBlobDatastore):
+            digest = blob.server_copy(src, item.source_key, dst, item.destination_key, advance, self._cancelled)
+        elif isinstance(dst, AzureBlobDatastore):
+            local = src.local_path(item.source_key)
+            assert local is not None, "only local and Blob sources pass check_store"
+            digest = blob.upload(dst, local, item.destination_key, item.stat.marker, advance, self._cancelled)
+        elif isinstance(dst, LocalDatastore):
+            target = dst.local_path(item.destination_key)
+            assert target is not None
+            local = src.local_path(item.source_key)
+            if local is not None:
+                digest = copy_local(local, target, advance, self._cancelled)
+            else:
+                assert isinstance(src, AzureBlobDatastore)
+                digest = blob.download(src, item.source_key, target, advance, self._cancelled)
+        else:  # pragma: no cover - check_store refuses other kinds before anything is copied
+            raise ConfigurationError("destination_data_reference", f"cannot write {dst.describe()}", "")
+        marker = dst.stat(item.destination_key).marker
+        verified = Verified(item.rel, item.stat.size, item.stat.marker, marker, digest)
+        if self.journal is not None:
+            self.journal.record(Verified(item.destination_key, item.stat.size, item.stat.marker, marker, digest))
+        progress.file_done()
+        return verified
+
+
+def _relative(entry: Verified, rel: str) -> Verified:
+    return Verified(rel, entry.size, entry.source_marker, entry.destination_marker, entry.digest)
+
+
+def copy_local(source: Path, target: Path, advance: Callable[[int], None], cancelled: Callable[[], bool]) -> str:
+    """Stream ``source`` into ``target`` (atomically renamed into place); ``sha256:<hex>`` verified.
+
+    The digest of what was read is compared with the digest of what the destination holds once
+    written (read back through the page cache, so this costs memory bandwidth, not disk time).
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".tmp-{uuid.uuid4().hex[:12]}-{target.name}"
+    digest = hashlib.sha256()
+    try:
+        with open(source, "rb") as reader, open(tmp, "wb") as writer:
+            while chunk := reader.read(_CHUNK):
+                if cancelled():
+                    raise StepFailedError("the transfer was cancelled")
+                digest.update(chunk)
+                writer.write(chunk)
+                advance(len(chunk))
+            writer.flush()
+            os.fsync(writer.fileno())
+        written = hashlib.sha256()
+        with open(tmp, "rb") as check:
+            while chunk := check.read(_CHUNK):
+                written.update(chunk)
+        if written.hexdigest() != digest.hexdigest():
+            raise IntegrityError(f"{str(target)!r}: the bytes written differ from the bytes read")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return f"sha256:{digest.hexdigest()}"
