@@ -19,6 +19,7 @@ _EXPORTS = {
     "AzureVMScaleSetScaleOperator": "airflow_provider_amlpipe.operators.azure_vm",
     "AzureVMStartOperator": "airflow_provider_amlpipe.operators.azure_vm",
     "DataPath": "airflow_provider_amlpipe.data.refs",
+    "DataTransferStepOperator": "airflow_provider_amlpipe.operators.transfer",
     "DatabricksStepOperator": "airflow_provider_amlpipe.operators.databricks",
     "DataRef": "airflow_provider_amlpipe.data.refs",
     "DatasetInput": "airflow_provider_amlpipe.data.refs",
@@ -27,6 +28,7 @@ _EXPORTS = {
     "PythonScriptStepOperator": "airflow_provider_amlpipe.operators.python_script",
     "StepCommitOperator": "airflow_provider_amlpipe.operators.commit",
     "ScheduleRecurrence": "airflow_provider_amlpipe.schedules",
+    "SqlDataReference": "airflow_provider_amlpipe.transfer.refs",
     "StepReuseSensor": "airflow_provider_amlpipe.sensors.reuse",
     "recurrence_timetable": "airflow_provider_amlpipe.schedules",
     "step": "airflow_provider_amlpipe.decorators",
@@ -41,12 +43,14 @@ __all__ = [
     "AzureVMStartOperator",
     "DataPath",
     "DataRef",
+    "DataTransferStepOperator",
     "DatabricksStepOperator",
     "DatasetInput",
     "Output",
     "PythonEnvironment",
     "PythonScriptStepOperator",
     "ScheduleRecurrence",
+    "SqlDataReference",
     "StepCommitOperator",
     "StepReuseSensor",
     "__version__",
@@ -69,8 +73,10 @@ if TYPE_CHECKING:
     from airflow_provider_amlpipe.operators.commit import StepCommitOperator
     from airflow_provider_amlpipe.operators.databricks import DatabricksStepOperator
     from airflow_provider_amlpipe.operators.python_script import PythonScriptStepOperator
+    from airflow_provider_amlpipe.operators.transfer import DataTransferStepOperator
     from airflow_provider_amlpipe.schedules import ScheduleRecurrence, recurrence_timetable
     from airflow_provider_amlpipe.sensors.reuse import StepReuseSensor
+    from airflow_provider_amlpipe.transfer.refs import SqlDataReference
 
 
 def __getattr__(name: str) -> Any:

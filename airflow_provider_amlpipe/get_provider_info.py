@@ -45,6 +45,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_amlpipe.operators.azure_batch",
                     "airflow_provider_amlpipe.operators.azure_vm",
                     "airflow_provider_amlpipe.operators.databricks",
+                    "airflow_provider_amlpipe.operators.transfer",
                 ],
             }
         ],

@@ -62,9 +62,17 @@ def mysql_database() -> Iterator[SqlDatabase]:
     yield from _database(MYSQL_SERVER, None, "")
 
 
-def connection_env(conn_id: str, db: SqlDatabase) -> dict[str, str]:
-    """``AIRFLOW_CONN_<ID>`` naming ``db`` as an Airflow connection."""
+def connection_env(conn_id: str, db: SqlDatabase, password: str | None = None) -> dict[str, str]:
+    """``AIRFLOW_CONN_<ID>`` naming ``db`` as an Airflow connection (``password``: sent, and ignored by
+    a server with trust authentication: a secret that must never show up anywhere)."""
     url = db.url
     conn_type = "postgres" if url.get_backend_name() == "postgresql" else "mysql"
-    connection = {"conn_type": conn_type, "host": url.host, "port": url.port, "login": url.username, "schema": url.database}
+    connection = {
+        "conn_type": conn_type,
+        "host": url.host,
+        "port": url.port,
+        "login": url.username,
+        "schema": url.database,
+        "password": password,
+    }
     return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(connection)}

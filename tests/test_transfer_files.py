@@ -44,7 +44,10 @@ def journal(tmp_path: Path) -> Journal:
 @pytest.fixture
 def container(azurite_connection_string: str) -> Iterator[AzureBlobDatastore]:
     store = AzureBlobDatastore.from_settings(
-        "blob", container=f"xfer-{uuid.uuid4().hex[:12]}", connection_string=azurite_connection_string, create_container=True
+        "blob",
+        container=f"xfer-{uuid.uuid4().hex[:12]}",
+        connection_string=azurite_connection_string,
+        create_container=True,
     )
     yield store
     store.container_client.delete_container()
@@ -64,7 +67,9 @@ def test_local_folder_copy_is_verified_and_resumes_only_what_changed(
     assert [v.path for v in done] == ["a.csv", "d.json", "sub/b.bin", "sub/c.txt"]
     for rel, data in contents.items():
         assert (local.root / "copy" / rel).read_bytes() == data
-    assert {v.path: v.digest for v in done}["sub/b.bin"] == "sha256:" + hashlib.sha256(contents["sub/b.bin"]).hexdigest()
+    assert {v.path: v.digest for v in done}["sub/b.bin"] == "sha256:" + hashlib.sha256(
+        contents["sub/b.bin"]
+    ).hexdigest()
     assert any("transfer progress: 4/4 files" in r.getMessage() for r in caplog.records)
     copied = {rel: (local.root / "copy" / rel).stat().st_ino for rel in contents}
 
@@ -106,7 +111,9 @@ def test_cancel_stops_the_copy_and_leaves_no_partial_file(local: LocalDatastore)
     cancel = threading.Event()
     cancel.set()
     with pytest.raises(StepFailedError, match="cancelled"):
-        FileTransfer(FileEnd(local, "raw", "directory"), FileEnd(local, "out", "directory"), None, LOG, cancel=cancel).run()
+        FileTransfer(
+            FileEnd(local, "raw", "directory"), FileEnd(local, "out", "directory"), None, LOG, cancel=cancel
+        ).run()
     out = local.root / "out"
     assert not out.exists() or not [p for p in out.rglob("*") if p.is_file()]
 
@@ -148,7 +155,9 @@ def test_block_upload_resumes_from_staged_blocks(
         client.stage_block(blob._block_id(marker, index), data[index * 100_000 : (index + 1) * 100_000])
     sent: list[int] = []
     real_stage = type(client).stage_block
-    monkeypatch.setattr(type(client), "stage_block", lambda self, bid, d, **kw: (sent.append(len(d)), real_stage(self, bid, d, **kw))[1])
+    monkeypatch.setattr(
+        type(client), "stage_block", lambda self, bid, d, **kw: (sent.append(len(d)), real_stage(self, bid, d, **kw))[1]
+    )
     digest = blob.upload(container, local.root / "f.bin", "f.bin", marker, lambda n: None, lambda: False)
     assert sum(sent) == 600_000  # only the 6 blocks the service did not hold yet
     assert container.read_bytes("f.bin") == data and digest == "md5:" + hashlib.md5(data).hexdigest()

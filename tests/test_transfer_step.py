@@ -1,0 +1,231 @@
+"""``DataTransferStepOperator`` in DAGs: files and SQL, reuse, bad input, secrets kept out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from dagtools import run_dag, write_dag
+from sqldbs import connection_env, mysql_database, pg_database  # noqa: F401 -- fixtures
+
+from airflow_provider_amlpipe import DataPath, DataTransferStepOperator, SqlDataReference
+from airflow_provider_amlpipe.errors import ConfigurationError
+from airflow_provider_amlpipe.get_provider_info import get_provider_info
+from airflow_provider_amlpipe.transfer.sql import SqlDatabase
+
+
+def build(**kwargs: object) -> DataTransferStepOperator:
+    from airflow.sdk import DAG
+
+    with DAG(dag_id="t_transfer_parse", schedule=None):
+        return DataTransferStepOperator(task_id="copy", **kwargs)  # type: ignore[arg-type]
+
+
+SRC = DataPath("store", "raw")
+TABLE = SqlDataReference("db", sql_table="orders")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field", "words"),
+    [
+        (
+            {"source_data_reference": SRC, "destination_data_reference": SRC},
+            "destination_data_reference",
+            "is the source",
+        ),
+        (
+            {"source_data_reference": SRC, "destination_data_reference": DataPath("store", "raw/sub")},
+            "destination_data_reference",
+            "inside it",
+        ),
+        (
+            {
+                "source_data_reference": SRC,
+                "destination_data_reference": SqlDataReference("db", sql_table="t", sql_query="q"),
+            },
+            "destination_data_reference",
+            "2 of (sql_table, sql_query)",
+        ),
+        (
+            {"source_data_reference": SqlDataReference("db"), "destination_data_reference": SRC},
+            "source_data_reference",
+            "none of",
+        ),
+        (
+            {"source_data_reference": SRC, "destination_data_reference": TABLE, "source_reference_type": "directory"},
+            "source_reference_type",
+            "cannot be imported into a SQL table",
+        ),
+        (
+            {"source_data_reference": DataPath("store", "a.txt"), "destination_data_reference": TABLE},
+            "source_data_reference.path",
+            "no extension",
+        ),
+        (
+            {
+                "source_data_reference": DataPath("store", "a.csv"),
+                "destination_data_reference": SqlDataReference("db", sql_query="SELECT 1"),
+            },
+            "destination_data_reference",
+            "only be written into a table",
+        ),
+        (
+            {"source_data_reference": TABLE, "destination_data_reference": TABLE},
+            "destination_data_reference",
+            "SQL to SQL",
+        ),
+        (
+            {"source_data_reference": "raw/", "destination_data_reference": SRC},
+            "source_data_reference",
+            "expected a DataPath",
+        ),
+        (
+            {
+                "source_data_reference": SRC,
+                "destination_data_reference": DataPath("o", "x"),
+                "source_reference_type": "folder",
+            },
+            "source_reference_type",
+            "unknown reference type",
+        ),
+        (
+            {
+                "source_data_reference": SqlDataReference("db", sql_table="a; DROP TABLE b"),
+                "destination_data_reference": SRC,
+            },
+            "source_data_reference.sql_table",
+            "not a table name",
+        ),
+    ],
+)
+def test_parse_time_errors_name_the_field_and_the_fix(kwargs: dict[str, object], field: str, words: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        build(**kwargs)
+    assert caught.value.field == field
+    assert words in str(caught.value)
+    assert "Fix:" in str(caught.value)
+
+
+def test_provider_lists_the_operator() -> None:
+    modules = get_provider_info()["operators"][0]["python-modules"]
+    assert "airflow_provider_amlpipe.operators.transfer" in modules
+
+
+@pytest.fixture
+def stores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    roots = {name: tmp_path / name for name in ("lake", "steps")}
+    for name, root in roots.items():
+        root.mkdir()
+        conn = {"conn_type": "amlpipe_local", "extra": {"path": str(root)}}
+        monkeypatch.setenv(f"AIRFLOW_CONN_XFER_{name.upper()}", json.dumps(conn))
+    return roots
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_folder_transfer_commits_a_manifest_and_reuses_until_the_source_changes(stores: dict[str, Path]) -> None:
+    raw = stores["lake"] / "raw"
+    (raw / "sub").mkdir(parents=True)
+    (raw / "a.csv").write_text("x,y\n1,2\n")
+    (raw / "sub" / "b.txt").write_text("hello")
+    dag_id = "t_transfer_files"
+    write_dag(
+        dag_id,
+        f"""
+        from airflow.sdk import DAG
+        from airflow_provider_amlpipe import DataPath, DataTransferStepOperator
+        with DAG(dag_id={dag_id!r}, schedule=None):
+            DataTransferStepOperator(
+                name="copy_raw",
+                source_data_reference=DataPath("xfer_lake", "raw"),
+                destination_data_reference=DataPath("xfer_lake", "curated/raw_copy"),
+                datastore="xfer_steps",
+            )
+        """,
+    )
+    first = run_dag(dag_id)
+    assert first.state == "success", first.task_states
+    assert first.ran() == {"copy_raw"}
+    assert (stores["lake"] / "curated" / "raw_copy" / "sub" / "b.txt").read_text() == "hello"
+    ref = first.xcom("copy_raw", "output")
+    manifest = json.loads((stores["steps"] / ref["path"] / "transfer.json").read_text())
+    assert [f["path"] for f in manifest["files"]] == ["a.csv", "sub/b.txt"]
+    assert manifest["destination"] == {"datastore": "xfer_lake", "path": "curated/raw_copy"}
+
+    second = run_dag(dag_id)
+    assert second.ran() == set()
+
+    (raw / "a.csv").write_text("x,y\n1,3\n")
+    third = run_dag(dag_id)
+    assert third.ran() == {"copy_raw"}
+    assert (stores["lake"] / "curated" / "raw_copy" / "a.csv").read_text() == "x,y\n1,3\n"
+    assert third.xcom("copy_raw", "output")["version"] == 2
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_postgres_to_file_to_mariadb_reuses_by_change_marker(
+    stores: dict[str, Path],
+    pg_database: SqlDatabase,  # noqa: F811
+    mysql_database: SqlDatabase,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    secret = "s3cr3t-Xfer-pw"
+    for conn_id, db, password in (("xfer_pg", pg_database, secret), ("xfer_my", mysql_database, None)):
+        for key, value in connection_env(conn_id, db, password).items():
+            monkeypatch.setenv(key, value)
+    with pg_database.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE orders (id int PRIMARY KEY, item text, price numeric(8,2), day date)")
+        conn.exec_driver_sql("INSERT INTO orders VALUES (1, 'Äpfel', 1.50, '2024-05-01'), (2, NULL, 20.00, NULL)")
+    with mysql_database.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE orders (id int PRIMARY KEY, item varchar(50), price decimal(8,2), day date)")
+    dag_id = "t_transfer_sql"
+    write_dag(
+        dag_id,
+        f"""
+        from airflow.sdk import DAG
+        from airflow_provider_amlpipe import DataPath, DataTransferStepOperator, SqlDataReference
+        with DAG(dag_id={dag_id!r}, schedule=None):
+            export = DataTransferStepOperator(
+                task_id="export",
+                source_data_reference=SqlDataReference("xfer_pg", sql_table="orders"),
+                destination_data_reference=DataPath("xfer_lake", "exports/orders.csv"),
+                datastore="xfer_steps",
+            )
+            load = DataTransferStepOperator(
+                task_id="load",
+                source_data_reference=DataPath("xfer_lake", "exports/orders.csv"),
+                destination_data_reference=SqlDataReference("xfer_my", sql_table="orders"),
+                datastore="xfer_steps",
+            )
+            export >> load
+        """,
+    )
+    first = run_dag(dag_id)
+    assert first.state == "success", first.task_states
+    assert first.ran() == {"export", "load"}
+
+    def loaded() -> list[tuple[object, ...]]:
+        with mysql_database.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(sa.text("SELECT id, item, price, day FROM orders ORDER BY id"))]
+
+    rows = loaded()
+    assert [(r[0], r[1], str(r[2]), str(r[3])) for r in rows] == [
+        (1, "Äpfel", "1.50", "2024-05-01"),
+        (2, None, "20.00", "None"),
+    ]
+    assert run_dag(dag_id).ran() == set()  # nothing changed: neither table nor file is read again
+    with pg_database.engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO orders VALUES (3, 'Birne', 0.99, '2024-05-02')")
+    third = run_dag(dag_id)
+    # The export reran (its marker changed); its new file changed the load's fingerprint. The load
+    # appends all three rows again and fails on the primary key: the table keeps its two rows.
+    assert third.ran() >= {"export"}
+    assert third.task_states["load"] == "failed"
+    assert len(loaded()) == 2
+    out = capfd.readouterr()
+    assert secret not in out.out + out.err and "postgres@" not in out.out + out.err
+    for path in stores["steps"].rglob("*"):  # records, manifests, journals, registry
+        assert not path.is_file() or secret.encode() not in path.read_bytes(), path
+    assert secret not in json.dumps(first.statuses) + json.dumps(first.xcom("export", "output"))
