@@ -28,6 +28,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.storage.blob import BlobBlock, BlobClient, ContentSettings
 
 from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
+from airflow_provider_amlpipe.data.datastore import Datastore
 from airflow_provider_amlpipe.errors import ConfigurationError, IntegrityError, StepFailedError
 
 #: Files up to this size go up in one request.
@@ -135,6 +136,24 @@ def verify(blob: BlobClient, key: str, size: int, md5: str | None) -> str:
             f" {size} bytes with MD5 {md5}"
         )
     return f"md5:{stored}" if stored else f"size:{size}"
+
+
+def matching(
+    source: Datastore, source_key: str, local: Path | None, destination: AzureBlobDatastore, key: str
+) -> str | None:
+    """``md5:<hex>`` when the blob ``key`` already holds the source's bytes (its Content-MD5 equals
+    the source's: the local file's MD5, or the source blob's Content-MD5), else ``None``."""
+    stored = _hex(destination.container_client.get_blob_client(key).get_blob_properties().content_settings.content_md5)
+    if stored is None:
+        return None
+    if local is not None:
+        expected: str | None = md5_file(local)
+    elif isinstance(source, AzureBlobDatastore):
+        props = source.container_client.get_blob_client(source_key).get_blob_properties()
+        expected = _hex(props.content_settings.content_md5)
+    else:
+        expected = None
+    return f"md5:{stored}" if stored == expected else None
 
 
 def download(store: AzureBlobDatastore, key: str, dest: Path, advance: Advance, cancelled: Cancelled) -> str:

@@ -153,12 +153,13 @@ class FileTransfer:
         self.workers = workers
         self.cancel = cancel or threading.Event()
         self.progress_every = progress_every
+        self._existing: dict[str, ObjectStat] = {}
 
     def run(self) -> list[Verified]:
         """Copy and verify every file; the verified files, sorted by path."""
         items = plan(self.source, self.destination)
         progress = Progress(self.log, len(items), sum(i.stat.size for i in items), every=self.progress_every)
-        existing = self._destination_stats()
+        existing = self._existing = self._destination_stats()
         todo: list[Item] = []
         done: list[Verified] = []
         for item in items:
@@ -206,16 +207,22 @@ class FileTransfer:
             raise StepFailedError("the transfer was cancelled")
         src, dst = self.source.store, self.destination.store
         advance = progress.add_bytes
+        present = self._existing.get(item.destination_key)
+        local = src.local_path(item.source_key)
+        if isinstance(dst, AzureBlobDatastore) and present is not None and present.size == item.stat.size:
+            # Copied by a run killed before it journalled the file: verify it there instead of copying.
+            found = blob.matching(src, item.source_key, local, dst, item.destination_key)
+            if found is not None:
+                advance(item.stat.size)
+                return self._done(item, progress, found)
         if isinstance(dst, AzureBlobDatastore) and isinstance(src, AzureBlobDatastore):
             digest = blob.server_copy(src, item.source_key, dst, item.destination_key, advance, self._cancelled)
         elif isinstance(dst, AzureBlobDatastore):
-            local = src.local_path(item.source_key)
             assert local is not None, "only local and Blob sources pass check_store"
             digest = blob.upload(dst, local, item.destination_key, item.stat.marker, advance, self._cancelled)
         elif isinstance(dst, LocalDatastore):
             target = dst.local_path(item.destination_key)
             assert target is not None
-            local = src.local_path(item.source_key)
             if local is not None:
                 digest = copy_local(local, target, advance, self._cancelled)
             else:
@@ -223,7 +230,10 @@ class FileTransfer:
                 digest = blob.download(src, item.source_key, target, advance, self._cancelled)
         else:  # pragma: no cover - check_store refuses other kinds before anything is copied
             raise ConfigurationError("destination_data_reference", f"cannot write {dst.describe()}", "")
-        marker = dst.stat(item.destination_key).marker
+        return self._done(item, progress, digest)
+
+    def _done(self, item: Item, progress: Progress, digest: str) -> Verified:
+        marker = self.destination.store.stat(item.destination_key).marker
         verified = Verified(item.rel, item.stat.size, item.stat.marker, marker, digest)
         if self.journal is not None:
             self.journal.record(Verified(item.destination_key, item.stat.size, item.stat.marker, marker, digest))
