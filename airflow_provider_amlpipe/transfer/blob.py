@@ -55,26 +55,42 @@ def _hex(md5: bytes | bytearray | None) -> str | None:
     return bytes(md5).hex() if md5 else None
 
 
+def etag(value: object) -> str:
+    """An ETag as a change marker: without the quotes a response header has and a listing has not."""
+    return str(value).strip('"')
+
+
+def _quoted(marker: str) -> str:
+    return f'"{etag(marker)}"'
+
+
 def _check_cancel(cancelled: Cancelled) -> None:
     if cancelled():
         raise StepFailedError("the transfer was cancelled")
 
 
-def upload(store: AzureBlobDatastore, path: Path, key: str, marker: str, advance: Advance, cancelled: Cancelled) -> str:
-    """Upload ``path`` to ``key``; return the verified ``md5:<hex>`` of its bytes."""
+#: What a copy returns: the verified digest (``md5:<hex>``) and the destination's marker (its ETag).
+Copied = tuple[str, str]
+
+
+def upload(
+    store: AzureBlobDatastore, path: Path, key: str, marker: str, advance: Advance, cancelled: Cancelled
+) -> Copied:
+    """Upload ``path`` to ``key``; the verified ``md5:<hex>`` of its bytes and the blob's ETag."""
     blob = store.container_client.get_blob_client(key)
     size = path.stat().st_size
-    if size <= SINGLE_PUT:
-        data = path.read_bytes()
-        md5 = hashlib.md5(data, usedforsecurity=False).digest()
-        _check_cancel(cancelled)
-        blob.upload_blob(
-            data, overwrite=True, validate_content=True, content_settings=ContentSettings(content_md5=bytearray(md5))
-        )
-        advance(size)
-    else:
-        md5 = _upload_blocks(blob, path, marker, advance, cancelled)
-    return verify(blob, key, size, md5.hex())
+    if size > SINGLE_PUT:
+        return _upload_blocks(blob, path, marker, advance, cancelled)
+    data = path.read_bytes()
+    md5 = hashlib.md5(data, usedforsecurity=False).digest()
+    _check_cancel(cancelled)
+    done = blob.upload_blob(data, overwrite=True, content_settings=ContentSettings(content_md5=bytearray(md5)))
+    # Put Blob answers with the MD5 the service computed over the body it stored.
+    received = _hex(done.get("content_md5"))
+    if received != md5.hex():
+        raise IntegrityError(f"{key!r}: the service stored bytes with MD5 {received}, but {md5.hex()} was read")
+    advance(size)
+    return f"md5:{md5.hex()}", etag(done["etag"])
 
 
 def _block_id(marker: str, index: int) -> str:
@@ -82,7 +98,8 @@ def _block_id(marker: str, index: int) -> str:
     return base64.b64encode(f"{tag}-{index:08d}".encode()).decode()
 
 
-def _upload_blocks(blob: BlobClient, path: Path, marker: str, advance: Advance, cancelled: Cancelled) -> bytes:
+def _upload_blocks(blob: BlobClient, path: Path, marker: str, advance: Advance, cancelled: Cancelled) -> Copied:
+    """Stage the blocks the service lacks, each checked by the service against its MD5, then commit them."""
     staged: set[str] = set()
     try:
         _, uncommitted = blob.get_block_list("uncommitted")
@@ -120,30 +137,19 @@ def _upload_blocks(blob: BlobClient, path: Path, marker: str, advance: Advance, 
         for future in pending:
             future.result()
     md5 = whole.digest()
-    blob.commit_block_list(
+    done = blob.commit_block_list(
         [BlobBlock(block_id) for block_id in ids], content_settings=ContentSettings(content_md5=bytearray(md5))
     )
-    return md5
-
-
-def verify(blob: BlobClient, key: str, size: int, md5: str | None) -> str:
-    """Compare the stored blob's size and Content-MD5 with what was sent; the ``md5:`` digest."""
-    props = blob.get_blob_properties()
-    stored = _hex(props.content_settings.content_md5)
-    if int(props.size) != size or (md5 is not None and stored != md5):
-        raise IntegrityError(
-            f"{key!r}: after copying, the destination holds {props.size} bytes with MD5 {stored}, expected"
-            f" {size} bytes with MD5 {md5}"
-        )
-    return f"md5:{stored}" if stored else f"size:{size}"
+    return f"md5:{md5.hex()}", etag(done["etag"])
 
 
 def matching(
     source: Datastore, source_key: str, local: Path | None, destination: AzureBlobDatastore, key: str
-) -> str | None:
-    """``md5:<hex>`` when the blob ``key`` already holds the source's bytes (its Content-MD5 equals
-    the source's: the local file's MD5, or the source blob's Content-MD5), else ``None``."""
-    stored = _hex(destination.container_client.get_blob_client(key).get_blob_properties().content_settings.content_md5)
+) -> Copied | None:
+    """When the blob ``key`` already holds the source's bytes (its Content-MD5 equals the source's: the
+    local file's MD5, or the source blob's Content-MD5): its digest and ETag; else ``None``."""
+    props = destination.container_client.get_blob_client(key).get_blob_properties()
+    stored = _hex(props.content_settings.content_md5)
     if stored is None:
         return None
     if local is not None:
@@ -153,15 +159,16 @@ def matching(
         expected = _hex(props.content_settings.content_md5)
     else:
         expected = None
-    return f"md5:{stored}" if stored == expected else None
+    return (f"md5:{stored}", etag(props.etag)) if stored == expected else None
 
 
-def download(store: AzureBlobDatastore, key: str, dest: Path, advance: Advance, cancelled: Cancelled) -> str:
-    """Download ``key`` to ``dest`` (atomically renamed into place); the verified digest of its bytes."""
+def download(
+    store: AzureBlobDatastore, key: str, version: str, dest: Path, advance: Advance, cancelled: Cancelled
+) -> str:
+    """Download the version (ETag) ``version`` of ``key`` to ``dest`` (atomically renamed into place); the
+    verified digest of its bytes."""
     _check_cancel(cancelled)
     blob = store.container_client.get_blob_client(key)
-    props = blob.get_blob_properties()
-    expected = _hex(props.content_settings.content_md5)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.parent / f".tmp-{hashlib.sha256(key.encode()).hexdigest()[:12]}-{dest.name}"
     done = [0]
@@ -176,10 +183,12 @@ def download(store: AzureBlobDatastore, key: str, dest: Path, advance: Advance, 
         downloader = blob.download_blob(
             max_concurrency=4,
             validate_content=True,
-            etag=props.etag,
+            etag=_quoted(version),
             match_condition=MatchConditions.IfNotModified,
             progress_hook=hook,
         )
+        props = downloader.properties
+        expected = _hex(props.content_settings.content_md5)
         with open(tmp, "wb") as handle:
             downloader.readinto(handle)
         actual = md5_file(tmp)
@@ -191,26 +200,37 @@ def download(store: AzureBlobDatastore, key: str, dest: Path, advance: Advance, 
     return f"md5:{actual}"
 
 
+def source_urls(source: AzureBlobDatastore) -> Callable[[str], str]:
+    """URLs a service-side copy reads the source's blobs from: signed with a read SAS where the
+    source's credentials can sign (one signer for the whole transfer), else the plain URL (a public
+    container, or the same account, where the destination's shared key authorizes the read)."""
+    from airflow_provider_amlpipe.data.blob_sas import ContainerSigner
+
+    try:
+        return ContainerSigner(source.container_client).blob_url
+    except (ConfigurationError, HttpResponseError):
+        return lambda key: source.url(key)
+
+
 def server_copy(
-    source: AzureBlobDatastore,
-    source_key: str,
+    url: str,
+    source_etag: str,
+    size: int,
     destination: AzureBlobDatastore,
     key: str,
     advance: Advance,
     cancelled: Cancelled,
-) -> str:
-    """Copy a blob service-side from its URL; the verified digest (its Content-MD5, else its size)."""
-    from airflow_provider_amlpipe.data.blob_sas import ContainerSigner
+) -> Copied:
+    """Copy the version ``source_etag`` of the blob at ``url`` service-side into ``key``.
 
+    Verified: the copy must succeed from that very version (the source may not change meanwhile),
+    and the destination must hold ``size`` bytes; its digest is the Content-MD5 the copy carried over.
+    """
     _check_cancel(cancelled)
-    src = source.container_client.get_blob_client(source_key)
-    props = src.get_blob_properties()
-    try:
-        url = ContainerSigner(source.container_client).blob_url(source_key)
-    except (ConfigurationError, HttpResponseError):  # cannot sign: readable as it is (public, same account)
-        url = src.url
     blob = destination.container_client.get_blob_client(key)
-    copy = blob.start_copy_from_url(url)
+    copy = blob.start_copy_from_url(
+        url, source_etag=_quoted(source_etag), source_match_condition=MatchConditions.IfNotModified
+    )
     status = copy.get("copy_status")
     while status == "pending":
         if cancelled():
@@ -219,6 +239,10 @@ def server_copy(
         time.sleep(_COPY_POLL)
         status = blob.get_blob_properties().copy.status
     if status != "success":
-        raise StepFailedError(f"the service-side copy of {source_key!r} to {key!r} ended {status}")
-    advance(int(props.size))
-    return verify(blob, key, int(props.size), _hex(props.content_settings.content_md5))
+        raise StepFailedError(f"the service-side copy to {key!r} ended {status}")
+    props = blob.get_blob_properties()
+    if int(props.size) != size:
+        raise IntegrityError(f"{key!r}: the copy holds {props.size} bytes, the source {size}")
+    advance(size)
+    md5 = _hex(props.content_settings.content_md5)
+    return (f"md5:{md5}" if md5 else f"size:{size}"), etag(props.etag)

@@ -9,6 +9,7 @@ source and destination are unchanged, so an interrupted transfer resumes where i
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import threading
@@ -104,6 +105,11 @@ def destination_kind(store: Datastore, key: str, declared: str | None, source: s
     return kind
 
 
+def _normal(stat: ObjectStat) -> ObjectStat:
+    """``stat`` with its marker as the journal keeps it (an ETag without quotes, however it was read)."""
+    return dataclasses.replace(stat, marker=blob.etag(stat.marker))
+
+
 def _skip(rel: str) -> bool:
     """Temporary files of stores and of interrupted copies are never data."""
     return any(part.startswith(".tmp-") or part == TEMP_FOLDER for part in rel.split("/"))
@@ -112,7 +118,7 @@ def _skip(rel: str) -> bool:
 def plan(source: FileEnd, destination: FileEnd) -> list[Item]:
     """The files to copy, sorted by destination path."""
     if source.kind == FILE:
-        stat = source.store.stat(source.key)
+        stat = _normal(source.store.stat(source.key))
         name = source.key.rsplit("/", 1)[-1]
         dest = destination.key if destination.kind == FILE else f"{destination.key}/{name}"
         rel = name if destination.kind == DIRECTORY else dest.rsplit("/", 1)[-1]
@@ -128,7 +134,7 @@ def plan(source: FileEnd, destination: FileEnd) -> list[Item]:
                 f"{key!r} in {source.store.describe()} is a symbolic link or special file",
                 "copy plain files only: replace the link by the file it points to",
             )
-        items.append(Item(key, f"{destination.key}/{rel}", rel, stat))
+        items.append(Item(key, f"{destination.key}/{rel}", rel, _normal(stat)))
     return sorted(items, key=lambda i: i.destination_key)
 
 
@@ -154,6 +160,8 @@ class FileTransfer:
         self.cancel = cancel or threading.Event()
         self.progress_every = progress_every
         self._existing: dict[str, ObjectStat] = {}
+        self._urls: Callable[[str], str] | None = None
+        self._lock = threading.Lock()
 
     def run(self) -> list[Verified]:
         """Copy and verify every file; the verified files, sorted by path."""
@@ -196,8 +204,10 @@ class FileTransfer:
     def _destination_stats(self) -> dict[str, ObjectStat]:
         store, key = self.destination.store, self.destination.key
         if self.destination.kind == FILE:
-            return {key: store.stat(key)} if store.exists(key) else {}
-        return store.list_stats(key)
+            found = {key: store.stat(key)} if store.exists(key) else {}
+        else:
+            found = store.list_stats(key)
+        return {k: _normal(v) for k, v in found.items()}
 
     def _cancelled(self) -> bool:
         return self.cancel.is_set()
@@ -214,12 +224,15 @@ class FileTransfer:
             found = blob.matching(src, item.source_key, local, dst, item.destination_key)
             if found is not None:
                 advance(item.stat.size)
-                return self._done(item, progress, found)
+                return self._done(item, progress, *found)
         if isinstance(dst, AzureBlobDatastore) and isinstance(src, AzureBlobDatastore):
-            digest = blob.server_copy(src, item.source_key, dst, item.destination_key, advance, self._cancelled)
+            url = self._source_url(item.source_key)
+            copied = blob.server_copy(
+                url, item.stat.marker, item.stat.size, dst, item.destination_key, advance, self._cancelled
+            )
         elif isinstance(dst, AzureBlobDatastore):
             assert local is not None, "only local and Blob sources pass check_store"
-            digest = blob.upload(dst, local, item.destination_key, item.stat.marker, advance, self._cancelled)
+            copied = blob.upload(dst, local, item.destination_key, item.stat.marker, advance, self._cancelled)
         elif isinstance(dst, LocalDatastore):
             target = dst.local_path(item.destination_key)
             assert target is not None
@@ -227,13 +240,20 @@ class FileTransfer:
                 digest = copy_local(local, target, advance, self._cancelled)
             else:
                 assert isinstance(src, AzureBlobDatastore)
-                digest = blob.download(src, item.source_key, target, advance, self._cancelled)
+                digest = blob.download(src, item.source_key, item.stat.marker, target, advance, self._cancelled)
+            copied = digest, LocalDatastore.object_stat(os.stat(target)).marker
         else:  # pragma: no cover - check_store refuses other kinds before anything is copied
             raise ConfigurationError("destination_data_reference", f"cannot write {dst.describe()}", "")
-        return self._done(item, progress, digest)
+        return self._done(item, progress, *copied)
 
-    def _done(self, item: Item, progress: Progress, digest: str) -> Verified:
-        marker = self.destination.store.stat(item.destination_key).marker
+    def _source_url(self, key: str) -> str:
+        with self._lock:
+            if self._urls is None:
+                assert isinstance(self.source.store, AzureBlobDatastore)
+                self._urls = blob.source_urls(self.source.store)
+        return self._urls(key)
+
+    def _done(self, item: Item, progress: Progress, digest: str, marker: str) -> Verified:
         verified = Verified(item.rel, item.stat.size, item.stat.marker, marker, digest)
         if self.journal is not None:
             self.journal.record(Verified(item.destination_key, item.stat.size, item.stat.marker, marker, digest))
