@@ -27,12 +27,13 @@ CHILD = textwrap.dedent(
     import logging, sys
     from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
     from airflow_provider_amlpipe.data.datastore import LocalDatastore
-    from airflow_provider_amlpipe.transfer import blob
+    from airflow_provider_amlpipe.transfer import blob, journal as journal_module
     from airflow_provider_amlpipe.transfer.files import FileEnd, FileTransfer
     from airflow_provider_amlpipe.transfer.journal import Journal
 
     logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")
     blob.SINGLE_PUT, blob.BLOCK_SIZE = 200_000, 100_000
+    journal_module.FLUSH_SECONDS = 0.3  # batches of a few files: some journalled, the last few not
     lake = LocalDatastore("lake", sys.argv[1])
     dest = AzureBlobDatastore.from_settings("blob", container=sys.argv[3], connection_string=sys.argv[4])
     journal = Journal(LocalDatastore("steps", sys.argv[2]), "pair")

@@ -170,8 +170,9 @@ class FileTransfer:
         existing = self._existing = self._destination_stats()
         todo: list[Item] = []
         done: list[Verified] = []
+        journalled = {} if self.journal is None else self.journal.load()
         for item in items:
-            entry = None if self.journal is None else self.journal.get(item.destination_key)
+            entry = journalled.get(item.destination_key)
             current = existing.get(item.destination_key)
             if (
                 entry is not None
@@ -198,6 +199,9 @@ class FileTransfer:
             except BaseException:
                 self.cancel.set()  # the other copies stop at their next chunk instead of running on
                 raise
+            finally:
+                if self.journal is not None:
+                    self.journal.flush()  # what was verified before a failure need not be copied again
         progress.tick(force=True)
         return sorted(done, key=lambda v: v.path)
 
