@@ -172,3 +172,25 @@ def test_block_upload_resumes_from_staged_blocks(
     assert sum(sent) == 600_000  # only the 6 blocks the service did not hold yet
     assert container.read_bytes("f.bin") == data and digest == "md5:" + hashlib.md5(data).hexdigest()
     assert etag == blob.etag(container.stat("f.bin").marker)
+
+
+def test_service_side_copy_signs_the_source_when_the_destination_has_no_account_key(
+    container: AzureBlobDatastore, azurite_connection_string: str
+) -> None:
+    from azure.storage.blob import BlobServiceClient, ContainerClient
+
+    from airflow_provider_amlpipe.data.blob_sas import ContainerSigner
+
+    other = BlobServiceClient.from_connection_string(azurite_connection_string).create_container(
+        f"sas-{uuid.uuid4().hex[:12]}"
+    )
+    sas_url = ContainerSigner(other).container_url(read=True, list=True, write=True)
+    destination = AzureBlobDatastore("sas", ContainerClient.from_container_url(sas_url))
+    container.write_bytes("src/a.bin", b"a" * 1000)
+    urls = blob.source_urls(container, destination)
+    assert "sig=" in urls("src/a.bin")  # the destination's SAS cannot authorize reading the source
+    done = _run(FileEnd(container, "src", "directory"), FileEnd(destination, "dst", "directory"), None)
+    assert [v.digest for v in done] == ["md5:" + hashlib.md5(b"a" * 1000).hexdigest()]
+    assert other.download_blob("dst/a.bin").readall() == b"a" * 1000
+    assert "sig=" not in blob.source_urls(container, container)("src/a.bin")  # one account, shared key
+    other.delete_container()

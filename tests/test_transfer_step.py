@@ -229,3 +229,91 @@ def test_postgres_to_file_to_mariadb_reuses_by_change_marker(
     for path in stores["steps"].rglob("*"):  # records, manifests, journals, registry
         assert not path.is_file() or secret.encode() not in path.read_bytes(), path
     assert secret not in json.dumps(first.statuses) + json.dumps(first.xcom("export", "output"))
+
+
+def test_unknown_connection_or_type_is_refused_naming_the_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider_amlpipe.hooks.sql_database import sql_database
+
+    with pytest.raises(ConfigurationError, match="no Airflow connection named 'xfer_nowhere'") as caught:
+        sql_database("xfer_nowhere", "source_data_reference.connection")
+    assert caught.value.field == "source_data_reference.connection"
+    monkeypatch.setenv("AIRFLOW_CONN_XFER_LITE", json.dumps({"conn_type": "sqlite", "host": "/tmp/x.db"}))
+    with pytest.raises(ConfigurationError, match="'sqlite' is not a database a transfer can use"):
+        sql_database("xfer_lite", "destination_data_reference.connection")
+    monkeypatch.setenv("AIRFLOW_CONN_XFER_NODB", json.dumps({"conn_type": "postgres", "host": "127.0.0.1"}))
+    with pytest.raises(ConfigurationError, match="no database"):
+        sql_database("xfer_nodb", "destination_data_reference.connection")
+
+
+def test_a_datastore_kind_the_transfer_cannot_write_is_refused(tmp_path: Path) -> None:
+    from airflow_provider_amlpipe.data.datastore import Datastore, LocalDatastore
+    from airflow_provider_amlpipe.steps.transfer import DataTransferStep
+
+    def untouched(*args: object, **kwargs: object) -> object:
+        raise AssertionError("nothing may be read from or written to it")
+
+    class Archive(Datastore):
+        """Stands for a datastore kind added later that transfers do not handle."""
+
+        read_bytes = write_bytes = exists = stat = list = delete = upload_file = download_file = url = untouched
+
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "a.csv").write_text("a\n1\n")
+    stores: dict[str, Datastore] = {"lake": LocalDatastore("lake", tmp_path), "archive": Archive("archive")}
+    step = DataTransferStep(
+        source=DataPath("lake", "raw"),
+        destination=DataPath("archive", "copy"),
+        source_type=None,
+        destination_type=None,
+        stores=lambda conn_id, field: stores[conn_id],
+        databases=lambda conn_id, field: pytest.fail("no database here"),
+        journal_store=stores["lake"],
+    )
+    with pytest.raises(ConfigurationError, match="a kind of datastore a transfer cannot read or write") as caught:
+        step.validate([], ["output"])
+    assert caught.value.field == "destination_data_reference.datastore"
+
+
+def test_blob_source_is_fingerprinted_by_etags_without_reading_its_bytes(
+    azurite_connection_string: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uuid
+
+    from azure.storage.blob import ContainerClient
+
+    from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
+    from airflow_provider_amlpipe.data.datastore import Datastore, LocalDatastore
+    from airflow_provider_amlpipe.reuse.hashing import Hasher, StatCache
+    from airflow_provider_amlpipe.steps.transfer import DataTransferStep
+
+    blob = AzureBlobDatastore.from_settings(
+        "blob",
+        container=f"fp-{uuid.uuid4().hex[:12]}",
+        connection_string=azurite_connection_string,
+        create_container=True,
+    )
+    blob.write_bytes("raw/a.csv", b"a\n1\n")
+    blob.write_bytes("raw/b.csv", b"b\n2\n")
+    stores: dict[str, Datastore] = {"blob": blob, "lake": LocalDatastore("lake", tmp_path / "lake")}
+    step = DataTransferStep(
+        source=DataPath("blob", "raw"),
+        destination=DataPath("lake", "copy"),
+        source_type=None,
+        destination_type=None,
+        stores=lambda conn_id, field: stores[conn_id],
+        databases=lambda conn_id, field: pytest.fail("no database here"),
+        journal_store=stores["lake"],
+    )
+    hasher = Hasher(StatCache(tmp_path / "cache.sqlite"))
+
+    def no_reads(*args: object, **kwargs: object) -> object:
+        raise AssertionError("the source's bytes were read to fingerprint it")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(ContainerClient, "download_blob", no_reads)
+        step.validate([], ["output"])
+        first = step.fingerprint_parts(hasher)
+        assert step.fingerprint_parts(hasher) == first
+        blob.write_bytes("raw/b.csv", b"b\n3\n")  # same size, new ETag
+        assert step.fingerprint_parts(hasher)["source"]["digest"] != first["source"]["digest"]
+    blob.container_client.delete_container()

@@ -118,6 +118,22 @@ class DataTransferStepOperator(AmlStepOperator):
         # The transfer runs in this worker (run_step), never as a command: the base needs no invocation.
         return cast(StepDefinition, self._step)
 
+    def execute(self, context: Context) -> dict[str, Any] | None:
+        try:
+            return super().execute(context)
+        finally:
+            self._close()
+
+    def execute_resume(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        try:
+            return super().execute_resume(context, event)
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        if self._step is not None:
+            self._step.close()
+
     def run_step(
         self, context: Context, runner: StepRunner, plan: StepPlan, decision: Run, definition: StepDefinition
     ) -> dict[str, Any] | None:

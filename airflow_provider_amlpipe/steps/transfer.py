@@ -59,10 +59,9 @@ class DataTransferStep:
     cancel: threading.Event = field(default_factory=threading.Event)
     progress_every: float = 5.0
 
-    output_hint = "the transfer writes transfer.json itself; this is a bug"
-
     def __post_init__(self) -> None:
         self._ends: dict[str, FileEnd] = {}
+        self._dbs: dict[str, sql.SqlDatabase] = {}
 
     # -- ends ------------------------------------------------------------------------------------------
     def _store(self, name: str, ref: DataPath) -> Datastore:
@@ -71,7 +70,14 @@ class DataTransferStep:
         return store
 
     def _db(self, name: str, ref: SqlDataReference) -> sql.SqlDatabase:
-        return self.databases(ref.connection, f"{name}.connection")
+        if name not in self._dbs:
+            self._dbs[name] = self.databases(ref.connection, f"{name}.connection")
+        return self._dbs[name]
+
+    def close(self) -> None:
+        """Close the database connections the step opened (to check, fingerprint or transfer)."""
+        for db in self._dbs.values():
+            db.dispose()
 
     def _file_ends(self) -> tuple[FileEnd, FileEnd]:
         """Both ends of a file-to-file transfer, their types decided by AML's rules (once)."""
@@ -187,10 +193,7 @@ class DataTransferStep:
             local = workspace.root / "import" / Path(self.source.key).name
             store.download_file(self.source.key, local)
         db = self._db(DESTINATION, self.destination)
-        try:
-            rows = sql.import_file(db, self.destination.text, local, fmt, log, self.cancel)
-        finally:
-            db.dispose()
+        rows = sql.import_file(db, self.destination.text, local, fmt, log, self.cancel)
         log.info("import: %d rows appended to %s in one transaction", rows, self.destination.text)
         return {"type": "table", "format": fmt, "rows": rows}
 
@@ -200,11 +203,7 @@ class DataTransferStep:
         name = Path(self.destination.key).name
         folder = workspace.root / "export"
         folder.mkdir(parents=True, exist_ok=True)
-        db = self._db(SOURCE, self.source)
-        try:
-            rows = sql.export(db, self.source, folder / name, fmt, log, self.cancel)
-        finally:
-            db.dispose()
+        rows = sql.export(self._db(SOURCE, self.source), self.source, folder / name, fmt, log, self.cancel)
         log.info("export: %d rows written as %s", rows, fmt)
         staged = FileEnd(LocalDatastore("export", folder), name, FILE)
         dst_store = self._store(DESTINATION, self.destination)

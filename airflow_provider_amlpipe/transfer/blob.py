@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
@@ -200,16 +201,25 @@ def download(
     return f"md5:{actual}"
 
 
-def source_urls(source: AzureBlobDatastore) -> Callable[[str], str]:
-    """URLs a service-side copy reads the source's blobs from: signed with a read SAS where the
-    source's credentials can sign (one signer for the whole transfer), else the plain URL (a public
-    container, or the same account, where the destination's shared key authorizes the read)."""
+def source_urls(source: AzureBlobDatastore, destination: AzureBlobDatastore) -> Callable[[str], str]:
+    """URLs a service-side copy reads the source's blobs from.
+
+    Within one account, when the destination is authorized with the account's shared key, the plain
+    URL: the service reads its own blob (a signed URL can make it fetch the blob over HTTP instead).
+    Otherwise a URL signed with a read SAS where the source's credentials can sign (one signer for the
+    whole transfer), else the plain URL (a public container).
+    """
     from airflow_provider_amlpipe.data.blob_sas import ContainerSigner
 
+    same_account = urlsplit(source.container_url)[:2] == urlsplit(destination.container_url)[:2] and (
+        source.account_name == destination.account_name
+    )
+    if same_account and getattr(destination.container_client.credential, "account_key", None):
+        return source.url
     try:
         return ContainerSigner(source.container_client).blob_url
     except (ConfigurationError, HttpResponseError):
-        return lambda key: source.url(key)
+        return source.url
 
 
 def server_copy(

@@ -253,8 +253,9 @@ class FileTransfer:
     def _source_url(self, key: str) -> str:
         with self._lock:
             if self._urls is None:
-                assert isinstance(self.source.store, AzureBlobDatastore)
-                self._urls = blob.source_urls(self.source.store)
+                src, dst = self.source.store, self.destination.store
+                assert isinstance(src, AzureBlobDatastore) and isinstance(dst, AzureBlobDatastore)
+                self._urls = blob.source_urls(src, dst)
         return self._urls(key)
 
     def _done(self, item: Item, progress: Progress, digest: str, marker: str) -> Verified:
