@@ -53,3 +53,4 @@ bench: setup-test $(DVC_VENV)/bin/dvc
 	$(BIN)/python bench/bench_usql.py
 	$(BIN)/python bench/bench_remote.py
 	$(BIN)/python bench/bench_single_flight.py
+	$(BIN)/python bench/bench_transfer.py

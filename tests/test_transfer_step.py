@@ -317,3 +317,67 @@ def test_blob_source_is_fingerprinted_by_etags_without_reading_its_bytes(
         blob.write_bytes("raw/b.csv", b"b\n3\n")  # same size, new ETag
         assert step.fingerprint_parts(hasher)["source"]["digest"] != first["source"]["digest"]
     blob.container_client.delete_container()
+
+
+@pytest.mark.parametrize(
+    ("source", "destination", "field", "words"),
+    [
+        (DataPath("lake", "raw"), SqlDataReference("db", sql_table="t"), "source_data_reference.path", "a directory"),
+        (
+            SqlDataReference("db", sql_table="t"),
+            DataPath("lake", "raw.csv"),
+            "destination_data_reference.path",
+            "a folder",
+        ),
+        (
+            DataPath("lake", "none.csv"),
+            SqlDataReference("db", sql_table="t"),
+            "source_data_reference.path",
+            "does not exist",
+        ),
+    ],
+)
+def test_run_time_errors_come_before_any_database_is_touched(
+    tmp_path: Path, source: object, destination: object, field: str, words: str
+) -> None:
+    from airflow_provider_amlpipe.data.datastore import LocalDatastore
+    from airflow_provider_amlpipe.steps.transfer import DataTransferStep
+
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "a.csv").write_text("a\n1\n")
+    (tmp_path / "raw.csv").mkdir()  # a folder with a file's name
+    (tmp_path / "raw.csv" / "x").write_text("x")
+    lake = LocalDatastore("lake", tmp_path)
+    step = DataTransferStep(
+        source=source,  # type: ignore[arg-type]
+        destination=destination,  # type: ignore[arg-type]
+        source_type=None,
+        destination_type=None,
+        stores=lambda conn_id, field: lake,
+        databases=lambda conn_id, field: pytest.fail("the database was contacted before the error"),
+        journal_store=lake,
+    )
+    with pytest.raises(ConfigurationError, match=words) as caught:
+        step.validate([], ["output"])
+    assert caught.value.field == field
+
+
+def test_the_same_place_through_two_connections_is_refused(tmp_path: Path) -> None:
+    from airflow_provider_amlpipe.data.datastore import LocalDatastore
+    from airflow_provider_amlpipe.steps.transfer import DataTransferStep
+
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "a.csv").write_text("a\n1\n")
+    stores = {"one": LocalDatastore("one", tmp_path), "two": LocalDatastore("two", tmp_path / "raw")}
+    step = DataTransferStep(
+        source=DataPath("one", "raw"),
+        destination=DataPath("two", "copy"),
+        source_type=None,
+        destination_type=None,
+        stores=lambda conn_id, field: stores[conn_id],
+        databases=lambda conn_id, field: pytest.fail("no database here"),
+        journal_store=stores["one"],
+    )
+    with pytest.raises(ConfigurationError, match="through another connection to the same place"):
+        step.validate([], ["output"])
+    assert not (tmp_path / "raw" / "copy").exists()

@@ -85,6 +85,14 @@ class DataTransferStep:
             assert isinstance(self.source, DataPath) and isinstance(self.destination, DataPath)
             src_store = self._store(SOURCE, self.source)
             dst_store = self._store(DESTINATION, self.destination)
+            here, there = src_store.url(self.source.key), dst_store.url(self.destination.key)
+            if here == there or here.startswith(there + "/") or there.startswith(here + "/"):
+                raise ConfigurationError(
+                    DESTINATION,
+                    f"the destination {there} is the source or lies inside it (or around it), through another"
+                    " connection to the same place",
+                    "write to another path or datastore",
+                )
             src_kind = files.source_kind(SOURCE, src_store, self.source.key, self.source_type)
             dst_kind = files.destination_kind(dst_store, self.destination.key, self.destination_type, src_kind)
             self._ends = {
@@ -103,12 +111,17 @@ class DataTransferStep:
         elif isinstance(self.source, DataPath):  # a file into a table
             assert isinstance(self.destination, SqlDataReference)
             store = self._store(SOURCE, self.source)
-            files.source_kind(SOURCE, store, self.source.key, self.source_type or FILE)
+            if files.source_kind(SOURCE, store, self.source.key, self.source_type) != FILE:
+                raise ConfigurationError(
+                    f"{SOURCE}.path",
+                    f"{self.source.key!r} is a directory, which cannot be imported into a SQL table",
+                    "point the source at one CSV or Parquet file",
+                )
             db = self._db(DESTINATION, self.destination)
             sql.table_columns(db, f"{DESTINATION}.sql_table", self.destination.text)
         else:  # rows into a file
             assert isinstance(self.source, SqlDataReference) and isinstance(self.destination, DataPath)
-            self._store(DESTINATION, self.destination)
+            self._export_store()
             db = self._db(SOURCE, self.source)
             if self.source.sql_table is not None:
                 sql.table_columns(db, f"{SOURCE}.sql_table", self.source.text)
@@ -168,6 +181,18 @@ class DataTransferStep:
     def _describe(self, ref: DataPath | SqlDataReference) -> dict[str, Any]:
         return self._identity(SOURCE if ref is self.source else DESTINATION, ref)
 
+    def _export_store(self) -> Datastore:
+        """The datastore an export writes its one file to; an error if the path is a folder there."""
+        assert isinstance(self.destination, DataPath)
+        store = self._store(DESTINATION, self.destination)
+        if files.destination_kind(store, self.destination.key, self.destination_type, FILE) != FILE:
+            raise ConfigurationError(
+                f"{DESTINATION}.path",
+                f"{self.destination.key!r} is a folder in {store.describe()}; SQL rows are exported to one file",
+                "point the destination at a file path such as 'exports/orders.csv'",
+            )
+        return store
+
     def _journal(self) -> Journal:
         src, dst = self._file_ends()
         pair = json.dumps([src.store.name, src.key, src.kind, dst.store.name, dst.key, dst.kind])
@@ -206,15 +231,7 @@ class DataTransferStep:
         rows = sql.export(self._db(SOURCE, self.source), self.source, folder / name, fmt, log, self.cancel)
         log.info("export: %d rows written as %s", rows, fmt)
         staged = FileEnd(LocalDatastore("export", folder), name, FILE)
-        dst_store = self._store(DESTINATION, self.destination)
-        dst_kind = files.destination_kind(dst_store, self.destination.key, self.destination_type, FILE)
-        if dst_kind != FILE:
-            raise ConfigurationError(
-                f"{DESTINATION}.path",
-                f"{self.destination.key!r} is a folder; SQL rows are exported to one file",
-                "point the destination at a file path such as 'exports/orders.csv'",
-            )
-        end = FileEnd(dst_store, self.destination.key, FILE)
+        end = FileEnd(self._export_store(), self.destination.key, FILE)
         verified = FileTransfer(staged, end, None, log, cancel=self.cancel, progress_every=self.progress_every).run()
         return {
             "type": FILE,
