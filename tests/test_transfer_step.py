@@ -322,7 +322,12 @@ def test_blob_source_is_fingerprinted_by_etags_without_reading_its_bytes(
 @pytest.mark.parametrize(
     ("source", "destination", "field", "words"),
     [
-        (DataPath("lake", "raw"), SqlDataReference("db", sql_table="t"), "source_data_reference.path", "a directory"),
+        (
+            DataPath("lake", "raw.csv"),
+            SqlDataReference("db", sql_table="t"),
+            "source_data_reference.path",
+            "a directory",
+        ),
         (
             SqlDataReference("db", sql_table="t"),
             DataPath("lake", "raw.csv"),
