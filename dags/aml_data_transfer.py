@@ -11,15 +11,24 @@ PostgreSQL and MariaDB:
     airflow connections add amlpipe_transfer_pg --conn-uri postgres://postgres@127.0.0.1:5432/amlpipe_demo
     airflow connections add amlpipe_transfer_mysql --conn-uri mysql://root@127.0.0.1:3306/amlpipe_demo
 
-(create the ``amlpipe_demo`` databases first). A rerun reuses every step: the files, the tables'
-rows and the queries' results are unchanged, so nothing is read or copied again.
+(create the ``amlpipe_demo`` databases first). The last step, ``reconcile``, consumes both exports: the
+transfer steps' outputs are its inputs. A rerun reuses every step: the files, the tables' rows and the
+queries' results are unchanged, so nothing is read or copied again.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from airflow.sdk import DAG, task
 
-from airflow_provider_amlpipe import DataPath, DataTransferStepOperator, SqlDataReference
+from airflow_provider_amlpipe import (
+    DataPath,
+    DataTransferStepOperator,
+    Output,
+    PythonScriptStepOperator,
+    SqlDataReference,
+)
 
 SAMPLES = "amlpipe_samples"
 LAKE = "amlpipe_default"
@@ -80,6 +89,31 @@ with DAG(
         name="transfer_mariadb_table_to_blob",
         source_data_reference=SqlDataReference(MARIADB, sql_table="orders"),
         destination_data_reference=DataPath(LAKE, "exports/orders_from_mariadb.csv"),
+    )
+
+    # get_output() in AML: each transfer's output is an input of the step that consumes its data.
+    reconcile = PythonScriptStepOperator(
+        task_id="reconcile",
+        source_directory=str(Path(__file__).parent / "scripts" / "data_transfer"),
+        script_name="reconcile.py",
+        arguments=[
+            "--totals",
+            "{inputs.totals}",
+            "--orders",
+            "{inputs.orders}",
+            "--manifests",
+            "{inputs.pg_export}",
+            "{inputs.mariadb_export}",
+            "--report",
+            Output("report"),
+        ],
+        inputs={
+            "totals": DataPath(LAKE, "exports/customer_totals.parquet"),
+            "orders": DataPath(LAKE, "exports/orders_from_mariadb.csv"),
+            "pg_export": postgres_to_blob.output,
+            "mariadb_export": mariadb_to_blob.output,
+        },
+        outputs=[Output("report")],
     )
 
     tables = create_tables()

@@ -24,6 +24,9 @@ def test_data_transfer_example_runs_then_reuses_everything(
     mysql_database: SqlDatabase,  # noqa: F811
 ) -> None:
     shutil.copy(REPO / "dags" / "aml_data_transfer.py", DAGS_FOLDER / "aml_data_transfer.py")
+    shutil.copytree(
+        REPO / "dags" / "scripts" / "data_transfer", DAGS_FOLDER / "scripts" / "data_transfer", dirs_exist_ok=True
+    )
     store = tmp_path / "store"
     monkeypatch.setenv(
         "AIRFLOW_CONN_AMLPIPE_DEFAULT", json.dumps({"conn_type": "amlpipe_local", "extra": {"path": str(store)}})
@@ -36,7 +39,7 @@ def test_data_transfer_example_runs_then_reuses_everything(
 
     first = run_dag("aml_data_transfer")
     assert first.state == "success", first.task_states
-    assert len(first.ran()) == 5
+    assert len(first.ran()) == 6
     source = (REPO / "dags" / "data" / "transfer" / "orders.csv").read_bytes()
     assert (store / "lake" / "landing" / "orders.csv").read_bytes() == source
     for db in (pg_database, mysql_database):
@@ -51,6 +54,10 @@ def test_data_transfer_example_runs_then_reuses_everything(
     assert {r["customer"]: (r["orders"], str(r["total"])) for r in totals}["Ana Müller"] == (3, "137.39")
     exported = (store / "exports" / "orders_from_mariadb.csv").read_text(encoding="utf-8").splitlines()
     assert len(exported) == 9 and '"1007","Chloé Dubois","Tent, 2-person","249.00","2024-03-05"' in exported
+
+    report = json.loads((store / first.xcom("reconcile", "report")["path"] / "reconciliation.json").read_text())
+    assert report == {"customers": 4, "mismatched": [], "rows_exported": 8 + 4}
+    assert first.statuses["reconcile"]["metrics"][0]["value"] == 0
 
     second = run_dag("aml_data_transfer")
     assert second.state == "success", second.task_states
