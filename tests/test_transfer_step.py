@@ -135,10 +135,11 @@ def test_folder_transfer_commits_a_manifest_and_reuses_until_the_source_changes(
         f"""
         from airflow.sdk import DAG
         from airflow_provider_amlpipe import DataPath, DataTransferStepOperator
-        with DAG(dag_id={dag_id!r}, schedule=None):
+        from airflow.sdk import Param
+        with DAG(dag_id={dag_id!r}, schedule=None, params={{"folder": Param("raw", type="string")}}):
             DataTransferStepOperator(
                 name="copy_raw",
-                source_data_reference=DataPath("xfer_lake", "raw"),
+                source_data_reference=DataPath("xfer_lake", "{{{{ params.folder }}}}"),
                 destination_data_reference=DataPath("xfer_lake", "curated/raw_copy"),
                 datastore="xfer_steps",
             )
