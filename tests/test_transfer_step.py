@@ -108,9 +108,12 @@ def test_parse_time_errors_name_the_field_and_the_fix(kwargs: dict[str, object],
     assert "Fix:" in str(caught.value)
 
 
-def test_provider_lists_the_operator() -> None:
-    modules = get_provider_info()["operators"][0]["python-modules"]
-    assert "airflow_provider_amlpipe.operators.transfer" in modules
+def test_provider_lists_the_operator_and_the_adls_gen2_connection_type() -> None:
+    info = get_provider_info()
+    assert "airflow_provider_amlpipe.operators.transfer" in info["operators"][0]["python-modules"]
+    adls = next(c for c in info["connection-types"] if c["connection-type"] == "amlpipe_adls_gen2")
+    assert adls["hook-class-name"] == "airflow_provider_amlpipe.hooks.datastore.AdlsGen2DatastoreHook"
+    assert {"file_system", "create_file_system"} <= set(adls["conn-fields"])
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from airflow_provider_amlpipe.data.adls_gen2 import AdlsGen2Datastore
 from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
 from airflow_provider_amlpipe.data.datastore import TEMP_FOLDER, Datastore, LocalDatastore, ObjectStat
 from airflow_provider_amlpipe.errors import ConfigurationError, IntegrityError, StepFailedError
@@ -28,7 +30,9 @@ from airflow_provider_amlpipe.transfer.progress import Progress, TransferLog
 from airflow_provider_amlpipe.transfer.refs import DIRECTORY, FILE
 
 #: Datastore kinds a transfer reads from and writes to.
-SUPPORTED_STORES = (LocalDatastore, AzureBlobDatastore)
+SUPPORTED_STORES = (LocalDatastore, AzureBlobDatastore, AdlsGen2Datastore)
+#: Where a folder bound for a hierarchical namespace is assembled before its one atomic rename.
+PARTIAL_PREFIX = ".amlpipe-partial-"
 _CHUNK = 4 * 1024 * 1024
 DEFAULT_WORKERS = 8
 
@@ -58,7 +62,8 @@ def check_store(field: str, store: Datastore) -> None:
         raise ConfigurationError(
             field,
             f"{store.describe()} is a kind of datastore a transfer cannot read or write",
-            "use a local folder (amlpipe_local) or Azure Blob (amlpipe_azure_blob) datastore",
+            "use a local folder (amlpipe_local), Azure Blob (amlpipe_azure_blob) or ADLS Gen2 (amlpipe_adls_gen2)"
+            " datastore",
         )
 
 
@@ -112,7 +117,7 @@ def _normal(stat: ObjectStat) -> ObjectStat:
 
 def _skip(rel: str) -> bool:
     """Temporary files of stores and of interrupted copies are never data."""
-    return any(part.startswith(".tmp-") or part == TEMP_FOLDER for part in rel.split("/"))
+    return any(part.startswith((".tmp-", PARTIAL_PREFIX)) or part == TEMP_FOLDER for part in rel.split("/"))
 
 
 def plan(source: FileEnd, destination: FileEnd) -> list[Item]:
@@ -165,6 +170,26 @@ class FileTransfer:
 
     def run(self) -> list[Verified]:
         """Copy and verify every file; the verified files, sorted by path."""
+        final = self.destination
+        store = final.store
+        staged = isinstance(store, AdlsGen2Datastore) and final.kind == DIRECTORY and not store.has_folder(final.key)
+        if staged:
+            # A new folder on a hierarchical namespace appears at once: assembled aside, then renamed.
+            parent, _, name = final.key.rpartition("/")
+            tag = hashlib.sha256(f"{self.source.store.name}:{self.source.key}".encode()).hexdigest()[:12]
+            folder = f"{PARTIAL_PREFIX}{name}-{tag}"
+            self.destination = FileEnd(store, f"{parent}/{folder}" if parent else folder, DIRECTORY)
+        try:
+            done = self._run()
+            if staged:
+                assert isinstance(store, AdlsGen2Datastore)
+                store.rename_folder(self.destination.key, final.key)
+                self.log.info("transfer: published %s as %s in one rename", self.destination.key, final.key)
+            return done
+        finally:
+            self.destination = final
+
+    def _run(self) -> list[Verified]:
         items = plan(self.source, self.destination)
         progress = Progress(self.log, len(items), sum(i.stat.size for i in items), every=self.progress_every)
         existing = self._existing = self._destination_stats()
@@ -172,7 +197,7 @@ class FileTransfer:
         done: list[Verified] = []
         journalled = {} if self.journal is None else self.journal.load()
         for item in items:
-            entry = journalled.get(item.destination_key)
+            entry = journalled.get(item.rel)
             current = existing.get(item.destination_key)
             if (
                 entry is not None
@@ -180,7 +205,7 @@ class FileTransfer:
                 and entry.source_marker == item.stat.marker
                 and entry.destination_marker == current.marker
             ):
-                done.append(_relative(entry, item.rel))
+                done.append(entry)
                 progress.skipped(item.stat.size)
             else:
                 todo.append(item)
@@ -223,9 +248,9 @@ class FileTransfer:
         advance = progress.add_bytes
         present = self._existing.get(item.destination_key)
         local = src.local_path(item.source_key)
-        if isinstance(dst, AzureBlobDatastore) and present is not None and present.size == item.stat.size:
+        if present is not None and present.size == item.stat.size and not isinstance(dst, LocalDatastore):
             # Copied by a run killed before it journalled the file: verify it there instead of copying.
-            found = blob.matching(src, item.source_key, local, dst, item.destination_key)
+            found = self._already_there(item, local, present)
             if found is not None:
                 advance(item.stat.size)
                 return self._done(item, progress, *found)
@@ -234,21 +259,67 @@ class FileTransfer:
             copied = blob.server_copy(
                 url, item.stat.marker, item.stat.size, dst, item.destination_key, advance, self._cancelled
             )
-        elif isinstance(dst, AzureBlobDatastore):
-            assert local is not None, "only local and Blob sources pass check_store"
-            copied = blob.upload(dst, local, item.destination_key, item.stat.marker, advance, self._cancelled)
         elif isinstance(dst, LocalDatastore):
             target = dst.local_path(item.destination_key)
             assert target is not None
-            if local is not None:
-                digest = copy_local(local, target, advance, self._cancelled)
-            else:
-                assert isinstance(src, AzureBlobDatastore)
-                digest = blob.download(src, item.source_key, item.stat.marker, target, advance, self._cancelled)
+            digest = (
+                copy_local(local, target, advance, self._cancelled)
+                if local is not None
+                else self._fetch(item, target, advance)
+            )
             copied = digest, LocalDatastore.object_stat(os.stat(target)).marker
-        else:  # pragma: no cover - check_store refuses other kinds before anything is copied
-            raise ConfigurationError("destination_data_reference", f"cannot write {dst.describe()}", "")
+        elif local is not None:
+            copied = self._send(item, local, advance)
+        else:  # between two remote stores of different kinds: through a local temporary file
+            with tempfile.TemporaryDirectory(prefix="amlpipe-transfer-") as scratch:
+                path = Path(scratch) / "file"
+                self._fetch(item, path, lambda n: None)
+                copied = self._send(item, path, advance)
         return self._done(item, progress, *copied)
+
+    def _send(self, item: Item, local: Path, advance: Callable[[int], None]) -> tuple[str, str]:
+        """Upload a local file to the (Blob or ADLS Gen2) destination, verified."""
+        dst = self.destination.store
+        if isinstance(dst, AzureBlobDatastore):
+            return blob.upload(dst, local, item.destination_key, item.stat.marker, advance, self._cancelled)
+        assert isinstance(dst, AdlsGen2Datastore), "check_store admits no other kind"
+        if self.cancel.is_set():
+            raise StepFailedError("the transfer was cancelled")
+        copied = dst.upload_verified(local, item.destination_key)
+        advance(item.stat.size)
+        return copied
+
+    def _fetch(self, item: Item, target: Path, advance: Callable[[int], None]) -> str:
+        """Download a (Blob or ADLS Gen2) source file to ``target``; its verified digest."""
+        src = self.source.store
+        if isinstance(src, AzureBlobDatastore):
+            return blob.download(src, item.source_key, item.stat.marker, target, advance, self._cancelled)
+        assert isinstance(src, AdlsGen2Datastore), "check_store admits no other kind"
+        if self.cancel.is_set():
+            raise StepFailedError("the transfer was cancelled")
+        src.download_file(item.source_key, target)
+        actual, expected = blob.md5_file(target), src.content_md5(item.source_key)
+        if target.stat().st_size != item.stat.size or (expected is not None and actual != expected):
+            raise IntegrityError(f"{item.source_key!r}: the downloaded bytes do not match its size or Content-MD5")
+        advance(item.stat.size)
+        return f"md5:{actual}"
+
+    def _already_there(self, item: Item, local: Path | None, present: ObjectStat) -> tuple[str, str] | None:
+        src, dst = self.source.store, self.destination.store
+        if isinstance(dst, AzureBlobDatastore):
+            return blob.matching(src, item.source_key, local, dst, item.destination_key)
+        assert isinstance(dst, AdlsGen2Datastore)
+        stored = dst.content_md5(item.destination_key)
+        if stored is None:
+            return None
+        expected: str | None
+        if local is not None:
+            expected = blob.md5_file(local)
+        elif isinstance(src, AdlsGen2Datastore):
+            expected = src.content_md5(item.source_key)
+        else:
+            return None
+        return (f"md5:{stored}", present.marker) if stored == expected else None
 
     def _source_url(self, key: str) -> str:
         with self._lock:
@@ -259,15 +330,11 @@ class FileTransfer:
         return self._urls(key)
 
     def _done(self, item: Item, progress: Progress, digest: str, marker: str) -> Verified:
-        verified = Verified(item.rel, item.stat.size, item.stat.marker, marker, digest)
+        verified = Verified(item.rel, item.stat.size, item.stat.marker, blob.etag(marker), digest)
         if self.journal is not None:
-            self.journal.record(Verified(item.destination_key, item.stat.size, item.stat.marker, marker, digest))
+            self.journal.record(verified)
         progress.file_done()
         return verified
-
-
-def _relative(entry: Verified, rel: str) -> Verified:
-    return Verified(rel, entry.size, entry.source_marker, entry.destination_marker, entry.digest)
 
 
 def copy_local(source: Path, target: Path, advance: Callable[[int], None], cancelled: Callable[[], bool]) -> str:
