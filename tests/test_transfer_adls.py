@@ -133,3 +133,36 @@ def test_the_connection_type_builds_the_datastore(dfs: tuple[str, Dfs], monkeypa
     monkeypatch.setenv("AIRFLOW_CONN_XFER_ADLS_BAD", json.dumps({**connection, "extra": {}}))
     with pytest.raises(ConfigurationError, match="no file system given"):
         AmlDatastoreHook("xfer_adls_bad").get_conn()
+
+
+def test_an_interrupted_folder_resumes_in_its_partial_folder(
+    lake: AdlsGen2Datastore, dfs: tuple[str, Dfs], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = dfs[1]
+    local = LocalDatastore("local", tmp_path / "local")
+    for name in ("a.bin", "b.bin", "c.bin"):
+        (local.root / "raw").mkdir(parents=True, exist_ok=True)
+        (local.root / "raw" / name).write_bytes(os.urandom(50_000))
+    journal = Journal(LocalDatastore("steps", tmp_path / "steps"), "pair")
+    real = AdlsGen2Datastore.upload_verified
+
+    def failing(self: AdlsGen2Datastore, path: Path, key: str) -> tuple[str, str]:
+        if key.endswith("b.bin"):
+            raise OSError("connection reset")
+        return real(self, path, key)
+
+    monkeypatch.setattr(AdlsGen2Datastore, "upload_verified", failing)
+    with pytest.raises(OSError, match="connection reset"):
+        FileTransfer(
+            FileEnd(local, "raw", "directory"), FileEnd(lake, "out", "directory"), journal, LOG, workers=1
+        ).run()
+    assert not lake.has_folder("out")  # nothing is visible at the destination yet
+    sent_before = sum(state.written.values())
+    monkeypatch.undo()
+    done = FileTransfer(FileEnd(local, "raw", "directory"), FileEnd(lake, "out", "directory"), journal, LOG).run()
+    assert [v.path for v in done] == ["a.bin", "b.bin", "c.bin"]
+    # Only b.bin (and c.bin, if the failure stopped the run before it) went out again.
+    resent = sum(state.written.values()) - sent_before
+    assert resent in (50_000, 100_000)
+    for name in ("a.bin", "b.bin", "c.bin"):
+        assert lake.read_bytes(f"out/{name}") == (local.root / "raw" / name).read_bytes()
