@@ -214,8 +214,8 @@ def running_dfs() -> Iterator[tuple[str, Dfs]]:
                     return self._reply(200, headers, data)
                 start, _, end = ranged.split("=", 1)[1].partition("-")
                 first, last = int(start), min(int(end) if end else total - 1, total - 1)
-                if total == 0:
-                    return self._reply(200, headers, b"")
+                if total == 0:  # as the service answers a ranged read of an empty file
+                    return self._reply(416, {"Content-Range": "bytes */0"}, code="InvalidRange")
                 chunk = data[first : last + 1]
                 headers["Content-Range"] = f"bytes {first}-{last}/{total}"
                 if self.headers.get("x-ms-range-get-content-md5") == "true":

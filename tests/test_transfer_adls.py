@@ -166,3 +166,41 @@ def test_an_interrupted_folder_resumes_in_its_partial_folder(
     assert resent in (50_000, 100_000)
     for name in ("a.bin", "b.bin", "c.bin"):
         assert lake.read_bytes(f"out/{name}") == (local.root / "raw" / name).read_bytes()
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_a_dag_transfers_into_adls_and_keeps_its_records_there(
+    dfs: tuple[str, Dfs], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dagtools import run_dag, write_dag
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "a.csv").write_text("x\n1\n")
+    adls = {"conn_type": "amlpipe_adls_gen2", "host": dfs[0], "password": KEY}
+    adls["extra"] = {"file_system": "dagfs", "create_file_system": True}  # type: ignore[assignment]
+    monkeypatch.setenv("AIRFLOW_CONN_XFER_DAG_ADLS", json.dumps(adls))
+    local = {"conn_type": "amlpipe_local", "extra": {"path": str(tmp_path)}}
+    monkeypatch.setenv("AIRFLOW_CONN_XFER_DAG_LOCAL", json.dumps(local))
+    dag_id = "t_transfer_adls"
+    write_dag(
+        dag_id,
+        f"""
+        from airflow.sdk import DAG
+        from airflow_provider_amlpipe import DataPath, DataTransferStepOperator
+        with DAG(dag_id={dag_id!r}, schedule=None):
+            DataTransferStepOperator(
+                task_id="to_lake",
+                source_data_reference=DataPath("xfer_dag_local", "raw"),
+                destination_data_reference=DataPath("xfer_dag_adls", "landing"),
+                datastore="xfer_dag_adls",
+            )
+        """,
+    )
+    first = run_dag(dag_id)
+    assert first.state == "success", first.task_states
+    store = AdlsGen2Datastore.from_settings("check", file_system="dagfs", account_url=dfs[0], account_key=KEY)
+    assert store.read_bytes("landing/a.csv") == b"x\n1\n"
+    ref = first.xcom("to_lake", "output")
+    assert json.loads(store.read_bytes(f"{ref['path']}/transfer.json"))["files"][0]["path"] == "a.csv"
+    assert run_dag(dag_id).ran() == set()

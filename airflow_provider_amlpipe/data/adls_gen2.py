@@ -107,13 +107,12 @@ class AdlsGen2Datastore(Datastore):
     def _staged(self, data: Any, length: int, md5: bytes) -> Any:
         """Write ``data`` to a new temporary file (every append checked by the service against its MD5)."""
         tmp = self.file_system.get_file_client(f"{TEMP_FOLDER}/{uuid.uuid4().hex}")
-        tmp.upload_data(
-            data,
-            length=length,
-            overwrite=True,
-            validate_content=True,
-            content_settings=ContentSettings(content_md5=bytearray(md5)),
-        )
+        settings = ContentSettings(content_md5=bytearray(md5))
+        if length == 0:  # upload_data sends no request at all for no bytes
+            tmp.create_file()
+            tmp.flush_data(0, content_settings=settings)
+            return tmp
+        tmp.upload_data(data, length=length, overwrite=True, validate_content=True, content_settings=settings)
         return tmp
 
     # -- the datastore contract --------------------------------------------------------------------
