@@ -17,6 +17,8 @@ import hashlib
 import json
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +29,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from loopback_http import serving
 
-ACCOUNT = "devstoreaccount1"
+ACCOUNT = "adlsaccount"
 KEY = base64.b64encode(b"local-dfs-server-key").decode()
 
 
@@ -39,6 +41,7 @@ class Node:
     md5: str | None = None  # base64, as the header carries it
     etag: str = ""
     modified: float = 0.0
+    copied: bool = False
 
     def touch(self) -> None:
         self.etag = f'"0x{time.time_ns():X}"'
@@ -109,6 +112,8 @@ def running_dfs() -> Iterator[tuple[str, Dfs]]:
                 headers["x-ms-meta-hdi_isfolder"] = "true"
             if node.md5:
                 headers["Content-MD5"] = node.md5
+            if node.copied:
+                headers.update({"x-ms-copy-status": "success", "x-ms-copy-id": "local-copy"})
             return headers
 
         def do_PUT(self) -> None:
@@ -126,6 +131,9 @@ def running_dfs() -> Iterator[tuple[str, Dfs]]:
                 exists = path in paths
                 if self.headers.get("If-None-Match") == "*" and exists:
                     return self._reply(409, code="PathAlreadyExists")
+                copy_source = self.headers.get("x-ms-copy-source")
+                if copy_source is not None:
+                    return self._copy(system, paths, path, copy_source)
                 source = self.headers.get("x-ms-rename-source")
                 if source is not None:
                     return self._rename(paths, unquote(urlsplit(source).path).lstrip("/").split("/", 1)[1], path)
@@ -141,6 +149,25 @@ def running_dfs() -> Iterator[tuple[str, Dfs]]:
                 paths[path] = node
                 del body
                 return self._reply(201, {"ETag": node.etag, "Last-Modified": formatdate(node.modified, usegmt=True)})
+
+        def _copy(self, system: str, paths: dict[str, Node], path: str, url: str) -> None:
+            """Copy Blob from a URL (the Blob endpoint of the account): the service reads the source itself."""
+            try:
+                with urllib.request.urlopen(url, timeout=60) as response:
+                    data = response.read()
+                    md5 = response.headers.get("Content-MD5")
+            except urllib.error.HTTPError as exc:
+                return self._reply(exc.code, code="CannotVerifyCopySource")
+            for parent in _parents(path):
+                if parent not in paths:
+                    paths[parent] = Node(True)
+                    paths[parent].touch()
+            node = Node(False, data=data, md5=md5, copied=True)
+            node.touch()
+            paths[path] = node
+            dfs.written[f"{system}/{path}"] += 0  # the bytes travelled service to service
+            headers = {"ETag": node.etag, "x-ms-copy-status": "success", "x-ms-copy-id": "local-copy"}
+            return self._reply(202, headers)
 
         def _rename(self, paths: dict[str, Node], source: str, target: str) -> None:
             if source not in paths:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -22,12 +23,13 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from azure.core import MatchConditions
 from azure.core.credentials import AzureNamedKeyCredential, TokenCredential
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import BlobClient
 from azure.storage.filedatalake import ContentSettings, DataLakeServiceClient, FileSystemClient
 
 from airflow_provider_amlpipe import faults
 from airflow_provider_amlpipe.data.datastore import TEMP_FOLDER, Datastore, ObjectStat
 from airflow_provider_amlpipe.data.names import validate_key
-from airflow_provider_amlpipe.errors import ConfigurationError, IntegrityError, NotFoundError
+from airflow_provider_amlpipe.errors import ConfigurationError, IntegrityError, NotFoundError, StepFailedError
 
 
 def _without_secrets(url: str) -> str:
@@ -47,9 +49,11 @@ def _account_name(account_url: str) -> str:
 class AdlsGen2Datastore(Datastore):
     """A datastore whose objects are the files of one ADLS Gen2 file system."""
 
-    def __init__(self, name: str, file_system: FileSystemClient) -> None:
+    def __init__(self, name: str, file_system: FileSystemClient, credential: Any = None) -> None:
         super().__init__(name)
         self.file_system = file_system
+        #: What the account's Blob endpoint is called with (service-side copies from a URL).
+        self.credential = credential
 
     @classmethod
     def from_settings(
@@ -78,7 +82,7 @@ class AdlsGen2Datastore(Datastore):
                 f"{_without_secrets(account_url)!r} was refused: {str(exc).split(chr(10))[0][:200]}",
                 "use https://<account>.dfs.core.windows.net (token credentials need https)",
             ) from None
-        store = cls(name, service.get_file_system_client(file_system))
+        store = cls(name, service.get_file_system_client(file_system), auth)
         if create_file_system:
             with contextlib.suppress(ResourceExistsError):
                 store.file_system.create_file_system()
@@ -228,6 +232,37 @@ class AdlsGen2Datastore(Datastore):
             tmp.replace(dest)
         finally:
             tmp.unlink(missing_ok=True)
+
+    def blob_client(self, key: str) -> BlobClient:
+        """The file ``key`` through the account's Blob endpoint (what a service-side copy writes to)."""
+        url = self._file(key).url.replace(".dfs.", ".blob.", 1)
+        return BlobClient.from_blob_url(url, credential=self.credential)
+
+    def copy_from_url(self, url: str, key: str, size: int, cancelled: Callable[[], bool]) -> tuple[str, str]:
+        """Copy the blob at ``url`` (readable by the service: signed, or public) into ``key``, service-side.
+
+        The copy lands in a temporary file, is checked (the service must report success and the file
+        must hold ``size`` bytes; its Content-MD5 is the source's, carried over) and renamed into place.
+        The ``md5:`` (else ``size:``) digest and the published file's ETag.
+        """
+        tmp = f"{TEMP_FOLDER}/{uuid.uuid4().hex}"
+        target = self.blob_client(tmp)
+        copy = target.start_copy_from_url(url)
+        status = copy.get("copy_status")
+        while status == "pending":
+            if cancelled():
+                target.abort_copy(str(copy["copy_id"]))
+                raise StepFailedError("the transfer was cancelled")
+            time.sleep(0.2)
+            status = target.get_blob_properties().copy.status
+        if status != "success":
+            raise StepFailedError(f"the service-side copy to {key!r} ended {status}")
+        props = target.get_blob_properties()
+        if int(props.size) != size:
+            raise IntegrityError(f"{key!r}: the copy holds {props.size} bytes, the source {size}")
+        self._publish(self._file(tmp), key, if_absent=False)
+        md5 = props.content_settings.content_md5
+        return (f"md5:{bytes(md5).hex()}" if md5 else f"size:{size}"), self.stat(key).marker
 
     def rename_folder(self, source: str, target: str) -> None:
         """Move the folder ``source`` to ``target`` in one atomic rename (``target`` must not exist)."""

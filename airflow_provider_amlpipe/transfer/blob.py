@@ -201,7 +201,7 @@ def download(
     return f"md5:{actual}"
 
 
-def source_urls(source: AzureBlobDatastore, destination: AzureBlobDatastore) -> Callable[[str], str]:
+def source_urls(source: AzureBlobDatastore, destination: Datastore) -> Callable[[str], str]:
     """URLs a service-side copy reads the source's blobs from.
 
     Within one account, when the destination is authorized with the account's shared key, the plain
@@ -211,10 +211,12 @@ def source_urls(source: AzureBlobDatastore, destination: AzureBlobDatastore) -> 
     """
     from airflow_provider_amlpipe.data.blob_sas import ContainerSigner
 
-    same_account = urlsplit(source.container_url)[:2] == urlsplit(destination.container_url)[:2] and (
-        source.account_name == destination.account_name
-    )
-    if same_account and getattr(destination.container_client.credential, "account_key", None):
+    if (
+        isinstance(destination, AzureBlobDatastore)
+        and urlsplit(source.container_url)[:2] == urlsplit(destination.container_url)[:2]
+        and source.account_name == destination.account_name
+        and getattr(destination.container_client.credential, "account_key", None)
+    ):
         return source.url
     try:
         return ContainerSigner(source.container_client).blob_url

@@ -259,6 +259,11 @@ class FileTransfer:
             copied = blob.server_copy(
                 url, item.stat.marker, item.stat.size, dst, item.destination_key, advance, self._cancelled
             )
+        elif isinstance(dst, AdlsGen2Datastore) and isinstance(src, AzureBlobDatastore):
+            copied = dst.copy_from_url(
+                self._source_url(item.source_key), item.destination_key, item.stat.size, self._cancelled
+            )
+            advance(item.stat.size)
         elif isinstance(dst, LocalDatastore):
             target = dst.local_path(item.destination_key)
             assert target is not None
@@ -324,9 +329,9 @@ class FileTransfer:
     def _source_url(self, key: str) -> str:
         with self._lock:
             if self._urls is None:
-                src, dst = self.source.store, self.destination.store
-                assert isinstance(src, AzureBlobDatastore) and isinstance(dst, AzureBlobDatastore)
-                self._urls = blob.source_urls(src, dst)
+                src = self.source.store
+                assert isinstance(src, AzureBlobDatastore)
+                self._urls = blob.source_urls(src, self.destination.store)
         return self._urls(key)
 
     def _done(self, item: Item, progress: Progress, digest: str, marker: str) -> Verified:
