@@ -82,6 +82,12 @@ def test_local_folder_copy_is_verified_and_resumes_only_what_changed(
     assert (local.root / "copy" / "a.csv").stat().st_ino != copied["a.csv"]
     assert {v.path: v.digest for v in again} != {v.path: v.digest for v in done}
 
+    # Without a journal (a run killed before its last batch was written), files already there and equal
+    # to their source are verified in place, not written again.
+    inodes = {rel: (local.root / "copy" / rel).stat().st_ino for rel in contents}
+    _run(src, dst, Journal(LocalDatastore("fresh", local.root.parent / "fresh"), "pair"))
+    assert {rel: (local.root / "copy" / rel).stat().st_ino for rel in contents} == inodes
+
     # A destination file changed behind the journal's back is copied again, not trusted.
     (local.root / "copy" / "d.json").write_bytes(b"tampered")
     _run(src, dst, journal)

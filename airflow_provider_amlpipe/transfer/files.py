@@ -24,6 +24,7 @@ from airflow_provider_amlpipe.data.adls_gen2 import AdlsGen2Datastore
 from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
 from airflow_provider_amlpipe.data.datastore import TEMP_FOLDER, Datastore, LocalDatastore, ObjectStat
 from airflow_provider_amlpipe.errors import ConfigurationError, IntegrityError, StepFailedError
+from airflow_provider_amlpipe.reuse.hashing import sha256_file
 from airflow_provider_amlpipe.transfer import blob
 from airflow_provider_amlpipe.transfer.journal import Journal, Verified
 from airflow_provider_amlpipe.transfer.progress import Progress, TransferLog
@@ -248,7 +249,7 @@ class FileTransfer:
         advance = progress.add_bytes
         present = self._existing.get(item.destination_key)
         local = src.local_path(item.source_key)
-        if present is not None and present.size == item.stat.size and not isinstance(dst, LocalDatastore):
+        if present is not None and present.size == item.stat.size:
             # Copied by a run killed before it journalled the file: verify it there instead of copying.
             found = self._already_there(item, local, present)
             if found is not None:
@@ -313,6 +314,13 @@ class FileTransfer:
         src, dst = self.source.store, self.destination.store
         if isinstance(dst, AzureBlobDatastore):
             return blob.matching(src, item.source_key, local, dst, item.destination_key)
+        if isinstance(dst, LocalDatastore):
+            # Reading both files costs less than copying (a write, an fsync, a read back).
+            target = dst.local_path(item.destination_key)
+            if local is None or target is None:
+                return None
+            digest = sha256_file(local)
+            return (f"sha256:{digest}", present.marker) if sha256_file(target) == digest else None
         assert isinstance(dst, AdlsGen2Datastore)
         stored = dst.content_md5(item.destination_key)
         if stored is None:
