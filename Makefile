@@ -56,3 +56,4 @@ bench: setup-test $(DVC_VENV)/bin/dvc
 	$(BIN)/python bench/bench_databricks.py
 	$(BIN)/python bench/bench_parallel.py
 	$(BIN)/python bench/bench_sweep.py
+	$(BIN)/python bench/bench_transfer.py

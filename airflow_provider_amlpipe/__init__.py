@@ -19,6 +19,7 @@ _EXPORTS = {
     "AzureVMScaleSetScaleOperator": "airflow_provider_amlpipe.operators.azure_vm",
     "AzureVMStartOperator": "airflow_provider_amlpipe.operators.azure_vm",
     "DataPath": "airflow_provider_amlpipe.data.refs",
+    "DataTransferStepOperator": "airflow_provider_amlpipe.operators.transfer",
     "DatabricksStepOperator": "airflow_provider_amlpipe.operators.databricks",
     "DatastoreChangeSensor": "airflow_provider_amlpipe.sensors.datastore_change",
     "DataRef": "airflow_provider_amlpipe.data.refs",
@@ -32,6 +33,7 @@ _EXPORTS = {
     "ScriptTrial": "airflow_provider_amlpipe.operators.hyperdrive",
     "StepCommitOperator": "airflow_provider_amlpipe.operators.commit",
     "ScheduleRecurrence": "airflow_provider_amlpipe.schedules",
+    "SqlDataReference": "airflow_provider_amlpipe.transfer.refs",
     "StepReuseSensor": "airflow_provider_amlpipe.sensors.reuse",
     "changed_data_path_input": "airflow_provider_amlpipe.params",
     "data_path_input": "airflow_provider_amlpipe.params",
@@ -50,6 +52,7 @@ __all__ = [
     "AzureVMStartOperator",
     "DataPath",
     "DataRef",
+    "DataTransferStepOperator",
     "DatabricksStepOperator",
     "DatasetInput",
     "DatastoreChangeSensor",
@@ -61,6 +64,7 @@ __all__ = [
     "PythonScriptStepOperator",
     "ScheduleRecurrence",
     "ScriptTrial",
+    "SqlDataReference",
     "StepCommitOperator",
     "StepReuseSensor",
     "__version__",
@@ -89,11 +93,13 @@ if TYPE_CHECKING:
     from airflow_provider_amlpipe.operators.hyperdrive import HyperDriveStepOperator, ScriptTrial
     from airflow_provider_amlpipe.operators.parallel_run import ParallelRunStepOperator
     from airflow_provider_amlpipe.operators.python_script import PythonScriptStepOperator
+    from airflow_provider_amlpipe.operators.transfer import DataTransferStepOperator
     from airflow_provider_amlpipe.parallel.config import ParallelRunConfig
     from airflow_provider_amlpipe.params import changed_data_path_input, data_path_input, data_path_param
     from airflow_provider_amlpipe.schedules import ScheduleRecurrence, datastore_change_asset, recurrence_timetable
     from airflow_provider_amlpipe.sensors.datastore_change import DatastoreChangeSensor
     from airflow_provider_amlpipe.sensors.reuse import StepReuseSensor
+    from airflow_provider_amlpipe.transfer.refs import SqlDataReference
 
 
 def __getattr__(name: str) -> Any:

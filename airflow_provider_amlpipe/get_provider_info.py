@@ -47,6 +47,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_amlpipe.operators.databricks",
                     "airflow_provider_amlpipe.operators.parallel_run",
                     "airflow_provider_amlpipe.operators.hyperdrive",
+                    "airflow_provider_amlpipe.operators.transfer",
                 ],
             }
         ],
@@ -116,6 +117,30 @@ def get_provider_info() -> dict[str, Any]:
                     "client_id": _text("Client ID (service principal)"),
                     "managed_identity_client_id": _text("Managed identity client ID"),
                     "create_container": _flag("Create the container if missing"),
+                },
+            },
+            {
+                "hook-class-name": "airflow_provider_amlpipe.hooks.datastore.AdlsGen2DatastoreHook",
+                "hook-name": "AML Pipelines datastore (ADLS Gen2)",
+                "connection-type": "amlpipe_adls_gen2",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "extra"],
+                    "relabeling": {
+                        "host": "Account URL",
+                        "login": "Account name",
+                        "password": "Account key or client secret",
+                    },
+                    "placeholders": {
+                        "host": "https://<account>.dfs.core.windows.net",
+                        "password": "account key, or client secret when Client ID is set; empty: managed identity",
+                    },
+                },
+                "conn-fields": {
+                    "file_system": _text("File system"),
+                    "tenant_id": _text("Tenant ID"),
+                    "client_id": _text("Client ID (service principal)"),
+                    "managed_identity_client_id": _text("Managed identity client ID"),
+                    "create_file_system": _flag("Create the file system if missing"),
                 },
             },
             {

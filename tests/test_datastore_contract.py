@@ -38,11 +38,22 @@ T = TypeVar("T")
     params=[
         pytest.param("local", id="local"),
         pytest.param("azure_blob", id="azure_blob", marks=pytest.mark.azurite),
+        pytest.param("adls_gen2", id="adls_gen2"),
     ]
 )
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Datastore]:
     if request.param == "local":
         yield LocalDatastore("contract", tmp_path / "store")
+        return
+    if request.param == "adls_gen2":  # against the local DFS-protocol server (tests/dfs_server.py)
+        from dfs_server import KEY, running_dfs
+
+        from airflow_provider_amlpipe.data.adls_gen2 import AdlsGen2Datastore
+
+        with running_dfs() as (url, _):
+            yield AdlsGen2Datastore.from_settings(
+                "contract", file_system="contract", account_url=url, account_key=KEY, create_file_system=True
+            )
         return
     conn = request.getfixturevalue("azurite_connection_string")
     blob_store = AzureBlobDatastore.from_settings(

@@ -1,9 +1,11 @@
 """The datastore hook: turns an Airflow connection into a :class:`Datastore`.
 
-Two connection types:
+Three connection types:
 
 - ``amlpipe_local``: a folder (``extra.path``); the connection ``amlpipe_default``, when it is not
   defined, means the folder ``$AIRFLOW_HOME/amlpipe/datastore`` so nothing needs setting up;
+- ``amlpipe_adls_gen2``: an ADLS Gen2 file system (``extra.file_system``) of the account at Host (the
+  ``dfs`` URL), with an account key (Password), a service principal or the default credential chain;
 - ``amlpipe_azure_blob``: an account URL (Host), a container (``extra.container``) and one of:
   ``extra.connection_string``; an account key (Password); a service principal (``extra.tenant_id``,
   ``extra.client_id`` and the secret in Password); else azure-identity's default credential chain
@@ -29,6 +31,7 @@ from airflow_provider_amlpipe.extras import connection_flag
 DEFAULT_CONN_ID = "amlpipe_default"
 LOCAL_CONN_TYPE = "amlpipe_local"
 BLOB_CONN_TYPE = "amlpipe_azure_blob"
+ADLS_GEN2_CONN_TYPE = "amlpipe_adls_gen2"
 _HOST_NAME = re.compile(r"[A-Za-z0-9.-]+(:[0-9]+)?")
 _ACCOUNT_NAME = re.compile(r"[a-z0-9]{3,24}")
 
@@ -142,10 +145,12 @@ def datastore_from_connection(
             # Errors of the Blob settings themselves: say which connection holds them.
             where = f"{field} (connection {conn_id!r})"
             raise ConfigurationError(where, f"{exc.field}: {exc.problem}", exc.fix) from None
+    if conn_type == ADLS_GEN2_CONN_TYPE:
+        return _adls_gen2_datastore(conn_id, host, login, password, extra, field)
     raise ConfigurationError(
         f"{field} (connection {conn_id!r})",
         f"connection type {conn_type!r} is not a datastore",
-        f"use a connection of type {LOCAL_CONN_TYPE} or {BLOB_CONN_TYPE}",
+        f"use a connection of type {LOCAL_CONN_TYPE}, {BLOB_CONN_TYPE} or {ADLS_GEN2_CONN_TYPE}",
     )
 
 
@@ -238,6 +243,51 @@ def _blob_datastore(
     )
 
 
+def _adls_gen2_datastore(
+    conn_id: str, host: str | None, login: str | None, password: str | None, extra: dict[str, Any], field: str
+) -> Datastore:
+    """An ADLS Gen2 file system: Host (the dfs account URL) or Login (the account name), extra.file_system,
+    and an account key (Password), a service principal or the default credential chain."""
+    from airflow_provider_amlpipe.data.adls_gen2 import AdlsGen2Datastore
+
+    where = f"{field} (connection {conn_id!r})"
+    file_system = extra.get("file_system")
+    if not file_system:
+        raise ConfigurationError(where, "no file system given", "set extra.file_system to the ADLS Gen2 file system")
+    if host:
+        account_url = host.strip()
+    elif login and _ACCOUNT_NAME.fullmatch(login):
+        account_url = f"https://{login}.dfs.core.windows.net"
+    else:
+        raise ConfigurationError(where, "no account URL", "set Host to https://<account>.dfs.core.windows.net")
+    create = connection_flag(extra, "create_file_system", where)
+    credential: Any = None
+    account_key = extra.get("account_key") or (password if not extra.get("client_id") else None)
+    if extra.get("client_id") and extra.get("tenant_id"):
+        from azure.identity import ClientSecretCredential
+
+        credential = ClientSecretCredential(
+            tenant_id=extra["tenant_id"],
+            client_id=extra["client_id"],
+            client_secret=str(extra.get("client_secret") or password or ""),
+        )
+    elif not account_key:
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential(managed_identity_client_id=extra.get("managed_identity_client_id"))
+    try:
+        return AdlsGen2Datastore.from_settings(
+            conn_id,
+            file_system=file_system,
+            account_url=account_url,
+            account_key=account_key or None,
+            credential=credential,
+            create_file_system=create,
+        )
+    except ConfigurationError as exc:
+        raise ConfigurationError(where, f"{exc.field}: {exc.problem}", exc.fix) from None
+
+
 class LocalDatastoreHook(AmlDatastoreHook):
     """The ``amlpipe_local`` connection type: a datastore in a local or shared folder."""
 
@@ -250,6 +300,13 @@ class AzureBlobDatastoreHook(AmlDatastoreHook):
 
     conn_type = BLOB_CONN_TYPE
     hook_name = "AML Pipelines datastore (Azure Blob)"
+
+
+class AdlsGen2DatastoreHook(AmlDatastoreHook):
+    """The ``amlpipe_adls_gen2`` connection type: a datastore in an ADLS Gen2 file system."""
+
+    conn_type = ADLS_GEN2_CONN_TYPE
+    hook_name = "AML Pipelines datastore (ADLS Gen2)"
 
 
 class DatastoreResolver:

@@ -1,0 +1,260 @@
+"""Verified copies into, out of and between Azure Blob containers.
+
+- Upload: small files in one ``Put Blob``, larger ones as blocks staged in parallel (memory bounded
+  by ``block_size`` times the blocks in flight). Every request carries a transactional MD5 the
+  service checks against what it received (``validate_content``), so what was read is what was
+  stored; the blob's Content-MD5 property is the MD5 of the bytes read. Block ids derive from the
+  source's change marker and the block's index, so a rerun after a kill stages only the blocks
+  the service does not already hold (uncommitted blocks survive for a week).
+- Download: ranges checked against the service's MD5 on the way (``validate_content``), then the
+  file's digest compared with the blob's Content-MD5 when it has one.
+- Blob to Blob: a server-side copy from the source's URL (``Copy Blob``, signed with a read SAS
+  when the source's credentials allow it); no byte passes through this machine. Verified by size
+  and the Content-MD5 the copy carries over (the service copies the bytes with their properties).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from azure.core import MatchConditions
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.storage.blob import BlobBlock, BlobClient, ContentSettings
+
+from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
+from airflow_provider_amlpipe.data.datastore import Datastore
+from airflow_provider_amlpipe.errors import ConfigurationError, IntegrityError, StepFailedError
+
+#: Files up to this size go up in one request.
+SINGLE_PUT = 8 * 1024 * 1024
+BLOCK_SIZE = 8 * 1024 * 1024
+#: Blocks of one file in flight at once (each holds ``BLOCK_SIZE`` of memory).
+BLOCKS_IN_FLIGHT = 4
+_COPY_POLL = 0.2
+
+Cancelled = Callable[[], bool]
+Advance = Callable[[int], None]
+
+
+def md5_file(path: Path, chunk: int = 4 * 1024 * 1024) -> str:
+    """Hex MD5 of a local file, streamed."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _hex(md5: bytes | bytearray | None) -> str | None:
+    return bytes(md5).hex() if md5 else None
+
+
+def etag(value: object) -> str:
+    """An ETag as a change marker: without the quotes a response header has and a listing has not."""
+    return str(value).strip('"')
+
+
+def _quoted(marker: str) -> str:
+    return f'"{etag(marker)}"'
+
+
+def _check_cancel(cancelled: Cancelled) -> None:
+    if cancelled():
+        raise StepFailedError("the transfer was cancelled")
+
+
+#: What a copy returns: the verified digest (``md5:<hex>``) and the destination's marker (its ETag).
+Copied = tuple[str, str]
+
+
+def upload(
+    store: AzureBlobDatastore, path: Path, key: str, marker: str, advance: Advance, cancelled: Cancelled
+) -> Copied:
+    """Upload ``path`` to ``key``; the verified ``md5:<hex>`` of its bytes and the blob's ETag."""
+    blob = store.container_client.get_blob_client(key)
+    size = path.stat().st_size
+    if size > SINGLE_PUT:
+        return _upload_blocks(blob, path, marker, advance, cancelled)
+    data = path.read_bytes()
+    md5 = hashlib.md5(data, usedforsecurity=False).digest()
+    _check_cancel(cancelled)
+    done = blob.upload_blob(data, overwrite=True, content_settings=ContentSettings(content_md5=bytearray(md5)))
+    # Put Blob answers with the MD5 the service computed over the body it stored.
+    received = _hex(done.get("content_md5"))
+    if received != md5.hex():
+        raise IntegrityError(f"{key!r}: the service stored bytes with MD5 {received}, but {md5.hex()} was read")
+    advance(size)
+    return f"md5:{md5.hex()}", etag(done["etag"])
+
+
+def _block_id(marker: str, index: int) -> str:
+    tag = hashlib.sha256(marker.encode()).hexdigest()[:16]
+    return base64.b64encode(f"{tag}-{index:08d}".encode()).decode()
+
+
+def _upload_blocks(blob: BlobClient, path: Path, marker: str, advance: Advance, cancelled: Cancelled) -> Copied:
+    """Stage the blocks the service lacks, each checked by the service against its MD5, then commit them."""
+    staged: set[str] = set()
+    try:
+        _, uncommitted = blob.get_block_list("uncommitted")
+        staged = {b.id for b in uncommitted}
+    except ResourceNotFoundError:  # no blob yet: nothing staged to resume from
+        staged = set()
+    whole = hashlib.md5(usedforsecurity=False)
+    ids: list[str] = []
+    gate = threading.BoundedSemaphore(BLOCKS_IN_FLIGHT)
+    pending: list[Future[None]] = []
+
+    def stage(block_id: str, data: bytes) -> None:
+        try:
+            blob.stage_block(block_id, data, validate_content=True)
+            advance(len(data))
+        finally:
+            gate.release()
+
+    with ThreadPoolExecutor(BLOCKS_IN_FLIGHT) as pool, open(path, "rb") as handle:
+        index = 0
+        while data := handle.read(BLOCK_SIZE):
+            whole.update(data)
+            block_id = _block_id(marker, index)
+            ids.append(block_id)
+            index += 1
+            if block_id in staged:
+                advance(len(data))
+                continue
+            _check_cancel(cancelled)
+            gate.acquire()
+            pending.append(pool.submit(stage, block_id, data))
+            for finished in [f for f in pending if f.done()]:
+                finished.result()  # a failed block stops the upload now, not after the last block
+                pending.remove(finished)
+        for future in pending:
+            future.result()
+    md5 = whole.digest()
+    done = blob.commit_block_list(
+        [BlobBlock(block_id) for block_id in ids], content_settings=ContentSettings(content_md5=bytearray(md5))
+    )
+    return f"md5:{md5.hex()}", etag(done["etag"])
+
+
+def matching(
+    source: Datastore, source_key: str, local: Path | None, destination: AzureBlobDatastore, key: str
+) -> Copied | None:
+    """When the blob ``key`` already holds the source's bytes (its Content-MD5 equals the source's: the
+    local file's MD5, or the source blob's Content-MD5): its digest and ETag; else ``None``."""
+    props = destination.container_client.get_blob_client(key).get_blob_properties()
+    stored = _hex(props.content_settings.content_md5)
+    if stored is None:
+        return None
+    if local is not None:
+        expected: str | None = md5_file(local)
+    elif isinstance(source, AzureBlobDatastore):
+        props = source.container_client.get_blob_client(source_key).get_blob_properties()
+        expected = _hex(props.content_settings.content_md5)
+    else:
+        expected = None
+    return (f"md5:{stored}", etag(props.etag)) if stored == expected else None
+
+
+def download(
+    store: AzureBlobDatastore, key: str, version: str, dest: Path, advance: Advance, cancelled: Cancelled
+) -> str:
+    """Download the version (ETag) ``version`` of ``key`` to ``dest`` (atomically renamed into place); the
+    verified digest of its bytes."""
+    _check_cancel(cancelled)
+    blob = store.container_client.get_blob_client(key)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.parent / f".tmp-{hashlib.sha256(key.encode()).hexdigest()[:12]}-{dest.name}"
+    done = [0]
+
+    def hook(current: int, total: int | None) -> None:
+        advance(current - done[0])
+        done[0] = current
+        _check_cancel(cancelled)
+
+    try:
+        # Chunks of at most 4 MiB, each checked against the MD5 the service sends with it.
+        downloader = blob.download_blob(
+            max_concurrency=4,
+            validate_content=True,
+            etag=_quoted(version),
+            match_condition=MatchConditions.IfNotModified,
+            progress_hook=hook,
+        )
+        props = downloader.properties
+        expected = _hex(props.content_settings.content_md5)
+        with open(tmp, "wb") as handle:
+            downloader.readinto(handle)
+        actual = md5_file(tmp)
+        if int(tmp.stat().st_size) != int(props.size) or (expected is not None and actual != expected):
+            raise IntegrityError(f"{key!r}: the downloaded bytes do not match the blob's size or Content-MD5")
+        tmp.replace(dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return f"md5:{actual}"
+
+
+def source_urls(source: AzureBlobDatastore, destination: Datastore) -> Callable[[str], str]:
+    """URLs a service-side copy reads the source's blobs from.
+
+    Within one account, when the destination is authorized with the account's shared key, the plain
+    URL: the service reads its own blob (a signed URL can make it fetch the blob over HTTP instead).
+    Otherwise a URL signed with a read SAS where the source's credentials can sign (one signer for the
+    whole transfer), else the plain URL (a public container).
+    """
+    from airflow_provider_amlpipe.data.blob_sas import ContainerSigner
+
+    if (
+        isinstance(destination, AzureBlobDatastore)
+        and urlsplit(source.container_url)[:2] == urlsplit(destination.container_url)[:2]
+        and source.account_name == destination.account_name
+        and getattr(destination.container_client.credential, "account_key", None)
+    ):
+        return source.url
+    try:
+        return ContainerSigner(source.container_client).blob_url
+    except (ConfigurationError, HttpResponseError):
+        return source.url
+
+
+def server_copy(
+    url: str,
+    source_etag: str,
+    size: int,
+    destination: AzureBlobDatastore,
+    key: str,
+    advance: Advance,
+    cancelled: Cancelled,
+) -> Copied:
+    """Copy the version ``source_etag`` of the blob at ``url`` service-side into ``key``.
+
+    Verified: the copy must succeed from that very version (the source may not change meanwhile),
+    and the destination must hold ``size`` bytes; its digest is the Content-MD5 the copy carried over.
+    """
+    _check_cancel(cancelled)
+    blob = destination.container_client.get_blob_client(key)
+    copy = blob.start_copy_from_url(
+        url, source_etag=_quoted(source_etag), source_match_condition=MatchConditions.IfNotModified
+    )
+    status = copy.get("copy_status")
+    while status == "pending":
+        if cancelled():
+            blob.abort_copy(str(copy["copy_id"]))
+            raise StepFailedError("the transfer was cancelled")
+        time.sleep(_COPY_POLL)
+        status = blob.get_blob_properties().copy.status
+    if status != "success":
+        raise StepFailedError(f"the service-side copy to {key!r} ended {status}")
+    props = blob.get_blob_properties()
+    if int(props.size) != size:
+        raise IntegrityError(f"{key!r}: the copy holds {props.size} bytes, the source {size}")
+    advance(size)
+    md5 = _hex(props.content_settings.content_md5)
+    return (f"md5:{md5}" if md5 else f"size:{size}"), etag(props.etag)

@@ -1,0 +1,381 @@
+"""Copying files between datastores: plan, copy in parallel, verify, journal, resume.
+
+The source is a file or a folder in one datastore, the destination a file or a folder in another
+(or the same). Each file is copied by the fastest route the two stores allow (a rename-free
+streamed copy on disk, an upload or download with the service's MD5 checks, a service-side copy
+between Blob containers), verified, then journalled; a rerun skips every journalled file whose
+source and destination are unchanged, so an interrupted transfer resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import tempfile
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from airflow_provider_amlpipe.data.adls_gen2 import AdlsGen2Datastore
+from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
+from airflow_provider_amlpipe.data.datastore import TEMP_FOLDER, Datastore, LocalDatastore, ObjectStat
+from airflow_provider_amlpipe.errors import ConfigurationError, IntegrityError, StepFailedError
+from airflow_provider_amlpipe.reuse.hashing import sha256_file
+from airflow_provider_amlpipe.transfer import blob
+from airflow_provider_amlpipe.transfer.journal import Journal, Verified
+from airflow_provider_amlpipe.transfer.progress import Progress, TransferLog
+from airflow_provider_amlpipe.transfer.refs import DIRECTORY, FILE
+
+#: Datastore kinds a transfer reads from and writes to.
+SUPPORTED_STORES = (LocalDatastore, AzureBlobDatastore, AdlsGen2Datastore)
+#: Where a folder bound for a hierarchical namespace is assembled before its one atomic rename.
+PARTIAL_PREFIX = ".amlpipe-partial-"
+_CHUNK = 4 * 1024 * 1024
+DEFAULT_WORKERS = 8
+
+
+@dataclass(frozen=True)
+class FileEnd:
+    """One end of a file transfer: ``key`` in ``store``, a file or a directory."""
+
+    store: Datastore
+    key: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Item:
+    """One file to copy: where from, where to (``rel``: its path under the destination end), its stat."""
+
+    source_key: str
+    destination_key: str
+    rel: str
+    stat: ObjectStat
+
+
+def check_store(field: str, store: Datastore) -> None:
+    """Refuse a datastore kind the transfer cannot read or write."""
+    if not isinstance(store, SUPPORTED_STORES):
+        raise ConfigurationError(
+            field,
+            f"{store.describe()} is a kind of datastore a transfer cannot read or write",
+            "use a local folder (amlpipe_local), Azure Blob (amlpipe_azure_blob) or ADLS Gen2 (amlpipe_adls_gen2)"
+            " datastore",
+        )
+
+
+def source_kind(field: str, store: Datastore, key: str, declared: str | None) -> str:
+    """AML's rule: the declared type, else the type of the existing path (a missing source is an error)."""
+    if store.exists(key):
+        found: str | None = FILE
+    elif store.is_prefix(key):
+        found = DIRECTORY
+    else:
+        found = None
+    if found is None:
+        empty = store.has_folder(key)
+        raise ConfigurationError(
+            f"{field}.path",
+            f"{key!r} {'is an empty folder' if empty else 'does not exist'} in {store.describe()}",
+            "check the path (relative to the datastore's root) or put the data there first",
+        )
+    if declared is not None and declared != found:
+        raise ConfigurationError(
+            "source_reference_type",
+            f"declared {declared!r} but {key!r} in {store.describe()} is a {found}",
+            f"pass source_reference_type={found!r} or point the source at a {declared}",
+        )
+    return found
+
+
+def destination_kind(store: Datastore, key: str, declared: str | None, source: str) -> str:
+    """AML's rule: the declared type, else the type of the existing path, else the source's type."""
+    if declared is not None:
+        kind = declared
+    elif store.exists(key):
+        kind = FILE
+    elif store.is_prefix(key):
+        kind = DIRECTORY
+    else:
+        kind = source
+    if source == DIRECTORY and kind == FILE:
+        raise ConfigurationError(
+            "destination_reference_type",
+            f"a directory cannot be copied into the file {key!r}",
+            "point the destination at a folder (destination_reference_type='directory')",
+        )
+    return kind
+
+
+def _normal(stat: ObjectStat) -> ObjectStat:
+    """``stat`` with its marker as the journal keeps it (an ETag without quotes, however it was read)."""
+    return dataclasses.replace(stat, marker=blob.etag(stat.marker))
+
+
+def _skip(rel: str) -> bool:
+    """Temporary files of stores and of interrupted copies are never data."""
+    return any(part.startswith((".tmp-", PARTIAL_PREFIX)) or part == TEMP_FOLDER for part in rel.split("/"))
+
+
+def plan(source: FileEnd, destination: FileEnd) -> list[Item]:
+    """The files to copy, sorted by destination path."""
+    if source.kind == FILE:
+        stat = _normal(source.store.stat(source.key))
+        name = source.key.rsplit("/", 1)[-1]
+        dest = destination.key if destination.kind == FILE else f"{destination.key}/{name}"
+        rel = name if destination.kind == DIRECTORY else dest.rsplit("/", 1)[-1]
+        return [Item(source.key, dest, rel, stat)]
+    items = []
+    for key, stat in source.store.list_stats(source.key).items():
+        rel = key[len(source.key) + 1 :]
+        if _skip(rel):
+            continue
+        if not stat.regular:
+            raise ConfigurationError(
+                "source_data_reference.path",
+                f"{key!r} in {source.store.describe()} is a symbolic link or special file",
+                "copy plain files only: replace the link by the file it points to",
+            )
+        items.append(Item(key, f"{destination.key}/{rel}", rel, _normal(stat)))
+    return sorted(items, key=lambda i: i.destination_key)
+
+
+class FileTransfer:
+    """Copies the files of ``source`` to ``destination``, resuming from ``journal`` (``None``: no resume)."""
+
+    def __init__(
+        self,
+        source: FileEnd,
+        destination: FileEnd,
+        journal: Journal | None,
+        log: TransferLog,
+        *,
+        workers: int = DEFAULT_WORKERS,
+        cancel: threading.Event | None = None,
+        progress_every: float = 5.0,
+    ) -> None:
+        self.source = source
+        self.destination = destination
+        self.journal = journal
+        self.log = log
+        self.workers = workers
+        self.cancel = cancel or threading.Event()
+        self.progress_every = progress_every
+        self._existing: dict[str, ObjectStat] = {}
+        self._urls: Callable[[str], str] | None = None
+        self._lock = threading.Lock()
+
+    def run(self) -> list[Verified]:
+        """Copy and verify every file; the verified files, sorted by path."""
+        final = self.destination
+        store = final.store
+        staged = isinstance(store, AdlsGen2Datastore) and final.kind == DIRECTORY and not store.has_folder(final.key)
+        if staged:
+            # A new folder on a hierarchical namespace appears at once: assembled aside, then renamed.
+            parent, _, name = final.key.rpartition("/")
+            tag = hashlib.sha256(f"{self.source.store.name}:{self.source.key}".encode()).hexdigest()[:12]
+            folder = f"{PARTIAL_PREFIX}{name}-{tag}"
+            self.destination = FileEnd(store, f"{parent}/{folder}" if parent else folder, DIRECTORY)
+        try:
+            done = self._run()
+            if staged:
+                assert isinstance(store, AdlsGen2Datastore)
+                store.rename_folder(self.destination.key, final.key)
+                self.log.info("transfer: published %s as %s in one rename", self.destination.key, final.key)
+            return done
+        finally:
+            self.destination = final
+
+    def _run(self) -> list[Verified]:
+        items = plan(self.source, self.destination)
+        progress = Progress(self.log, len(items), sum(i.stat.size for i in items), every=self.progress_every)
+        existing = self._existing = self._destination_stats()
+        todo: list[Item] = []
+        done: list[Verified] = []
+        journalled = {} if self.journal is None else self.journal.load()
+        for item in items:
+            entry = journalled.get(item.rel)
+            current = existing.get(item.destination_key)
+            if (
+                entry is not None
+                and current is not None
+                and entry.source_marker == item.stat.marker
+                and entry.destination_marker == current.marker
+            ):
+                done.append(entry)
+                progress.skipped(item.stat.size)
+            else:
+                todo.append(item)
+        self.log.info(
+            "transfer: %d file(s) to copy from %s to %s, %d already verified by an earlier run",
+            len(todo),
+            self.source.store.describe(),
+            self.destination.store.describe(),
+            len(done),
+        )
+        # Large files first: they set the finish time, and small ones fill the gaps around them.
+        todo.sort(key=lambda i: -i.stat.size)
+        with ThreadPoolExecutor(max(1, min(self.workers, len(todo) or 1))) as pool:
+            try:
+                done.extend(pool.map(lambda item: self._copy(item, progress), todo))
+            except BaseException:
+                self.cancel.set()  # the other copies stop at their next chunk instead of running on
+                raise
+            finally:
+                if self.journal is not None:
+                    self.journal.flush()  # what was verified before a failure need not be copied again
+        progress.tick(force=True)
+        return sorted(done, key=lambda v: v.path)
+
+    def _destination_stats(self) -> dict[str, ObjectStat]:
+        store, key = self.destination.store, self.destination.key
+        if self.destination.kind == FILE:
+            found = {key: store.stat(key)} if store.exists(key) else {}
+        else:
+            found = store.list_stats(key)
+        return {k: _normal(v) for k, v in found.items()}
+
+    def _cancelled(self) -> bool:
+        return self.cancel.is_set()
+
+    def _copy(self, item: Item, progress: Progress) -> Verified:
+        if self.cancel.is_set():
+            raise StepFailedError("the transfer was cancelled")
+        src, dst = self.source.store, self.destination.store
+        advance = progress.add_bytes
+        present = self._existing.get(item.destination_key)
+        local = src.local_path(item.source_key)
+        if present is not None and present.size == item.stat.size:
+            # Copied by a run killed before it journalled the file: verify it there instead of copying.
+            found = self._already_there(item, local, present)
+            if found is not None:
+                advance(item.stat.size)
+                return self._done(item, progress, *found)
+        if isinstance(dst, AzureBlobDatastore) and isinstance(src, AzureBlobDatastore):
+            url = self._source_url(item.source_key)
+            copied = blob.server_copy(
+                url, item.stat.marker, item.stat.size, dst, item.destination_key, advance, self._cancelled
+            )
+        elif isinstance(dst, AdlsGen2Datastore) and isinstance(src, AzureBlobDatastore):
+            copied = dst.copy_from_url(
+                self._source_url(item.source_key), item.destination_key, item.stat.size, self._cancelled
+            )
+            advance(item.stat.size)
+        elif isinstance(dst, LocalDatastore):
+            target = dst.local_path(item.destination_key)
+            assert target is not None
+            digest = (
+                copy_local(local, target, advance, self._cancelled)
+                if local is not None
+                else self._fetch(item, target, advance)
+            )
+            copied = digest, LocalDatastore.object_stat(os.stat(target)).marker
+        elif local is not None:
+            copied = self._send(item, local, advance)
+        else:  # between two remote stores of different kinds: through a local temporary file
+            with tempfile.TemporaryDirectory(prefix="amlpipe-transfer-") as scratch:
+                path = Path(scratch) / "file"
+                self._fetch(item, path, lambda n: None)
+                copied = self._send(item, path, advance)
+        return self._done(item, progress, *copied)
+
+    def _send(self, item: Item, local: Path, advance: Callable[[int], None]) -> tuple[str, str]:
+        """Upload a local file to the (Blob or ADLS Gen2) destination, verified."""
+        dst = self.destination.store
+        if isinstance(dst, AzureBlobDatastore):
+            return blob.upload(dst, local, item.destination_key, item.stat.marker, advance, self._cancelled)
+        assert isinstance(dst, AdlsGen2Datastore), "check_store admits no other kind"
+        if self.cancel.is_set():
+            raise StepFailedError("the transfer was cancelled")
+        copied = dst.upload_verified(local, item.destination_key)
+        advance(item.stat.size)
+        return copied
+
+    def _fetch(self, item: Item, target: Path, advance: Callable[[int], None]) -> str:
+        """Download a (Blob or ADLS Gen2) source file to ``target``; its verified digest."""
+        src = self.source.store
+        if isinstance(src, AzureBlobDatastore):
+            return blob.download(src, item.source_key, item.stat.marker, target, advance, self._cancelled)
+        assert isinstance(src, AdlsGen2Datastore), "check_store admits no other kind"
+        if self.cancel.is_set():
+            raise StepFailedError("the transfer was cancelled")
+        src.download_file(item.source_key, target)
+        actual, expected = blob.md5_file(target), src.content_md5(item.source_key)
+        if target.stat().st_size != item.stat.size or (expected is not None and actual != expected):
+            raise IntegrityError(f"{item.source_key!r}: the downloaded bytes do not match its size or Content-MD5")
+        advance(item.stat.size)
+        return f"md5:{actual}"
+
+    def _already_there(self, item: Item, local: Path | None, present: ObjectStat) -> tuple[str, str] | None:
+        src, dst = self.source.store, self.destination.store
+        if isinstance(dst, AzureBlobDatastore):
+            return blob.matching(src, item.source_key, local, dst, item.destination_key)
+        if isinstance(dst, LocalDatastore):
+            # Reading both files costs less than copying (a write, an fsync, a read back).
+            target = dst.local_path(item.destination_key)
+            if local is None or target is None:
+                return None
+            digest = sha256_file(local)
+            return (f"sha256:{digest}", present.marker) if sha256_file(target) == digest else None
+        assert isinstance(dst, AdlsGen2Datastore)
+        stored = dst.content_md5(item.destination_key)
+        if stored is None:
+            return None
+        expected: str | None
+        if local is not None:
+            expected = blob.md5_file(local)
+        elif isinstance(src, AdlsGen2Datastore):
+            expected = src.content_md5(item.source_key)
+        else:
+            return None
+        return (f"md5:{stored}", present.marker) if stored == expected else None
+
+    def _source_url(self, key: str) -> str:
+        with self._lock:
+            if self._urls is None:
+                src = self.source.store
+                assert isinstance(src, AzureBlobDatastore)
+                self._urls = blob.source_urls(src, self.destination.store)
+        return self._urls(key)
+
+    def _done(self, item: Item, progress: Progress, digest: str, marker: str) -> Verified:
+        verified = Verified(item.rel, item.stat.size, item.stat.marker, blob.etag(marker), digest)
+        if self.journal is not None:
+            self.journal.record(verified)
+        progress.file_done()
+        return verified
+
+
+def copy_local(source: Path, target: Path, advance: Callable[[int], None], cancelled: Callable[[], bool]) -> str:
+    """Stream ``source`` into ``target`` (atomically renamed into place); ``sha256:<hex>`` verified.
+
+    The digest of what was read is compared with the digest of what the destination holds once
+    written (read back through the page cache, so this costs memory bandwidth, not disk time).
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".tmp-{uuid.uuid4().hex[:12]}-{target.name}"
+    digest = hashlib.sha256()
+    try:
+        with open(source, "rb") as reader, open(tmp, "wb") as writer:
+            while chunk := reader.read(_CHUNK):
+                if cancelled():
+                    raise StepFailedError("the transfer was cancelled")
+                digest.update(chunk)
+                writer.write(chunk)
+                advance(len(chunk))
+            writer.flush()
+            os.fsync(writer.fileno())
+        written = hashlib.sha256()
+        with open(tmp, "rb") as check:
+            while chunk := check.read(_CHUNK):
+                written.update(chunk)
+        if written.hexdigest() != digest.hexdigest():
+            raise IntegrityError(f"{str(target)!r}: the bytes written differ from the bytes read")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return f"sha256:{digest.hexdigest()}"
