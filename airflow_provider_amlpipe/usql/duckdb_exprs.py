@@ -331,7 +331,7 @@ class ExprTranslator(LinqCalls, RegexCalls, Formatting, DateTimeMembers, SqlFunc
             return f"({sql} IS NOT NULL)", t.BOOL
         if typ.nullable and name == "Value":
             return sql, typ.with_nullable(False)
-        if typ.name == "SqlArray" and name == "Count":
+        if typ.name == "SqlArray" and (name == "Count" or (name == "Length" and typ.array)):
             return f"CAST(len({sql}) AS INTEGER)", t.INT
         if typ.name == "SqlMap":
             if name == "Count":
@@ -589,7 +589,7 @@ class ExprTranslator(LinqCalls, RegexCalls, Formatting, DateTimeMembers, SqlFunc
             elem = t.resolve(n.TypeRef(name[:-2], False, e.type.pos))
             if elem is not None and elem.name not in ("byte[]", "SqlArray", "SqlMap"):
                 items = ", ".join(f"CAST({self.tr(x, scope)[0]} AS {elem.duckdb()})" for (x,) in e.initializer)
-                return f"CAST([{items}] AS {elem.duckdb()}[])", UType("SqlArray", True, elem)
+                return f"CAST([{items}] AS {elem.duckdb()}[])", t.array_of(elem)
         raise self.err(e.pos, f"new {name}", f"new {name}(...) is not supported")
 
     def _new_pair(self, e: n.New, args: list[Typed]) -> Typed:

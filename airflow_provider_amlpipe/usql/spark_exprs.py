@@ -431,7 +431,7 @@ class SparkExprTranslator(ExprTranslator):
             return f"({sql} IS NOT NULL)", t.BOOL
         if typ.nullable and name == "Value":
             return sql, typ.with_nullable(False)
-        if typ.name == "SqlArray" and name == "Count":
+        if typ.name == "SqlArray" and (name == "Count" or (name == "Length" and typ.array)):
             return f"size({sql})", t.INT
         if typ.name == "SqlMap":
             if name == "Count":
@@ -500,6 +500,8 @@ class SparkExprTranslator(ExprTranslator):
             if at.name == "decimal":
                 return sql, UType("decimal", True), "CAST({} AS DECIMAL(38,10))"
             return sql, UType(at.name, True), "{}"
+        if name == "AVG" and at.is_integral:
+            return sql, UType("long", True), "CAST({} AS BIGINT)"  # a cast of a double drops the fraction in Spark
         if name in ("AVG", "STDEV", "STDEVP", "VAR", "VARP"):
             if at.name == "decimal":
                 return sql, UType("decimal", True), ("CAST({} AS DECIMAL(38,10))" if name == "AVG" else "{}")
@@ -749,7 +751,7 @@ class SparkExprTranslator(ExprTranslator):
             if elem is not None and elem.name not in ("byte[]", "SqlArray", "SqlMap"):
                 et = spark_type(elem)
                 items = ", ".join(f"CAST({self.tr(x, scope)[0]} AS {et})" for (x,) in e.initializer or ())
-                return f"CAST(array({items}) AS ARRAY<{et}>)", UType("SqlArray", True, elem)
+                return f"CAST(array({items}) AS ARRAY<{et}>)", t.array_of(elem)
         return super()._new(e, scope)
 
     # ------------------------------------------------------------ operators
