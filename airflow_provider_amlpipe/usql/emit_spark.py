@@ -23,6 +23,7 @@ from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql import types as t
 from airflow_provider_amlpipe.usql.catalog import MASTER
 from airflow_provider_amlpipe.usql.consts import NotConstant, fold
+from airflow_provider_amlpipe.usql.csformat import FormatError
 from airflow_provider_amlpipe.usql.duckdb_exprs import Scope, Typed
 from airflow_provider_amlpipe.usql.emit_duckdb import DuckDbEmitter, Rowset, _assignable
 from airflow_provider_amlpipe.usql.errors import UsqlError
@@ -39,7 +40,6 @@ from airflow_provider_amlpipe.usql.parser import parse
 from airflow_provider_amlpipe.usql.spark_exprs import (
     _WS,
     NOT_SPARK,
-    PatternError,
     SparkExprTranslator,
     bq,
     cs_tostring,
@@ -465,7 +465,7 @@ class SparkEmitter(DuckDbEmitter):
     def _datetime_text(self, col: str, fmt: TextFormat, o: n.Output) -> str:
         try:
             return f"date_format({col}, {slit(to_spark_pattern(fmt.date_time_format))})"
-        except PatternError as ex:
+        except FormatError as ex:
             raise self.err(o.outputter.pos, "dateTimeFormat", str(ex)) from None
 
     @staticmethod

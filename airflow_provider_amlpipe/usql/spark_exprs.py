@@ -16,7 +16,13 @@ from functools import partial
 
 from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql import types as t
-from airflow_provider_amlpipe.usql.csformat import DOUBLE_DIGITS, FLOAT_DIGITS
+from airflow_provider_amlpipe.usql.csformat import (
+    DEFAULT_DATETIME,
+    DOUBLE_DIGITS,
+    FLOAT_DIGITS,
+    DatetimePatterns,
+    FormatError,
+)
 from airflow_provider_amlpipe.usql.duckdb_exprs import _PARSE_TARGET, ExprTranslator, Scope, parse_composite_format
 from airflow_provider_amlpipe.usql.errors import UsqlError
 from airflow_provider_amlpipe.usql.types import UType
@@ -80,81 +86,25 @@ def slit(s: str) -> str:
 
 # ---------------------------------------------------------------- C# DateTime formats -> Spark patterns
 
-_STANDARD = {
-    "O": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSS",
-    "o": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSS",
-    "s": "yyyy-MM-dd'T'HH:mm:ss",
-    "u": "yyyy-MM-dd HH:mm:ss'Z'",
-    "d": "M/d/yyyy",
-    "D": "EEEE, MMMM d, yyyy",
-    "t": "h:mm a",
-    "T": "h:mm:ss a",
-    "g": "M/d/yyyy h:mm a",
-    "G": "M/d/yyyy h:mm:ss a",
-    "f": "EEEE, MMMM d, yyyy h:mm a",
-    "F": "EEEE, MMMM d, yyyy h:mm:ss a",
-}
-_CUSTOM = [
-    ("fffffff", "SSSSSSS"), ("ffffff", "SSSSSS"), ("fff", "SSS"), ("yyyy", "yyyy"), ("MMMM", "MMMM"),
-    ("dddd", "EEEE"), ("MMM", "MMM"), ("ddd", "EEE"), ("yy", "yy"), ("MM", "MM"), ("dd", "dd"), ("HH", "HH"),
-    ("hh", "hh"), ("mm", "mm"), ("ss", "ss"), ("tt", "a"), ("M", "M"), ("d", "d"), ("H", "H"), ("h", "h"),
-    ("m", "m"), ("s", "s"),
-]  # fmt: skip
-DEFAULT_TOSTRING = _STANDARD["G"]
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
-class PatternError(ValueError):
-    """A C# format string with no Spark datetime pattern equivalent."""
+#: DateTime patterns of Spark (Java's DateTimeFormatter): letters of literal text are quoted.
+SPARK_DATETIME = DatetimePatterns(
+    {"fffffff": "SSSSSSS", "ffffff": "SSSSSS", "fff": "SSS", "yyyy": "yyyy", "MMMM": "MMMM", "dddd": "EEEE",
+     "MMM": "MMM", "ddd": "EEE", "yy": "yy", "MM": "MM", "dd": "dd", "HH": "HH", "hh": "hh", "mm": "mm", "ss": "ss",
+     "tt": "a", "M": "M", "d": "d", "H": "H", "h": "h", "m": "m", "s": "s"},
+    _quoted,
+    str,
+)  # fmt: skip
+DEFAULT_TOSTRING = SPARK_DATETIME.render(DEFAULT_DATETIME)
 
 
 def to_spark_pattern(fmt: str) -> str:
     """Translate a C# standard or custom DateTime format string to a Spark datetime pattern."""
-    if len(fmt) == 1:
-        if fmt in _STANDARD:
-            return _STANDARD[fmt]
-        raise PatternError(f"standard DateTime format {fmt!r} is not supported")
-    out: list[str] = []
-    text: list[str] = []
-
-    def flush() -> None:
-        if text:
-            out.append("'" + "".join(text).replace("'", "''") + "'")
-            text.clear()
-
-    i = 0
-    while i < len(fmt):
-        c = fmt[i]
-        if c in "'\"":
-            end = fmt.find(c, i + 1)
-            if end < 0:
-                raise PatternError(f"unterminated quoted text in DateTime format {fmt!r}")
-            text.append(fmt[i + 1 : end])
-            i = end + 1
-            continue
-        if c == "\\" and i + 1 < len(fmt):
-            text.append(fmt[i + 1])
-            i += 2
-            continue
-        if c == "%" and i + 1 < len(fmt):
-            i += 1
-            continue
-        for spec, pat in _CUSTOM:
-            if fmt.startswith(spec, i):
-                flush()
-                out.append(pat)
-                i += len(spec)
-                break
-        else:
-            if c.isalpha() and c in "fFgKzyMdHhmst":
-                raise PatternError(f"DateTime format specifier {c!r} in {fmt!r} is not supported")
-            if c.isalpha():
-                text.append(c)
-            else:
-                flush()
-                out.append("''" if c == "'" else c)
-            i += 1
-    flush()
-    return "".join(out)
+    return SPARK_DATETIME.render(fmt)
 
 
 # ---------------------------------------------------------------- value conversions
@@ -607,7 +557,7 @@ class SparkExprTranslator(ExprTranslator):
                     raise self.err(e.pos, "ToString", "DateTime.ToString(format) needs a literal format string")
                 try:
                     return f"date_format({s}, {slit(to_spark_pattern(fmt.value))})", t.STRING
-                except PatternError as ex:
+                except FormatError as ex:
                     raise self.err(fmt.pos, "ToString", str(ex)) from None
             duckdb = partial(super()._method, recv, name, args, e)
             raise self._not_in_spark(duckdb, e.pos, "ToString", f"{st}.ToString(format)")
@@ -738,7 +688,7 @@ class SparkExprTranslator(ExprTranslator):
         if st.name == "DateTime":
             try:
                 return f"date_format({s}, {slit(to_spark_pattern(spec))})"
-            except PatternError as ex:
+            except FormatError as ex:
                 raise self.err(pos, "format", str(ex)) from None
         raise self._not_in_spark(partial(super()._formatted, s, st, spec, pos), pos, "format", f"{st} format {spec!r}")
 
