@@ -25,7 +25,8 @@ from airflow_provider_amlpipe.usql.catalog import MASTER
 from airflow_provider_amlpipe.usql.consts import NotConstant, fold
 from airflow_provider_amlpipe.usql.csformat import FormatError
 from airflow_provider_amlpipe.usql.duckdb_exprs import Scope, Typed
-from airflow_provider_amlpipe.usql.emit_duckdb import DuckDbEmitter, Rowset, _assignable
+from airflow_provider_amlpipe.usql.emit_duckdb import DuckDbEmitter, _assignable
+from airflow_provider_amlpipe.usql.emitter import Rowset
 from airflow_provider_amlpipe.usql.errors import UsqlError
 from airflow_provider_amlpipe.usql.filesets import (
     DATE_PARTS,
@@ -136,9 +137,10 @@ class SparkEmitter(DuckDbEmitter):
     DECLARE checks, ORDER BY/FETCH); every method that writes SQL is overridden.
     """
 
+    translator = SparkExprTranslator
+
     def __init__(self, source: str, params: Mapping[str, str]) -> None:
         super().__init__(source, params, Path("."))
-        self.x = SparkExprTranslator(source, self._variable)
         self.spark: list[SparkStatement] = []
         self.raw_counter = 0
         self.dbs: dict[str, _Db] = {MASTER: _Db(True)}
@@ -159,50 +161,24 @@ class SparkEmitter(DuckDbEmitter):
     def _values_table(rows: str) -> str:
         return f"VALUES {rows}"
 
-    def _unknown(self, node: object, what: str) -> UsqlError:
+    def unsupported(self, construct: str, node: object) -> UsqlError:
         pos = getattr(node, "pos", None)
         if not isinstance(pos, n.Pos):
             pos = n.Pos(1, 1)
         name = type(node).__name__
-        return self.untranslatable(pos, name, f"{what} {name} is not supported by the Spark emitter")
+        return self.untranslatable(pos, name, f"{construct} {name} is not supported by the Spark emitter")
 
     def add(self, sql: str, pos: n.Pos) -> None:
         self.spark.append(SparkStatement(sql, pos.line, pos.column))
 
     # ------------------------------------------------------------ statements
     def translate(self, script: n.Script) -> list[SparkStatement]:
-        externals = {s.name for s in script.statements if isinstance(s, n.Declare) and s.external}
-        unknown = sorted(set(self.params) - externals)
-        if unknown:
-            raise UsqlError(self.source, 1, 1, "DECLARE EXTERNAL",
-                            f"parameter(s) {', '.join(unknown)} match no DECLARE EXTERNAL in the script")  # fmt: skip
-        declared_later = {s.name for s in script.statements if isinstance(s, n.Declare) and not s.external}
-        for st in script.statements:
-            if isinstance(st, n.Declare):
-                if st.external and st.name in declared_later:
-                    continue
-                self.declare(st)
-            elif isinstance(st, n.Assign):
-                self.assign(st)
-            elif isinstance(st, n.Output):
-                self.output(st)
-            elif isinstance(st, n.UseDatabase):
-                self.use_database(st)
-            elif isinstance(st, n.CreateDatabase):
-                self.create_database(st)
-            elif isinstance(st, n.DropDatabase):
-                self.drop_database(st)
-            elif isinstance(st, n.CreateTable):
-                self.create_table(st)
-            elif isinstance(st, n.DropTable):
-                self.drop_table(st)
-            elif isinstance(st, n.Insert):
-                self.insert(st)
-            elif isinstance(st, n.Ignored):
-                self.add(f"-- ignored: {' '.join(st.text.split())}", st.pos)
-            else:
-                raise self._unknown(st, "statement")
+        """The Spark statements of the script."""
+        self.compile_statements(script)
         return self.spark
+
+    def ignored(self, st: n.Ignored) -> None:
+        self.add(f"-- ignored: {' '.join(st.text.split())}", st.pos)
 
     def declare(self, d: n.Declare) -> None:
         typ = t.resolve(d.type)
@@ -492,16 +468,8 @@ class SparkEmitter(DuckDbEmitter):
         if isinstance(qn, n.SetOp):
             ls, lc = self.query(qn.left)
             rs_, rc = self.query(qn.right)
-            if len(lc) != len(rc):
-                raise self.err(qn.pos, qn.op, f"{qn.op} needs the same number of columns on both sides "
-                               f"({len(lc)} vs {len(rc)})")  # fmt: skip
-            for (ln, lt), (_, rt) in zip(lc, rc, strict=False):
-                if lt.name != rt.name and not (lt.is_numeric and rt.is_numeric):
-                    raise self.err(qn.pos, qn.op, f"column {ln!r} is {lt} on the left but {rt} on the right")
+            cols = self.set_columns(qn, lc, rc)
             op = qn.op + (" ALL" if qn.quantifier == "ALL" else " DISTINCT")
-            cols = [
-                (ln, lt.with_nullable(lt.nullable or rt.nullable)) for (ln, lt), (_, rt) in zip(lc, rc, strict=False)
-            ]
             return f"SELECT * FROM (\n{ls}\n) AS usql_l\n{op}\nSELECT * FROM (\n{rs_}\n) AS usql_r", cols
         if isinstance(qn, n.Ordered):
             inner, cols = self.query(qn.query)
@@ -510,7 +478,7 @@ class SparkEmitter(DuckDbEmitter):
                 qn.order_by, qn.offset, qn.fetch, scope
             )
             return sql, cols
-        raise self._unknown(qn, "query")
+        raise self.unsupported("query", qn)
 
     def extract(self, e: n.Extract) -> tuple[str, list[tuple[str, UType]]]:
         fmt = text_format(e.extractor, self.source, self.constants)
@@ -727,7 +695,7 @@ class SparkEmitter(DuckDbEmitter):
             return self.spark_join(src)
         if isinstance(src, n.Explode):
             raise self.err(src.pos, "FROM", "EXPLODE needs CROSS APPLY")
-        raise self._unknown(src, "FROM source")
+        raise self.unsupported("FROM source", src)
 
     def spark_join(self, j: n.Join) -> tuple[str, Scope, bool]:
         left_sql, left, left_lateral = self._source(j.left)
@@ -780,6 +748,21 @@ class SparkEmitter(DuckDbEmitter):
         elem = ty.element or t.UNKNOWN
         return (f"{left_sql}\nLATERAL VIEW {outer}explode({sql}) {bq(ex.alias)} AS {bq(ex.columns[0])}",
                 Scope([*left.columns, (ex.alias, ex.columns[0], elem.with_nullable(True))]), True)  # fmt: skip
+
+
+#: Statement -> the SparkEmitter method translating it.
+SparkEmitter.statements = {
+    n.Declare: "declare",
+    n.Assign: "assign",
+    n.Output: "output",
+    n.UseDatabase: "use_database",
+    n.CreateDatabase: "create_database",
+    n.DropDatabase: "drop_database",
+    n.CreateTable: "create_table",
+    n.DropTable: "drop_table",
+    n.Insert: "insert",
+    n.Ignored: "ignored",
+}
 
 
 def translate_to_spark(text: str, *, source_name: str = "script.usql", params: dict[str, str] | None = None) -> str:
