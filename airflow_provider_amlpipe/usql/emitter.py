@@ -26,7 +26,9 @@ from airflow_provider_amlpipe.usql.consts import Encoding, NotConstant, fold, fo
 from airflow_provider_amlpipe.usql.duckdb_exprs import ExprTranslator, Scope, Typed, non_column_type
 from airflow_provider_amlpipe.usql.emit_model import QualifiedName
 from airflow_provider_amlpipe.usql.errors import UsqlError
+from airflow_provider_amlpipe.usql.filesets import FileSet
 from airflow_provider_amlpipe.usql.jobinfo import JobInfo
+from airflow_provider_amlpipe.usql.options import TextFormat
 from airflow_provider_amlpipe.usql.parser import INFERRED_TYPE
 from airflow_provider_amlpipe.usql.paths import PathMap, is_remote
 from airflow_provider_amlpipe.usql.types import UType
@@ -101,8 +103,9 @@ class Emitter:
         raise NotImplementedError
 
     @staticmethod
-    def _values_table(rows: str) -> str:
-        """A ``VALUES`` table of the parenthesised, comma-separated ``rows``."""
+    def _values_table(rows: str, columns: str) -> str:
+        """A FROM item ``usql_v`` whose columns ``columns`` (``c0, c1, ...``) hold the parenthesised,
+        comma-separated ``rows``."""
         raise NotImplementedError
 
     def _note(self, pos: n.Pos, text: str) -> None:
@@ -119,6 +122,22 @@ class Emitter:
 
     def query(self, qn: n.Query) -> tuple[str, list[tuple[str, UType]]]:
         """A query's SQL and its columns."""
+        raise NotImplementedError
+
+    def _char_code_text(self, col: str) -> str:
+        """A char as its UTF-16 code (charFormat "uint16")."""
+        raise NotImplementedError
+
+    def _datetime_text(self, col: str, fmt: TextFormat, o: n.Output) -> str:
+        """A DateTime in the outputter's dateTimeFormat."""
+        raise NotImplementedError
+
+    def _value_text(self, col: str, ty: UType) -> str:
+        """Any other value as C#'s ToString() writes it."""
+        raise NotImplementedError
+
+    def _quoted_text(self, v: str) -> str:
+        """A text value in double quotes, inner quotes doubled (null stays null)."""
         raise NotImplementedError
 
     def unsupported(self, construct: str, node: object) -> UsqlError:
@@ -456,9 +475,44 @@ class Emitter:
             for i, (c, ty) in enumerate(zip(v.columns, final, strict=False))
         )
         raw_cols = ", ".join(f"c{i}" for i in range(len(v.columns)))
-        table = self._values_table(", ".join(rows_sql))
-        sql = f"(SELECT {cast_cols} FROM {table} AS usql_v({raw_cols})) AS {self._ident(v.alias)}"
+        table = self._values_table(", ".join(rows_sql), raw_cols)
+        sql = f"(SELECT {cast_cols} FROM {table}) AS {self._ident(v.alias)}"
         return sql, Scope([(v.alias, c, ty) for c, ty in zip(v.columns, final, strict=False)])
+
+    # ------------------------------------------------------------ OUTPUT, EXTRACT
+    def _format_value(self, col: str, ty: UType, fmt: TextFormat, o: n.Output) -> str:
+        """One column of an output line, as the built-in outputters write it (the SQL pieces are the dialect's)."""
+        if ty.name in ("SqlArray", "SqlMap", "byte[]", "unknown"):
+            raise self.err(o.pos, "OUTPUT", f"a column of type {ty} cannot be written by the built-in outputters")
+        text_like = ty.name == "string" or (ty.name == "char" and fmt.char_format == "string")
+        if text_like:
+            v = col
+        elif ty.name == "char":
+            v = self._char_code_text(col)
+        elif ty.name == "DateTime":
+            v = self._datetime_text(col, fmt, o)
+        else:
+            v = self._value_text(col, ty)
+        strlit = self.x._strlit
+        # escapeCharacter applies whether or not quoting is on; the quote itself is doubled, never escaped
+        chars = fmt.escaped_chars()
+        for c in chars:
+            v = f"replace({v}, {strlit(c)}, {strlit(chars[0] + c)})"
+        if text_like and fmt.quoting:
+            v = self._quoted_text(v)
+        return f"coalesce({v}, {strlit(fmt.null_escape or '')})"
+
+    def _check_virtual_columns(self, fs: FileSet, types: dict[str, UType], e: n.Extract) -> None:
+        """Each placeholder of a file set pattern names an EXTRACT column, a DateTime one if it is a date part."""
+        path_pos = e.paths[0].pos
+        for name, holders in fs.columns.items():
+            if name not in types:
+                raise self.err(path_pos, "file set", f"the pattern binds {{{name}}} but {name!r} is not in the "
+                               f"EXTRACT column list; declare it there (e.g. {name} string) or use {{*}}")  # fmt: skip
+            parts = [h for h in holders if h.part is not None]
+            if parts and types[name].name != "DateTime":
+                raise self.err(path_pos, "file set", f"{{{name}:{parts[0].part}}} is a date part, so {name!r} "
+                               f"must be DateTime, not {types[name]}")  # fmt: skip
 
     def set_columns(
         self, qn: n.SetOp, lc: list[tuple[str, UType]], rc: list[tuple[str, UType]]

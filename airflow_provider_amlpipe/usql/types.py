@@ -140,3 +140,25 @@ def promote(a: UType, b: UType) -> UType:
         return UType("unknown", True)
     name = order[max(order.index(a.name), order.index(b.name), order.index("int"))]
     return UType(name, nullable)
+
+
+_WIDENING = {
+    "sbyte": ("short", "int", "long", "float", "double", "decimal"),
+    "byte": ("short", "ushort", "int", "uint", "long", "ulong", "float", "double", "decimal"),
+    "short": ("int", "long", "float", "double", "decimal"),
+    "ushort": ("int", "uint", "long", "ulong", "float", "double", "decimal"),
+    "int": ("long", "float", "double", "decimal"),
+    "uint": ("long", "ulong", "float", "double", "decimal"),
+    "long": ("float", "double", "decimal"),
+    "ulong": ("float", "double", "decimal"),
+    "float": ("double",),
+}
+
+
+def assignable(src: UType, dst: UType) -> bool:
+    """C# implicit conversion of a column value into a table column (T -> T?, numeric widening)."""
+    if src.nullable and not dst.nullable and src.name not in REFERENCE:
+        return False
+    if src.name == dst.name:
+        return src.name not in ("SqlArray", "SqlMap") or str(src) == str(dst)
+    return dst.name in _WIDENING.get(src.name, ())
