@@ -9,7 +9,7 @@ from typing import ClassVar
 
 import pytest
 
-from airflow_provider_amlpipe.usql import UsqlError
+from airflow_provider_amlpipe.usql import UsqlError, translate_to_spark
 from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql.duckdb_exprs import ExprTranslator, Scope, Typed
 from airflow_provider_amlpipe.usql.emitter import Emitter, Rowset
@@ -109,3 +109,13 @@ def test_what_the_dialect_lacks_is_unsupported() -> None:
         to_sqlite(SCRIPT + 'OUTPUT @b TO "b.csv" USING Outputters.Csv();')
     with pytest.raises(UsqlError, match="unsupported query Extract"):
         to_sqlite('@e = EXTRACT a string FROM "f.csv" USING Extractors.Csv();')
+
+
+def test_the_shipped_dialects_share_the_declare_of_the_base() -> None:
+    # DECLARE @v = expr (the value's type) is the base's, so the Spark translation has it too
+    sql = translate_to_spark(
+        "DECLARE @n = 3;\n@a = SELECT * FROM (VALUES (1)) AS T(k);\n"
+        'OUTPUT (SELECT k + @n AS s FROM @a) TO "o.csv" USING Outputters.Csv();',
+        source_name="s.usql",
+    )
+    assert "SELECT (`a`.`k` + (3)) AS `s`" in sql

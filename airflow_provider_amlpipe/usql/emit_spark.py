@@ -13,7 +13,6 @@ file, ``COALESCE(1)``), not a single file. Anything without a faithful Spark tra
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -137,28 +136,6 @@ class SparkEmitter(SparkExtract):
 
     def ignored(self, st: n.Ignored) -> None:
         self.add(f"-- ignored: {' '.join(st.text.split())}", st.pos)
-
-    def declare(self, d: n.Declare) -> None:
-        typ = t.resolve(d.type)
-        if typ is None or typ.name in ("SqlArray", "SqlMap", "byte[]"):
-            raise self.err(d.type.pos, "DECLARE", f"type {d.type.name!r} is not supported for variables")
-        if d.name in self.variables and not d.external:
-            raise self.err(d.pos, "DECLARE", f"variable @{d.name} is already declared")
-        if d.external and d.name in self.params:
-            raw = self.params[d.name]
-            self.variables[d.name] = self._param_sql(raw, typ, d)
-            if typ.name == "string":
-                self.constants[d.name] = raw
-            return
-        sql, vt = self.x.tr(d.value, Scope())
-        self._check_assignable(vt, typ, d)
-        with contextlib.suppress(NotConstant):
-            self.constants[d.name] = fold(d.value, self.constants)
-        if vt.name == "null":
-            sql = f"CAST(NULL AS {spark_type(typ)})"
-        elif vt.name != typ.name:
-            sql = f"CAST({sql} AS {spark_type(typ)})"
-        self.variables[d.name] = (f"({sql})", typ)
 
     def _param_sql(self, raw: str, typ: UType, d: n.Declare) -> Typed:
         if typ.name == "string":
