@@ -36,6 +36,7 @@ lint: setup
 	$(BIN)/ruff check airflow_provider_amlpipe dags tests bench
 	$(BIN)/ruff format --check airflow_provider_amlpipe
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 DVC_VENV := bench/.venv-dvc
 

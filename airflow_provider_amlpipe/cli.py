@@ -114,8 +114,8 @@ def main(argv: list[str] | None = None) -> int:
 def _gc(args: argparse.Namespace) -> int:
     import logging
 
+    from airflow_provider_amlpipe.hashing import Hasher
     from airflow_provider_amlpipe.reuse.gc import collect_garbage
-    from airflow_provider_amlpipe.reuse.hashing import Hasher
 
     if args.grace_hours < 0:
         print("amlpipe: --grace-hours: must not be negative", file=sys.stderr)

@@ -49,7 +49,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from airflow_provider_amlpipe.reuse.hashing import (  # noqa: E402
+from airflow_provider_amlpipe.hashing import (  # noqa: E402
     FileEntry,
     Hasher,
     StatCache,

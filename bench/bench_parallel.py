@@ -32,12 +32,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from airflow_provider_amlpipe.hashing import Hasher
 from airflow_provider_amlpipe.parallel.config import MiniBatchSize
 from airflow_provider_amlpipe.parallel.driver import DriverSpec, run_parallel
 from airflow_provider_amlpipe.parallel.items import file_batches, file_items
 from airflow_provider_amlpipe.parallel.pool import PoolSettings, WorkerPool
 from airflow_provider_amlpipe.parallel.worker import WorkerSpec, as_rows, load_entry_script
-from airflow_provider_amlpipe.reuse.hashing import Hasher
 
 SCRIPT = """
 import argparse, hashlib, os

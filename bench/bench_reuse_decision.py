@@ -30,8 +30,8 @@ from airflow_provider_amlpipe.data import objects
 from airflow_provider_amlpipe.data.datastore import LocalDatastore
 from airflow_provider_amlpipe.data.refs import Output
 from airflow_provider_amlpipe.data.registry import DatasetRegistry
+from airflow_provider_amlpipe.hashing import Hasher, StatCache
 from airflow_provider_amlpipe.reuse.fingerprint import Fingerprint
-from airflow_provider_amlpipe.reuse.hashing import Hasher, StatCache
 from airflow_provider_amlpipe.steps.inputs import resolve_inputs
 from airflow_provider_amlpipe.steps.python_script import PythonScriptStep
 from airflow_provider_amlpipe.steps.runner import Reused, Run, StepPlan, StepRunner, StepWorkspace

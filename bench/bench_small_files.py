@@ -53,7 +53,7 @@ if str(REPO_ROOT) not in sys.path and "--child" not in sys.argv:  # a child impo
 
 from airflow_provider_amlpipe.data.datastore import LocalDatastore  # noqa: E402
 from airflow_provider_amlpipe.data.refs import DataPath  # noqa: E402
-from airflow_provider_amlpipe.reuse.hashing import FileEntry, Hasher, StatCache, tree_digest  # noqa: E402
+from airflow_provider_amlpipe.hashing import FileEntry, Hasher, StatCache, tree_digest  # noqa: E402
 from airflow_provider_amlpipe.steps.inputs import resolve_inputs  # noqa: E402
 
 CORPUS_VERSION = 1

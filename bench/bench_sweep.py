@@ -43,8 +43,8 @@ from _machine import cpu_model
 
 from airflow_provider_amlpipe.data.datastore import LocalDatastore
 from airflow_provider_amlpipe.data.refs import Output
+from airflow_provider_amlpipe.hashing import Hasher, StatCache
 from airflow_provider_amlpipe.reuse.fingerprint import Fingerprint
-from airflow_provider_amlpipe.reuse.hashing import Hasher, StatCache
 from airflow_provider_amlpipe.runtime import CONTEXT_ENV
 from airflow_provider_amlpipe.steps.hyperdrive import HyperDriveStep
 from airflow_provider_amlpipe.steps.python_script import PythonScriptStep

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from airflow_provider_amlpipe.data.datastore import LocalDatastore
 from airflow_provider_amlpipe.data.refs import Output
+from airflow_provider_amlpipe.hashing import Hasher, StatCache
 from airflow_provider_amlpipe.reuse.fingerprint import Fingerprint
-from airflow_provider_amlpipe.reuse.hashing import Hasher, StatCache
 from airflow_provider_amlpipe.steps.runner import Reused, Run, StepPlan, StepRunner, StepWorkspace, Wait
 
 OUTPUTS = ("model", "metrics", "report")

@@ -199,7 +199,7 @@ def test_run_conf_mistakes_fail_before_anything_is_written(
 def test_existing_dataset_version_errors_list_what_exists(tmp_path: Path) -> None:
     from airflow_provider_amlpipe.data.objects import publish
     from airflow_provider_amlpipe.data.registry import DatasetRegistry
-    from airflow_provider_amlpipe.reuse.hashing import Hasher, StatCache
+    from airflow_provider_amlpipe.hashing import Hasher, StatCache
     from airflow_provider_amlpipe.steps.inputs import resolve_inputs
 
     store = LocalDatastore("s", tmp_path / "store")
@@ -688,7 +688,7 @@ def test_blob_folder_markers_are_skipped_and_impossible_names_are_named(
     import uuid
 
     from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
-    from airflow_provider_amlpipe.reuse.hashing import Hasher, StatCache
+    from airflow_provider_amlpipe.hashing import Hasher, StatCache
     from airflow_provider_amlpipe.steps.inputs import resolve_inputs
 
     store = AzureBlobDatastore.from_settings(

@@ -22,9 +22,9 @@ from airflow_provider_amlpipe.data.datastore import TEMP_FOLDER, LocalDatastore
 from airflow_provider_amlpipe.data.registry import DatasetRegistry
 from airflow_provider_amlpipe.data.sequence import Sequence
 from airflow_provider_amlpipe.errors import ConfigurationError, LeaseLostError
+from airflow_provider_amlpipe.hashing import Hasher, StatCache
 from airflow_provider_amlpipe.reuse.commit import Committer
 from airflow_provider_amlpipe.reuse.gc import collect_garbage
-from airflow_provider_amlpipe.reuse.hashing import Hasher, StatCache
 from airflow_provider_amlpipe.reuse.store import Heartbeat, Lease, ReuseStore
 from airflow_provider_amlpipe.steps.runner import Reused, Run, StepRunner, StepWorkspace
 

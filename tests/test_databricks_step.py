@@ -309,7 +309,7 @@ def test_the_dbfs_script_and_jar_examples_run_locally_and_are_reused(
 
 
 def test_the_fingerprint_covers_code_and_params_not_the_cluster(tmp_path: Path) -> None:
-    from airflow_provider_amlpipe.reuse.hashing import Hasher
+    from airflow_provider_amlpipe.hashing import Hasher
     from airflow_provider_amlpipe.steps.databricks import DatabricksStep
 
     notebook = tmp_path / "nb.py"

@@ -24,7 +24,7 @@ from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
 from airflow_provider_amlpipe.data.datastore import Datastore, LocalDatastore
 from airflow_provider_amlpipe.data.sequence import Sequence
 from airflow_provider_amlpipe.errors import IntegrityError, NotFoundError
-from airflow_provider_amlpipe.reuse.hashing import Hasher, StatCache, list_tree
+from airflow_provider_amlpipe.hashing import Hasher, StatCache, list_tree
 
 THREADS = 8
 MiB = 1 << 20

@@ -23,8 +23,8 @@ from airflow_provider_amlpipe.data.datastore import Datastore, LocalDatastore
 from airflow_provider_amlpipe.data.refs import DataPath, Output
 from airflow_provider_amlpipe.data.sequence import encode
 from airflow_provider_amlpipe.errors import ConfigurationError, StepFailedError
+from airflow_provider_amlpipe.hashing import Hasher, StatCache, code_digest
 from airflow_provider_amlpipe.reuse.fingerprint import Fingerprint
-from airflow_provider_amlpipe.reuse.hashing import Hasher, StatCache, code_digest
 from airflow_provider_amlpipe.reuse.store import with_checksum
 from airflow_provider_amlpipe.steps.inputs import resolve_inputs
 from airflow_provider_amlpipe.steps.runner import Reused, Run, StepPlan, StepResult, StepRunner, StepWorkspace

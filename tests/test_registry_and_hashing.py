@@ -12,7 +12,7 @@ import pytest
 from airflow_provider_amlpipe.data import objects
 from airflow_provider_amlpipe.data.datastore import LocalDatastore
 from airflow_provider_amlpipe.data.registry import DatasetRegistry
-from airflow_provider_amlpipe.reuse.hashing import Hasher, StatCache, list_tree, tree_digest
+from airflow_provider_amlpipe.hashing import Hasher, StatCache, list_tree, tree_digest
 
 
 def _register(args: tuple[str, str, int]) -> tuple[int, str]:
@@ -83,7 +83,7 @@ def test_stat_cache_serves_unchanged_files_and_notices_changes(tmp_path: Path, m
     before = tree_digest(hasher.hash_tree(tmp_path))
 
     reads: list[Path] = []
-    import airflow_provider_amlpipe.reuse.hashing as hashing
+    import airflow_provider_amlpipe.hashing as hashing
 
     real = hashing.sha256_file
     monkeypatch.setattr(hashing, "sha256_file", lambda p, *a: reads.append(Path(p)) or real(p, *a))
@@ -102,7 +102,7 @@ def test_stat_cache_serves_unchanged_files_and_notices_changes(tmp_path: Path, m
 def test_stat_cache_does_not_trust_files_written_in_the_tick_they_were_hashed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import airflow_provider_amlpipe.reuse.hashing as hashing
+    import airflow_provider_amlpipe.hashing as hashing
 
     hasher = Hasher(StatCache(tmp_path / "sc.sqlite"))
     folder = tmp_path / "d"
@@ -122,7 +122,7 @@ def test_stat_cache_does_not_trust_files_written_in_the_tick_they_were_hashed(
 def test_marker_mode_datapaths_change_with_the_file_without_reading_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import airflow_provider_amlpipe.reuse.hashing as hashing
+    import airflow_provider_amlpipe.hashing as hashing
     from airflow_provider_amlpipe.data.refs import DataPath
     from airflow_provider_amlpipe.steps.inputs import resolve_inputs
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-import airflow_provider_amlpipe.reuse.hashing as hashing
+import airflow_provider_amlpipe.hashing as hashing
 from airflow_provider_amlpipe.data.datastore import LocalDatastore
 from airflow_provider_amlpipe.data.refs import DataPath
-from airflow_provider_amlpipe.reuse.hashing import (
+from airflow_provider_amlpipe.hashing import (
     FileEntry,
     Hasher,
     StatCache,

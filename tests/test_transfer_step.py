@@ -287,7 +287,7 @@ def test_blob_source_is_fingerprinted_by_etags_without_reading_its_bytes(
 
     from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
     from airflow_provider_amlpipe.data.datastore import Datastore, LocalDatastore
-    from airflow_provider_amlpipe.reuse.hashing import Hasher, StatCache
+    from airflow_provider_amlpipe.hashing import Hasher, StatCache
     from airflow_provider_amlpipe.steps.transfer import DataTransferStep
 
     blob = AzureBlobDatastore.from_settings(

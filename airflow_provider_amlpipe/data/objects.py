@@ -8,7 +8,7 @@ manifest. Identical outputs share one object, so they cost no storage and no new
 
 An object is *intact* when its files are exactly the manifest's -- none missing, none extra, no
 links, every size and SHA-256 as recorded. Local stores check content through the stat cache (see
-:mod:`airflow_provider_amlpipe.reuse.hashing` for what it trusts) and seal committed files
+:mod:`airflow_provider_amlpipe.hashing` for what it trusts) and seal committed files
 read-only; remote stores compare each blob's ETag with the one recorded when it was uploaded
 (``markers.json``; any rewrite changes an ETag) and read the bytes of any blob whose ETag differs.
 """
@@ -31,7 +31,7 @@ from airflow_provider_amlpipe.data.names import validate_key
 from airflow_provider_amlpipe.data.retry import retrying
 from airflow_provider_amlpipe.data.sequence import encode
 from airflow_provider_amlpipe.errors import IntegrityError, NotFoundError, StepFailedError
-from airflow_provider_amlpipe.reuse.hashing import FileEntry, Hasher, sha256_file, tree_digest
+from airflow_provider_amlpipe.hashing import FileEntry, Hasher, sha256_file, tree_digest
 
 _MAX_SEGMENT_BYTES = 255  # a file name on every common file system
 _MAX_KEY_CHARS = 1024  # a blob name

@@ -17,12 +17,12 @@ from airflow_provider_amlpipe.compute.base import ComputeBackend, Invocation
 from airflow_provider_amlpipe.compute.local import LocalProcessBackend
 from airflow_provider_amlpipe.data.refs import Output, is_template
 from airflow_provider_amlpipe.errors import ConfigurationError
+from airflow_provider_amlpipe.hashing import Hasher
 from airflow_provider_amlpipe.hooks.datastore import DEFAULT_CONN_ID, DatastoreResolver
 from airflow_provider_amlpipe.lineage import LINEAGE_ATTRIBUTE
 from airflow_provider_amlpipe.links import STATUS_XCOM_KEY, ReusedFromLink
 from airflow_provider_amlpipe.operators.results import publish_result
 from airflow_provider_amlpipe.reuse.fingerprint import Fingerprint
-from airflow_provider_amlpipe.reuse.hashing import Hasher
 from airflow_provider_amlpipe.reuse.store import DEFAULT_LEASE_TTL, check_lease_ttl
 from airflow_provider_amlpipe.steps import config
 from airflow_provider_amlpipe.steps.inputs import resolve_inputs

@@ -12,12 +12,12 @@ from airflow.sdk import BaseOperator, Context, XComArg
 from airflow_provider_amlpipe.assets import dataset_alias
 from airflow_provider_amlpipe.data.refs import Output
 from airflow_provider_amlpipe.errors import ConfigurationError, StepFailedError
+from airflow_provider_amlpipe.hashing import Hasher
 from airflow_provider_amlpipe.hooks.datastore import DEFAULT_CONN_ID, DatastoreResolver
 from airflow_provider_amlpipe.links import ReusedFromLink
 from airflow_provider_amlpipe.operators.base import check_conn_id, step_outputs
 from airflow_provider_amlpipe.operators.results import publish_result
 from airflow_provider_amlpipe.reuse.commit import CommitSpec
-from airflow_provider_amlpipe.reuse.hashing import Hasher
 from airflow_provider_amlpipe.reuse.store import Lease
 from airflow_provider_amlpipe.steps import config
 from airflow_provider_amlpipe.steps.runner import StepResult, StepRunner

@@ -35,11 +35,11 @@ from airflow_provider_amlpipe.compute.staging import StagingLayout
 from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
 from airflow_provider_amlpipe.data.datastore import Datastore
 from airflow_provider_amlpipe.errors import StepFailedError
+from airflow_provider_amlpipe.hashing import Hasher
 from airflow_provider_amlpipe.hooks.datastore import DatastoreResolver
 from airflow_provider_amlpipe.links import REMOTE_JOB_URL_ATTRIBUTE, RemoteJobLink, ReusedFromLink
 from airflow_provider_amlpipe.operators.base import AmlStepOperator, StepDefinition, check_conn_id
 from airflow_provider_amlpipe.reuse.commit import CommitSpec
-from airflow_provider_amlpipe.reuse.hashing import Hasher
 from airflow_provider_amlpipe.reuse.store import Heartbeat, Lease
 from airflow_provider_amlpipe.steps import config
 from airflow_provider_amlpipe.steps.remote_staging import (

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_amlpipe.errors import AmlPipeError, ConfigurationError
+from airflow_provider_amlpipe.hashing import Hasher
 from airflow_provider_amlpipe.parallel.config import MiniBatchSize
 from airflow_provider_amlpipe.parallel.items import (
     Item,
@@ -28,7 +29,6 @@ from airflow_provider_amlpipe.parallel.items import (
 from airflow_provider_amlpipe.parallel.pool import PoolReport, PoolSettings, ThresholdExceededError, WorkerPool
 from airflow_provider_amlpipe.parallel.results import RecordLog, Rows, write_summary
 from airflow_provider_amlpipe.parallel.worker import WorkerSpec
-from airflow_provider_amlpipe.reuse.hashing import Hasher
 
 
 @dataclass

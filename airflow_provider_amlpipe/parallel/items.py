@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_amlpipe.errors import ConfigurationError
+from airflow_provider_amlpipe.hashing import Hasher, list_tree, sha256_json
 from airflow_provider_amlpipe.parallel.config import MiniBatchSize
-from airflow_provider_amlpipe.reuse.hashing import Hasher, list_tree, sha256_json
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -31,8 +31,8 @@ from airflow_provider_amlpipe.data.datastore import Datastore
 from airflow_provider_amlpipe.data.registry import DatasetRegistry
 from airflow_provider_amlpipe.data.sequence import Document
 from airflow_provider_amlpipe.errors import ConfigurationError, IntegrityError, NotFoundError, StepFailedError
+from airflow_provider_amlpipe.hashing import Hasher
 from airflow_provider_amlpipe.reuse.fingerprint import Fingerprint
-from airflow_provider_amlpipe.reuse.hashing import Hasher
 from airflow_provider_amlpipe.reuse.store import ReuseStore
 
 

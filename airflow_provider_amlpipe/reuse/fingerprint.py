@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_amlpipe.reuse.hashing import sha256_json
+from airflow_provider_amlpipe.hashing import sha256_json
 
 SCHEMA_VERSION = 1
 

@@ -20,8 +20,8 @@ from airflow_provider_amlpipe.data.datastore import TEMP_FOLDER, Datastore, Obje
 from airflow_provider_amlpipe.data.retry import retrying
 from airflow_provider_amlpipe.data.sequence import decode
 from airflow_provider_amlpipe.errors import IntegrityError, NotFoundError
+from airflow_provider_amlpipe.hashing import Hasher
 from airflow_provider_amlpipe.reuse.commit import CommitLog, Committer
-from airflow_provider_amlpipe.reuse.hashing import Hasher
 
 DEFAULT_GRACE_SECONDS = 24 * 3600.0
 

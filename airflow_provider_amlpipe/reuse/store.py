@@ -34,8 +34,8 @@ from airflow_provider_amlpipe.data.registry import utcnow_iso
 from airflow_provider_amlpipe.data.retry import retrying
 from airflow_provider_amlpipe.data.sequence import WRITER, Document, Sequence, decode, encode
 from airflow_provider_amlpipe.errors import ConfigurationError, IntegrityError, LeaseLostError, NotFoundError
+from airflow_provider_amlpipe.hashing import sha256_json
 from airflow_provider_amlpipe.reuse.fingerprint import Fingerprint
-from airflow_provider_amlpipe.reuse.hashing import sha256_json
 
 DEFAULT_LEASE_TTL = 60.0
 #: Below this a lease cannot be renewed reliably on a loaded machine; shorter TTLs are refused.

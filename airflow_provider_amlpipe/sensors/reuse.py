@@ -27,6 +27,7 @@ from airflow.sdk.exceptions import DownstreamTasksSkipped
 from airflow_provider_amlpipe.data.datastore import new_temp_dir
 from airflow_provider_amlpipe.data.refs import Output
 from airflow_provider_amlpipe.errors import ConfigurationError
+from airflow_provider_amlpipe.hashing import Hasher
 from airflow_provider_amlpipe.hooks.datastore import DEFAULT_CONN_ID, DatastoreResolver
 from airflow_provider_amlpipe.operators.base import (
     DEFAULT_WAIT_BEFORE_DEFER,
@@ -37,7 +38,6 @@ from airflow_provider_amlpipe.operators.base import (
     regenerate_for,
     resolved_later,
 )
-from airflow_provider_amlpipe.reuse.hashing import Hasher
 from airflow_provider_amlpipe.reuse.store import check_lease_ttl
 from airflow_provider_amlpipe.steps import config
 from airflow_provider_amlpipe.steps.guarded import GuardedTask, code_identity

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_amlpipe.compute.base import Invocation
 from airflow_provider_amlpipe.errors import ConfigurationError
-from airflow_provider_amlpipe.reuse.hashing import Hasher, code_digest
+from airflow_provider_amlpipe.hashing import Hasher, code_digest
 from airflow_provider_amlpipe.steps.config import check_source_folder, resolve_path, source_folder
 from airflow_provider_amlpipe.steps.runner import StepWorkspace
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_amlpipe.errors import ConfigurationError
-from airflow_provider_amlpipe.reuse.hashing import Hasher, sha256_json, tree_digest
+from airflow_provider_amlpipe.hashing import Hasher, sha256_json, tree_digest
 
 KIND = "guarded_task"
 

@@ -23,7 +23,7 @@ from airflow_provider_amlpipe.data import objects
 from airflow_provider_amlpipe.data.datastore import Datastore
 from airflow_provider_amlpipe.data.refs import Output
 from airflow_provider_amlpipe.errors import ConfigurationError, StepFailedError
-from airflow_provider_amlpipe.reuse.hashing import Hasher, sha256_json
+from airflow_provider_amlpipe.hashing import Hasher, sha256_json
 from airflow_provider_amlpipe.steps.hyperdrive_trial import ScriptTrialLauncher, TrialTemplate
 from airflow_provider_amlpipe.steps.python_script import PythonScriptStep
 from airflow_provider_amlpipe.steps.runner import StepLog, StepPlan, StepRunner, StepWorkspace

@@ -14,7 +14,7 @@ from airflow_provider_amlpipe.data.names import validate_key, validate_name
 from airflow_provider_amlpipe.data.refs import DataPath, DataRef, DatasetInput
 from airflow_provider_amlpipe.data.registry import DatasetRegistry
 from airflow_provider_amlpipe.errors import ConfigurationError, NotFoundError
-from airflow_provider_amlpipe.reuse.hashing import Hasher, sha256_file, sha256_json, tree_digest
+from airflow_provider_amlpipe.hashing import Hasher, sha256_file, sha256_json, tree_digest
 
 StoreResolver = Callable[[str], Datastore]
 

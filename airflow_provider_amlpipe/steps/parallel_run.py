@@ -16,10 +16,10 @@ from typing import Any
 
 from airflow_provider_amlpipe.compute.base import Invocation
 from airflow_provider_amlpipe.errors import ConfigurationError
+from airflow_provider_amlpipe.hashing import Hasher, code_digest, sha256_json
 from airflow_provider_amlpipe.parallel.config import ParallelRunConfig
 from airflow_provider_amlpipe.parallel.driver import DriverSpec
 from airflow_provider_amlpipe.parallel.pool import PoolSettings
-from airflow_provider_amlpipe.reuse.hashing import Hasher, code_digest, sha256_json
 from airflow_provider_amlpipe.runtime import CONTEXT_ENV
 from airflow_provider_amlpipe.steps import arguments as args
 from airflow_provider_amlpipe.steps.config import check_source_folder, resolve_path, source_folder

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_amlpipe.compute.base import Invocation
 from airflow_provider_amlpipe.compute.environment import PythonEnvironment
 from airflow_provider_amlpipe.errors import ConfigurationError
-from airflow_provider_amlpipe.reuse.hashing import Hasher, code_digest, list_tree
+from airflow_provider_amlpipe.hashing import Hasher, code_digest, list_tree
 from airflow_provider_amlpipe.runtime import CONTEXT_ENV
 from airflow_provider_amlpipe.steps import arguments as args
 from airflow_provider_amlpipe.steps.config import check_source_folder, resolve_path, source_folder

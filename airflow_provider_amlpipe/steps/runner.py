@@ -19,9 +19,9 @@ from typing import Any, Protocol
 
 from airflow_provider_amlpipe.data.datastore import Datastore, new_temp_dir
 from airflow_provider_amlpipe.data.refs import Output
+from airflow_provider_amlpipe.hashing import Hasher
 from airflow_provider_amlpipe.reuse.commit import CommitSpec, Committer
 from airflow_provider_amlpipe.reuse.fingerprint import Fingerprint
-from airflow_provider_amlpipe.reuse.hashing import Hasher
 from airflow_provider_amlpipe.reuse.store import Busy, Heartbeat, Lease, pid_alive
 from airflow_provider_amlpipe.steps.inputs import ResolvedInput
 

@@ -24,7 +24,7 @@ from typing import Any
 from airflow_provider_amlpipe.data.datastore import Datastore, LocalDatastore
 from airflow_provider_amlpipe.data.refs import DataPath
 from airflow_provider_amlpipe.errors import ConfigurationError
-from airflow_provider_amlpipe.reuse.hashing import Hasher
+from airflow_provider_amlpipe.hashing import Hasher
 from airflow_provider_amlpipe.steps.inputs import resolve_inputs
 from airflow_provider_amlpipe.steps.runner import StepWorkspace
 from airflow_provider_amlpipe.transfer import files, sql

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_amlpipe.compute.base import Invocation
 from airflow_provider_amlpipe.databricks import sql_script
 from airflow_provider_amlpipe.errors import ConfigurationError
-from airflow_provider_amlpipe.reuse.hashing import Hasher
+from airflow_provider_amlpipe.hashing import Hasher
 from airflow_provider_amlpipe.steps.adla import AdlaScriptStep, local_input
 from airflow_provider_amlpipe.steps.databricks import local_invocation
 from airflow_provider_amlpipe.steps.runner import StepWorkspace

@@ -24,7 +24,7 @@ from airflow_provider_amlpipe.data.adls_gen2 import AdlsGen2Datastore
 from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
 from airflow_provider_amlpipe.data.datastore import TEMP_FOLDER, Datastore, LocalDatastore, ObjectStat
 from airflow_provider_amlpipe.errors import ConfigurationError, IntegrityError, StepFailedError
-from airflow_provider_amlpipe.reuse.hashing import sha256_file
+from airflow_provider_amlpipe.hashing import sha256_file
 from airflow_provider_amlpipe.transfer import blob
 from airflow_provider_amlpipe.transfer.journal import Journal, Verified
 from airflow_provider_amlpipe.transfer.progress import Progress, TransferLog

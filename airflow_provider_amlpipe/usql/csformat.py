@@ -1,51 +1,58 @@
-"""C# DateTime format strings -> strftime patterns (used by ``ToString(format)`` and ``dateTimeFormat``), and
-.NET Framework's default text of doubles and floats."""
+"""C# format strings, for every SQL dialect: DateTime formats as tokens that a dialect's
+:class:`DatetimePatterns` writes as its pattern (strftime here; used by ``ToString(format)`` and ``dateTimeFormat``),
+custom numeric formats, and .NET Framework's default text of doubles and floats."""
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
-#: Standard (one-letter) formats, en-US culture as on Azure Data Lake Analytics.
-_STANDARD = {
-    "O": "%Y-%m-%dT%H:%M:%S.%f0",
-    "o": "%Y-%m-%dT%H:%M:%S.%f0",
-    "s": "%Y-%m-%dT%H:%M:%S",
-    "u": "%Y-%m-%d %H:%M:%SZ",
-    "d": "%-m/%-d/%Y",
-    "D": "%A, %B %-d, %Y",
-    "t": "%-I:%M %p",
-    "T": "%-I:%M:%S %p",
-    "g": "%-m/%-d/%Y %-I:%M %p",
-    "G": "%-m/%-d/%Y %-I:%M:%S %p",
-    "f": "%A, %B %-d, %Y %-I:%M %p",
-    "F": "%A, %B %-d, %Y %-I:%M:%S %p",
+#: Standard (one-letter) DateTime formats as the custom formats they stand for (en-US, as on Azure Data Lake
+#: Analytics).
+STANDARD_DATETIME = {
+    "O": "yyyy-MM-dd'T'HH:mm:ss.fffffff",
+    "o": "yyyy-MM-dd'T'HH:mm:ss.fffffff",
+    "s": "yyyy-MM-dd'T'HH:mm:ss",
+    "u": "yyyy-MM-dd HH:mm:ss'Z'",
+    "d": "M/d/yyyy",
+    "D": "dddd, MMMM d, yyyy",
+    "t": "h:mm tt",
+    "T": "h:mm:ss tt",
+    "g": "M/d/yyyy h:mm tt",
+    "G": "M/d/yyyy h:mm:ss tt",
+    "f": "dddd, MMMM d, yyyy h:mm tt",
+    "F": "dddd, MMMM d, yyyy h:mm:ss tt",
 }
-
-#: Custom specifiers, longest first.
-_CUSTOM = [
-    ("fffffff", "%f0"), ("ffffff", "%f"), ("fff", "%g"), ("yyyy", "%Y"), ("MMMM", "%B"), ("dddd", "%A"),
-    ("MMM", "%b"), ("ddd", "%a"), ("yy", "%y"), ("MM", "%m"), ("dd", "%d"), ("HH", "%H"), ("hh", "%I"),
-    ("mm", "%M"), ("ss", "%S"), ("tt", "%p"), ("M", "%-m"), ("d", "%-d"), ("H", "%-H"), ("h", "%-I"),
-    ("m", "%-M"), ("s", "%-S"),
-]  # fmt: skip
-
-DEFAULT_TOSTRING = _STANDARD["G"]
+#: The custom specifiers translated, longest first (a dialect's pattern maps each).
+DATETIME_SPECIFIERS = ("fffffff", "ffffff", "fff", "yyyy", "MMMM", "dddd", "MMM", "ddd", "yy", "MM", "dd", "HH",
+                       "hh", "mm", "ss", "tt", "M", "d", "H", "h", "m", "s")  # fmt: skip
+#: ``DateTime.ToString()``'s format.
+DEFAULT_DATETIME = "G"
 
 
 class FormatError(ValueError):
     """A format string this translator does not handle."""
 
 
-def to_strftime(fmt: str) -> str:
-    """Translate a C# standard or custom DateTime format string to a strftime pattern."""
+class DateToken(NamedTuple):
+    """A piece of a C# DateTime format: a specifier (``kind`` "spec"), literal text (quoted, escaped or a letter:
+    "text") or an unquoted other character ("plain")."""
+
+    kind: str
+    value: str
+
+
+def datetime_tokens(fmt: str) -> list[DateToken]:
+    """The pieces of a C# standard or custom DateTime format string; FormatError if one is not supported."""
     if len(fmt) == 1:
-        if fmt in _STANDARD:
-            return _STANDARD[fmt]
-        raise FormatError(f"standard DateTime format {fmt!r} is not supported")
-    out: list[str] = []
+        if fmt not in STANDARD_DATETIME:
+            raise FormatError(f"standard DateTime format {fmt!r} is not supported")
+        fmt = STANDARD_DATETIME[fmt]
+    out: list[DateToken] = []
     i = 0
     while i < len(fmt):
         c = fmt[i]
@@ -53,27 +60,74 @@ def to_strftime(fmt: str) -> str:
             end = fmt.find(c, i + 1)
             if end < 0:
                 raise FormatError(f"unterminated quoted text in DateTime format {fmt!r}")
-            out.append(fmt[i + 1 : end].replace("%", "%%"))
+            out.append(DateToken("text", fmt[i + 1 : end]))
             i = end + 1
             continue
         if c == "\\" and i + 1 < len(fmt):
-            out.append(fmt[i + 1].replace("%", "%%"))
+            out.append(DateToken("text", fmt[i + 1]))
             i += 2
             continue
         if c == "%" and i + 1 < len(fmt):  # "%d" = the single custom specifier d
             i += 1
             continue
-        for spec, pat in _CUSTOM:
-            if fmt.startswith(spec, i):
-                out.append(pat)
-                i += len(spec)
-                break
-        else:
-            if c.isalpha() and c in "fFgKzyMdHhmst":
-                raise FormatError(f"DateTime format specifier {c!r} in {fmt!r} is not supported")
-            out.append("%%" if c == "%" else c)
-            i += 1
-    return "".join(out)
+        spec = next((sp for sp in DATETIME_SPECIFIERS if fmt.startswith(sp, i)), None)
+        if spec is not None:
+            out.append(DateToken("spec", spec))
+            i += len(spec)
+            continue
+        if c.isalpha() and c in "fFgKzyMdHhmst":
+            raise FormatError(f"DateTime format specifier {c!r} in {fmt!r} is not supported")
+        out.append(DateToken("text" if c.isalpha() else "plain", c))
+        i += 1
+    return out
+
+
+@dataclass(frozen=True)
+class DatetimePatterns:
+    """How a SQL dialect writes a DateTime pattern (strftime, Java's DateTimeFormatter...): the pattern of each C#
+    specifier in :data:`DATETIME_SPECIFIERS`, and how a run of literal text and a plain character are written."""
+
+    specifiers: Mapping[str, str]
+    text: Callable[[str], str]
+    plain: Callable[[str], str]
+
+    def render(self, fmt: str) -> str:
+        """The dialect's pattern of a C# DateTime format string (FormatError if it has none)."""
+        out: list[str] = []
+        run: list[str] = []  # consecutive literal text, written as one run
+        for kind, value in datetime_tokens(fmt):
+            if kind == "text":
+                run.append(value)
+                continue
+            if run:
+                out.append(self.text("".join(run)))
+                run.clear()
+            out.append(self.specifiers[value] if kind == "spec" else self.plain(value))
+        if run:
+            out.append(self.text("".join(run)))
+        return "".join(out)
+
+
+def _strftime_text(text: str) -> str:
+    return text.replace("%", "%%")
+
+
+#: DateTime patterns of strftime (DuckDB's ``strftime``).
+STRFTIME = DatetimePatterns(
+    {"fffffff": "%f0", "ffffff": "%f", "fff": "%g", "yyyy": "%Y", "MMMM": "%B", "dddd": "%A", "MMM": "%b",
+     "ddd": "%a", "yy": "%y", "MM": "%m", "dd": "%d", "HH": "%H", "hh": "%I", "mm": "%M", "ss": "%S", "tt": "%p",
+     "M": "%-m", "d": "%-d", "H": "%-H", "h": "%-I", "m": "%-M", "s": "%-S"},
+    _strftime_text,
+    _strftime_text,
+)  # fmt: skip
+
+
+def to_strftime(fmt: str) -> str:
+    """Translate a C# standard or custom DateTime format string to a strftime pattern."""
+    return STRFTIME.render(fmt)
+
+
+DEFAULT_TOSTRING = to_strftime(DEFAULT_DATETIME)
 
 
 #: Significant digits of .NET Framework's ``ToString()`` ("G" format) of a double and of a float. ADLA ran on .NET

@@ -13,6 +13,7 @@ from airflow_provider_amlpipe.usql.exprs_format import Formatting, cs_tostring
 from airflow_provider_amlpipe.usql.exprs_format import custom_number_sql as custom_number_sql
 from airflow_provider_amlpipe.usql.exprs_format import parse_composite_format as parse_composite_format
 from airflow_provider_amlpipe.usql.exprs_linq import _SUM_TYPE, LINQ_METHODS, LinqCalls
+from airflow_provider_amlpipe.usql.exprs_new import Constructors
 from airflow_provider_amlpipe.usql.exprs_operators import Operators
 from airflow_provider_amlpipe.usql.exprs_regex import RegexCalls
 from airflow_provider_amlpipe.usql.exprs_regex import dotnet_regex_to_re2 as dotnet_regex_to_re2
@@ -74,7 +75,9 @@ def parse_string_as(sql: str, target: str, try_: bool = False) -> str:
     return f"{cast}(trim({sql}) AS {t.BUILTIN_TYPES[target]})"
 
 
-class ExprTranslator(LinqCalls, RegexCalls, Formatting, DateTimeMembers, SqlFunctions, StringMethods, Operators):
+class ExprTranslator(
+    LinqCalls, RegexCalls, Formatting, DateTimeMembers, SqlFunctions, StringMethods, Operators, Constructors
+):
     """Translates expressions within one scope. ``variable`` resolves ``@name`` to typed SQL."""
 
     def __init__(self, source: str, variable: Callable[[n.Variable], Typed]) -> None:
@@ -331,7 +334,7 @@ class ExprTranslator(LinqCalls, RegexCalls, Formatting, DateTimeMembers, SqlFunc
             return f"({sql} IS NOT NULL)", t.BOOL
         if typ.nullable and name == "Value":
             return sql, typ.with_nullable(False)
-        if typ.name == "SqlArray" and name == "Count":
+        if typ.name == "SqlArray" and (name == "Count" or (name == "Length" and typ.array)):
             return f"CAST(len({sql}) AS INTEGER)", t.INT
         if typ.name == "SqlMap":
             if name == "Count":
@@ -565,80 +568,3 @@ class ExprTranslator(LinqCalls, RegexCalls, Formatting, DateTimeMembers, SqlFunc
         if st.name == "string":
             return f"substring({s}, ({i}) + 1, 1)", UType("char", False)
         raise self.err(e.pos, "indexer", f"{st} cannot be indexed")
-
-    def _new(self, e: n.New, scope: Scope) -> Typed:
-        name = e.type.name
-        args = [self.tr(a, scope) for a in e.args]
-        if name in ("DateTime", "System.DateTime"):
-            if args and args[-1][1].name == "DateTimeKind":  # the kind does not change the value
-                args = args[:-1]
-            if len(args) not in (3, 6, 7):
-                raise self.err(e.pos, "new DateTime", "new DateTime(y, m, d[, h, mi, s[, ms]][, DateTimeKind.X]) "
-                               "takes 3, 6 or 7 numbers")  # fmt: skip
-            vals = [x for x, _ in args] + ["0", "0", "0"][: max(0, 6 - len(args))]
-            if len(args) == 7:
-                vals = [*vals[:5], f"({vals[5]} + {vals[6]} / 1000.0)"]
-            return f"{self.MAKE_TIMESTAMP}({', '.join(vals)})", t.DATETIME
-        if name in ("TimeSpan", "System.TimeSpan"):
-            return self._new_timespan(e, args)
-        if t.collection(name) is not None:
-            return self._new_collection(e, args, scope)
-        if name == "KeyValuePair":
-            return self._new_pair(e, args)
-        if name.endswith("[]") and e.initializer is not None and not args:  # new string[]{"a", "b"}
-            elem = t.resolve(n.TypeRef(name[:-2], False, e.type.pos))
-            if elem is not None and elem.name not in ("byte[]", "SqlArray", "SqlMap"):
-                items = ", ".join(f"CAST({self.tr(x, scope)[0]} AS {elem.duckdb()})" for (x,) in e.initializer)
-                return f"CAST([{items}] AS {elem.duckdb()}[])", UType("SqlArray", True, elem)
-        raise self.err(e.pos, f"new {name}", f"new {name}(...) is not supported")
-
-    def _new_pair(self, e: n.New, args: list[Typed]) -> Typed:
-        """``new KeyValuePair<K,V>(k, v)``: a struct (key, value); a SqlMap can be built from a sequence of them."""
-        types = [t.resolve(a) for a in e.type.args]
-        if len(types) != 2 or len(args) != 2 or any(x is None or x.name in ("SqlArray", "SqlMap") for x in types):
-            raise self.err(e.pos, "KeyValuePair", "new KeyValuePair<K,V>(key, value) needs built-in types K, V")
-        key, value = types
-        assert key is not None and value is not None
-        k, v = f"CAST({args[0][0]} AS {key.duckdb()})", f"CAST({args[1][0]} AS {value.duckdb()})"
-        return f"struct_pack(key := {k}, value := {v})", UType("KeyValuePair", False, value, key)
-
-    def _new_collection(self, e: n.New, args: list[Typed], scope: Scope) -> Typed:
-        name = t.collection(e.type.name) or e.type.name
-        typ = t.resolve(e.type)
-        elem = typ.element if typ is not None else None
-        if typ is None or elem is None:
-            want = "SqlMap<K,V>" if name == "SqlMap" else "SqlArray<T>"
-            raise self.err(e.pos, name, f"new {want}(...) needs built-in type arguments")
-        init = e.initializer
-        if name == "SqlMap":
-            if args:
-                if len(args) == 1 and args[0][1].name == "SqlMap" and init is None:
-                    return args[0][0], typ
-                arg_elem = args[0][1].element if len(args) == 1 and args[0][1].name == "SqlArray" else None
-                if arg_elem is not None and arg_elem.name == "KeyValuePair" and init is None:
-                    # a repeated or null key is a run-time error, as in .NET's dictionary
-                    return f"CAST(map_from_entries({args[0][0]}) AS {typ.duckdb()})", typ
-                raise self.err(e.pos, "SqlMap", "new SqlMap<K,V>(...) takes another SqlMap, a sequence of "
-                               "KeyValuePair<K,V> (x.Select(p => new KeyValuePair<K,V>(k, v))) or an initializer "
-                               "{{k, v}, ...}")  # fmt: skip
-            if not init:
-                return f"CAST(MAP() AS {typ.duckdb()})", typ
-            if any(len(item) != 2 for item in init):
-                raise self.err(e.pos, "SqlMap", "each entry of new SqlMap<K,V>{...} is a pair {key, value}")
-            key = typ.key or t.STRING
-            keys = ", ".join(f"CAST({self.tr(k, scope)[0]} AS {key.duckdb()})" for k, _ in init)
-            vals = ", ".join(f"CAST({self.tr(v, scope)[0]} AS {elem.duckdb()})" for _, v in init)
-            return f"MAP([{keys}], [{vals}])", typ
-        if init is not None:
-            if args or any(len(item) != 1 for item in init):
-                raise self.err(e.pos, "SqlArray", "new SqlArray<T>{a, b, ...} takes one value per element")
-            items = ", ".join(f"CAST({self.tr(x, scope)[0]} AS {elem.duckdb()})" for (x,) in init)
-            return f"CAST([{items}] AS {elem.duckdb()}[])", typ
-        if not args:
-            return f"CAST([] AS {elem.duckdb()}[])", typ
-        if len(args) == 1 and args[0][1].name == "SqlArray":
-            arg_elem = args[0][1].element
-            if arg_elem is None or arg_elem.name in (elem.name, "unknown"):
-                return args[0][0], typ
-            return f"CAST({args[0][0]} AS {typ.duckdb()})", typ
-        raise self.err(e.pos, "SqlArray", "new SqlArray<T>(x) needs an array such as s.Split(';')")

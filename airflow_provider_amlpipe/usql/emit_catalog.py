@@ -265,7 +265,7 @@ class CatalogStatements:
         exprs = []
         for (src, sty), dst in zip(cols, targets, strict=True):
             dty = types[dst]
-            if not _assignable(sty, dty):
+            if not t.assignable(sty, dty):
                 raise self.err(st.pos, "INSERT", f"column {src!r} is {sty} but {nm.name}.{dst} is {dty}")
             exprs.append(q(src) if sty.name == dty.name else f"CAST({q(src)} AS {dty.duckdb()})")
         select = ", ".join(f"{x} AS {q(c)}" for x, c in zip(exprs, targets, strict=True))
@@ -298,7 +298,7 @@ class CatalogStatements:
         for e, c in zip(values, cols, strict=True):
             sql, ty = self.x.tr(e, Scope())
             dty = types[c]
-            fits = _assignable(ty, dty.with_nullable(True)) or (ty.is_numeric and dty.is_numeric)
+            fits = t.assignable(ty, dty.with_nullable(True)) or (ty.is_numeric and dty.is_numeric)
             if ty.name != "null" and not fits:
                 raise self.err(e.pos, "PARTITION", f"the partition value is {ty} but column {c!r} is {dty}")
             out.append(f"CAST({sql} AS {dty.duckdb()})")
@@ -439,25 +439,3 @@ class CatalogStatements:
         meta = self._meta(nm.db, st.pos)
         sql = f"DELETE FROM {meta}.{META}.objects WHERE {_meta_key(nm, 'name')};"
         self.out.append(EmittedStatement("catalog", sql, st.pos.line, st.pos.column))
-
-
-_WIDENING = {
-    "sbyte": ("short", "int", "long", "float", "double", "decimal"),
-    "byte": ("short", "ushort", "int", "uint", "long", "ulong", "float", "double", "decimal"),
-    "short": ("int", "long", "float", "double", "decimal"),
-    "ushort": ("int", "uint", "long", "ulong", "float", "double", "decimal"),
-    "int": ("long", "float", "double", "decimal"),
-    "uint": ("long", "ulong", "float", "double", "decimal"),
-    "long": ("float", "double", "decimal"),
-    "ulong": ("float", "double", "decimal"),
-    "float": ("double",),
-}
-
-
-def _assignable(src: UType, dst: UType) -> bool:
-    """C# implicit conversion of a column value into a table column (T -> T?, numeric widening)."""
-    if src.nullable and not dst.nullable and src.name not in t.REFERENCE:
-        return False
-    if src.name == dst.name:
-        return src.name not in ("SqlArray", "SqlMap") or str(src) == str(dst)
-    return dst.name in _WIDENING.get(src.name, ())

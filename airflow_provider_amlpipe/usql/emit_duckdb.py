@@ -5,78 +5,48 @@ expressions, like views); EXTRACT becomes ``read_csv`` with every field read as 
 converted with C# parsing rules; OUTPUT becomes ``COPY (one formatted line per row) TO path``, so
 DuckDB streams the files itself and the output bytes follow the outputter's documented format.
 
-The catalog statements, EXTRACT and OUTPUT are mixins of :class:`DuckDbEmitter` (``emit_catalog``,
-``emit_extract``, ``emit_output``); the SQL prelude is ``emit_prelude``, the emitted data types ``emit_model``.
+The dialect-neutral part is :class:`~.emitter.Emitter`; the catalog statements, EXTRACT, OUTPUT and the routines
+(views, functions, procedures, script-bound objects) are mixins of :class:`DuckDbEmitter` (``emit_catalog``,
+``emit_extract``, ``emit_output``, ``emit_routines``); the SQL prelude is ``emit_prelude``, the emitted data types
+``emit_model``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, fields, is_dataclass, replace
+from collections.abc import Mapping
+from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
-from urllib.parse import unquote
 
-from airflow_provider_amlpipe.usql import jobinfo
 from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql import types as t
-from airflow_provider_amlpipe.usql.catalog import DBO, MASTER, Catalog, CatalogObject
-from airflow_provider_amlpipe.usql.consts import Encoding, NotConstant, fold, fold_datetime_parse
+from airflow_provider_amlpipe.usql.catalog import DBO, MASTER, Catalog
 from airflow_provider_amlpipe.usql.duckdb_exprs import (
     ExprTranslator,
     Scope,
     Typed,
     lit,
-    non_column_type,
     parse_string_as,
     q,
 )
-from airflow_provider_amlpipe.usql.emit_catalog import CatalogStatements, _assignable
+from airflow_provider_amlpipe.usql.emit_catalog import CatalogStatements
 from airflow_provider_amlpipe.usql.emit_extract import ExtractInputs
-from airflow_provider_amlpipe.usql.emit_model import EmittedStatement, QualifiedName
+from airflow_provider_amlpipe.usql.emit_model import EmittedStatement
 from airflow_provider_amlpipe.usql.emit_output import OutputStatements
-from airflow_provider_amlpipe.usql.errors import UsqlError
+from airflow_provider_amlpipe.usql.emit_routines import Routines
+from airflow_provider_amlpipe.usql.emitter import Rowset
 from airflow_provider_amlpipe.usql.jobinfo import JobInfo
 from airflow_provider_amlpipe.usql.parser import INFERRED_TYPE
-from airflow_provider_amlpipe.usql.paths import PathMap, is_remote
 from airflow_provider_amlpipe.usql.types import UType
 
 #: C#'s int.Parse format (as STRICT_INTEGER), for parameter values checked at compile time.
 _CS_INTEGER = re.compile(r"[\t-\r ]*[+-]?[0-9]+[\t-\r ]*")
 
 
-#: An argument whose value is not known at compile time.
-_NO_CONSTANT = object()
-
-
-@dataclass(frozen=True)
-class Rowset:
-    view: str
-    columns: tuple[tuple[str, UType], ...]
-
-
-class ScriptName(QualifiedName):
-    """The name of a script-bound object: shown as ``@name``; ``db``/``schema`` are its body's defaults (the
-    context it was declared in)."""
-
-    def __str__(self) -> str:
-        return self.name
-
-
-@dataclass(frozen=True)
-class ScriptBound:
-    """A ``DECLARE FUNCTION|PROCEDURE|VIEW @name`` object; a view's rowset is compiled where it is declared."""
-
-    name: ScriptName
-    obj: CatalogObject
-    definition: n.CreateFunction | n.CreateProcedure | n.CreateView
-    rowset: Rowset | None = None
-
-
-class DuckDbEmitter(CatalogStatements, ExtractInputs, OutputStatements):
+class DuckDbEmitter(CatalogStatements, ExtractInputs, OutputStatements, Routines):
     """Compiles a parsed script to DuckDB statements; one instance per script."""
+
+    translator = ExprTranslator
 
     def __init__(
         self,
@@ -88,27 +58,16 @@ class DuckDbEmitter(CatalogStatements, ExtractInputs, OutputStatements):
         path_map: Mapping[str, str | Path] | None = None,
         job_info: JobInfo | None = None,
     ) -> None:
-        self.source = source
-        self.job_info = (job_info or JobInfo.local(source)).values()
-        self.script_objects: dict[str, ScriptBound] = {}  # DECLARE FUNCTION|PROCEDURE|VIEW @name
-        self.path_map = PathMap(path_map)
+        super().__init__(source, params, base_dir, path_map=path_map, job_info=job_info)
         self.catalog = Catalog(catalog_dir or base_dir / ".usql-catalog")
         self.current_db = MASTER
         self.current_schema = DBO
         self.call_depth = 0  # nested view / function / procedure inlining (U-SQL allows 50 levels)
         self.attached: set[str] = set()
-        self.params = dict(params)
-        self.base_dir = base_dir
-        self.constants: dict[str, object] = self._system_constants()
-        self.variables: dict[str, Typed] = {}
-        self.rowsets: dict[str, Rowset] = {}
-        self.view_counter: dict[str, int] = {}
-        self.view_names: set[str] = set()  # lower case: DuckDB's and Spark's identifiers are case-insensitive
-        self.x = ExprTranslator(source, self._variable)
         self.out: list[EmittedStatement] = []
         self.copy_root: Path | None = None  # where the UTF-8 copies of inputs go (see InputCopy), made when needed
 
-    # ------------------------------------------------------------ dialect hooks (overridden for Spark)
+    # ------------------------------------------------------------ render hooks (overridden for Spark)
     @staticmethod
     def _ident(name: str) -> str:
         """A quoted identifier."""
@@ -120,245 +79,20 @@ class DuckDbEmitter(CatalogStatements, ExtractInputs, OutputStatements):
         return ty.duckdb()
 
     @staticmethod
-    def _values_table(rows: str) -> str:
+    def _values_table(rows: str, columns: str) -> str:
         """A ``VALUES`` table of the parenthesised, comma-separated ``rows``."""
-        return f"(VALUES {rows})"
+        return f"(VALUES {rows}) AS usql_v({columns})"
 
-    def err(self, pos: n.Pos, construct: str, message: str) -> UsqlError:
-        return UsqlError(self.source, pos.line, pos.column, construct, message)
-
-    # ------------------------------------------------------------ statements
     def emit(self, script: n.Script) -> list[EmittedStatement]:
-        externals = {s.name for s in script.statements if isinstance(s, n.Declare) and s.external}
-        unknown = sorted(set(self.params) - externals)
-        if unknown:
-            raise UsqlError(self.source, 1, 1, "DECLARE EXTERNAL",
-                            f"parameter(s) {', '.join(unknown)} match no DECLARE EXTERNAL in the script")  # fmt: skip
-        declared_later = {s.name for s in script.statements if isinstance(s, n.Declare) and not s.external}
-        for st in script.statements:
-            if isinstance(st, n.Declare):
-                if st.external and st.name in declared_later:
-                    continue  # a later DECLARE overrides the EXTERNAL default (how AML passes parameters)
-                self.declare(st)
-            else:
-                self.statement(st)
+        """The DuckDB statements of the script."""
+        self.compile_statements(script)
         return self.out
 
-    def statement(self, st: n.Statement) -> None:
-        """Compiles one statement (a script's, or one of a procedure's body)."""
-        if isinstance(st, n.Declare):
-            self.declare(st)
-        elif isinstance(st, n.Assign):
-            self.assign(st)
-        elif isinstance(st, n.Output):
-            self.output(st)
-        elif type(st) in _CATALOG_HANDLERS:
-            getattr(self, _CATALOG_HANDLERS[type(st)])(st)
-        elif isinstance(st, n.Ignored):
-            self.out.append(EmittedStatement("comment", f"-- ignored: {st.text}", st.pos.line, st.pos.column))
-        else:
-            raise self.err(st.pos, "statement", f"unsupported statement {type(st).__name__}")
+    def ignored(self, st: n.Ignored) -> None:
+        self.out.append(EmittedStatement("comment", f"-- ignored: {st.text}", st.pos.line, st.pos.column))
 
-    # ------------------------------------------------------------ catalog
     def _note(self, pos: n.Pos, text: str) -> None:
         self.out.append(EmittedStatement("comment", f"-- note: {text}", pos.line, pos.column))
-
-    def _object(self, tn: n.TableName, kind: str, construct: str) -> tuple[QualifiedName, CatalogObject]:
-        nm, db = self._resolve(tn, kind.lower())
-        obj = db.objects.get(nm.key)
-        if obj is None or obj.kind != kind:
-            found = db.kind_of(*nm.key)
-            what = f"is a {found.lower()}, not a {kind.lower()}" if found else "does not exist"
-            raise self.err(tn.pos, construct, f"{construct} {nm} {what}")
-        return nm, obj
-
-    @contextmanager
-    def _inlined(self, nm: QualifiedName, obj: CatalogObject, pos: n.Pos) -> Iterator[None]:
-        """The context of a view's, function's or procedure's body: its own variables and rowsets, its
-        database and schema as the defaults; errors inside are reported at ``pos`` (the use)."""
-        if self.call_depth >= 50:
-            raise self.err(pos, obj.kind, f"more than 50 nested view/function/procedure uses at {nm}")
-        saved = (self.variables, self.constants, self.rowsets, self.current_db, self.current_schema, self.source)
-        self.variables, self.constants, self.rowsets = {}, self._system_constants(), {}
-        self.current_db, self.current_schema = nm.db, nm.schema
-        self.source = self.x.source = obj.source
-        self.call_depth += 1
-        try:
-            yield
-        except UsqlError as e:
-            where = f"{e.file}:{e.line}:{e.column}"
-            raise UsqlError(saved[5], pos.line, pos.column, e.construct,
-                            f"{e.message} (in {obj.kind.lower()} {nm}, at {where})") from None  # fmt: skip
-        finally:
-            self.variables, self.constants, self.rowsets, self.current_db, self.current_schema, self.source = saved
-            self.x.source = self.source
-            self.call_depth -= 1
-
-    def _view(self, nm: QualifiedName, obj: CatalogObject, pos: n.Pos) -> tuple[str, list[tuple[str, UType]]]:
-        view = obj.statement()
-        assert isinstance(view, n.CreateView)
-        with self._inlined(nm, obj, pos):
-            return self.query(view.query)
-
-    def _arguments(
-        self, params: tuple[n.Param, ...], args: tuple[n.Expr | None, ...], nm: QualifiedName, pos: n.Pos
-    ) -> list[tuple[n.Param, Typed | None, object]]:
-        """Each parameter with its argument, translated in the caller's context (None: the default)."""
-        if len(args) > len(params):
-            raise self.err(pos, "call", f"{nm} takes {len(params)} argument(s), {len(args)} given")
-        out: list[tuple[n.Param, Typed | None, object]] = []
-        for i, p in enumerate(params):
-            arg = args[i] if i < len(args) else None
-            if arg is None:
-                if p.default is None:
-                    raise self.err(pos, "call", f"parameter @{p.name} of {nm} has no default value: pass a value")
-                out.append((p, None, _NO_CONSTANT))
-                continue
-            typ = t.resolve(p.type)
-            if typ is None:
-                raise self.err(p.type.pos, "type", f"unknown type {p.type.name!r} of parameter @{p.name} of {nm}")
-            sql, vt = self.x.tr(arg, Scope())
-            self._check_assignable(vt, typ, n.Declare(p.name, p.type, arg, False, False, arg.pos))
-            typed = (f"CAST({sql} AS {typ.duckdb()})" if vt.name != typ.name else f"({sql})", typ)
-            out.append((p, typed, self._constant(arg)))
-        return out
-
-    def _constant(self, e: n.Expr) -> object:
-        try:
-            return fold(e, self.constants)
-        except NotConstant:
-            return _NO_CONSTANT
-
-    def _bind(self, bound: list[tuple[n.Param, Typed | None, object]]) -> None:
-        """Declares the parameters in the body's context (defaults are translated there)."""
-        for p, typed, value in bound:
-            if typed is None:
-                assert p.default is not None
-                self.declare(n.Declare(p.name, p.type, p.default, False, False, p.pos))
-                continue
-            self.variables[p.name] = typed
-            if value is not _NO_CONSTANT:
-                self.constants[p.name] = value
-
-    def _call_function(self, call: n.TvfCall) -> tuple[str, list[tuple[str, UType]]]:
-        with self._function_body(call, 1) as fn:
-            return self._function_result(fn, fn.result, fn.columns)
-
-    def multi_assign(self, st: n.MultiAssign) -> None:
-        """``(@a, @b) = f(args);``: one rowset per result of ``f``, in RETURNS order."""
-        for i, name in enumerate(st.names):
-            if name in st.names[:i]:
-                raise self.err(st.pos, "rowset", f"@{name} is assigned twice in the same statement")
-            self._check_rowset_name(name, st.pos)
-        with self._function_body(st.call, len(st.names)) as fn:
-            results = [self._function_result(fn, r, cols) for r, cols in _results(fn)]
-        for name, (sql, cols) in zip(st.names, results, strict=True):
-            self._new_rowset(name, sql, cols, st.pos)
-
-    @contextmanager
-    def _function_body(self, call: n.TvfCall, expected: int) -> Iterator[n.CreateFunction]:
-        """Compiles the body of the called function with the arguments bound; inside the ``with`` block the
-        body's rowsets are in scope. ``expected``: how many rowsets the caller takes."""
-        nm, obj, fn = self._routine(call.function, call.script_bound, "FUNCTION", "table-valued function")
-        assert isinstance(fn, n.CreateFunction)
-        results = _results(fn)
-        if len(results) != expected:
-            names = ", ".join(f"@{r}" for r, _ in results)
-            how = (f"{len(results)} rowsets; assign them all: ({names}) = {nm}(...);" if len(results) > 1 else
-                   f"one rowset; assign it with @x = {nm}(...);")  # fmt: skip
-            raise self.err(call.pos, "table-valued function", f"{nm} returns {how}")
-        bound = self._arguments(fn.params, call.args, nm, call.pos)
-        with self._inlined(nm, obj, call.pos):
-            self._bind(bound)
-            for st in self._each(fn.body):
-                if not isinstance(st, _FUNCTION_STATEMENTS):
-                    raise self.err(st.pos, "CREATE FUNCTION", f"{type(st).__name__} statements are not allowed in a "
-                                   "table-valued function (only DECLARE, USE, IF and rowset assignments)")  # fmt: skip
-                self.statement(st)
-            yield fn
-
-    def _function_result(
-        self, fn: n.CreateFunction, result: str, columns: tuple[tuple[str, n.TypeRef, n.Pos], ...] | None
-    ) -> tuple[str, list[tuple[str, UType]]]:
-        """The query of the returned rowset ``@result``, checked against its declared ``columns`` (if any)."""
-        if result not in self.rowsets:
-            raise self.err(fn.pos, "CREATE FUNCTION", f"the function body never assigns its result @{result}")
-        rs = self.rowsets[result]
-        if columns is None:
-            return f"SELECT * FROM {q(rs.view)}", list(rs.columns)
-        declared = self._column_types(columns, "CREATE FUNCTION")
-        if [c for c, _ in declared] != [c for c, _ in rs.columns]:
-            got, want = ", ".join(c for c, _ in rs.columns), ", ".join(c for c, _ in declared)
-            raise self.err(fn.pos, "CREATE FUNCTION", f"@{result} has the columns ({got}) but RETURNS declares "
-                           f"({want})")  # fmt: skip
-        exprs = []
-        for (c, ty), (_, dty) in zip(rs.columns, declared, strict=True):
-            if not _assignable(ty, dty):
-                raise self.err(fn.pos, "CREATE FUNCTION", f"column {c!r} of @{result} is {ty} but RETURNS "
-                               f"declares {dty}")  # fmt: skip
-            exprs.append(q(c) if ty.name == dty.name else f"CAST({q(c)} AS {dty.duckdb()}) AS {q(c)}")
-        return f"SELECT {', '.join(exprs)} FROM {q(rs.view)}", declared
-
-    def call_procedure(self, st: n.CallProcedure) -> None:
-        nm, obj, proc = self._routine(st.procedure, st.script_bound, "PROCEDURE", "procedure")
-        assert isinstance(proc, n.CreateProcedure)
-        bound = self._arguments(proc.params, st.args, nm, st.pos)
-        with self._inlined(nm, obj, st.pos):
-            self._bind(bound)
-            for s in self._each(proc.body):
-                if isinstance(s, (n.CreateFunction, n.CreateProcedure)):
-                    raise self.err(s.pos, "CREATE PROCEDURE", "a procedure cannot create procedures or functions")
-                self.statement(s)
-
-    # ------------------------------------------------------------ script-bound objects, IF
-    def declare_object(self, st: n.DeclareObject) -> None:
-        """``DECLARE FUNCTION|PROCEDURE|VIEW @name``: visible from here to the end of the script; a view is
-        compiled here (in its own context, like a catalog view) and read as the rowset ``@name``."""
-        d = st.definition
-        kind = _OBJECT_KINDS[type(d)]
-        name = d.name.name
-        if name in self.script_objects or name in self.variables or name in self.rowsets:
-            raise self.err(d.name.pos, f"DECLARE {kind}", f"@{name} is already declared (script-bound objects, "
-                           "variables and rowsets share one namespace)")  # fmt: skip
-        nm = ScriptName(self.current_db, self.current_schema, f"@{name}")
-        obj = CatalogObject(kind, d.text, self.source, d.pos.line, d.pos.column)
-        rowset = None
-        if isinstance(d, n.CreateView):
-            with self._inlined(nm, obj, d.pos):
-                sql, cols = self.query(d.query)
-            rowset = self._emit_view(name, sql, cols, d.pos)
-        self.script_objects[name] = ScriptBound(nm, obj, d, rowset)
-
-    def _routine(
-        self, tn: n.TableName, script_bound: bool, kind: str, construct: str
-    ) -> tuple[QualifiedName, CatalogObject, n.Statement]:
-        """A called function or procedure: its name, its catalog entry and its CREATE (or DECLARE) statement."""
-        if script_bound:
-            return self._script_bound(tn, kind, construct)
-        nm, obj = self._object(tn, kind, construct)
-        return nm, obj, obj.statement()
-
-    def _script_bound(
-        self, tn: n.TableName, kind: str, construct: str
-    ) -> tuple[ScriptName, CatalogObject, n.CreateFunction | n.CreateProcedure | n.CreateView]:
-        sb = self.script_objects.get(tn.name)
-        if sb is None or sb.obj.kind != kind:
-            if sb is not None:
-                what = f"is a script-bound {sb.obj.kind.lower()}, not a {kind.lower()}"
-            elif tn.name in self.rowsets or tn.name in self.variables:
-                what = f"is a {'rowset' if tn.name in self.rowsets else 'scalar variable'}, not a {kind.lower()}"
-            else:
-                what = f"is not declared (DECLARE {kind} @{tn.name} ... before this statement)"
-            raise self.err(tn.pos, construct, f"@{tn.name} {what}")
-        return sb.name, sb.obj, sb.definition
-
-    def _check_rowset_name(self, name: str, pos: n.Pos) -> None:
-        """A rowset may be reassigned, but not named like a scalar variable or a script-bound object."""
-        if name in self.variables:
-            raise self.err(pos, "variable", f"@{name} is a scalar variable and cannot name a rowset")
-        if name in self.script_objects:
-            kind = self.script_objects[name].obj.kind.lower()
-            raise self.err(pos, "variable", f"@{name} is a script-bound {kind} and cannot name a rowset")
 
     def _new_rowset(self, name: str, sql: str, cols: list[tuple[str, UType]], pos: n.Pos) -> None:
         self.rowsets[name] = self._emit_view(name, sql, cols, pos)
@@ -368,59 +102,6 @@ class DuckDbEmitter(CatalogStatements, ExtractInputs, OutputStatements):
         self.out.append(EmittedStatement("view", f"CREATE OR REPLACE TEMP VIEW {q(view)} AS\n{sql};", pos.line,
                                          pos.column))  # fmt: skip
         return Rowset(view, tuple(cols))
-
-    def if_statement(self, st: n.If) -> None:
-        for s in self._each((st,)):
-            self.statement(s)
-
-    def _each(self, statements: tuple[n.Statement, ...]) -> Iterator[n.Statement]:
-        """The statements in order, each IF replaced by the statements of the branch it takes; a condition is
-        evaluated when it is reached, after the statements before it were compiled (it may use their variables)."""
-        for st in statements:
-            if isinstance(st, n.If):
-                yield from self._each(self._taken(st))
-            else:
-                yield st
-
-    def _taken(self, st: n.If) -> tuple[n.Statement, ...]:
-        for cond, body in st.branches:
-            if self._condition(cond):
-                self._note(cond.pos, f"IF: the condition at line {cond.pos.line} is true; its branch is compiled")
-                return body
-        self._note(st.pos, "IF: no condition is true; " + ("the ELSE branch is compiled" if st.otherwise else
-                                                           "nothing is compiled"))  # fmt: skip
-        return st.otherwise
-
-    def _condition(self, cond: n.Expr) -> bool:
-        """The value of an IF condition, which U-SQL folds at compile time."""
-        _, ty = self.x.tr(cond, Scope())
-        if ty.name != "bool":
-            raise self.err(cond.pos, "IF", f"the IF condition must be a bool expression, not {ty}")
-        try:
-            value = fold(cond, self.constants)
-        except NotConstant:
-            raise self.err(cond.pos, "IF", "the IF condition must be constant-foldable at compile time (literals, "
-                           "parameters, variables DECLAREd with constant values)") from None  # fmt: skip
-        if not isinstance(value, bool):
-            raise self.err(cond.pos, "IF", "the IF condition is null; it must be true or false")
-        return value
-
-    # ------------------------------------------------------------ @@JobInfo
-    def _system_constants(self) -> dict[str, object]:
-        """The ``@@JobInfo`` values constant folding can use (paths, IF): all but the DateTime one."""
-        return {k: (str(v) if k == "@@JobInfo.Id" and v is not None else v) for k, v in self.job_info.items()
-                if k != "@@JobInfo.Submit.Date"}  # fmt: skip
-
-    def _job_info_sql(self, name: str) -> Typed:
-        ty = jobinfo.PROPERTY_TYPES[name]
-        value = self.job_info[name]
-        if value is None:
-            return f"CAST(NULL AS {self._type_sql(ty)})", ty
-        if ty.name == "string":
-            return lit(str(value)), ty
-        if ty.name == "int":
-            return f"CAST({int(str(value))} AS {self._type_sql(ty)})", ty
-        return f"CAST({lit(str(value))} AS {self._type_sql(ty)})", ty
 
     def _relation(self, tn: n.TableName, pos: n.Pos) -> tuple[str, list[tuple[str, UType]]]:
         """A table or view read by name: SQL usable after FROM, and its columns."""
@@ -432,69 +113,6 @@ class DuckDbEmitter(CatalogStatements, ExtractInputs, OutputStatements):
         nm, tcols = self._table(tn)
         assert tcols is not None
         return self._table_sql(nm, pos), list(tcols)
-
-    def _variable(self, v: n.Variable) -> Typed:
-        if v.name in jobinfo.PROPERTY_TYPES:
-            return self._job_info_sql(v.name)
-        if v.name in self.variables:
-            return self.variables[v.name]
-        if v.name in self.rowsets:
-            raise self.err(v.pos, "variable", f"@{v.name} is a rowset, not a scalar value")
-        raise self.err(v.pos, "variable", f"unknown variable @{v.name} (DECLARE it first)")
-
-    def declare(self, d: n.Declare) -> None:
-        if d.type.name == INFERRED_TYPE:
-            self._declare_inferred(d)
-            return
-        typ = t.resolve(d.type)
-        if typ is None or typ.name in ("SqlArray", "SqlMap", "byte[]"):
-            raise self.err(d.type.pos, "DECLARE", f"type {d.type.name!r} is not supported for variables")
-        if (d.name in self.variables and not d.external) or d.name in self.script_objects:
-            raise self.err(d.pos, "DECLARE", f"variable @{d.name} is already declared")
-        if d.external and d.name in self.params:
-            raw = self.params[d.name]
-            self.variables[d.name] = self._param_sql(raw, typ, d)
-            with contextlib.suppress(ValueError):  # IF conditions and paths fold parameters too
-                self.constants[d.name] = _param_value(raw, typ)
-            return
-        sql, vt = self.x.tr(fold_datetime_parse(d.value), Scope())
-        self._check_assignable(vt, typ, d)
-        try:
-            value = fold(d.value, self.constants)
-            self.constants[d.name] = value
-        except NotConstant:
-            pass
-        if vt.name != typ.name and vt.name != "null":
-            sql = f"CAST({sql} AS {typ.duckdb()})"
-        elif vt.name == "null":
-            sql = f"CAST(NULL AS {typ.duckdb()})"
-        self.variables[d.name] = (f"({sql})", typ)
-
-    def _declare_inferred(self, d: n.Declare) -> None:
-        """``DECLARE @x = expr;`` / ``@x = expr;``: the variable takes the value's type."""
-        if d.name in self.variables or d.name in self.rowsets or d.name in self.script_objects:
-            raise self.err(d.pos, "DECLARE", f"variable @{d.name} is already declared")
-        if isinstance(encoding := self._constant_or_none(d.value), Encoding):
-            self.constants[d.name] = encoding  # only an option value (encoding: @enc), never a column value
-            return
-        sql, vt = self.x.tr(fold_datetime_parse(d.value), Scope())
-        if vt.name in ("null", "unknown"):
-            raise self.err(d.value.pos, "type", f"the type of @{d.name} cannot be inferred from this value; "
-                           "declare it with a type (DECLARE @x T = ...)")  # fmt: skip
-        if d.external and d.name in self.params:
-            self.variables[d.name] = self._param_sql(self.params[d.name], vt, d)
-            with contextlib.suppress(ValueError):
-                self.constants[d.name] = _param_value(self.params[d.name], vt)
-            return
-        with contextlib.suppress(NotConstant):
-            self.constants[d.name] = fold(d.value, self.constants)
-        self.variables[d.name] = (f"({sql})", vt)
-
-    def _constant_or_none(self, e: n.Expr) -> object:
-        try:
-            return fold(e, self.constants)
-        except NotConstant:
-            return None
 
     def _param_sql(self, raw: str, typ: UType, d: n.Declare) -> Typed:
         if typ.name == "string":
@@ -512,28 +130,6 @@ class DuckDbEmitter(CatalogStatements, ExtractInputs, OutputStatements):
                 return f"CAST({lit(raw)} AS {typ.duckdb()})", typ  # checked here: a constant, no runtime check
         return f"({parse_string_as(lit(raw), typ.name)})", typ
 
-    def _check_assignable(self, vt: UType, typ: UType, d: n.Declare) -> None:
-        if vt.name in ("null", "unknown"):
-            if vt.name == "null" and not typ.nullable:
-                raise self.err(d.value.pos, "type", f"cannot assign null to @{d.name} of type {typ}")
-            return
-        ok = vt.name == typ.name or (vt.is_numeric and typ.is_numeric) or (vt.name == "char" and typ.is_integral)
-        if not ok:
-            raise self.err(d.value.pos, "type", f"cannot assign a {vt} value to @{d.name} of type {typ}")
-
-    def _view_name(self, name: str) -> str:
-        """A new view name for rowset ``@name``, unlike all earlier ones also when case is ignored (``@a`` and ``@A``
-        are two rowsets in U-SQL) and whatever the rowset names (``@a`` assigned twice and ``@a_2``)."""
-        k = self.view_counter.get(name, 0)
-        while True:
-            k += 1
-            view = f"rs_{name}" if k == 1 else f"rs_{name}_{k}"
-            if view.lower() not in self.view_names:
-                break
-        self.view_counter[name] = k
-        self.view_names.add(view.lower())
-        return view
-
     def assign(self, a: n.Assign) -> None:
         self._check_rowset_name(a.name, a.pos)
         if isinstance(a.query, n.RowsetRef) and a.query.name in self.variables:  # @x = @scalar;
@@ -543,24 +139,6 @@ class DuckDbEmitter(CatalogStatements, ExtractInputs, OutputStatements):
         sql, cols = self.query(a.query)
         self._new_rowset(a.name, sql, cols, a.pos)
 
-    def path(self, e: n.Expr, construct: str, allow_file_set: bool = False) -> Path:
-        try:
-            v = fold(e, self.constants)
-        except NotConstant:
-            raise self.err(e.pos, construct, "the path must be a constant string expression") from None
-        if not isinstance(v, str) or not v:
-            raise self.err(e.pos, construct, "the path must be a non-empty string")
-        v = unquote(v)  # paths are URIs: "a%20b.csv" names the file "a b.csv" (the reference's Input/Output Files)
-        if "{" in v and not allow_file_set:
-            raise self.err(e.pos, "file set", f"file set patterns ({v!r}) are not supported in {construct}")
-        mapped = self.path_map.apply(v)
-        if mapped is None and is_remote(v):
-            raise self.err(e.pos, construct, f"remote paths ({v!r}) are not supported locally; map them to a local "
-                           "folder with --map-path PREFIX=DIR (run_script(..., path_map={PREFIX: DIR}))")  # fmt: skip
-        p = Path(mapped or v)
-        return p if p.is_absolute() else self.base_dir / p
-
-    # ------------------------------------------------------------ queries
     def query(self, qn: n.Query) -> tuple[str, list[tuple[str, UType]]]:
         if isinstance(qn, n.RowsetRef):
             rs = self._rowset(qn)
@@ -579,16 +157,8 @@ class DuckDbEmitter(CatalogStatements, ExtractInputs, OutputStatements):
         if isinstance(qn, n.SetOp):
             ls, lc = self.query(qn.left)
             rs_, rc = self.query(qn.right)
-            if len(lc) != len(rc):
-                raise self.err(qn.pos, qn.op, f"{qn.op} needs the same number of columns on both sides "
-                               f"({len(lc)} vs {len(rc)})")  # fmt: skip
-            for (ln, lt), (_, rt) in zip(lc, rc, strict=False):
-                if lt.name != rt.name and not (lt.is_numeric and rt.is_numeric):
-                    raise self.err(qn.pos, qn.op, f"column {ln!r} is {lt} on the left but {rt} on the right")
+            cols = self.set_columns(qn, lc, rc)
             op = qn.op + (" ALL" if qn.quantifier == "ALL" else "")
-            cols = [
-                (ln, lt.with_nullable(lt.nullable or rt.nullable)) for (ln, lt), (_, rt) in zip(lc, rc, strict=False)
-            ]
             return f"(\n{ls}\n) {op} (\n{rs_}\n)", cols
         if isinstance(qn, n.Ordered):
             inner, cols = self.query(qn.query)
@@ -601,7 +171,7 @@ class DuckDbEmitter(CatalogStatements, ExtractInputs, OutputStatements):
             return self.sample(qn)
         if isinstance(qn, n.ByNameSetOp):
             return self.set_by_name(qn)
-        raise self.err(n.Pos(1, 1), "query", f"unsupported query {type(qn).__name__}")
+        raise self.unsupported("query", qn)
 
     def set_by_name(self, s: n.ByNameSetOp) -> tuple[str, list[tuple[str, UType]]]:
         """Set operations ``BY NAME`` after the reference: the matched columns are those named on both sides
@@ -688,109 +258,6 @@ class DuckDbEmitter(CatalogStatements, ExtractInputs, OutputStatements):
             cols = [*cols, (s.weight, t.DOUBLE)]
         return f"SELECT {select} FROM (\n{inner}\n) AS usql_sample\nWHERE {where}", cols
 
-    def _fraction(self, e: n.Expr) -> float:
-        try:
-            v = fold(e, self.constants)
-        except NotConstant:
-            v = None
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 1:
-            raise self.err(e.pos, "SAMPLE", "the sample fraction must be a constant double between 0 and 1")
-        return float(v)
-
-    def _order_fetch(
-        self, order: tuple[n.SortItem, ...], offset: n.Expr | None, fetch: n.Expr | None, scope: Scope
-    ) -> str:
-        sql = ""
-        if order:
-            self.x.allow_aggregates = False
-            try:
-                sql += "\nORDER BY " + self.x.sort_list(order, scope)
-            finally:
-                self.x.allow_aggregates = True
-        if fetch is not None:
-            sql += f"\nLIMIT {self._count(fetch)}"
-        if offset is not None:
-            sql += f"\nOFFSET {self._count(offset)}"
-        return sql
-
-    def _count(self, e: n.Expr, construct: str = "FETCH") -> int:
-        try:
-            v = fold(e, self.constants)
-        except NotConstant:
-            v = None
-        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-            where = "OFFSET/FETCH" if construct == "FETCH" else construct
-            raise self.err(e.pos, construct, f"row counts in {where} must be non-negative constant integers")
-        return v
-
-    def _rowset(self, r: n.RowsetRef) -> Rowset:
-        view = self.script_objects.get(r.name)
-        if r.name not in self.rowsets and view is not None and view.rowset is not None:  # DECLARE VIEW @v
-            return view.rowset
-        if r.name not in self.rowsets:
-            what = "a scalar variable" if r.name in self.variables else "not defined (assign it before use)"
-            raise self.err(r.pos, "rowset", f"unknown rowset @{r.name}: {what}")
-        return self.rowsets[r.name]
-
-    # ------------------------------------------------------------ SELECT
-    def select(self, s: n.Select) -> tuple[str, list[tuple[str, UType]]]:
-        for hint in s.hints:
-            self._note(s.pos, f"{hint} ignored (a query hint; it does not change the result)")
-        from_sql, scope = self.source_sql(s.source) if s.source is not None else ("", Scope())
-        items: list[str] = []
-        cols: list[tuple[str, UType]] = []
-        positions: list[n.Pos] = []  # of each column's select item
-        for it in s.items:
-            if isinstance(it.expr, n.Star):
-                qual = it.expr.qualifier
-                if qual is not None and qual not in scope.aliases():
-                    raise self.err(it.pos, "SELECT", f"unknown rowset alias {qual!r} in {qual}.*")
-                for alias, c, ty in scope.columns:
-                    if qual is None or alias == qual:
-                        items.append(f"{self._ident(alias)}.{self._ident(c)}" if alias else self._ident(c))
-                        cols.append((c, ty))
-                        positions.append(it.pos)
-                continue
-            sql, ty = self.x.tr(it.expr, scope)
-            name = it.alias
-            if name is None:
-                # a column, or an expression ending in a property/field access (c1.ToString().Length -> Length)
-                if isinstance(it.expr, (n.Name, n.Member)):
-                    name = it.expr.name
-                elif isinstance(it.expr, n.Variable) and it.expr.name in jobinfo.PROPERTY_TYPES:
-                    name = it.expr.name.rsplit(".", 1)[1]  # @@JobInfo.Submit.Alias is the column Alias
-                else:
-                    raise self.err(it.pos, "SELECT", "this select expression needs a column name: add AS name")
-            if ty.name == "null":
-                raise self.err(it.pos, "type", f"column {name!r} has no type: cast null, e.g. (string) null")
-            if non_column_type(ty):
-                raise self.err(it.pos, "type", f"column {name!r} would be a {non_column_type(ty)}, which is not a "
-                               "U-SQL column type: convert it (e.g. span.TotalDays, x.ToString())")  # fmt: skip
-            items.append(f"{sql} AS {self._ident(name)}")
-            cols.append((name, ty))
-            positions.append(it.pos)
-        names = [c for c, _ in cols]
-        dup = next((c for c in names if names.count(c) > 1), None)
-        if dup:
-            raise self.err(s.pos, "SELECT", f"column {dup!r} appears twice in the result; rename one with AS")
-        self._check_case(zip(names, positions, strict=True), "SELECT")
-        sql = "SELECT " + ("DISTINCT " if s.distinct else "") + ",\n  ".join(items)
-        if from_sql:
-            sql += "\nFROM " + from_sql
-        self.x.allow_aggregates = False
-        try:
-            if s.where is not None:
-                # DateTime.Parse("...") as a constant, so that WHERE on a file set's virtual columns skips files
-                sql += "\nWHERE " + self.x.bool_sql(fold_datetime_parse(s.where), scope, "WHERE")
-            if s.group_by:
-                sql += "\nGROUP BY " + ", ".join(self.x.tr(g, scope)[0] for g in s.group_by)
-        finally:
-            self.x.allow_aggregates = True
-        if s.having is not None:
-            having_scope = Scope(scope.columns, {c: (self._ident(c), ty) for c, ty in cols})
-            sql += "\nHAVING " + self.x.bool_sql(s.having, having_scope, "HAVING")
-        return sql, cols
-
     def source_sql(self, src: n.Source) -> tuple[str, Scope]:
         if isinstance(src, n.RowsetRef):
             rs = self._rowset(src)
@@ -816,16 +283,6 @@ class DuckDbEmitter(CatalogStatements, ExtractInputs, OutputStatements):
         if isinstance(src, n.Unpivot):
             return self.unpivot(src)
         raise self.err(src.pos, "FROM", "EXPLODE needs CROSS APPLY")
-
-    def _check_case(self, names: Iterable[tuple[str, n.Pos]], construct: str, what: str = "columns") -> None:
-        """Refuses names that differ only in case: U-SQL's identifiers are case-sensitive, DuckDB's are not, so
-        ``[Sophia]`` and ``[SOPHIA]`` would silently name one column. The error is at the second name's position."""
-        seen: dict[str, str] = {}
-        for name, pos in names:
-            first = seen.setdefault(name.lower(), name)
-            if first != name:
-                why = "the local engine (DuckDB: case-insensitive names) cannot keep apart; rename one"
-                raise self.err(pos, construct, f"the {what} {first!r} and {name!r} differ only in case, which {why}")
 
     @staticmethod
     def _column_sql(alias: str | None, col: str) -> str:
@@ -895,37 +352,6 @@ class DuckDbEmitter(CatalogStatements, ExtractInputs, OutputStatements):
         self._check_case([(c, up.pos) for c, _ in cols], "UNPIVOT")
         return f"(\n{sql}\n) AS {q(up.alias)}", Scope([(up.alias, c, ty) for c, ty in cols])
 
-    def values(self, v: n.ValuesSource) -> tuple[str, Scope]:
-        self._check_case([(c, v.pos) for c in v.columns], "VALUES")
-        rows_sql = []
-        types: list[UType | None] = [None] * len(v.columns)
-        for row in v.rows:
-            vals = []
-            for i, e in enumerate(row):
-                sql, ty = self.x.tr(e, Scope())
-                prev = types[i]
-                if prev is None or prev.name == "null":
-                    types[i] = ty.with_nullable(ty.nullable or (prev is not None))
-                elif ty.name == "null":
-                    types[i] = prev.with_nullable(True)
-                elif prev.name != ty.name:
-                    raise self.err(e.pos, "VALUES", f"column {v.columns[i]!r} mixes {prev} and {ty} values")
-                vals.append(sql)
-            rows_sql.append("(" + ", ".join(vals) + ")")
-        final: list[UType] = []
-        for i, maybe in enumerate(types):
-            if maybe is None or maybe.name == "null":
-                raise self.err(v.pos, "VALUES", f"column {v.columns[i]!r} has only null values; cast one")
-            final.append(maybe)
-        cast_cols = ", ".join(
-            f"CAST(c{i} AS {self._type_sql(ty)}) AS {self._ident(c)}"
-            for i, (c, ty) in enumerate(zip(v.columns, final, strict=False))
-        )
-        raw_cols = ", ".join(f"c{i}" for i in range(len(v.columns)))
-        table = self._values_table(", ".join(rows_sql))
-        sql = f"(SELECT {cast_cols} FROM {table} AS usql_v({raw_cols})) AS {self._ident(v.alias)}"
-        return sql, Scope([(v.alias, c, ty) for c, ty in zip(v.columns, final, strict=False)])
-
     def join(self, j: n.Join) -> tuple[str, Scope]:
         left_sql, left = self.source_sql(j.left)
         if isinstance(j.right, n.Explode):
@@ -979,8 +405,12 @@ class DuckDbEmitter(CatalogStatements, ExtractInputs, OutputStatements):
                 Scope([*left.columns, (ex.alias, ex.columns[0], elem.with_nullable(True))]))  # fmt: skip
 
 
-#: Catalog statement -> the DuckDbEmitter method compiling it.
-_CATALOG_HANDLERS: dict[type, str] = {
+#: Statement -> the DuckDbEmitter method compiling it.
+DuckDbEmitter.statements = {
+    n.Declare: "declare",
+    n.Assign: "assign",
+    n.Output: "output",
+    n.Ignored: "ignored",
     n.UseDatabase: "use_database",
     n.CreateDatabase: "create_database",
     n.DropDatabase: "drop_database",
@@ -1001,28 +431,6 @@ _CATALOG_HANDLERS: dict[type, str] = {
     n.DeclareObject: "declare_object",
     n.MultiAssign: "multi_assign",
 }
-
-#: The statements a table-valued function's body may hold (besides IF, which is replaced by its branch).
-_FUNCTION_STATEMENTS = (n.Declare, n.Assign, n.MultiAssign, n.UseDatabase, n.UseSchema, n.Ignored)
-_OBJECT_KINDS = {n.CreateView: "VIEW", n.CreateFunction: "FUNCTION", n.CreateProcedure: "PROCEDURE"}
-
-
-def _param_value(raw: str, typ: UType) -> object:
-    """The constant value of a parameter's text (already checked by ``_param_sql``); ValueError if it has none."""
-    if typ.name == "string":
-        return raw
-    if typ.name == "bool":
-        return raw.strip().lower() == "true"
-    if typ.is_integral:
-        return int(raw.strip())
-    if typ.name in ("double", "float"):
-        return float(raw)
-    raise ValueError(typ.name)
-
-
-def _results(fn: n.CreateFunction) -> tuple[tuple[str, tuple[tuple[str, n.TypeRef, n.Pos], ...] | None], ...]:
-    """Every rowset a function returns, with its declared columns (None: not declared)."""
-    return fn.results or ((fn.result, fn.columns),)
 
 
 def _column_names(e: object) -> set[str]:

@@ -44,6 +44,7 @@ class ExtractInputs:
     constants: dict[str, object]
     copy_root: Path | None
     path: Callable[..., Path]
+    _check_virtual_columns: Callable[[FileSet, dict[str, UType], n.Extract], None]
 
     def extract(self, e: n.Extract) -> tuple[str, list[tuple[str, UType]]]:
         return self.extract_with_properties(e, {})
@@ -281,21 +282,13 @@ class ExtractInputs:
 
     def _virtual_columns(self, fs: FileSet, types: dict[str, UType], e: n.Extract) -> dict[str, str]:
         """SQL of each virtual column bound by the file set pattern, from the capture groups in ``usql_file``."""
+        self._check_virtual_columns(fs, types, e)
         out: dict[str, str] = {}
-        path_pos = e.paths[0].pos
         for name, holders in fs.columns.items():
-            if name not in types:
-                raise self.err(path_pos, "file set", f"the pattern binds {{{name}}} but {name!r} is not in the "
-                               f"EXTRACT column list; declare it there (e.g. {name} string) or use {{*}}")  # fmt: skip
-            ty = types[name]
-            parts = [h for h in holders if h.part is not None]
-            if parts:
-                if ty.name != "DateTime":
-                    raise self.err(path_pos, "file set", f"{{{name}:{parts[0].part}}} is a date part, so {name!r} "
-                                   f"must be DateTime, not {ty}")  # fmt: skip
+            if any(h.part is not None for h in holders):
                 out[name] = self._date_from_parts(fs, holders)
                 continue
-            out[name] = self._virtual_value(self._file_group(fs, holders[0].group), ty)
+            out[name] = self._virtual_value(self._file_group(fs, holders[0].group), types[name])
         return out
 
     @staticmethod

@@ -27,6 +27,7 @@ class OutputStatements:
     x: ExprTranslator
     path: Callable[..., Path]
     query: Callable[[n.Query], tuple[str, list[tuple[str, UType]]]]
+    _format_value: Callable[[str, UType, TextFormat, n.Output], str]
     _order_fetch: Callable[[tuple[n.SortItem, ...], n.Expr | None, n.Expr | None, Scope], str]
 
     # ------------------------------------------------------------ OUTPUT
@@ -98,29 +99,7 @@ class OutputStatements:
             raise self.err(e.pos, "EXPIRATION", f"EXPIRATION takes a DateTime or a TimeSpan, not {ty}")
         self._note(e.pos, f"EXPIRATION of {target} is not applied locally (the file is kept)")
 
-    def _format_value(self, col: str, ty: UType, fmt: TextFormat, o: n.Output) -> str:
-        """One column of an output line, as the built-in outputters write it (the SQL pieces are the dialect's)."""
-        if ty.name in ("SqlArray", "SqlMap", "byte[]", "unknown"):
-            raise self.err(o.pos, "OUTPUT", f"a column of type {ty} cannot be written by the built-in outputters")
-        text_like = ty.name == "string" or (ty.name == "char" and fmt.char_format == "string")
-        if text_like:
-            v = col
-        elif ty.name == "char":
-            v = self._char_code_text(col)
-        elif ty.name == "DateTime":
-            v = self._datetime_text(col, fmt, o)
-        else:
-            v = self._value_text(col, ty)
-        strlit = self.x._strlit
-        # escapeCharacter applies whether or not quoting is on; the quote itself is doubled, never escaped
-        chars = fmt.escaped_chars()
-        for c in chars:
-            v = f"replace({v}, {strlit(c)}, {strlit(chars[0] + c)})"
-        if text_like and fmt.quoting:
-            v = self._quoted_text(v)
-        return f"coalesce({v}, {strlit(fmt.null_escape or '')})"
-
-    # dialect hooks of _format_value (the Spark emitter overrides them)
+    # render hooks of Emitter._format_value
     @staticmethod
     def _char_code_text(col: str) -> str:
         """A char as its UTF-16 code (charFormat "uint16")."""

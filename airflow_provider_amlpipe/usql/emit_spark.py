@@ -13,7 +13,6 @@ file, ``COALESCE(1)``), not a single file. Anything without a faithful Spark tra
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,41 +22,28 @@ from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql import types as t
 from airflow_provider_amlpipe.usql.catalog import MASTER
 from airflow_provider_amlpipe.usql.consts import NotConstant, fold
+from airflow_provider_amlpipe.usql.csformat import FormatError
 from airflow_provider_amlpipe.usql.duckdb_exprs import Scope, Typed
-from airflow_provider_amlpipe.usql.emit_duckdb import DuckDbEmitter, Rowset, _assignable
+from airflow_provider_amlpipe.usql.emitter import Rowset
 from airflow_provider_amlpipe.usql.errors import UsqlError
 from airflow_provider_amlpipe.usql.filesets import (
-    DATE_PARTS,
-    FileSet,
-    FileSetError,
-    Placeholder,
     is_file_set,
-    parse_file_set,
 )
 from airflow_provider_amlpipe.usql.options import TextFormat, text_format
 from airflow_provider_amlpipe.usql.parser import parse
-from airflow_provider_amlpipe.usql.spark_exprs import (
-    _WS,
-    NOT_SPARK,
-    PatternError,
-    SparkExprTranslator,
+from airflow_provider_amlpipe.usql.spark_exprs import NOT_SPARK, SparkExprTranslator
+from airflow_provider_amlpipe.usql.spark_extract import SparkExtract
+from airflow_provider_amlpipe.usql.spark_values import (
     bq,
     cs_tostring,
     slit,
     spark_type,
     strict_parse,
     to_spark_pattern,
-    try_parse,
 )
 from airflow_provider_amlpipe.usql.types import UType
 
 __all__ = ["SparkEmitter", "SparkStatement", "translate_to_spark"]
-
-#: What the csv reader returns for a quoted empty field (``""``), so that it stays an empty string: Spark
-#: would otherwise read it as null, like an unquoted empty field (U-SQL: ``""`` is "", nothing is null).
-#: U+FDD0 is a Unicode noncharacter, not expected in text data.
-_EMPTY = "\\uFDD0"
-
 
 #: U-SQL's default database and the Spark database it maps to.
 SPARK_MASTER = "default"
@@ -91,28 +77,6 @@ def _column_def(name: str, ty: UType) -> str:
     return f"{bq(name)} {spark_type(ty)}{not_null} COMMENT {slit(str(ty))}"
 
 
-#: The path of the file a row comes from: ``input_file_name()`` is a URI with the path percent-encoded
-#: (``file:///d/a%20b.csv``); ``url_decode`` would read ``+`` as a space, so ``+`` is escaped first.
-#: (``_metadata.file_path`` does not reach through the temporary view of the raw file.)
-_FILE_PATH = "url_decode(replace(input_file_name(), '+', '%2B'))"
-
-
-@dataclass(frozen=True)
-class _SparkFileSet:
-    """A file set pattern for Spark: the glob for the csv data source and the regex its files' paths must match."""
-
-    glob: str
-    regex: str  # matches the end of a decoded path; group i is the pattern's placeholder group i
-    parsed: FileSet
-
-
-def _helper_prefix(prefix: str, columns: list[str]) -> str:
-    """``prefix`` with underscores appended until no column name starts with it (helper columns use it)."""
-    while any(c.startswith(prefix) for c in columns):
-        prefix += "_"
-    return prefix
-
-
 @dataclass(frozen=True)
 class SparkStatement:
     """One Spark SQL statement and the position of the U-SQL statement it came from."""
@@ -122,23 +86,18 @@ class SparkStatement:
     column: int
 
 
-def _char_of_code(code: str) -> str:
-    """A UTF-16 code (0..65535) -> the one-character string, as C# ``(char)n``; other codes fail the query."""
-    return (f"CASE WHEN {code} IS NULL THEN NULL WHEN {code} BETWEEN 0 AND 65535 THEN "
-            f"decode(unhex(lpad(hex({code}), 4, '0')), 'UTF-16BE') ELSE raise_error("
-            f"concat('not a char code: ', CAST({code} AS STRING))) END")  # fmt: skip
-
-
-class SparkEmitter(DuckDbEmitter):
+class SparkEmitter(SparkExtract):
     """Translates a parsed script to Spark SQL statements; one instance per script.
 
     Inherits the dialect-neutral bookkeeping of the DuckDB emitter (variables, rowsets, view names,
     DECLARE checks, ORDER BY/FETCH); every method that writes SQL is overridden.
     """
 
+    translator = SparkExprTranslator
+
     def __init__(self, source: str, params: Mapping[str, str]) -> None:
         super().__init__(source, params, Path("."))
-        self.x = SparkExprTranslator(source, self._variable)
+        self.current_db = MASTER
         self.spark: list[SparkStatement] = []
         self.raw_counter = 0
         self.dbs: dict[str, _Db] = {MASTER: _Db(True)}
@@ -156,75 +115,27 @@ class SparkEmitter(DuckDbEmitter):
         return spark_type(ty)
 
     @staticmethod
-    def _values_table(rows: str) -> str:
-        return f"VALUES {rows}"
+    def _values_table(rows: str, columns: str) -> str:
+        return f"VALUES {rows} AS usql_v({columns})"
 
-    def _unknown(self, node: object, what: str) -> UsqlError:
+    def unsupported(self, construct: str, node: object) -> UsqlError:
         pos = getattr(node, "pos", None)
         if not isinstance(pos, n.Pos):
             pos = n.Pos(1, 1)
         name = type(node).__name__
-        return self.untranslatable(pos, name, f"{what} {name} is not supported by the Spark emitter")
+        return self.untranslatable(pos, name, f"{construct} {name} is not supported by the Spark emitter")
 
     def add(self, sql: str, pos: n.Pos) -> None:
         self.spark.append(SparkStatement(sql, pos.line, pos.column))
 
     # ------------------------------------------------------------ statements
     def translate(self, script: n.Script) -> list[SparkStatement]:
-        externals = {s.name for s in script.statements if isinstance(s, n.Declare) and s.external}
-        unknown = sorted(set(self.params) - externals)
-        if unknown:
-            raise UsqlError(self.source, 1, 1, "DECLARE EXTERNAL",
-                            f"parameter(s) {', '.join(unknown)} match no DECLARE EXTERNAL in the script")  # fmt: skip
-        declared_later = {s.name for s in script.statements if isinstance(s, n.Declare) and not s.external}
-        for st in script.statements:
-            if isinstance(st, n.Declare):
-                if st.external and st.name in declared_later:
-                    continue
-                self.declare(st)
-            elif isinstance(st, n.Assign):
-                self.assign(st)
-            elif isinstance(st, n.Output):
-                self.output(st)
-            elif isinstance(st, n.UseDatabase):
-                self.use_database(st)
-            elif isinstance(st, n.CreateDatabase):
-                self.create_database(st)
-            elif isinstance(st, n.DropDatabase):
-                self.drop_database(st)
-            elif isinstance(st, n.CreateTable):
-                self.create_table(st)
-            elif isinstance(st, n.DropTable):
-                self.drop_table(st)
-            elif isinstance(st, n.Insert):
-                self.insert(st)
-            elif isinstance(st, n.Ignored):
-                self.add(f"-- ignored: {' '.join(st.text.split())}", st.pos)
-            else:
-                raise self._unknown(st, "statement")
+        """The Spark statements of the script."""
+        self.compile_statements(script)
         return self.spark
 
-    def declare(self, d: n.Declare) -> None:
-        typ = t.resolve(d.type)
-        if typ is None or typ.name in ("SqlArray", "SqlMap", "byte[]"):
-            raise self.err(d.type.pos, "DECLARE", f"type {d.type.name!r} is not supported for variables")
-        if d.name in self.variables and not d.external:
-            raise self.err(d.pos, "DECLARE", f"variable @{d.name} is already declared")
-        if d.external and d.name in self.params:
-            raw = self.params[d.name]
-            self.variables[d.name] = self._param_sql(raw, typ, d)
-            if typ.name == "string":
-                self.constants[d.name] = raw
-            return
-        sql, vt = self.x.tr(d.value, Scope())
-        self._check_assignable(vt, typ, d)
-        with contextlib.suppress(NotConstant):
-            self.constants[d.name] = fold(d.value, self.constants)
-        if vt.name == "null":
-            sql = f"CAST(NULL AS {spark_type(typ)})"
-        elif vt.name != typ.name:
-            sql = f"CAST({sql} AS {spark_type(typ)})"
-        self.variables[d.name] = (f"({sql})", typ)
+    def ignored(self, st: n.Ignored) -> None:
+        self.add(f"-- ignored: {' '.join(st.text.split())}", st.pos)
 
     def _param_sql(self, raw: str, typ: UType, d: n.Declare) -> Typed:
         if typ.name == "string":
@@ -403,7 +314,7 @@ class SparkEmitter(DuckDbEmitter):
                 exprs.append(f"CAST(NULL AS {spark_type(ty)})")  # an unlisted column gets null, as in U-SQL
                 continue
             src, sty = source[c]
-            if not _assignable(sty, ty):
+            if not t.assignable(sty, ty):
                 raise self.err(st.pos, "INSERT", f"column {src!r} is {sty} but {st.table.name}.{c} is {ty}")
             exprs.append(f"CAST({bq(src)} AS {spark_type(ty)})")
         col_list = ", ".join(bq(c) for c, _ in existing)
@@ -465,7 +376,7 @@ class SparkEmitter(DuckDbEmitter):
     def _datetime_text(self, col: str, fmt: TextFormat, o: n.Output) -> str:
         try:
             return f"date_format({col}, {slit(to_spark_pattern(fmt.date_time_format))})"
-        except PatternError as ex:
+        except FormatError as ex:
             raise self.err(o.outputter.pos, "dateTimeFormat", str(ex)) from None
 
     @staticmethod
@@ -492,16 +403,8 @@ class SparkEmitter(DuckDbEmitter):
         if isinstance(qn, n.SetOp):
             ls, lc = self.query(qn.left)
             rs_, rc = self.query(qn.right)
-            if len(lc) != len(rc):
-                raise self.err(qn.pos, qn.op, f"{qn.op} needs the same number of columns on both sides "
-                               f"({len(lc)} vs {len(rc)})")  # fmt: skip
-            for (ln, lt), (_, rt) in zip(lc, rc, strict=False):
-                if lt.name != rt.name and not (lt.is_numeric and rt.is_numeric):
-                    raise self.err(qn.pos, qn.op, f"column {ln!r} is {lt} on the left but {rt} on the right")
+            cols = self.set_columns(qn, lc, rc)
             op = qn.op + (" ALL" if qn.quantifier == "ALL" else " DISTINCT")
-            cols = [
-                (ln, lt.with_nullable(lt.nullable or rt.nullable)) for (ln, lt), (_, rt) in zip(lc, rc, strict=False)
-            ]
             return f"SELECT * FROM (\n{ls}\n) AS usql_l\n{op}\nSELECT * FROM (\n{rs_}\n) AS usql_r", cols
         if isinstance(qn, n.Ordered):
             inner, cols = self.query(qn.query)
@@ -510,197 +413,7 @@ class SparkEmitter(DuckDbEmitter):
                 qn.order_by, qn.offset, qn.fetch, scope
             )
             return sql, cols
-        raise self._unknown(qn, "query")
-
-    def extract(self, e: n.Extract) -> tuple[str, list[tuple[str, UType]]]:
-        fmt = text_format(e.extractor, self.source, self.constants)
-        paths = [self.spark_path(p, "EXTRACT", allow_file_set=True) for p in e.paths]
-        file_set = self._file_set(paths, e)
-        cols: list[tuple[str, UType]] = []
-        seen: set[str] = set()
-        for name, tr, pos in e.columns:
-            ty = t.resolve(tr)
-            if ty is None or ty.name in ("SqlArray", "SqlMap"):
-                raise self.err(tr.pos, "type", f"type {tr.name!r} cannot be extracted by the built-in extractors")
-            if name in seen:
-                raise self.err(pos, "EXTRACT", f"column {name!r} is defined twice")
-            seen.add(name)
-            cols.append((name, ty))
-        fs_cols = _helper_prefix("usql_fs", [c for c, _ in cols])  # the file path and the regex groups
-        virtual = self._spark_virtual_columns(file_set, fs_cols, dict(cols), e) if file_set else {}
-        read_cols = [(c, ty) for c, ty in cols if c not in virtual]
-        if not read_cols:
-            raise self.err(e.pos, "EXTRACT", "EXTRACT needs at least one column read from the file(s)")
-        options = self._csv_options(fmt, e)
-        schema = ", ".join(f"{bq(c)} STRING" for c, _ in read_cols)
-        raws = []
-        for path in [file_set.glob] if file_set else paths:
-            self.raw_counter += 1
-            raw = f"usql_raw_{self.raw_counter}"
-            raws.append(raw)
-            opts = ", ".join([f"path {slit(path)}", *options])
-            self.add(f"CREATE OR REPLACE TEMPORARY VIEW {bq(raw)} ({schema})\nUSING csv OPTIONS ({opts});", e.pos)
-        fields = ", ".join(f"CASE WHEN {bq(c)} = '{_EMPTY}' THEN '' ELSE {bq(c)} END AS {bq(c)}" for c, _ in read_cols)
-        src = "\nUNION ALL\n".join(f"SELECT {fields} FROM {bq(r)}" for r in raws)
-        where = ""
-        if file_set:
-            with_path = f"SELECT {fields}, {_FILE_PATH} AS {bq(fs_cols + '_path')} FROM {bq(raws[0])}"
-            src = self._spark_file_groups(file_set, fs_cols, with_path)
-            where = "\nWHERE " + self._file_condition(file_set, fs_cols, dict(cols))
-        exprs = [virtual.get(c) or self._convert_field(bq(c), c, ty, fmt) for c, ty in cols]
-        select = ",\n  ".join(f"{x} AS {bq(c)}" for x, (c, _) in zip(exprs, cols, strict=True))
-        return f"SELECT\n  {select}\nFROM (\n{src}\n) AS usql_fields{where}", cols
-
-    def _csv_options(self, fmt: TextFormat, e: n.Extract) -> list[str]:
-        """The csv data source's OPTIONS (but the path) for an extractor."""
-        if fmt.skip_first_n_rows > 1:
-            raise self.untranslatable(e.extractor.pos, "skipFirstNRows",
-                                      "Spark's csv reader can skip one header line per file, not more")  # fmt: skip
-        if fmt.encoding != "utf-8":
-            raise self.untranslatable(e.extractor.pos, "encoding", "only UTF-8/ASCII input is translated")
-        options = [
-            "header " + ("'true'" if fmt.skip_first_n_rows == 1 else "'false'"),
-            f"sep {slit(fmt.delimiter)}",
-            "quote '\"', escape '\"'" if fmt.quoting else "quote '', escape ''",
-            f"nullValue {slit(fmt.null_escape or '')}",
-            f"emptyValue '{_EMPTY}'",
-            "mode " + ("'DROPMALFORMED'" if fmt.silent else "'FAILFAST'"),
-            "multiLine 'true'",
-            "ignoreLeadingWhiteSpace 'false'",
-            "ignoreTrailingWhiteSpace 'false'",
-            "encoding 'UTF-8'",
-        ]
-        if fmt.row_delimiter in ("\n", "\r"):
-            options.append(f"lineSep {slit(fmt.row_delimiter)}")
-        return options
-
-    # ------------------------------------------------------------ file sets
-    def _file_set(self, paths: list[str], e: n.Extract) -> _SparkFileSet | None:
-        """The EXTRACT's file set, or None if it reads plain files."""
-        file_set = None
-        for path, pe in zip(paths, e.paths, strict=True):
-            if not is_file_set(path):
-                continue
-            if len(paths) > 1:
-                raise self.err(pe.pos, "file set", "a file set pattern must be the only path of its EXTRACT")
-            file_set = self._spark_file_set(path, pe.pos)
-        return file_set
-
-    def _spark_file_set(self, pattern: str, pos: n.Pos) -> _SparkFileSet:
-        """Parse a pattern; its regex matches the (decoded) end of a file's URI from the first placeholder's segment.
-
-        The glob already fixes the segments before that one, and a placeholder never spans a ``/``, so matching
-        the end selects the same files as a full match of the whole path would, whatever Spark prefixes the path
-        with (``file:``, ``abfss://container@account...``, the working directory of a relative path).
-        """
-        try:
-            fs = parse_file_set(pattern, repeated_parts=True)
-        except FileSetError as ex:
-            raise self.err(pos, "file set", str(ex)) from None
-        if "\\" in pattern:
-            raise self.untranslatable(pos, "file set", "a '\\' (Spark's glob reads it as an escape character)")
-        first = pattern.index("{")
-        scheme = pattern.find("://")
-        if scheme >= 0 and not 0 <= pattern.find("/", scheme + 3) < first:
-            raise self.untranslatable(pos, "file set", "a placeholder in the scheme or host of a URI cannot be globbed")
-        tail = pattern[pattern.rfind("/", 0, first) + 1 :]
-        if any(seg in (".", "..") for seg in tail.split("/")):
-            raise self.untranslatable(pos, "file set", "'.' or '..' after a placeholder (Spark reports resolved paths)")
-        regex = "/" + parse_file_set(tail, repeated_parts=True).regex.removeprefix("^")
-        return _SparkFileSet(fs.glob, regex, fs)
-
-    @staticmethod
-    def _spark_file_groups(fs: _SparkFileSet, prefix: str, rows: str) -> str:
-        """``rows`` (with the file path ``<prefix>_path``) and each regex group i as ``<prefix>_g<i>``."""
-        count = max((h.group for h in fs.parsed.placeholders), default=0)
-        path = bq(prefix + "_path")
-        groups = "".join(f", regexp_extract({path}, {slit(fs.regex)}, {i}) AS {bq(f'{prefix}_g{i}')}"
-                         for i in range(1, count + 1))  # fmt: skip
-        return f"SELECT *{groups} FROM (\n{rows}\n) AS usql_files"
-
-    @staticmethod
-    def _spark_group(prefix: str, group: int) -> str:
-        return bq(f"{prefix}_g{group}")
-
-    def _spark_date(self, prefix: str, holders: list[Placeholder]) -> str:
-        """The DateTime of a column's date parts (missing: month/day 1, time 0); NULL if they form no date."""
-        slots = ["'0001'", "'01'", "'01'", "'00'", "'00'", "'00'"]
-        for h in reversed(holders):  # the first of repeated parts wins (the file condition makes them agree)
-            if h.part is not None:
-                slot = DATE_PARTS[h.part][1]
-                group = self._spark_group(prefix, h.group)
-                slots[slot] = group if slot == 0 else f"lpad({group}, 2, '0')"
-        y, mo, d, hh, mi, ss = slots
-        return f"try_cast(concat({y}, '-', {mo}, '-', {d}, ' ', {hh}, ':', {mi}, ':', {ss}) AS TIMESTAMP_NTZ)"
-
-    def _spark_virtual_columns(
-        self, fs: _SparkFileSet, prefix: str, types: dict[str, UType], e: n.Extract
-    ) -> dict[str, str]:
-        """Spark SQL of each virtual column, from the groups of the pattern's regex in the file's path."""
-        # the DuckDB emitter's checks of placeholders against columns, so both paths refuse the same scripts
-        self._virtual_columns(fs.parsed, types, e)
-        out: dict[str, str] = {}
-        for name, holders in fs.parsed.columns.items():
-            if any(h.part is not None for h in holders):
-                out[name] = self._spark_date(prefix, holders)
-            else:
-                out[name] = self._spark_virtual_value(self._spark_group(prefix, holders[0].group), name, types[name], e)
-        return out
-
-    def _spark_virtual_value(self, raw: str, name: str, ty: UType, e: n.Extract) -> str:
-        """The text a ``{name}`` placeholder matched as the column's type; NULL if it does not convert."""
-        if ty.name in ("string", "char"):
-            return raw
-        if ty.name == "byte[]":
-            raise self.untranslatable(e.paths[0].pos, "file set", f"the byte[] virtual column {name!r}")
-        return try_parse(raw, ty.name)
-
-    def _file_condition(self, fs: _SparkFileSet, prefix: str, types: dict[str, UType]) -> str:
-        """Which rows' files are in the set, as on the DuckDB path: the path matches the pattern (the glob also
-        finds, e.g., 2024/xx/ for {date:MM}), repeated date parts agree and the parts form a date; and a ``{name}``
-        text that does not convert to its column's type fails the query. A CASE, so the checks run in order."""
-        keep = [
-            f"try_cast({self._spark_group(prefix, a.group)} AS INT) = "
-            f"try_cast({self._spark_group(prefix, b.group)} AS INT)"
-            for a, b in fs.parsed.repeated_parts
-        ]
-        checks = []
-        for name, holders in fs.parsed.columns.items():
-            ty = types[name]
-            if any(h.part is not None for h in holders):
-                keep.append(f"{self._spark_date(prefix, holders)} IS NOT NULL")
-            elif ty.name not in ("string", "char"):
-                raw = self._spark_group(prefix, holders[0].group)
-                bad = f"{try_parse(raw, ty.name)} IS NULL" + (f" AND trim({raw}) <> ''" if ty.nullable else "")
-                message = slit(f"conversion error: a file name part of {{{name}}} is not a valid {ty}")
-                checks.append(f"CASE WHEN {bad} THEN raise_error({message}) ELSE TRUE END")
-        cond = f"CASE WHEN NOT ({bq(prefix + '_path')} RLIKE {slit(fs.regex)}) THEN FALSE"
-        if keep:
-            cond += f"\n  WHEN NOT coalesce({' AND '.join(keep)}, FALSE) THEN FALSE"
-        return cond + f"\n  ELSE {' AND '.join(checks) or 'TRUE'} END"
-
-    @staticmethod
-    def _convert_field(v: str, name: str, ty: UType, fmt: TextFormat) -> str:
-        """Text field -> typed value with the built-in extractors' rules (C# Parse; empty -> null if nullable)."""
-        if ty.name == "string":
-            return v
-        what = f"conversion error in column {name}"
-        empty = f"({v} IS NULL OR trim(BOTH {_WS} FROM {v}) = '')"
-        required = slit(f"conversion error: null or empty value for the non-nullable column {name}")
-        if ty.name == "char" and fmt.char_format == "string":
-            return v if ty.nullable else f"CASE WHEN {v} IS NULL THEN raise_error({required}) ELSE {v} END"
-        target = "int" if ty.name == "char" else ty.name
-        if ty.name == "byte[]":
-            conv = f"coalesce(try_to_binary(trim({v}), 'hex'), raise_error(concat({slit(what + ': ')}, {v})))"
-        elif fmt.silent and ty.nullable:
-            conv = try_parse(v, target)
-        else:
-            conv = strict_parse(v, target, what)
-        if ty.name == "char":
-            conv = _char_of_code(conv)
-        if ty.nullable:
-            return f"CASE WHEN {empty} THEN NULL ELSE {conv} END"
-        return f"CASE WHEN {empty} THEN raise_error({required}) ELSE {conv} END"
+        raise self.unsupported("query", qn)
 
     # ------------------------------------------------------------ SELECT
     def source_sql(self, src: n.Source) -> tuple[str, Scope]:
@@ -727,7 +440,7 @@ class SparkEmitter(DuckDbEmitter):
             return self.spark_join(src)
         if isinstance(src, n.Explode):
             raise self.err(src.pos, "FROM", "EXPLODE needs CROSS APPLY")
-        raise self._unknown(src, "FROM source")
+        raise self.unsupported("FROM source", src)
 
     def spark_join(self, j: n.Join) -> tuple[str, Scope, bool]:
         left_sql, left, left_lateral = self._source(j.left)
@@ -764,7 +477,7 @@ class SparkEmitter(DuckDbEmitter):
         rcols = [(a, c, ty.with_nullable(True) if kind in ("LEFT", "FULL") else ty) for a, c, ty in right.columns]
         return f"{left_sql}\n{keywords[kind]} {right_sql}{on}", Scope(lcols + rcols), False
 
-    def explode(self, left_sql: str, left: Scope, ex: n.Explode) -> tuple[str, Scope, bool]:  # type: ignore[override]
+    def explode(self, left_sql: str, left: Scope, ex: n.Explode) -> tuple[str, Scope, bool]:
         sql, ty = self.x.tr(ex.expr, left)
         outer = "OUTER " if ex.outer else ""
         if ty.name == "SqlMap":
@@ -780,6 +493,21 @@ class SparkEmitter(DuckDbEmitter):
         elem = ty.element or t.UNKNOWN
         return (f"{left_sql}\nLATERAL VIEW {outer}explode({sql}) {bq(ex.alias)} AS {bq(ex.columns[0])}",
                 Scope([*left.columns, (ex.alias, ex.columns[0], elem.with_nullable(True))]), True)  # fmt: skip
+
+
+#: Statement -> the SparkEmitter method translating it.
+SparkEmitter.statements = {
+    n.Declare: "declare",
+    n.Assign: "assign",
+    n.Output: "output",
+    n.UseDatabase: "use_database",
+    n.CreateDatabase: "create_database",
+    n.DropDatabase: "drop_database",
+    n.CreateTable: "create_table",
+    n.DropTable: "drop_table",
+    n.Insert: "insert",
+    n.Ignored: "ignored",
+}
 
 
 def translate_to_spark(text: str, *, source_name: str = "script.usql", params: dict[str, str] | None = None) -> str:

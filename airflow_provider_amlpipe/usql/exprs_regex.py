@@ -9,7 +9,6 @@ from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql import types as t
 from airflow_provider_amlpipe.usql.csformat import FormatError
 from airflow_provider_amlpipe.usql.exprs_common import Scope, Typed
-from airflow_provider_amlpipe.usql.types import UType
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -212,7 +211,7 @@ class RegexCalls:
             if re.search(r"(?<!\\)\((?!\?)", str(e.args[1].value)):  # type: ignore[union-attr]
                 raise self.err(e.pos, "Regex.Split", "Regex.Split with capturing groups (which .NET includes in "
                                "the result) is not supported; use (?:...)")  # fmt: skip
-            return f"regexp_split_to_array({s}, {pattern})", UType("SqlArray", True, t.STRING)
+            return f"regexp_split_to_array({s}, {pattern})", t.array_of(t.STRING)
         if name == "Match":
             raise self.err(e.pos, "Regex.Match", "Regex.Match(...) is supported with .Value, .Success or "
                            ".Groups[n].Value")  # fmt: skip

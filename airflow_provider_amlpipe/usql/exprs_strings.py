@@ -89,7 +89,7 @@ class StringMethods:
         if name == "ToCharArray":
             need(0)
             chars = self._lambda_sql(["usql_c"], f"substring({s}, usql_c + 1, 1)")
-            return f"list_transform(range(length({s})), {chars})", UType("SqlArray", True, UType("char", False))
+            return f"list_transform(range(length({s})), {chars})", t.array_of(UType("char", False))
         if name == "CompareTo":
             raise self.err(e.pos, "CompareTo", _CULTURE_COMPARE)
         raise self.err(e.pos, name, f"method string.{name}(...) is not supported")
@@ -105,7 +105,7 @@ class StringMethods:
         if args and args[-1][1].name == "StringSplitOptions":
             remove_empty = args[-1][0] == "1"
             args, nodes = args[:-1], nodes[:-1]
-        out = UType("SqlArray", True, t.STRING)
+        out = t.array_of(t.STRING)
         seps = self._literal_separators(nodes)
         if seps is None:
             if len(args) != 1 or args[0][1].name not in ("char", "string"):

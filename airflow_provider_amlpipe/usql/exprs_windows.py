@@ -172,6 +172,8 @@ class SqlFunctions:
                     typ = t.LONG
                 elif name in ("SUM",):
                     typ = UType("long" if at.is_integral else at.name, True)
+                elif name == "AVG" and at.is_integral:
+                    typ = t.LONG.with_nullable(True)  # the reference: long?, "to be aligned with SQL semantics"
                 elif name in ("AVG", "STDEV", "STDEVP", "VAR", "VARP"):
                     typ = UType("decimal" if at.name == "decimal" else "double", True)
                 elif name == "ARRAY_AGG":
@@ -188,6 +190,8 @@ class SqlFunctions:
                     sql, outer = f"list(row({args[0][0]}, {args[1][0]}))", "map_from_entries({})"
                 if name == "SUM" and at.is_integral:
                     outer = "CAST({} AS BIGINT)"
+                if name == "AVG" and at.is_integral:
+                    outer = "CAST(trunc({}) AS BIGINT)"  # SQL Server's integer average drops the fraction
                 if e.type_args:
                     sql, typ = self._typed_collection_aggregate(name, e, args)
         finally:

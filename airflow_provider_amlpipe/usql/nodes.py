@@ -2,6 +2,8 @@
 
 Expressions keep C# meaning (``==`` is C# equality, ``+`` may concatenate strings); an emitter
 decides how each maps to its SQL dialect. Every node carries its source position for errors.
+
+Over 600 lines on purpose: one small dataclass per construct of the language, which read best side by side.
 """
 
 from __future__ import annotations

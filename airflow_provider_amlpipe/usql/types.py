@@ -55,6 +55,7 @@ class UType:
     nullable: bool
     element: UType | None = None  # SqlArray<T> element, SqlMap value
     key: UType | None = None  # SqlMap key
+    array: bool = False  # a C# array (``T[]``: Split's result, ``new T[]{...}``) rather than a SqlArray<T>
 
     @property
     def is_numeric(self) -> bool:
@@ -82,7 +83,7 @@ class UType:
         if self.name in ("SqlMap", "KeyValuePair") and self.element:
             return f"{self.name}<{self.key or STRING_NAME},{self.element}>"
         if self.name == "SqlArray" and self.element:
-            return f"SqlArray<{self.element}>"
+            return f"{self.element}[]" if self.array else f"SqlArray<{self.element}>"
         return self.name + ("?" if self.nullable and self.name not in REFERENCE else "")
 
 
@@ -93,6 +94,11 @@ LONG = UType("long", False)
 DOUBLE = UType("double", False)
 DATETIME = UType("DateTime", False)
 UNKNOWN = UType("unknown", True)
+
+
+def array_of(element: UType) -> UType:
+    """The C# array ``element[]``: indexed like a SqlArray; ``.Length`` (and, as before, ``.Count``) is its size."""
+    return UType("SqlArray", True, element, array=True)
 
 
 def canonical(name: str) -> str | None:
@@ -134,3 +140,25 @@ def promote(a: UType, b: UType) -> UType:
         return UType("unknown", True)
     name = order[max(order.index(a.name), order.index(b.name), order.index("int"))]
     return UType(name, nullable)
+
+
+_WIDENING = {
+    "sbyte": ("short", "int", "long", "float", "double", "decimal"),
+    "byte": ("short", "ushort", "int", "uint", "long", "ulong", "float", "double", "decimal"),
+    "short": ("int", "long", "float", "double", "decimal"),
+    "ushort": ("int", "uint", "long", "ulong", "float", "double", "decimal"),
+    "int": ("long", "float", "double", "decimal"),
+    "uint": ("long", "ulong", "float", "double", "decimal"),
+    "long": ("float", "double", "decimal"),
+    "ulong": ("float", "double", "decimal"),
+    "float": ("double",),
+}
+
+
+def assignable(src: UType, dst: UType) -> bool:
+    """C# implicit conversion of a column value into a table column (T -> T?, numeric widening)."""
+    if src.nullable and not dst.nullable and src.name not in REFERENCE:
+        return False
+    if src.name == dst.name:
+        return src.name not in ("SqlArray", "SqlMap") or str(src) == str(dst)
+    return dst.name in _WIDENING.get(src.name, ())
