@@ -157,7 +157,12 @@ def test_a_burst_of_new_files_starts_one_run_with_the_changed_path(cluster: Airf
         client.wait_for_dag(dag_id)
         incoming.mkdir(parents=True, exist_ok=True)
         client.unpause(dag_id)
-        time.sleep(8)  # the triggerer picks the watcher up and records the folder as it is (empty)
+        # The triggerer picks the watcher up and records the folder as it is (empty): its baseline appears.
+        watches = cluster.home / "amlpipe" / "datastore" / "reuse" / "watches"
+        deadline = time.monotonic() + 120
+        while not list(watches.glob("*.json")):
+            assert time.monotonic() < deadline, "the watcher never started"
+            time.sleep(0.5)
         for n in range(3):
             (incoming / f"batch-{n}.csv").write_text(f"{n},row\n")
             time.sleep(0.2)

@@ -58,7 +58,11 @@ class DatastoreChangeTrigger(BaseEventTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         store = await adatastore(self.datastore)
         watcher = ChangeWatcher(store, self.path, self.recursive, self.settle_seconds, self.watch_id)
-        await asyncio.to_thread(watcher.baseline)
+        baseline = await asyncio.to_thread(watcher.baseline)
+        self.log.info(
+            "watching %s of datastore %r every %gs (%d file(s) there already)",
+            self.path, self.datastore, self.polling_interval, len(baseline),
+        )  # fmt: skip
         while True:
             changed = await asyncio.to_thread(watcher.poll, time.time())
             if changed:
