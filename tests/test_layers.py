@@ -107,6 +107,6 @@ def test_a_lower_layer_importing_an_upper_one_breaks_the_layers(copy: Path) -> N
 
 
 def test_an_optional_package_is_placed_in_its_layer(copy: Path) -> None:
-    (copy / PACKAGE / "sweep").mkdir()
-    (copy / PACKAGE / "sweep" / "__init__.py").write_text("from airflow_provider_amlpipe.steps import config  # noqa\n")
+    misplaced = "from airflow_provider_amlpipe.steps import config  # noqa\n"
+    (copy / PACKAGE / "sweep" / "misplaced.py").write_text(misplaced)
     assert "Lower layers never import upper ones BROKEN" in lint_imports(copy).stdout

@@ -151,7 +151,10 @@ class WorkerPool:
         if not worker.batches:
             worker.deadline = time.monotonic() + self.settings.run_invocation_timeout
         worker.batches.append(batch)
-        worker.conn.send((batch.id, batch.payload))
+        # BrokenPipeError: it died since it last answered. Its sentinel reports that, and _lost gives this
+        # mini-batch back with the others it held.
+        with contextlib.suppress(OSError):
+            worker.conn.send((batch.id, batch.payload))
 
     def _finished(self, worker: _Worker, batch_id: int) -> MiniBatch:
         """The running mini-batch answered; the next one sent (if any) starts now."""
