@@ -191,3 +191,29 @@ def test_settling_waits_for_quiet(store: LocalDatastore) -> None:
         changed = watcher.poll(time.time())
         time.sleep(0.05)
     assert changed == ["in/a.csv"]
+
+
+def test_a_dag_scheduled_on_a_dataset_reads_the_version_that_triggered_it() -> None:
+    import jinja2
+    from airflow.sdk import AssetAlias
+
+    from airflow_provider_amlpipe.assets import dataset_asset, triggered_dataset_input
+
+    data = triggered_dataset_input("amlpipe_default", "passenger_model_comparison")
+    asset = dataset_asset("amlpipe_default", "passenger_model_comparison")
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)  # as Airflow renders templates
+
+    def event(uri: str, version: int) -> SimpleNamespace:
+        return SimpleNamespace(asset=SimpleNamespace(uri=uri), extra={"version": version, "digest": "d", "run_id": "r"})
+
+    def render(events: dict[Any, list[Any]]) -> str:
+        return env.from_string(data.version).render({"triggering_asset_events": events})
+
+    assert render({}) == "latest"  # a manual or REST run
+    v3, v4 = event(asset.uri, 3), event(asset.uri, 4)
+    other = event("amlpipe://amlpipe_default/other", 9)
+    # Airflow lists each event under its Asset and under the alias it came through; two queued versions: the newest.
+    alias = AssetAlias(name=asset.uri, group="amlpipe-dataset")
+    assert render({asset: [v3, v4], alias: [v3, v4], "x": [other]}) == "4"
+    assert data.name == "passenger_model_comparison" and data.datastore == "amlpipe_default"
+    assert data.validate("inputs['c']", rendered=False) == data.version  # a template until the task renders it
