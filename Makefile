@@ -1,13 +1,13 @@
 # The two commands the README gives: `make demo` and `make test`. Both set everything up first: a
 # virtualenv in .venv with the pinned versions from constraints.txt; the tests also get Azurite from npm
-# (the demo needs Python only).
+# and Debian's Chromium (the demo needs Python only).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: setup setup-test demo test test-fast lint bench
+.PHONY: setup setup-test demo test test-fast lint bench chromium
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,13 @@ $(NODE_STAMP): package-lock.json
 
 setup: $(STAMP)
 
-setup-test: $(STAMP) $(NODE_STAMP)
+setup-test: $(STAMP) $(NODE_STAMP) chromium
+
+# Debian's Chromium for the test that opens the sweep report page in a headless browser.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
 
 demo: setup
 	$(BIN)/python dags/demo/run_demo.py
