@@ -325,3 +325,26 @@ def test_a_workspace_script_path_is_taken_as_is_on_a_workspace_only() -> None:
     assert op.python_script_path == "dbfs:/scripts/train.py"
     with pytest.raises(ConfigurationError, match="workspace path, which compute='local' cannot read"):
         DatabricksStepOperator(task_id="t", python_script_path="/Workspace/Shared/train.py")
+
+
+def test_a_script_on_dbfs_runs_in_place_and_is_fingerprinted_by_its_content(
+    server: DatabricksTestServer, blob: BlobContainer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_amlpipe.hooks.databricks import upload_to_databricks
+
+    dag_id = "t_dbx_remote_dbfs"
+    databricks_connection(monkeypatch, server)
+    script = tmp_path / "job.py"
+    script.write_text(ARGS_SCRIPT)
+    assert upload_to_databricks("dbx_test", script, "dbfs:/scripts/job.py") == "dbfs:/scripts/job.py"
+    assert server.dbfs_local("dbfs:/scripts/job.py").read_text() == ARGS_SCRIPT  # through the DBFS API
+    remote_dag(dag_id, tmp_path, blob.conn_id, "python_script_path='dbfs:/scripts/job.py', deferrable=False")
+    first = run_dag(dag_id)
+    assert first.state == "success", first.task_states
+    task = server.run(server.runs_created[0])["tasks"][0]
+    assert task["spark_python_task"]["python_file"] == "dbfs:/scripts/job.py"  # used in place, not uploaded
+    assert run_dag(dag_id).ran() == set()
+    # Edited on DBFS (not on this machine): its content, read through the API, changes the fingerprint.
+    script.write_text(ARGS_SCRIPT + "print('edited')\n")
+    upload_to_databricks("dbx_test", script, "dbfs:/scripts/job.py")
+    assert run_dag(dag_id).ran() == {"db"} and server.submissions == 2

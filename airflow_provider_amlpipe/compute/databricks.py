@@ -88,7 +88,8 @@ class DatabricksJobBackend:
         self.workspace_dir = "/" + workspace_dir.strip("/")
         self.conn_id = conn_id
         self._outputs: dict[int, RunOutput] = {}
-        self._ended: set[int] = set()
+        #: Runs seen ended, by id: their output is shown once, without asking for the run again.
+        self._ended: dict[int, Run] = {}
 
     # -- the RemoteJobBackend protocol ----------------------------------------------------------------
 
@@ -151,7 +152,7 @@ class DatabricksJobBackend:
         status = job_state(run)
         if not status.ended:
             return status
-        self._ended.add(run_id)
+        self._ended[run_id] = run
         if status.succeeded:
             return status
         output = self._output(run)
@@ -166,7 +167,7 @@ class DatabricksJobBackend:
         if run_id not in self._ended or job.log_offsets.get("output"):
             return
         job.log_offsets["output"] = 1
-        output = self._output(self._call(lambda: self.client.jobs.get_run(run_id)))
+        output = self._output(self._ended[run_id])
         if output is None:
             return
         for line in (output.logs or "").splitlines():

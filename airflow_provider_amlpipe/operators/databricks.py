@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow_provider_amlpipe.compute.databricks_cluster import check_secret_conf, new_cluster, storage_key_conf
 from airflow_provider_amlpipe.compute.remote import RemoteCompute
@@ -15,6 +15,9 @@ from airflow_provider_amlpipe.operators.remote import LOCAL, RemoteStepOperator
 from airflow_provider_amlpipe.steps import arguments as args
 from airflow_provider_amlpipe.steps import config
 from airflow_provider_amlpipe.steps.databricks import JAR, NOTEBOOK, SCRIPT, SCRIPT_PATH, TASK_FIELDS, DatabricksStep
+
+if TYPE_CHECKING:
+    from airflow_provider_amlpipe.compute.databricks import DatabricksJobBackend
 
 #: The arguments that describe a new cluster: refused together with ``existing_cluster_id``.
 NEW_CLUSTER_FIELDS = (
@@ -289,7 +292,8 @@ class DatabricksStepOperator(RemoteStepOperator):
         compute = self.remote_compute()
         # Code that lives in the workspace is fingerprinted by its content, read through the API.
         for ref in workspace_code(self.task_kind, self.python_script_path, self.jar_libraries):
-            definition.remote_code[ref] = hashlib.sha256(compute.backend.read_bytes(ref)).hexdigest()  # type: ignore[attr-defined]
+            content = cast("DatabricksJobBackend", compute.backend).read_bytes(ref)
+            definition.remote_code[ref] = hashlib.sha256(content).hexdigest()
         staging = compute.staging.datastore or self.datastore
         account, suffix = blob_account(staging)
         definition.cluster = self._cluster(settings, account, suffix)
