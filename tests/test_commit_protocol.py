@@ -307,10 +307,11 @@ def test_sixteen_concurrent_runs_with_transient_datastore_errors_execute_the_bod
     spec = json.dumps(
         {"datastore.*": {"action": "raise", "probability": 0.05}, "lease.heartbeat": {"probability": 0.3}}
     )
-    # TTL 8 s: transient errors must be survived; a 16-process start-up on 2 cores can starve a heartbeat
-    # for seconds, and a takeover after real starvation is the lease doing its job, not a transient error.
-    # A 4 s body sees renewals (every 2 s), so the injected heartbeat faults are exercised.
-    env = {**os.environ, faults.ENV: spec, "TTL": "8", "BODY_SECONDS": "4"}
+    # TTL 20 s: transient errors must be survived; a 16-process start-up on 2 cores, beside the other xdist
+    # worker's test (a JVM, a PyTorch training), can starve a heartbeat for many seconds, and a takeover after
+    # real starvation is the lease doing its job, not a transient error (seen with TTL 8 s under that load).
+    # A 10 s body sees renewals (every 5 s), so the injected heartbeat faults are exercised.
+    env = {**os.environ, faults.ENV: spec, "TTL": "20", "BODY_SECONDS": "10"}
     children = [
         subprocess.Popen(
             [sys.executable, str(CHILD), str(root), "sixteen", str(counter)],
