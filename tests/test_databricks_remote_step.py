@@ -256,7 +256,7 @@ def test_killing_the_deferred_task_cancels_the_run(
     )
     asyncio.run(trigger.on_kill())
     assert server.cancels == [job.details["run_id"]]
-    wait_for(lambda: server.run(job.details["run_id"])["state"]["result_state"] == "CANCELED")
+    wait_for(lambda: server.run(job.details["run_id"])["state"].get("result_state") == "CANCELED")
     assert not [p for p in server.objects if p.startswith("/Shared/amlpipe/kill-1")]
 
 
