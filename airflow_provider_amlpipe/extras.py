@@ -1,5 +1,5 @@
-"""Reading an Airflow connection's fields: yes/no extras and loopback hosts (plain Python: used by hooks and
-core settings alike)."""
+"""Reading an Airflow connection's fields: yes/no extras, loopback hosts, Entra credentials (plain Python: used
+by hooks and core settings alike)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,27 @@ def connection_flag(extra: Mapping[str, Any], name: str, where: str, default: bo
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
     raise ConfigurationError(where, f"extra.{name} is {value!r}", f"set extra.{name} to true or false")
+
+
+def entra_credential(extra: Mapping[str, Any], secret: str | None, where: str) -> Any | None:
+    """The Microsoft Entra credential (azure-identity) a connection names, or ``None`` if it names none:
+    ``extra.tenant_id`` + ``extra.client_id`` with the client secret in Password (a service principal),
+    ``extra.managed_identity_client_id`` or ``extra.use_default_credential: true`` (the default chain)."""
+    if extra.get("tenant_id") or extra.get("client_id"):
+        if not (extra.get("tenant_id") and extra.get("client_id") and secret):
+            raise ConfigurationError(
+                f"{where} extra.tenant_id / extra.client_id / Password",
+                "a service principal needs its tenant id, client id and secret",
+                "set all three (the client secret goes in Password)",
+            )
+        from azure.identity import ClientSecretCredential
+
+        return ClientSecretCredential(str(extra["tenant_id"]), str(extra["client_id"]), str(secret))
+    if extra.get("managed_identity_client_id") or connection_flag(extra, "use_default_credential", where):
+        from azure.identity import DefaultAzureCredential
+
+        return DefaultAzureCredential(managed_identity_client_id=extra.get("managed_identity_client_id"))
+    return None
 
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}

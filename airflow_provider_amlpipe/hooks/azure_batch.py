@@ -26,7 +26,7 @@ from airflow_provider_amlpipe.compute.azure_batch import AllowHttpPolicy, AzureB
 from airflow_provider_amlpipe.compute.remote import RemoteCompute
 from airflow_provider_amlpipe.compute.staging import staging_settings
 from airflow_provider_amlpipe.errors import ConfigurationError
-from airflow_provider_amlpipe.extras import connection_flag, is_loopback
+from airflow_provider_amlpipe.extras import connection_flag, entra_credential, is_loopback
 
 BATCH_CONN_TYPE = "amlpipe_azure_batch"
 DEFAULT_BATCH_CONN_ID = "azure_batch_default"
@@ -67,28 +67,14 @@ def batch_backend_from_connection(
             f"{url!r} is not https",
             "use the account's https:// URL (plain http only to a local test server)",
         )
-    credential: Any
     options: dict[str, Any] = {}
-    if extra.get("tenant_id") or extra.get("client_id"):
-        if not (extra.get("tenant_id") and extra.get("client_id") and password):
-            raise ConfigurationError(
-                f"{field} extra.tenant_id / extra.client_id / Password",
-                "a service principal needs its tenant id, client id and secret",
-                "set all three (the client secret goes in Password)",
-            )
-        from azure.identity import ClientSecretCredential
-
-        credential = ClientSecretCredential(str(extra["tenant_id"]), str(extra["client_id"]), str(password))
-    elif extra.get("managed_identity_client_id") or connection_flag(extra, "use_default_credential", field):
-        from azure.identity import DefaultAzureCredential
-
-        credential = DefaultAzureCredential(managed_identity_client_id=extra.get("managed_identity_client_id"))
-    elif password:
+    credential: Any = entra_credential(extra, password, field)
+    if credential is None and password:
         from azure.core.credentials import AzureNamedKeyCredential
 
         account = (login or parts.hostname.split(".", 1)[0]).strip()
         credential = AzureNamedKeyCredential(account, password)
-    else:
+    elif credential is None:
         raise ConfigurationError(
             field,
             "has neither an account key nor a credential",

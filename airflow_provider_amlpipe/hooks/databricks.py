@@ -36,7 +36,7 @@ from airflow_provider_amlpipe.compute.databricks_cluster import check_secret_con
 from airflow_provider_amlpipe.compute.remote import RemoteCompute
 from airflow_provider_amlpipe.compute.staging import staging_settings
 from airflow_provider_amlpipe.errors import ConfigurationError
-from airflow_provider_amlpipe.extras import connection_flag, is_loopback
+from airflow_provider_amlpipe.extras import connection_flag, entra_credential, is_loopback
 
 if TYPE_CHECKING:
     from airflow_provider_amlpipe.compute.databricks import DatabricksJobBackend
@@ -124,21 +124,8 @@ def databricks_backend_from_connection(
             f"use a folder such as {DEFAULT_WORKSPACE_DIR!r}",
         )  # fmt: skip
     options: dict[str, Any] = {"host": url, "product": "airflow-provider-amlpipe"}
-    if extra.get("tenant_id") or extra.get("client_id"):
-        if not (extra.get("tenant_id") and extra.get("client_id") and password):
-            raise ConfigurationError(
-                _field(conn_id, "extra.tenant_id / extra.client_id / Password"),
-                "a service principal needs its tenant id, client id and secret",
-                "set all three (the client secret goes in Password)",
-            )
-        from azure.identity import ClientSecretCredential
-
-        credential: Any = ClientSecretCredential(str(extra["tenant_id"]), str(extra["client_id"]), str(password))
-        options["credentials_strategy"] = azure_identity_strategy(credential)
-    elif extra.get("managed_identity_client_id") or connection_flag(extra, "use_default_credential", _field(conn_id)):
-        from azure.identity import DefaultAzureCredential
-
-        credential = DefaultAzureCredential(managed_identity_client_id=extra.get("managed_identity_client_id"))
+    credential = entra_credential(extra, password, _field(conn_id))
+    if credential is not None:
         options["credentials_strategy"] = azure_identity_strategy(credential)
     elif password:
         options.update(token=password, auth_type="pat")
