@@ -21,6 +21,9 @@ pytestmark = pytest.mark.slow
 STEPS = ("train", "extract", "compare")
 PASSENGERS = {"DataStoreName": "amlpipe_samples", "RelativePath": "passengers.csv"}
 SINGLE_FLIGHT_DAG = "amlpipe_e2e_single_flight"
+PRODUCER_DAG = "amlpipe_e2e_asset_producer"
+CONSUMER_DAG = "amlpipe_e2e_asset_consumer"
+ASSET_DATASET = "e2e_asset_table"
 SLEEP_S = 6
 
 SINGLE_FLIGHT_SCRIPT = f"""\
@@ -52,6 +55,52 @@ with DAG(dag_id={SINGLE_FLIGHT_DAG!r}, schedule=None, catchup=False, max_active_
 """
 
 
+PRODUCER_SCRIPT = """\
+from airflow_provider_amlpipe import runtime
+(runtime.output_path("table") / "value.txt").write_text(str(runtime.param("value")))
+"""
+
+CONSUMER_SCRIPT = """\
+import os
+from pathlib import Path
+from airflow_provider_amlpipe import runtime
+value = (runtime.input_path("table") / "value.txt").read_text()
+Path(os.environ["AMLPIPE_TEST_COUNTERS"], "consumer").open("a").write(value + "\\n")
+(runtime.output_path("copy") / "value.txt").write_text(value)
+"""
+
+# A producer minting versions of a registered dataset, and a DAG scheduled on that dataset's Asset
+# that reads exactly the version whose event started it (AML: a pipeline triggered by a dataset).
+ASSET_DAGS_FILE = f"""\
+from pathlib import Path
+
+from airflow.sdk import DAG, Param
+
+from airflow_provider_amlpipe import Output, PythonScriptStepOperator
+from airflow_provider_amlpipe.assets import dataset_asset, triggered_dataset_input
+
+SCRIPTS = Path(__file__).parent / "scripts" / "asset_e2e"
+
+with DAG(dag_id={PRODUCER_DAG!r}, schedule=None, catchup=False, params={{"value": Param("a", type="string")}}):
+    PythonScriptStepOperator(
+        task_id="produce",
+        source_directory=str(SCRIPTS),
+        script_name="produce.py",
+        step_params={{"value": "{{{{ params.value }}}}"}},
+        outputs=[Output("table", register_as={ASSET_DATASET!r})],
+    )
+
+with DAG(dag_id={CONSUMER_DAG!r}, schedule=[dataset_asset("amlpipe_default", {ASSET_DATASET!r})], catchup=False):
+    PythonScriptStepOperator(
+        task_id="consume",
+        source_directory=str(SCRIPTS),
+        script_name="consume.py",
+        inputs={{"table": triggered_dataset_input("amlpipe_default", {ASSET_DATASET!r})}},
+        outputs=[Output("copy")],
+    )
+"""
+
+
 @pytest.fixture(scope="module")
 def counters(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("e2e_counters")
@@ -65,6 +114,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, counters: Path) -> Iterato
     (dags / "scripts" / "single_flight").mkdir(parents=True)
     (dags / "scripts" / "single_flight" / "slow_step.py").write_text(SINGLE_FLIGHT_SCRIPT)
     (dags / f"{SINGLE_FLIGHT_DAG}.py").write_text(textwrap.dedent(SINGLE_FLIGHT_DAG_FILE))
+    (dags / "scripts" / "asset_e2e").mkdir(parents=True)
+    (dags / "scripts" / "asset_e2e" / "produce.py").write_text(PRODUCER_SCRIPT)
+    (dags / "scripts" / "asset_e2e" / "consume.py").write_text(CONSUMER_SCRIPT)
+    (dags / "amlpipe_e2e_assets.py").write_text(ASSET_DAGS_FILE)
     users = {"admin": "admin", "viewer": "viewer"}
     env = {"AMLPIPE_TEST_COUNTERS": str(counters), "AMLPIPE_EXAMPLE_POLLING_SECONDS": "2"}
     with airflow_cluster(dags, extra_env=env, users=users) as running:
@@ -129,8 +182,9 @@ def test_the_aml_rest_body_runs_the_published_pipeline_with_parameters_and_data_
         again = client.trigger(dag_id, conf)
         assert client.wait_for_run(dag_id, again)["state"] == "success"
         assert client.xcom(dag_id, again, "summarize", "amlpipe_status")["reused"] is True
-        other = client.trigger(dag_id, {"top": 3, "test_data": {"DataStoreName": "amlpipe_samples",
-                                                                "RelativePath": "sample_input.csv"}})
+        other = client.trigger(
+            dag_id, {"top": 3, "test_data": {"DataStoreName": "amlpipe_samples", "RelativePath": "sample_input.csv"}}
+        )
         assert client.wait_for_run(dag_id, other)["state"] == "success"
         assert client.xcom(dag_id, other, "summarize", "amlpipe_status")["reused"] is False
         # Checked before a run exists: a data path that is not AML's shape, an unknown top-level field.
@@ -218,3 +272,60 @@ def test_identical_step_runs_once_across_concurrent_runs(cluster: AirflowCluster
         assert "The identical step we waited for ended (committed)" in log, log
         assert "REUSED" in log, log
         print(f"two concurrent runs finished in {took:.1f}s")
+
+
+def test_a_dag_scheduled_on_a_dataset_runs_on_each_new_version_and_reads_it(
+    cluster: AirflowCluster, counters: Path
+) -> None:
+    client = cluster.client
+
+    def consumer_runs() -> list[dict]:
+        runs = client.get(f"/api/v2/dags/{CONSUMER_DAG}/dagRuns", params={"order_by": "run_after"})["dag_runs"]
+        return list(runs)
+
+    def wait_for_consumer_runs(count: int) -> list[dict]:
+        deadline = time.monotonic() + 120
+        while len(runs := consumer_runs()) < count:
+            assert time.monotonic() < deadline, f"{len(runs)} consumer runs, expected {count}"
+            time.sleep(1)
+        for run in runs:
+            finished = client.wait_for_run(CONSUMER_DAG, run["dag_run_id"])
+            assert finished["state"] == "success", client.task_states(CONSUMER_DAG, run["dag_run_id"])
+        return runs
+
+    def produce(value: str) -> dict:
+        run_id = client.trigger(PRODUCER_DAG, {"value": value})
+        assert client.wait_for_run(PRODUCER_DAG, run_id)["state"] == "success"
+        status: dict = client.xcom(PRODUCER_DAG, run_id, "produce", "amlpipe_status")
+        return status
+
+    with cluster.dump_logs_on_failure():
+        for dag_id in (PRODUCER_DAG, CONSUMER_DAG):
+            client.wait_for_dag(dag_id)
+            client.unpause(dag_id)
+
+        first = produce("alpha")
+        assert not first["reused"] and first["new_versions"]
+        [run] = wait_for_consumer_runs(1)
+        events = client.get(f"/api/v2/dags/{CONSUMER_DAG}/dagRuns/{run['dag_run_id']}/upstreamAssetEvents")
+        [event] = [e for e in events["asset_events"] if e["uri"] == f"amlpipe://amlpipe_default/{ASSET_DATASET}"]
+        assert event["extra"]["version"] == first["versions"]["table"]
+
+        again = produce("alpha")  # reused: no new version, so no event and no consumer run
+        assert again["reused"] and not again["new_versions"]
+
+        second = produce("beta")
+        assert second["versions"]["table"] == first["versions"]["table"] + 1
+        runs = wait_for_consumer_runs(2)
+        rendered = [
+            client.get(f"/api/v2/dags/{CONSUMER_DAG}/dagRuns/{r['dag_run_id']}/taskInstances/consume")[
+                "rendered_fields"
+            ]["inputs"]["table"]
+            for r in runs
+        ]
+        # The template resolved against Airflow's real triggering_asset_events to the event's version.
+        expected = [status["versions"]["table"] for status in (first, second)]
+        assert rendered == [f"DatasetInput(name={ASSET_DATASET!r}, version='{v}')" for v in expected]
+        time.sleep(5)
+        assert len(consumer_runs()) == 2, "a reused producer run started the consumer"
+        assert (counters / "consumer").read_text() == "alpha\nbeta\n"
