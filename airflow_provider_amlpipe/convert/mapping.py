@@ -21,13 +21,16 @@ from airflow_provider_amlpipe.convert.model import (
 )
 
 DEFAULT_DATASTORE = "amlpipe_default"
+#: What AML's DatabricksStep gave a new cluster when the code named none.
+AML_SPARK_VERSION = "4.0.x-scala2.11"
+AML_NODE_TYPE = "Standard_D3_v2"
 #: Step arguments passed on under the same name, by AML step class.
 SAME_NAME: dict[str, tuple[str, ...]] = {
     "PythonScriptStep": ("script_name", "source_directory", "allow_reuse"),
     "AdlaStep": ("script_name", "source_directory", "degree_of_parallelism", "priority", "runtime_version", "allow_reuse"),
     "DatabricksStep": (
         "notebook_path", "notebook_params", "python_script_name", "source_directory", "python_script_path",
-        "python_script_params", "main_class_name", "jar_params", "existing_cluster_id", "spark_version",
+        "main_class_name", "existing_cluster_id", "spark_version",
         "node_type", "num_workers", "min_workers", "max_workers", "instance_pool_id", "spark_env_variables",
         "spark_conf", "init_scripts", "cluster_log_dbfs_path", "timeout_seconds", "permit_cluster_restart",
         "run_name", "allow_reuse",
@@ -164,6 +167,11 @@ class Mapper:
             items = list(outputs) if isinstance(outputs, (list, tuple)) else []
             if aml == "HyperDriveStep":
                 items += [fields.get("metrics_output"), fields.get("model_output")]
+        # An OutputFileDatasetConfig itself (not its .as_input()) in arguments is an output, as AML took it.
+        arguments = fields.get("arguments")
+        for item in arguments if isinstance(arguments, (list, tuple)) else []:
+            if isinstance(item, Obj) and item.fields.get("aml") == "OutputFileDatasetConfig" and "base" not in item.fields:
+                items.append(item)
         return [(i, _data_name(i)) for i in items if isinstance(i, Obj) and i.kind == "data"]
 
     # -- one step ----------------------------------------------------------------------------
@@ -179,10 +187,11 @@ class Mapper:
         kwargs = step.kwargs
         kwargs["task_id"] = step.task_id
         outputs = fields.pop("output", None) if aml == "ParallelRunStep" else fields.pop("outputs", None)
+        for item, name in self._outputs_of(obj):
+            if aml != "DataTransferStep":
+                self.output_names[id(_root(item))] = name
         for item in [outputs] if aml == "ParallelRunStep" else (outputs or []):
-            if isinstance(item, Obj) and item.kind == "data":
-                self.output_names[id(_root(item))] = _data_name(item)
-            elif item is not None:
+            if not (isinstance(item, Obj) and item.kind == "data") and item is not None:
                 self.todo(obj, obj.line, f"output {_describe(item)} is not PipelineData / OutputFileDatasetConfig", step)
         for name in SAME_NAME[aml]:
             if name in fields:
@@ -251,6 +260,16 @@ class Mapper:
 
     def _map_DatabricksStep(self, obj: Obj, step: Step, fields: dict[str, Any]) -> None:
         self._common(obj, step, fields)
+        kwargs = step.kwargs
+        if "existing_cluster_id" not in kwargs and "spark_version" not in kwargs:
+            # AML's defaults for a new cluster; the runtime is retired on Databricks, so it is a TODO.
+            kwargs["spark_version"] = AML_SPARK_VERSION
+            self.todo(obj, obj.line, f"spark_version: AML's default {AML_SPARK_VERSION!r} is retired; pick a current runtime", step)
+            if "node_type" not in kwargs and "instance_pool_id" not in kwargs:
+                kwargs["node_type"] = AML_NODE_TYPE
+        for name in ("python_script_params", "jar_params"):
+            if fields.get(name) is not None:
+                step.kwargs[name] = self.arguments(fields.pop(name), step)
         for name in ("jar_libraries", "pypi_libraries", "maven_libraries", "egg_libraries", "rcran_libraries"):
             value = fields.pop(name, None)
             if value:

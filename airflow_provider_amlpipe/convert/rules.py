@@ -114,7 +114,9 @@ REGISTRATIONS = {
     "register_azure_my_sql": "mysql",
 }
 #: Objects whose every unhandled method is interactive (inspects or drives a run): dropped with a note.
-INTERACTIVE_KINDS = ("workspace", "experiment", "run", "published", "schedule", "compute", "widget", "endpoint")
+INTERACTIVE_KINDS = (
+    "workspace", "experiment", "run", "published", "schedule", "schedule_def", "compute", "widget", "endpoint",
+)  # fmt: skip
 
 
 def bind(key: str, args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
