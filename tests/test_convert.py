@@ -61,9 +61,7 @@ def aml_calls(tree: ast.Module) -> set[tuple[int, int]]:
             if _names(value) & tainted and not targets <= tainted:
                 tainted |= targets
                 changed = True
-    return {
-        (n.lineno, n.col_offset) for n in ast.walk(tree) if isinstance(n, ast.Call) and _root(n.func) in tainted
-    }
+    return {(n.lineno, n.col_offset) for n in ast.walk(tree) if isinstance(n, ast.Call) and _root(n.func) in tainted}
 
 
 @pytest.mark.parametrize("path", [*FIXTURES, *SNIPPETS], ids=lambda p: p.name)
@@ -127,7 +125,10 @@ def converted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         dags[dag_id] = folder / f"{dag_id}.py"
         convert_file(path, dags[dag_id], dag_id)
     stores = tmp_path_factory.mktemp("convert-stores")
-    for conn, files in {"workspaceblobstore": ["20newsgroups/20news.pkl"], "amlpipe_default": ["titanic/Titanic.csv"]}.items():
+    for conn, files in {
+        "workspaceblobstore": ["20newsgroups/20news.pkl"],
+        "amlpipe_default": ["titanic/Titanic.csv"],
+    }.items():
         for name in files:
             (stores / conn / name).parent.mkdir(parents=True, exist_ok=True)
             (stores / conn / name).write_text("a,b\n1,2\n")

@@ -55,9 +55,7 @@ class Unknown:
 
 
 #: Method calls that inspect or drive a run interactively: dropped, with this reason.
-INTERACTIVE = (
-    "the Airflow UI, task logs and `amlpipe runs show` show a run; nothing to put in a DAG file"
-)
+INTERACTIVE = "the Airflow UI, task logs and `amlpipe runs show` show a run; nothing to put in a DAG file"
 
 
 class Analyzer:
@@ -77,8 +75,8 @@ class Analyzer:
     def todo(self, node: ast.AST, message: str) -> None:
         self.issues.append(Issue(getattr(node, "lineno", 0), message, todo=True))
 
-    def note(self, node: ast.AST, message: str) -> None:
-        self.issues.append(Issue(getattr(node, "lineno", 0), message, todo=False))
+    def note(self, node: ast.AST, message: str, *, in_dag: bool = False) -> None:
+        self.issues.append(Issue(getattr(node, "lineno", 0), message, todo=False, in_dag=in_dag))
 
     def text(self, node: ast.AST) -> str:
         return ast.get_source_segment(self.source, node) or ast.dump(node)
@@ -137,7 +135,9 @@ class Analyzer:
             # children, the compute targets) are taken to be objects like it, so their calls are seen.
             for item in items if isinstance(items, (list, tuple)) else [items]:
                 value = item if isinstance(item, Obj) or isinstance(items, (list, tuple)) else None
-                self.assign(node.target, value if value is not None else Unknown(self.text(node.target), node.lineno), node)
+                self.assign(
+                    node.target, value if value is not None else Unknown(self.text(node.target), node.lineno), node
+                )
                 self.block(node.body)
             self.block(node.orelse)
         elif isinstance(node, ast.Try):
@@ -180,7 +180,8 @@ class Analyzer:
         elif isinstance(target, (ast.Tuple, ast.List)):
             items = value if isinstance(value, (list, tuple)) and len(value) == len(target.elts) else None
             for index, element in enumerate(target.elts):
-                self.assign(element, items[index] if items else Unknown(self.text(element), node.lineno), node)
+                line = getattr(node, "lineno", 0)
+                self.assign(element, items[index] if items else Unknown(self.text(element), line), node)
         elif isinstance(target, ast.Attribute):
             base = self.eval(target.value)
             owner = base if isinstance(base, Obj) else _owner(self, target.value)

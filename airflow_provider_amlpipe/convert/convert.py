@@ -63,9 +63,15 @@ def convert_source(source: Source, dag_id: str, output_dir: Path | None = None) 
             return folder
         return os.path.relpath(input_dir / folder, output_dir.resolve())
 
-    mapper = Mapper(analyzer, dag_id, rebase, source.where)
+    mapper = Mapper(analyzer, dag_id, rebase, lambda line: source.where(line, name_only=True))
     model = mapper.build()
+    # In the order found (dict keys keep it; a set's order would vary between runs), by line.
+    issues = sorted(dict.fromkeys(analyzer.issues), key=lambda i: i.line)
+    for issue in (i for i in issues if i not in mapper.placed):
+        if issue.todo:
+            model.dag_todos.append(f"{issue.message} [{source.where(issue.line, name_only=True)}]")
     model.source = Path(source.path).name
+    model.notes = [i.message for i in issues if i.in_dag]
     text = format_code(emit(model))
     return ConversionResult(text, source, analyzer.issues, list(model.connections.values()), analyzer.accounted)
 

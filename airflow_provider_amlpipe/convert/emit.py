@@ -84,7 +84,13 @@ def emit(model: PipelineModel) -> str:
         body.append("    pass")
     constants = [f"{name} = {render(value)}" for name, value in model.constants.items()]
     render.imports.add((SDK, "DAG"))
-    lines = [f'"""{model.dag_id}: converted by `amlpipe convert` from {model.source}."""', ""]
+    lines = [f'"""{model.dag_id}: converted by `amlpipe convert` from {model.source}.']
+    if model.notes:
+        lines.append("")
+        for note in model.notes:
+            lines += textwrap.wrap(note, 110, initial_indent="- ", subsequent_indent="  ", break_on_hyphens=False)
+    lines[-1] += '"""' if not model.notes else ""
+    lines += ['"""', ""] if model.notes else [""]
     if model.connections:
         lines.append("# Airflow connections this DAG needs (create them before it runs):")
         for conn in model.connections.values():

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from airflow_provider_amlpipe.convert.analysis import Analyzer, AmlName, Obj, Unknown
+from airflow_provider_amlpipe.convert.analysis import AmlName, Analyzer, Obj, Unknown
 from airflow_provider_amlpipe.convert.model import (
     PROVIDER,
     SDK,
@@ -27,7 +27,9 @@ AML_NODE_TYPE = "Standard_D3_v2"
 #: Step arguments passed on under the same name, by AML step class.
 SAME_NAME: dict[str, tuple[str, ...]] = {
     "PythonScriptStep": ("script_name", "source_directory", "allow_reuse"),
-    "AdlaStep": ("script_name", "source_directory", "degree_of_parallelism", "priority", "runtime_version", "allow_reuse"),
+    "AdlaStep": (
+        "script_name", "source_directory", "degree_of_parallelism", "priority", "runtime_version", "allow_reuse",
+    ),
     "DatabricksStep": (
         "notebook_path", "notebook_params", "python_script_name", "source_directory", "python_script_path",
         "main_class_name", "existing_cluster_id", "spark_version",
@@ -44,6 +46,19 @@ SAME_NAME: dict[str, tuple[str, ...]] = {
     "HyperDriveStep": ("allow_reuse",),
     "ParallelRunStep": ("allow_reuse",),
 }  # fmt: skip
+#: Step arguments with nothing to do here, and why.
+DROPPED = {
+    "hash_paths": "the whole source_directory is fingerprinted (AML had deprecated hash_paths)",
+    "version": "a step's fingerprint covers its whole definition",
+}
+#: PipelineData arguments with no counterpart on ``Output``, and why that is faithful.
+OUTPUT_DROPPED = {
+    "output_mode": "a step writes its output to the local folder {outputs.NAME}; it is committed after",
+    "output_overwrite": "every run commits a new version; nothing is overwritten",
+    "is_directory": "an output is a folder",
+    "pipeline_output_name": "a step's outputs are its XCom and dataset versions",
+    "output_name": "the output is named by its PipelineData name",
+}
 OPERATORS = {
     "PythonScriptStep": "PythonScriptStepOperator",
     "AdlaStep": "AdlaStepOperator",
@@ -68,9 +83,7 @@ PARALLEL_CONFIG = (
 class Mapper:
     """Builds the model; every problem becomes an :class:`Issue` on the analyzer (so it has a line)."""
 
-    def __init__(
-        self, an: Analyzer, dag_id: str, rebase: Callable[[str], str], where: Callable[[int], str]
-    ) -> None:
+    def __init__(self, an: Analyzer, dag_id: str, rebase: Callable[[str], str], where: Callable[[int], str]) -> None:
         self.an = an
         self.where = where
         self.rebase = rebase
@@ -79,14 +92,19 @@ class Mapper:
         self.producers: dict[int, tuple[Obj, str]] = {}  # id(data root) -> (step obj, output name)
         self.changed_param: str | None = None
         self.current: Obj | None = None
+        #: The TODOs written at a step; the others go at the top of the DAG.
+        self.placed: set[Issue] = set()
 
     # -- reporting ---------------------------------------------------------------------------
     def todo(self, obj: Obj | None, line: int, message: str, step: Step | None = None) -> None:
-        self.an.issues.append(Issue(line, message, todo=True))
-        (step.todos if step is not None else self.model.dag_todos).append(f"{message} [{self.where(line)}]")
+        issue = Issue(line, message, todo=True)
+        self.an.issues.append(issue)
+        if step is not None:
+            self.placed.add(issue)
+            step.todos.append(f"{message} [{self.where(line)}]")
 
-    def note(self, line: int, message: str) -> None:
-        self.an.issues.append(Issue(line, message, todo=False))
+    def note(self, line: int, message: str, *, in_dag: bool = False) -> None:
+        self.an.issues.append(Issue(line, message, todo=False, in_dag=in_dag))
 
     # -- the pipeline ------------------------------------------------------------------------
     def build(self) -> PipelineModel:
@@ -95,7 +113,7 @@ class Mapper:
         chosen = self._pipeline_steps([o for o in objs if o.kind == "pipeline"]) or [
             o for o in objs if o.kind == "step" and "base" not in o.fields
         ]
-        for index, obj in enumerate(chosen):
+        for obj in chosen:
             for produced, name in self._outputs_of(obj):
                 self.producers[id(_root(produced))] = (obj, name)
         used: set[str] = set()
@@ -170,7 +188,11 @@ class Mapper:
         # An OutputFileDatasetConfig itself (not its .as_input()) in arguments is an output, as AML took it.
         arguments = fields.get("arguments")
         for item in arguments if isinstance(arguments, (list, tuple)) else []:
-            if isinstance(item, Obj) and item.fields.get("aml") == "OutputFileDatasetConfig" and "base" not in item.fields:
+            if (
+                isinstance(item, Obj)
+                and item.fields.get("aml") == "OutputFileDatasetConfig"
+                and "base" not in item.fields
+            ):
                 items.append(item)
         return [(i, _data_name(i)) for i in items if isinstance(i, Obj) and i.kind == "data"]
 
@@ -192,7 +214,9 @@ class Mapper:
                 self.output_names[id(_root(item))] = name
         for item in [outputs] if aml == "ParallelRunStep" else (outputs or []):
             if not (isinstance(item, Obj) and item.kind == "data") and item is not None:
-                self.todo(obj, obj.line, f"output {_describe(item)} is not PipelineData / OutputFileDatasetConfig", step)
+                self.todo(
+                    obj, obj.line, f"output {_describe(item)} is not PipelineData / OutputFileDatasetConfig", step
+                )
         for name in SAME_NAME[aml]:
             if name in fields:
                 value = self.value(fields.pop(name), name, step)
@@ -209,6 +233,9 @@ class Mapper:
         for leftover, value in fields.items():
             if value is None or leftover.startswith("_"):
                 continue
+            if leftover in DROPPED:
+                self.note(obj.line, f"{aml}({leftover}=...) dropped: {DROPPED[leftover]}")
+                continue
             self.todo(obj, obj.line, f"{aml}({leftover}=...): no counterpart in {step.operator}; port it by hand", step)
         for before in run_after:
             target = self.steps.get(id(before)) if isinstance(before, Obj) else None
@@ -222,7 +249,7 @@ class Mapper:
         seen: list[Obj] = [i for i in items if isinstance(i, Obj) and i.kind == "data"]
         roots = {id(_root(i)) for i in seen}
         # Outputs used only in ``arguments`` (AML added those implicitly).
-        for key, name in self.output_names.items():
+        for key in self.output_names:
             if key not in roots:
                 seen.append(next(o for o in self.an.objects if id(o) == key))
         return seen
@@ -235,13 +262,18 @@ class Mapper:
             call.kwargs["register_as"] = register
         if root.fields.get("destination") is not None:
             self.note(root.line, "OutputFileDatasetConfig destination dropped: outputs are versioned by the provider")
+        if root.fields.get("output_path_on_compute") is not None:
+            self.todo(root, root.line, f"output {_data_name(root)!r}: output_path_on_compute: the script must write"
+                      " into the folder {outputs.NAME} instead", self.steps.get(id(self.current)))  # fmt: skip
+        for name, value in root.fields.items():
+            if name in OUTPUT_DROPPED and value is not None:
+                self.note(root.line, f"{root.fields.get('aml')}({name}=...) dropped: {OUTPUT_DROPPED[name]}")
         return call
 
     def _output_datastore(self, obj: Obj, step: Step, outputs: Any) -> None:
         items = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-        stores = {self.datastore_conn(_root(i).fields.get("datastore"), obj.line) for i in items if isinstance(i, Obj)}
-        stores.discard(None)
-        stores.discard(DEFAULT_DATASTORE)
+        conns = [self.datastore_conn(_root(i).fields.get("datastore")) for i in items if isinstance(i, Obj)]
+        stores = {c for c in conns if c is not None and c != DEFAULT_DATASTORE}
         if len(stores) == 1:
             step.kwargs["datastore"] = stores.pop()
         elif len(stores) > 1:
@@ -264,7 +296,12 @@ class Mapper:
         if "existing_cluster_id" not in kwargs and "spark_version" not in kwargs:
             # AML's defaults for a new cluster; the runtime is retired on Databricks, so it is a TODO.
             kwargs["spark_version"] = AML_SPARK_VERSION
-            self.todo(obj, obj.line, f"spark_version: AML's default {AML_SPARK_VERSION!r} is retired; pick a current runtime", step)
+            self.todo(
+                obj,
+                obj.line,
+                f"spark_version: AML's default {AML_SPARK_VERSION!r} is retired; pick a current runtime",
+                step,
+            )
             if "node_type" not in kwargs and "instance_pool_id" not in kwargs:
                 kwargs["node_type"] = AML_NODE_TYPE
         for name in ("python_script_params", "jar_params"):
@@ -285,7 +322,9 @@ class Mapper:
             if ref is not None:
                 step.kwargs[name] = ref
             else:
-                self.todo(obj, obj.line, f"{name}={_describe(value)}: expected a DataReference or SqlDataReference", step)
+                self.todo(
+                    obj, obj.line, f"{name}={_describe(value)}: expected a DataReference or SqlDataReference", step
+                )
         if fields.pop("compute_target", None) is not None:
             self.note(obj.line, "Data Factory compute dropped: the copy runs on the Airflow worker")
 
@@ -310,7 +349,9 @@ class Mapper:
                     side_inputs[name] = ref
             kwargs["side_inputs"] = side_inputs
         output = next(iter(self.output_names.values()), None)
-        kwargs["output"] = self.output(next(o for o in self.an.objects if id(o) in self.output_names)) if output else None
+        kwargs["output"] = (
+            self.output(next(o for o in self.an.objects if id(o) in self.output_names)) if output else None
+        )
         if output is None:
             kwargs.pop("output")
             self.todo(obj, obj.line, "ParallelRunStep has no output=PipelineData/OutputFileDatasetConfig", step)
@@ -326,7 +367,9 @@ class Mapper:
         for name in PARALLEL_CONFIG:
             if name in fields:
                 value = self.value(fields.pop(name), name, step)
-                call.kwargs[name] = self.rebase(value) if name == "source_directory" and isinstance(value, str) else value
+                call.kwargs[name] = (
+                    self.rebase(value) if name == "source_directory" and isinstance(value, str) else value
+                )
         node_count = fields.pop("node_count", 1)
         if node_count not in (1, None):
             self.todo(config, config.line, f"node_count={node_count!r}: a ParallelRun step runs on one node here", step)
@@ -438,7 +481,9 @@ class Mapper:
                 step.kwargs["compute"] = name
                 self.connection(name, conn_type, f"{aml} compute target {name!r}")
             elif conn_type is not None:
-                self.todo(obj, obj.line, f"compute_target: its name is not known statically; pass compute=<{conn_type}>", step)
+                self.todo(
+                    obj, obj.line, f"compute_target: its name is not known statically; pass compute=<{conn_type}>", step
+                )
             else:
                 self.note(
                     obj.line,
@@ -464,7 +509,12 @@ class Mapper:
             return
         conda = env.fields.get("conda") or env.fields.get("conda_dependencies")
         if env.fields.get("aml") in ("from_conda_specification", "get"):
-            self.todo(obj, obj.line, "AML environment: give a pip requirements file, environment=PythonEnvironment(requirements=...)", step)
+            self.todo(
+                obj,
+                obj.line,
+                "AML environment: give a pip requirements file, environment=PythonEnvironment(requirements=...)",
+                step,
+            )
         elif isinstance(conda, Obj):
             pip, packages = conda.fields.get("pip_packages"), conda.fields.get("conda_packages")
             self.todo(
@@ -521,11 +571,11 @@ class Mapper:
             producer = self.steps[id(produced[0])]
             return name or produced[1], StepOutputRef(producer.var, produced[1])
         if item.kind == "step_output":
-            producer = self.steps.get(id(item.fields["step"]))
-            if producer is None:
+            transfer = self.steps.get(id(item.fields["step"]))
+            if transfer is None:
                 self.todo(item, item.line, "get_output() of a step outside the pipeline", step)
                 return "", None
-            return name or f"{producer.task_id}_output", Code(f"{producer.var}.output")
+            return name or f"{transfer.task_id}_output", Code(f"{transfer.var}.output")
         if item.kind == "param" and _is_path_param(item):
             param = self.param(item, step)
             func = "changed_data_path_input" if param == self.changed_param else "data_path_input"
@@ -570,7 +620,7 @@ class Mapper:
         return None
 
     def _data_path_call(self, store: Any, path: Any, item: Obj, step: Step) -> Call | None:
-        conn = self.datastore_conn(store, item.line)
+        conn = self.datastore_conn(store)
         path_value = self.value(path, "path", step)
         if conn is None or not isinstance(path_value, str):
             self.todo(item, item.line, f"data reference {_describe(store)} / {path!r}: datastore or path unknown", step)
@@ -579,7 +629,7 @@ class Mapper:
 
     def transfer_ref(self, value: Any, step: Step) -> Any:
         if isinstance(value, Obj) and value.kind == "sql_ref":
-            conn = self.datastore_conn(value.fields.get("datastore"), value.line)
+            conn = self.datastore_conn(value.fields.get("datastore"))
             call = Call("SqlDataReference", args=[conn])
             for name in ("sql_table", "sql_query", "sql_stored_procedure"):
                 if value.fields.get(name) is not None:
@@ -589,18 +639,20 @@ class Mapper:
             return self.data_path(value, step)
         return None
 
-    def datastore_conn(self, store: Any, line: int) -> str | None:
-        if isinstance(store, str):
-            store = Obj("datastore", Unknown(store, line), {"name": store})
-        if not isinstance(store, Obj) or store.kind != "datastore":
-            return None
-        if store.fields.get("default"):
-            self.connection(DEFAULT_DATASTORE, "amlpipe_local / amlpipe_azure_blob", "the workspace's default datastore")
+    def datastore_conn(self, store: Any) -> str | None:
+        """The connection id for an AML datastore (an object, or its name as PipelineData's ``datastore``)."""
+        fields: dict[str, Any] = {"name": store} if isinstance(store, str) else {}
+        if isinstance(store, Obj) and store.kind == "datastore":
+            fields = store.fields
+        if fields.get("default"):
+            self.connection(
+                DEFAULT_DATASTORE, "amlpipe_local / amlpipe_azure_blob", "the workspace's default datastore"
+            )
             return DEFAULT_DATASTORE
-        name = store.fields.get("name")
+        name = fields.get("name")
         if not isinstance(name, str):
             return None
-        conn_type = store.fields.get("conn_type") or "amlpipe_local / amlpipe_azure_blob / amlpipe_adls_gen2"
+        conn_type = fields.get("conn_type") or "amlpipe_local / amlpipe_azure_blob / amlpipe_adls_gen2"
         self.connection(name, conn_type, f"AML datastore {name!r}")
         return name
 
@@ -626,7 +678,9 @@ class Mapper:
         if isinstance(value, Obj) and value.kind in EXPRESSIONS_SET:
             positional = sorted((int(k[4:]), a) for k, a in value.fields.items() if k.startswith("_arg"))
             keywords = {k: self.value(a, field, step) for k, a in value.fields.items() if not k.startswith("_arg")}
-            return Call(value.kind, module=SWEEP, args=[self.value(a, field, step) for _, a in positional], kwargs=keywords)
+            return Call(
+                value.kind, module=SWEEP, args=[self.value(a, field, step) for _, a in positional], kwargs=keywords
+            )
         if isinstance(value, AmlName):
             parent = value.path.split(".")[-2] if "." in value.path else ""
             if parent == "TimeZone":
@@ -647,11 +701,13 @@ class Mapper:
         default = obj.fields.get("default_value")
         if _is_path_param(obj):
             store = default.fields.get("datastore") if isinstance(default, Obj) else None
-            conn = self.datastore_conn(store, obj.line)
+            conn = self.datastore_conn(store)
             path = default.fields.get("path_on_datastore") if isinstance(default, Obj) else None
             self.model.params[name] = Call("data_path_param", args=[conn, path])
         elif type(default) in PARAM_TYPES:
-            self.model.params[name] = Call("Param", module=SDK, args=[default], kwargs={"type": PARAM_TYPES[type(default)]})
+            self.model.params[name] = Call(
+                "Param", module=SDK, args=[default], kwargs={"type": PARAM_TYPES[type(default)]}
+            )
         else:
             self.todo(obj, obj.line, f"PipelineParameter {name!r}: default {_describe(default)} not a literal", None)
             self.model.params[name] = Call("Param", module=SDK, args=[None])
@@ -677,21 +733,37 @@ class Mapper:
             dag["schedule"] = Code("recurrence_timetable(RECURRENCE)", ((PROVIDER, "recurrence_timetable"),))
             dag["start_date"] = Code("RECURRENCE.start_date")
         elif fields.get("datastore") is not None:
-            conn = self.datastore_conn(fields.get("datastore"), first.line)
+            conn = self.datastore_conn(fields.get("datastore"))
             minutes = fields.get("polling_interval", 5)
             path = fields.get("path_on_datastore")
             if conn is None or not isinstance(path, str) or not isinstance(minutes, (int, float)):
-                self.todo(first, first.line, "datastore schedule: datastore, path_on_datastore or polling_interval unknown", None)
+                self.todo(
+                    first,
+                    first.line,
+                    "datastore schedule: datastore, path_on_datastore or polling_interval unknown",
+                    None,
+                )
             else:
-                dag["schedule"] = [Call("datastore_change_asset", args=[conn, path], kwargs={"polling_interval": minutes * 60})]
-                self.note(first.line, "datastore schedule: polling_interval is in seconds here (AML's minutes x 60)")
+                dag["schedule"] = [
+                    Call("datastore_change_asset", args=[conn, path], kwargs={"polling_interval": minutes * 60})
+                ]
+                self.note(
+                    first.line,
+                    "datastore schedule: polling_interval is in seconds here (AML's minutes x 60)",
+                    in_dag=True,
+                )
             parameter = fields.get("data_path_parameter_name")
             if isinstance(parameter, str):
                 self.changed_param = parameter
         else:
             self.todo(first, first.line, "Schedule.create without a recurrence or datastore: not understood", None)
         if fields.get("pipeline_parameters"):
-            self.todo(first, first.line, "Schedule pipeline_parameters: set them as the Params' defaults, or make a DAG per schedule", None)
+            self.todo(
+                first,
+                first.line,
+                "Schedule pipeline_parameters: set them as the Params' defaults, or make a DAG per schedule",
+                None,
+            )
         dag["catchup"] = False
 
 

@@ -48,6 +48,8 @@ class Issue:
     line: int
     message: str
     todo: bool
+    #: A note the DAG file's docstring repeats (how to trigger it, what became of publish / submit).
+    in_dag: bool = False
 
 
 @dataclass

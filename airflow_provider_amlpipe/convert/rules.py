@@ -10,7 +10,7 @@ import ast
 from collections.abc import Callable
 from typing import Any
 
-from airflow_provider_amlpipe.convert.analysis import INTERACTIVE, Analyzer, AmlName, Obj, Unknown
+from airflow_provider_amlpipe.convert.analysis import INTERACTIVE, AmlName, Analyzer, Obj, Unknown
 
 #: AML's positional parameters, by constructor (only those code passes positionally in practice).
 POSITIONAL: dict[str, tuple[str, ...]] = {
@@ -320,9 +320,13 @@ _CONSTRUCTORS: dict[str, Constructor] = {
     **{name: _simple("step") for name in STEPS},
     "StepSequence": _simple("sequence"),
     "Pipeline": _simple("pipeline"),
-    "PublishedPipeline.get": _dropped("a published pipeline is the DAG itself here (trigger it over REST)", "published"),
+    "PublishedPipeline.get": _dropped(
+        "a published pipeline is the DAG itself here (trigger it over REST)", "published"
+    ),
     "PipelineEndpoint.get": _dropped("a pipeline endpoint is the DAG itself here (trigger it over REST)", "endpoint"),
-    "PipelineEndpoint.publish": _dropped("a pipeline endpoint is the DAG itself here (trigger it over REST)", "endpoint"),
+    "PipelineEndpoint.publish": _dropped(
+        "a pipeline endpoint is the DAG itself here (trigger it over REST)", "endpoint"
+    ),
     "Schedule.create": _simple("schedule_def"),
     "Schedule.list": _dropped("a DAG has one schedule, set in the DAG file", "schedule"),
     "Schedule.get": _dropped("a DAG has one schedule, set in the DAG file", "schedule"),
@@ -395,12 +399,13 @@ def _submit(an: Analyzer, owner: Obj, node: ast.Call, fields: dict[str, Any]) ->
         if regenerate is True:
             an.note(
                 node,
-                "regenerate_outputs=True: trigger the DAG with conf {\"amlpipe\": {\"regenerate_outputs\": true}}"
+                'regenerate_outputs=True: trigger the DAG with conf {"amlpipe": {"regenerate_outputs": true}}'
                 " to rerun every step",
+                in_dag=True,
             )
         parameters = fields.get("pipeline_parameters")
         if isinstance(parameters, dict) and parameters:
-            an.note(node, f"pipeline_parameters {parameters!r}: trigger the DAG with these as its conf")
+            an.note(node, f"pipeline_parameters {parameters!r}: trigger the DAG with these as its conf", in_dag=True)
         an.note(node, "submit: the DAG runs when triggered (UI, `airflow dags trigger`, REST) or on its schedule")
     return an.new("run", node)
 
@@ -411,6 +416,7 @@ def _publish(an: Analyzer, owner: Obj, node: ast.Call, fields: dict[str, Any]) -
         node,
         "publish: the DAG is the published pipeline; trigger it over REST at POST /api/v2/dags/{dag_id}/dagRuns"
         " or AML's body at POST /amlpipe/aml/pipelines/{dag_id}/submit (docs/migrating-from-aml.md)",
+        in_dag=True,
     )
     return an.new("published", node, pipeline=owner)
 

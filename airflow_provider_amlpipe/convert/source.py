@@ -20,12 +20,13 @@ class Source:
     #: Notebook lines that are not Python (IPython magics, shell escapes), with their places.
     skipped: list[tuple[int, str]] = field(default_factory=list)
 
-    def where(self, line: int) -> str:
-        """``path:line``, or ``path:cell C:line L`` for a notebook."""
+    def where(self, line: int, *, name_only: bool = False) -> str:
+        """``path:line``, or ``path:cell C:line L`` for a notebook (the file's name alone with ``name_only``)."""
+        path = Path(self.path).name if name_only else self.path
         if self.cells and 0 < line <= len(self.cells):
             cell, in_cell = self.cells[line - 1]
-            return f"{self.path}:cell {cell}:line {in_cell}"
-        return f"{self.path}:{line}"
+            return f"{path}:cell {cell}:line {in_cell}"
+        return f"{path}:{line}"
 
 
 def read_source(path: Path) -> Source:

@@ -20,7 +20,7 @@ with DAG(
 ):
     # TODO(amlpipe convert): conda dependencies (pip None, conda ['scikit-learn']): list them in a requirements
     # file in the source_directory and pass environment=PythonEnvironment(requirements='requirements.txt')
-    # [/work/main/.wt-convert/tests/convert_inputs/data_dependency.ipynb:cell 9:line 1]
+    # [data_dependency.ipynb:cell 9:line 1]
     trainStep = PythonScriptStepOperator(
         task_id="trainStep",
         script_name="train.py",

@@ -17,7 +17,7 @@ with DAG(
     tags=["amlpipe", "converted"],
 ):
     # TODO(amlpipe convert): spark_version: AML's default '4.0.x-scala2.11' is retired; pick a current runtime
-    # [/work/main/.wt-convert/tests/convert_inputs/databricks.py:23]
+    # [databricks.py:23]
     dbNbStep = DatabricksStepOperator(
         task_id="DBNotebookInWS",
         notebook_path="/Users/someone@example.com/DBNotebookInWS",
@@ -32,7 +32,7 @@ with DAG(
         outputs=[Output("output")],
     )
     # TODO(amlpipe convert): spark_version: AML's default '4.0.x-scala2.11' is retired; pick a current runtime
-    # [/work/main/.wt-convert/tests/convert_inputs/databricks.py:36]
+    # [databricks.py:36]
     dbPythonInLocalMachineStep = DatabricksStepOperator(
         task_id="DBPythonInLocalMachine",
         python_script_name="train-db-local.py",

@@ -1,4 +1,9 @@
-"""datastore_schedule_aml: converted by `amlpipe convert` from datastore_schedule.aml.py."""
+"""datastore_schedule_aml: converted by `amlpipe convert` from datastore_schedule.aml.py.
+
+- publish: the DAG is the published pipeline; trigger it over REST at POST /api/v2/dags/{dag_id}/dagRuns or
+  AML's body at POST /amlpipe/aml/pipelines/{dag_id}/submit (docs/migrating-from-aml.md)
+- datastore schedule: polling_interval is in seconds here (AML's minutes x 60)
+"""
 
 # Airflow connections this DAG needs (create them before it runs):
 #   landing: amlpipe_local / amlpipe_azure_blob / amlpipe_adls_gen2 (replaces AML datastore 'landing')

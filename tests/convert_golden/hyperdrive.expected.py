@@ -8,6 +8,8 @@ from airflow_provider_amlpipe import HyperDriveStepOperator, PythonEnvironment, 
 from airflow_provider_amlpipe.sweep import BanditPolicy, PrimaryMetricGoal, RandomParameterSampling, choice, loguniform
 
 with DAG(dag_id="hyperdrive", schedule=None, tags=["amlpipe", "converted"]):
+    # TODO(amlpipe convert): `core.TrainingOutput`: no counterpart in this provider; port this part by hand
+    # [hyperdrive.py:54]
     hd_step = HyperDriveStepOperator(
         task_id="hyperdrive_module",
         trial=ScriptTrial(

@@ -1,4 +1,10 @@
-"""publish_rest: converted by `amlpipe convert` from publish_rest.py."""
+"""publish_rest: converted by `amlpipe convert` from publish_rest.py.
+
+- publish: the DAG is the published pipeline; trigger it over REST at POST /api/v2/dags/{dag_id}/dagRuns or
+  AML's body at POST /amlpipe/aml/pipelines/{dag_id}/submit (docs/migrating-from-aml.md)
+- regenerate_outputs=True: trigger the DAG with conf {"amlpipe": {"regenerate_outputs": true}} to rerun every
+  step
+"""
 
 # Airflow connections this DAG needs (create them before it runs):
 #   amlpipe_default: amlpipe_local / amlpipe_azure_blob (replaces the workspace's default datastore)
@@ -26,8 +32,7 @@ with DAG(
     )
     # TODO(amlpipe convert): Dataset
     # from_files(path='https://dprepdata.blob.core.windows.net/demo/Titanic.csv'): only one (datastore, path) is
-    # converted; copy web or multi-path data into a datastore and read it with DataPath
-    # [/work/main/.wt-convert/tests/convert_inputs/publish_rest.py:30]
+    # converted; copy web or multi-path data into a datastore and read it with DataPath [publish_rest.py:30]
     extractStep = PythonScriptStepOperator(
         task_id="extractStep",
         script_name="extract.py",

@@ -1,4 +1,8 @@
-"""schedule: converted by `amlpipe convert` from schedule.py."""
+"""schedule: converted by `amlpipe convert` from schedule.py.
+
+- publish: the DAG is the published pipeline; trigger it over REST at POST /api/v2/dags/{dag_id}/dagRuns or
+  AML's body at POST /amlpipe/aml/pipelines/{dag_id}/submit (docs/migrating-from-aml.md)
+"""
 
 from __future__ import annotations
 
