@@ -70,6 +70,9 @@ class Analyzer:
         self.accounted: set[tuple[int, int]] = set()
         #: Every AML object built, in order (steps, pipelines, schedules, ...).
         self.objects: list[Obj] = []
+        #: Names bound from expressions that mention AML names (``runs = list(run.get_children())``), even
+        #: when their value is not known: a call through one is an AML call the rules did not map.
+        self.tainted: set[str] = set()
 
     # -- reporting -------------------------------------------------------------------------
     def todo(self, node: ast.AST, message: str) -> None:
@@ -116,8 +119,10 @@ class Analyzer:
         elif isinstance(node, ast.Assign):
             value = self.eval(node.value)
             for target in node.targets:
+                self.taint(target, node.value)
                 self.assign(target, value, node)
         elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            self.taint(node.target, node.value)
             self.assign(node.target, self.eval(node.value), node)
         elif isinstance(node, ast.AugAssign):
             self.eval(node.value)
@@ -131,6 +136,7 @@ class Analyzer:
             self.block(node.orelse)
         elif isinstance(node, (ast.For, ast.AsyncFor)):
             items = self.eval(node.iter)
+            self.taint(node.target, node.iter)
             # A known list is walked as the loop does; the items of an AML collection (a run's
             # children, the compute targets) are taken to be objects like it, so their calls are seen.
             for item in items if isinstance(items, (list, tuple)) else [items]:
@@ -150,6 +156,7 @@ class Analyzer:
             for item in node.items:
                 value = self.eval(item.context_expr)
                 if item.optional_vars is not None:
+                    self.taint(item.optional_vars, item.context_expr)
                     self.assign(item.optional_vars, value, node)
             self.block(node.body)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -160,16 +167,28 @@ class Analyzer:
                 if isinstance(child, ast.expr):
                     self.eval(child)
 
+    def is_aml(self, name: str) -> bool:
+        """Whether ``name`` holds, or was computed from, something of AML's."""
+        return name in self.tainted or isinstance(self.env.get(name), (AmlName, Obj))
+
+    def taint(self, target: ast.expr, value: ast.expr) -> None:
+        names = {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+        if any(isinstance(n, ast.Name) and self.is_aml(n.id) for n in ast.walk(value)):
+            self.tainted |= names
+        else:
+            self.tainted -= names
+
     def unfollowed(self, node: ast.AST) -> None:
         """Report the AML calls in a function or class body: the converter follows module-level code."""
-        names = {k for k, v in self.env.items() if isinstance(v, (AmlName, Obj))}
         for child in ast.walk(node):
-            if isinstance(child, ast.Call) and _root_name(child.func) in names:
+            root = isinstance(child, ast.Call) and _root_name(child.func)
+            if isinstance(child, ast.Call) and root and self.is_aml(root):
                 self.account(child)
+                where = f"`def`/`class` {node.name!r}" if hasattr(node, "name") else "a comprehension or lambda"
                 self.todo(
                     child,
-                    f"`{self.text(child)}` is inside `def`/`class` {getattr(node, 'name', '')!r}: the converter"
-                    " follows module-level code only; inline it, or port it by hand",
+                    f"`{self.text(child)}` is inside {where}: the converter follows module-level statements"
+                    " only; write it out, or port it by hand",
                 )
 
     def assign(self, target: ast.expr, value: Any, node: ast.AST) -> None:
@@ -227,6 +246,10 @@ class Analyzer:
             return Unknown(self.text(node), node.lineno)
         if isinstance(node, ast.Call):
             return self.call(node)
+        if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp, ast.Lambda)):
+            # Built once per item at run time: one static object would be a guess.
+            self.unfollowed(node)
+            return Unknown(self.text(node), node.lineno)
         if isinstance(node, ast.JoinedStr):
             parts: list[str] = []
             for value in node.values:
@@ -282,6 +305,11 @@ class Analyzer:
         if owner is not None and isinstance(node.func, ast.Attribute):
             self.account(node)
             return rules.method(self, owner, node.func.attr, node, args, kwargs)
+        root = _root_name(node.func)
+        if root is not None and self.is_aml(root):
+            self.account(node)
+            self.todo(node, f"`{self.text(node)}`: not understood statically (through {root!r}); port it by hand")
+            return Unknown(self.text(node), node.lineno)
         return _builtin(self, node, args, kwargs)
 
 

@@ -10,7 +10,7 @@ with DAG(dag_id="unsupported_aml", schedule=None, tags=["amlpipe", "converted"])
     # TODO(amlpipe convert): `steps.AutoMLStep`: no counterpart in this provider; port this part by hand
     # [unsupported.aml.py:8]
     # TODO(amlpipe convert): `PythonScriptStep(name=name, script_name="x.py")` is inside `def`/`class`
-    # 'make_step': the converter follows module-level code only; inline it, or port it by hand
+    # 'make_step': the converter follows module-level statements only; write it out, or port it by hand
     # [unsupported.aml.py:13]
     prep = PythonScriptStepOperator(
         task_id="prep", script_name="prep.py", arguments=["--out", "{outputs.prepared}"], outputs=[Output("prepared")]

@@ -1,0 +1,12 @@
+from azureml.core import Experiment, Workspace
+from azureml.pipeline.core import Pipeline
+from azureml.pipeline.steps import PythonScriptStep
+
+ws = Workspace.from_config()
+targets = dict(ws.compute_targets)
+for name in sorted(targets):
+    targets[name].get_status()
+steps = [PythonScriptStep(name=f"part_{i}", script_name="part.py", arguments=["--part", i]) for i in range(2)]
+run = Experiment(ws, "parts").submit(Pipeline(ws, steps))
+for child in run.get_children():
+    print(child.get_details())
