@@ -72,7 +72,8 @@ class Analyzer:
         self.objects: list[Obj] = []
         #: Names bound from expressions that mention AML names (``runs = list(run.get_children())``), even
         #: when their value is not known: a call through one is an AML call the rules did not map.
-        self.tainted: set[str] = set()
+        #: Each maps to whether it came from interactive objects only (a run, its outputs, REST responses).
+        self.tainted: dict[str, bool] = {}
 
     # -- reporting -------------------------------------------------------------------------
     def todo(self, node: ast.AST, message: str) -> None:
@@ -171,12 +172,20 @@ class Analyzer:
         """Whether ``name`` holds, or was computed from, something of AML's."""
         return name in self.tainted or isinstance(self.env.get(name), (AmlName, Obj))
 
+    def interactive(self, name: str) -> bool:
+        """Whether ``name`` holds a run-side object (or something computed from those only)."""
+        from airflow_provider_amlpipe.convert.rules import INTERACTIVE_KINDS
+
+        value = self.env.get(name)
+        return self.tainted.get(name, False) or (isinstance(value, Obj) and value.kind in INTERACTIVE_KINDS)
+
     def taint(self, target: ast.expr, value: ast.expr) -> None:
         names = {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
-        if any(isinstance(n, ast.Name) and self.is_aml(n.id) for n in ast.walk(value)):
-            self.tainted |= names
-        else:
-            self.tainted -= names
+        mentioned = [n.id for n in ast.walk(value) if isinstance(n, ast.Name) and self.is_aml(n.id)]
+        for name in names:
+            self.tainted.pop(name, None)
+            if mentioned:
+                self.tainted[name] = all(self.interactive(m) for m in mentioned)
 
     def unfollowed(self, node: ast.AST) -> None:
         """Report the AML calls in a function or class body: the converter follows module-level code."""
@@ -308,7 +317,10 @@ class Analyzer:
         root = _root_name(node.func)
         if root is not None and self.is_aml(root):
             self.account(node)
-            self.todo(node, f"`{self.text(node)}`: not understood statically (through {root!r}); port it by hand")
+            if self.interactive(root):
+                self.note(node, f"`{self.text(node)}` dropped: it reads a run ({root!r}); {INTERACTIVE}")
+            else:
+                self.todo(node, f"`{self.text(node)}`: not understood statically (through {root!r}); port it by hand")
             return Unknown(self.text(node), node.lineno)
         return _builtin(self, node, args, kwargs)
 

@@ -46,6 +46,13 @@ SAME_NAME: dict[str, tuple[str, ...]] = {
     "HyperDriveStep": ("allow_reuse",),
     "ParallelRunStep": ("allow_reuse",),
 }  # fmt: skip
+#: Step kinds whose code AML took from the pipeline's default folder when the step named none.
+DEFAULT_SOURCE_KINDS = ("PythonScriptStep", "AdlaStep", "AzureBatchStep")
+#: ``Pipeline(...)`` arguments the mapping reads (``submitted`` / ``published`` are set by the rules).
+PIPELINE_FIELDS = (
+    "aml", "workspace", "steps", "description", "default_source_directory", "continue_on_step_failure",
+    "default_datastore", "resolve_closure", "submitted", "published",
+)  # fmt: skip
 #: Step arguments with nothing to do here, and why.
 DROPPED = {
     "hash_paths": "the whole source_directory is fingerprinted (AML had deprecated hash_paths)",
@@ -92,6 +99,8 @@ class Mapper:
         self.producers: dict[int, tuple[Obj, str]] = {}  # id(data root) -> (step obj, output name)
         self.changed_param: str | None = None
         self.current: Obj | None = None
+        #: Pipeline(default_source_directory=...): the folder of steps that name none.
+        self.default_source: str | None = None
         #: The TODOs written at a step; the others go at the top of the DAG.
         self.placed: set[Issue] = set()
 
@@ -110,6 +119,8 @@ class Mapper:
     def build(self) -> PipelineModel:
         objs = self.an.objects
         self._schedule([o for o in objs if o.kind == "schedule_def"])
+        for pipeline in (o for o in objs if o.kind == "pipeline"):
+            self._pipeline_settings(pipeline)
         chosen = self._pipeline_steps([o for o in objs if o.kind == "pipeline"]) or [
             o for o in objs if o.kind == "step" and "base" not in o.fields
         ]
@@ -130,6 +141,28 @@ class Mapper:
             self._step(obj)
         self.model.steps = [self.steps[id(o)] for o in chosen]
         return self.model
+
+    def _pipeline_settings(self, pipeline: Obj) -> None:
+        """``Pipeline(...)``'s arguments besides its steps."""
+        fields = pipeline.fields
+        if isinstance(fields.get("description"), str):
+            self.model.dag_kwargs["description"] = fields["description"]
+        folder = fields.get("default_source_directory")
+        if isinstance(folder, str):
+            self.default_source = folder
+        if fields.get("continue_on_step_failure") is not None:
+            self.note(
+                pipeline.line,
+                "continue_on_step_failure: in Airflow the steps that do not depend on a failed one go on; its"
+                " downstream steps are upstream_failed",
+            )
+        store = fields.get("default_datastore")
+        conn = self.datastore_conn(store) if store is not None else None
+        if conn is not None and conn != DEFAULT_DATASTORE:
+            self.model.dag_kwargs.setdefault("default_args", {"datastore": conn})
+        for name, value in fields.items():
+            if value is not None and name not in PIPELINE_FIELDS:
+                self.todo(pipeline, pipeline.line, f"Pipeline({name}=...): no counterpart; port it by hand", None)
 
     def _pipeline_steps(self, pipelines: list[Obj]) -> list[Obj]:
         """The steps of the pipelines, with every step they read from or run after (AML's closure)."""
@@ -224,6 +257,11 @@ class Mapper:
                     value = self.rebase(value)
                 if value is not None or name in ("allow_reuse",):
                     kwargs[name] = value
+        if "source_directory" not in kwargs and aml in DEFAULT_SOURCE_KINDS:
+            # AML ran it from the pipeline's default folder, else the script's own folder.
+            folder = self.rebase(self.default_source or ".")
+            if folder != ".":
+                kwargs["source_directory"] = folder
         getattr(self, f"_map_{aml}")(obj, step, fields)
         if self.inputs and aml not in ("HyperDriveStep",):
             kwargs["inputs"] = self.inputs
@@ -389,6 +427,16 @@ class Mapper:
             for item in fields.pop(name, None) or []:
                 self.add_input(item, step)
         metrics = fields.pop("metrics_output", None)
+        for output in obj.fields.get("outputs") or []:
+            training = _root(output).fields.get("training_output") if isinstance(output, Obj) else None
+            kind = training.fields.get("type") if isinstance(training, Obj) else None
+            if kind == "Metrics" and metrics is None:
+                metrics = output
+            elif kind == "Model":
+                model_file = training.fields.get("model_file") if isinstance(training, Obj) else None
+                self.todo(output, output.line, f"output {_data_name(output)!r} was the best trial's model file"
+                          f" {model_file!r}: the trial script must write it into {{outputs.{_data_name(output)}}}"
+                          " (the best trial's outputs are the sweep's)", step)  # fmt: skip
         if isinstance(metrics, Obj):
             self.output_names.pop(id(_root(metrics)), None)
         if not isinstance(config, Obj) or config.kind != "hyperdrive_config":
@@ -437,7 +485,9 @@ class Mapper:
         for leftover, value in cfg.items():
             if value is not None:
                 self.todo(config, config.line, f"HyperDriveConfig({leftover}=...): no counterpart", step)
-        trial_outputs = [o for o in self._declared_outputs(fields.pop("outputs", None)) if id(_root(o)) != id(metrics)]
+        metrics_root = _root(metrics) if isinstance(metrics, Obj) else None
+        declared = self._declared_outputs(obj.fields.get("outputs"))
+        trial_outputs = [o for o in declared if _root(o) is not metrics_root]
         if trial_outputs:
             kwargs["outputs"] = [self.output(o) for o in trial_outputs]
         if isinstance(metrics, Obj):
@@ -598,7 +648,7 @@ class Mapper:
             path = item.fields.get("path")
             if isinstance(path, list) and len(path) == 1:
                 path = path[0]
-            if isinstance(path, Obj) and path.kind == "data_path":
+            if isinstance(path, Obj) and path.kind in ("data_path", "data_ref"):
                 item = path
             elif isinstance(path, tuple) and len(path) == 2:
                 store, where = path

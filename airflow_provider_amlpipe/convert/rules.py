@@ -43,6 +43,7 @@ POSITIONAL: dict[str, tuple[str, ...]] = {
     "BanditPolicy": ("evaluation_interval", "slack_factor", "slack_amount", "delay_evaluation"),
     "MedianStoppingPolicy": ("evaluation_interval", "delay_evaluation"),
     "TruncationSelectionPolicy": ("truncation_percentage", "evaluation_interval", "delay_evaluation"),
+    "TrainingOutput": ("type", "model_file"),
     "ScriptRunConfig": ("source_directory", "script", "arguments", "run_config"),
     "Estimator": ("source_directory",),
     "Environment": ("name",),
@@ -116,6 +117,7 @@ REGISTRATIONS = {
 #: Objects whose every unhandled method is interactive (inspects or drives a run): dropped with a note.
 INTERACTIVE_KINDS = (
     "workspace", "experiment", "run", "published", "schedule", "schedule_def", "compute", "widget", "endpoint",
+    "auth",
 )  # fmt: skip
 
 
@@ -180,6 +182,8 @@ def get_attribute(an: Analyzer, owner: Obj, name: str, node: ast.AST) -> Any:
 
 
 def get_item(an: Analyzer, owner: Obj, key: Any, node: ast.AST) -> Any:
+    if owner.kind in INTERACTIVE_KINDS and owner.kind not in ("workspace",):
+        return an.new("run", node)  # find_step_run(...)[0], get_children()[1]: still a run
     if owner.kind == "ws_datastores" and isinstance(key, str):
         return an.new("datastore", node, name=key)
     if owner.kind == "ws_compute_targets" and isinstance(key, str):
@@ -339,6 +343,11 @@ _CONSTRUCTORS: dict[str, Constructor] = {
     **{name: _simple("estimator") for name in ESTIMATORS},
     "ParallelRunConfig": _simple("parallel_run_config"),
     "RunDetails": _dropped(INTERACTIVE, "widget"),
+    **{
+        name: _dropped("Airflow's REST API authenticates with its own tokens (docs/migrating-from-aml.md)", "auth")
+        for name in ("InteractiveLoginAuthentication", "ServicePrincipalAuthentication", "MsiAuthentication")
+    },
+    "TrainingOutput": _simple("training_output"),
     "Run.get_context": _dropped("a step's script reads its run through airflow_provider_amlpipe.runtime"),
 }
 

@@ -1,3 +1,5 @@
+import functools
+
 from azureml.core import Experiment, Workspace
 from azureml.pipeline.core import Pipeline
 from azureml.pipeline.steps import PythonScriptStep
@@ -10,3 +12,5 @@ steps = [PythonScriptStep(name=f"part_{i}", script_name="part.py", arguments=["-
 run = Experiment(ws, "parts").submit(Pipeline(ws, steps))
 for child in run.get_children():
     print(child.get_details())
+factory = functools.partial(PythonScriptStep, script_name="extra.py")
+extra = factory(name="extra")

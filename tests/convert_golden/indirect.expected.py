@@ -6,11 +6,11 @@ from airflow.sdk import DAG
 
 
 with DAG(dag_id="indirect_aml", schedule=None, tags=["amlpipe", "converted"]):
-    # TODO(amlpipe convert): `targets[name].get_status()`: not understood statically (through 'targets'); port
-    # it by hand [indirect.aml.py:8]
     # TODO(amlpipe convert): `PythonScriptStep(name=f"part_{i}", script_name="part.py", arguments=["--part",
     # i])` is inside a comprehension or lambda: the converter follows module-level statements only; write it
-    # out, or port it by hand [indirect.aml.py:9]
+    # out, or port it by hand [indirect.aml.py:11]
     # TODO(amlpipe convert): Pipeline steps: `[PythonScriptStep(name=f"part_{i}", script_name="part.py",
-    # arguments=["--part", i]) for i in range(2)]` is not a step [indirect.aml.py:9]
+    # arguments=["--part", i]) for i in range(2)]` is not a step [indirect.aml.py:11]
+    # TODO(amlpipe convert): `factory(name="extra")`: not understood statically (through 'factory'); port it by
+    # hand [indirect.aml.py:16]
     pass

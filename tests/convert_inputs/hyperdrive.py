@@ -1,4 +1,4 @@
-from azureml.core import Environment, Experiment, ScriptRunConfig, Workspace
+from azureml.core import Dataset, Environment, Experiment, ScriptRunConfig, Workspace
 from azureml.core.compute import ComputeTarget
 from azureml.pipeline.core import Pipeline, PipelineData, TrainingOutput
 from azureml.pipeline.steps import HyperDriveStep, PythonScriptStep
@@ -15,12 +15,14 @@ ws = Workspace.from_config()
 ds = ws.get_default_datastore()
 compute_target = ComputeTarget(workspace=ws, name="gpu-cluster")
 script_folder = "./hyperdrive"
+dataset = Dataset.File.from_files(path=ds.path("mnist").as_mount())
+data_folder = dataset.as_mount()
 
 tf_env = Environment.from_pip_requirements(name="tf-env", file_path="requirements.txt")
 src = ScriptRunConfig(
     source_directory=script_folder,
     script="tf_mnist.py",
-    arguments=["--data-folder", "mnist"],
+    arguments=["--data-folder", data_folder],
     compute_target=compute_target,
     environment=tf_env,
 )
@@ -45,7 +47,12 @@ hd_config = HyperDriveConfig(
 )
 
 metrics_output_name = "metrics_output"
-metrics_data = PipelineData(name="metrics_data", datastore=ds, pipeline_output_name=metrics_output_name)
+metrics_data = PipelineData(
+    name="metrics_data",
+    datastore=ds,
+    pipeline_output_name=metrics_output_name,
+    training_output=TrainingOutput("Metrics"),
+)
 model_output_name = "model_output"
 saved_model = PipelineData(
     name="saved_model",
@@ -57,16 +64,16 @@ saved_model = PipelineData(
 hd_step = HyperDriveStep(
     name="hyperdrive_module",
     hyperdrive_config=hd_config,
-    inputs=[],
-    metrics_output=metrics_data,
+    inputs=[data_folder],
+    outputs=[metrics_data, saved_model],
 )
 
 register_model_step = PythonScriptStep(
     script_name="register_model.py",
     name="register_model",
     source_directory=script_folder,
-    arguments=["--metrics", metrics_data],
-    inputs=[metrics_data],
+    arguments=["--saved-model", saved_model, "--metrics", metrics_data],
+    inputs=[saved_model, metrics_data],
     compute_target=compute_target,
 )
 register_model_step.run_after(hd_step)
