@@ -19,6 +19,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from airflow_provider_amlpipe.data import objects
 from airflow_provider_amlpipe.data.datastore import Datastore, LocalDatastore
@@ -123,10 +124,21 @@ def main(argv: list[str] | None = None) -> int:
 CONVERTED, CONVERTED_WITH_TODOS = 0, 3
 
 
+def check_recurrence(kwargs: dict[str, Any]) -> str | None:
+    """Why the converted DAG's ``ScheduleRecurrence(**kwargs)`` would be refused, or None."""
+    from airflow_provider_amlpipe.schedules import ScheduleRecurrence, recurrence_timetable
+
+    try:
+        recurrence_timetable(ScheduleRecurrence(**kwargs))
+    except (AmlPipeError, TypeError) as exc:
+        return str(exc)
+    return None
+
+
 def _convert(args: argparse.Namespace) -> int:
     from airflow_provider_amlpipe.convert import convert_file
 
-    result = convert_file(args.input, args.output, args.dag_id)
+    result = convert_file(args.input, args.output, args.dag_id, check_recurrence)
     if args.output is None:
         print(result.text, end="")
     for line in result.report():

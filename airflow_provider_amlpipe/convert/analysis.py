@@ -359,10 +359,15 @@ def _number(value: Any) -> bool:
 
 
 def _builtin(analyzer: Analyzer, node: ast.Call, args: list[Any], kwargs: dict[str, Any]) -> Any:
-    """The few plain-Python calls whose value a pipeline script needs: ``os.path.join`` and ``str``."""
+    """The few plain-Python calls whose value a pipeline script needs: ``os.path.join``, ``str`` and
+    ``os.getenv(name, default)`` (the default: a notebook's way to name a setting)."""
     text = analyzer.text(node.func)
     if text in ("os.path.join", "path.join") and args and all(isinstance(a, str) for a in args) and not kwargs:
         return os.path.join(*args)
     if text == "str" and len(args) == 1 and isinstance(args[0], (str, int, float)):
         return str(args[0])
+    getenv = text in ("os.getenv", "os.environ.get", "getenv") and len(args) == 2 and not kwargs
+    if getenv and isinstance(args[0], str) and isinstance(args[1], (str, int, float)):
+        analyzer.note(node, f"environment variable {args[0]!r}: its default {args[1]!r} is used")
+        return args[1]
     return Unknown(analyzer.text(node), node.lineno)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from airflow_provider_amlpipe.convert.analysis import Analyzer
 from airflow_provider_amlpipe.convert.emit import emit, format_code
-from airflow_provider_amlpipe.convert.mapping import Mapper
+from airflow_provider_amlpipe.convert.mapping import Mapper, RecurrenceCheck
 from airflow_provider_amlpipe.convert.model import Connection, Issue
 from airflow_provider_amlpipe.convert.source import Source, read_source
 from airflow_provider_amlpipe.errors import ConfigurationError
@@ -45,25 +45,42 @@ def default_dag_id(path: Path) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", path.stem).strip("_") or "converted"
 
 
-def convert_source(source: Source, dag_id: str, output_dir: Path | None = None) -> ConversionResult:
-    """Convert ``source``; relative folders are rewritten relative to ``output_dir`` (where the DAG goes)."""
+def convert_source(
+    source: Source, dag_id: str, output_dir: Path | None = None, check_recurrence: RecurrenceCheck | None = None
+) -> ConversionResult:
+    """Convert ``source``; relative folders are rewritten relative to ``output_dir`` (where the DAG goes).
+
+    ``check_recurrence`` validates a schedule's recurrence as the DAG will (``amlpipe convert`` passes
+    :func:`airflow_provider_amlpipe.cli.check_recurrence`); a refused one becomes a TODO.
+    """
     try:
         tree = ast.parse(source.text, filename=source.path)
     except SyntaxError as exc:
         where = source.where(exc.lineno or 0)
         raise ConfigurationError("input", f"{where}: not valid Python: {exc.msg}", "fix the syntax error") from exc
     analyzer = Analyzer(source.text)
-    for line, text in source.skipped:
-        analyzer.issues.append(Issue(line, f"`{text}` skipped: not Python (a notebook magic)", todo=False))
-    analyzer.run(tree)
     input_dir = Path(source.path).resolve().parent
+    for line, text in source.skipped:
+        written = text.split()[-1] if text.startswith("%%writefile ") else None
+        if written is not None and not (input_dir / written).exists():
+            message = f"the cell writes {written!r} (%%writefile): save that cell as {written} beside the notebook"
+            analyzer.issues.append(Issue(line, message, todo=True))
+        else:
+            analyzer.issues.append(Issue(line, f"`{text}` skipped: not Python (a notebook magic)", todo=False))
+    analyzer.run(tree)
 
     def rebase(folder: str) -> str:
         if output_dir is None or os.path.isabs(folder):
             return folder
         return os.path.relpath(input_dir / folder, output_dir.resolve())
 
-    mapper = Mapper(analyzer, dag_id, rebase, lambda line: source.where(line, name_only=True))
+    def locate(folder: str) -> Path:
+        return (output_dir or input_dir) / folder
+
+    def place(line: int) -> str:
+        return source.where(line, name_only=True)
+
+    mapper = Mapper(analyzer, dag_id, rebase, place, check_recurrence, locate)
     model = mapper.build()
     # In the order found (dict keys keep it; a set's order would vary between runs), by line.
     issues = sorted(dict.fromkeys(analyzer.issues), key=lambda i: i.line)
@@ -76,10 +93,16 @@ def convert_source(source: Source, dag_id: str, output_dir: Path | None = None) 
     return ConversionResult(text, source, analyzer.issues, list(model.connections.values()), analyzer.accounted)
 
 
-def convert_file(path: Path, output: Path | None = None, dag_id: str | None = None) -> ConversionResult:
+def convert_file(
+    path: Path,
+    output: Path | None = None,
+    dag_id: str | None = None,
+    check_recurrence: RecurrenceCheck | None = None,
+) -> ConversionResult:
     """Convert the script or notebook at ``path``; write the DAG to ``output`` when given."""
     source = read_source(path)
-    result = convert_source(source, dag_id or default_dag_id(path), None if output is None else output.parent)
+    folder = None if output is None else output.parent
+    result = convert_source(source, dag_id or default_dag_id(path), folder, check_recurrence)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(result.text, encoding="utf-8")

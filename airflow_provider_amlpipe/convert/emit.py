@@ -59,6 +59,11 @@ def ordered(steps: list[Step]) -> list[Step]:
     return done
 
 
+def _call(render: _Renderer, step: Step) -> str:
+    kwargs = ", ".join(f"{k}={render(v)}" for k, v in step.kwargs.items())
+    return f"{step.var} = {step.operator}({kwargs})"
+
+
 def emit(model: PipelineModel) -> str:
     """The DAG file text (unformatted; see :func:`format_code`)."""
     render = _Renderer()
@@ -74,13 +79,18 @@ def emit(model: PipelineModel) -> str:
     for step in steps:
         for message in step.todos:
             body += _comment(f"{TODO}: {message}", "    ")
-        kwargs = ", ".join(f"{k}={render(v)}" for k, v in step.kwargs.items())
+        if step.blocked:
+            # Its own renderer: what only a commented-out step names is not imported.
+            text = format_code(_call(_Renderer(), step))
+            body += [f"    # {line}".rstrip() for line in text.splitlines()]
+            continue
         render.imports.add(("airflow_provider_amlpipe", step.operator))
-        body.append(f"    {step.var} = {step.operator}({kwargs})")
+        body.append(f"    {_call(render, step)}")
     for step in steps:
         for before in step.after:
-            body.append(f"    {before} >> {step.var}")
-    if not steps:
+            if not step.blocked:
+                body.append(f"    {before} >> {step.var}")
+    if all(step.blocked for step in steps):
         body.append("    pass")
     constants = [f"{name} = {render(value)}" for name, value in model.constants.items()]
     render.imports.add((SDK, "DAG"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from airflow_provider_amlpipe.convert.analysis import AmlName, Analyzer, Obj, Unknown
@@ -21,6 +22,8 @@ from airflow_provider_amlpipe.convert.model import (
 )
 
 DEFAULT_DATASTORE = "amlpipe_default"
+#: Checks ScheduleRecurrence keyword arguments: the problem, or None (the Airflow shell provides it).
+RecurrenceCheck = Callable[[dict[str, Any]], "str | None"]
 #: What AML's DatabricksStep gave a new cluster when the code named none.
 AML_SPARK_VERSION = "4.0.x-scala2.11"
 AML_NODE_TYPE = "Standard_D3_v2"
@@ -45,6 +48,35 @@ SAME_NAME: dict[str, tuple[str, ...]] = {
     "DataTransferStep": ("source_reference_type", "destination_reference_type", "allow_reuse"),
     "HyperDriveStep": ("allow_reuse",),
     "ParallelRunStep": ("allow_reuse",),
+}  # fmt: skip
+#: DatabricksStep's library lists (besides ``jar_libraries``) and the AML class of their items.
+DATABRICKS_LIBRARIES = {
+    "pypi_libraries": "PyPiLibrary",
+    "maven_libraries": "MavenLibrary",
+    "egg_libraries": "EggLibrary",
+    "rcran_libraries": "RCranLibrary",
+}
+#: AML library class -> (the Databricks API's library kind, the AML field holding its value).
+LIBRARY_SHAPES = {
+    "JarLibrary": ("jar", "library"),
+    "EggLibrary": ("egg", "library"),
+    "PyPiLibrary": ("pypi", "package"),
+    "MavenLibrary": ("maven", "coordinates"),
+    "RCranLibrary": ("cran", "package"),
+}
+#: Calls in a step's arguments that name code of their own.
+CODE_HOLDERS = ("ScriptTrial", "ParallelRunConfig")
+#: What each operator cannot do without (``a|b``: one of them).
+REQUIRED = {
+    "PythonScriptStepOperator": ("script_name",),
+    "AdlaStepOperator": ("script_name",),
+    "DatabricksStepOperator": ("notebook_path|python_script_name|python_script_path|main_class_name",),
+    "AzureBatchStepOperator": ("executable",),
+    "DataTransferStepOperator": ("source_data_reference", "destination_data_reference"),
+    "HyperDriveStepOperator": (
+        "trial", "hyperparameter_sampling", "primary_metric_name", "primary_metric_goal", "max_total_runs",
+    ),
+    "ParallelRunStepOperator": ("parallel_run_config", "inputs", "output"),
 }  # fmt: skip
 #: Step kinds whose code AML took from the pipeline's default folder when the step named none.
 DEFAULT_SOURCE_KINDS = ("PythonScriptStep", "AdlaStep", "AzureBatchStep")
@@ -90,8 +122,19 @@ PARALLEL_CONFIG = (
 class Mapper:
     """Builds the model; every problem becomes an :class:`Issue` on the analyzer (so it has a line)."""
 
-    def __init__(self, an: Analyzer, dag_id: str, rebase: Callable[[str], str], where: Callable[[int], str]) -> None:
+    def __init__(
+        self,
+        an: Analyzer,
+        dag_id: str,
+        rebase: Callable[[str], str],
+        where: Callable[[int], str],
+        check_recurrence: RecurrenceCheck | None = None,
+        locate: Callable[[str], Path] | None = None,
+    ) -> None:
         self.an = an
+        self.check_recurrence = check_recurrence
+        #: Where a folder named in the DAG is on this machine (to see a step's script is there).
+        self.locate = locate
         self.where = where
         self.rebase = rebase
         self.model = PipelineModel(dag_id=dag_id, source="")
@@ -140,7 +183,57 @@ class Mapper:
         for obj in chosen:
             self._step(obj)
         self.model.steps = [self.steps[id(o)] for o in chosen]
+        self._block_incomplete(self.model.steps)
         return self.model
+
+    def _block_incomplete(self, steps: list[Step]) -> None:
+        """Comment out a step missing what its operator requires, and every step that reads from it or runs
+        after it: the DAG still parses, and nothing is guessed."""
+        for step in steps:
+            for name in [k for k, v in step.kwargs.items() if v is None]:
+                del step.kwargs[name]  # unknown: left to the operator's default, reported already
+            required = REQUIRED[step.operator]
+            missing = [r for r in required if r not in step.kwargs and "|" not in r]
+            for choice in (r for r in required if "|" in r):
+                if not any(c in step.kwargs for c in choice.split("|")):
+                    missing.append(choice.replace("|", " / "))
+            trial = step.kwargs.get("trial")
+            if isinstance(trial, Call) and trial.kwargs.get("script_name") is None:
+                missing.append("trial script")
+            if missing:
+                step.blocked = f"{', '.join(missing)} could not be converted"
+            absent = self._absent_code(step)
+            if absent and not step.blocked:
+                step.blocked = f"{absent} is not there (the operator checks it when the DAG is parsed)"
+        blocked = {s.var for s in steps if s.blocked}
+        changed = True
+        while changed:
+            changed = False
+            for step in steps:
+                reads = (step.upstream() | set(step.after)) & blocked
+                if step.blocked is None and reads:
+                    step.blocked = f"it reads from or runs after {', '.join(sorted(reads))}, not converted"
+                    blocked.add(step.var)
+                    changed = True
+        for step in steps:
+            if step.blocked:
+                self.todo(None, step.line, f"step {step.task_id!r} written commented out: {step.blocked}", step)
+
+    def _absent_code(self, step: Step) -> str | None:
+        """The step's script, when the folder it would be in exists without it (a notebook's ``%%writefile``)."""
+        if self.locate is None:
+            return None
+        places = [step.kwargs]
+        places += [v.kwargs for v in step.kwargs.values() if isinstance(v, Call) and v.func in CODE_HOLDERS]
+        for kwargs in places:
+            folder = kwargs.get("source_directory", ".")
+            for key in ("script_name", "entry_script", "python_script_name"):
+                script = kwargs.get(key)
+                if isinstance(folder, str) and isinstance(script, str):
+                    where = self.locate(folder)
+                    if where.is_dir() and not (where / script).exists():
+                        return f"{key} {script!r} in {folder!r}"
+        return None
 
     def _pipeline_settings(self, pipeline: Obj) -> None:
         """``Pipeline(...)``'s arguments besides its steps."""
@@ -345,10 +438,32 @@ class Mapper:
         for name in ("python_script_params", "jar_params"):
             if fields.get(name) is not None:
                 step.kwargs[name] = self.arguments(fields.pop(name), step)
-        for name in ("jar_libraries", "pypi_libraries", "maven_libraries", "egg_libraries", "rcran_libraries"):
-            value = fields.pop(name, None)
-            if value:
-                self.todo(obj, obj.line, f"{name}: pass them as libraries=[{{...}}] in the Databricks API shape", step)
+        jars = fields.pop("jar_libraries", None) or []
+        converted = [self._library("JarLibrary", j, step) for j in jars]
+        if jars and None not in converted:
+            kwargs["jar_libraries"] = [j["jar"] for j in converted if j is not None]
+        libraries: list[Any] = []
+        for name, aml in DATABRICKS_LIBRARIES.items():
+            libraries += [self._library(aml, item, step) for item in fields.pop(name, None) or []]
+        if libraries and None not in libraries:
+            kwargs["libraries"] = libraries
+        if "main_class_name" in kwargs and "jar_libraries" not in kwargs:
+            kwargs["main_class_name"] = None  # a jar task without its jar: the step is written commented out
+
+    def _library(self, aml: str, item: Any, step: Step) -> dict[str, Any] | None:
+        """AML's ``PyPiLibrary(package=...)`` and the like as a library in the Databricks API's shape."""
+        kind, field_name = LIBRARY_SHAPES[aml]
+        fields = item.fields if isinstance(item, Obj) and item.fields.get("aml") == aml else None
+        value = self.value(fields.get(field_name), field_name, step) if fields else None
+        if fields is None or not isinstance(value, str):
+            self.todo(None, getattr(item, "line", 0), f"{_describe(item)}: expected {aml}({field_name}=...)", step)
+            return None
+        for other, given in fields.items():
+            if other not in (field_name, "aml") and given is not None:
+                self.todo(None, getattr(item, "line", 0), f"{aml}({other}=...): not converted", step)
+        if kind in ("jar", "egg"):
+            return {kind: value}
+        return {kind: {("coordinates" if kind == "maven" else "package"): value}}
 
     def _map_AzureBatchStep(self, obj: Obj, step: Step, fields: dict[str, Any]) -> None:
         self._common(obj, step, fields)
@@ -397,6 +512,10 @@ class Mapper:
             kwargs["arguments"] = self.arguments(fields.pop("arguments"), step)
         if tabular:
             kwargs["dataset_type"] = "tabular"
+        elif isinstance(config, Obj) and config.fields.get("partition_keys"):
+            self.todo(config, config.line, "partition_keys over a FileDataset (partitioned by folder): a ParallelRun"
+                      " step partitions tables only here", step)  # fmt: skip
+            kwargs["parallel_run_config"] = None
 
     def parallel_config(self, config: Obj, step: Step) -> Call:
         fields = dict(config.fields)
@@ -750,9 +869,10 @@ class Mapper:
             return name
         default = obj.fields.get("default_value")
         if _is_path_param(obj):
-            store = default.fields.get("datastore") if isinstance(default, Obj) else None
+            store, path = _store_and_path(default)
             conn = self.datastore_conn(store)
-            path = default.fields.get("path_on_datastore") if isinstance(default, Obj) else None
+            if conn is None or not isinstance(path, str):
+                self.todo(obj, obj.line, f"PipelineParameter {name!r}: its data path is not known statically", step)
             self.model.params[name] = Call("data_path_param", args=[conn, path])
         elif type(default) in PARAM_TYPES:
             self.model.params[name] = Call(
@@ -779,9 +899,14 @@ class Mapper:
             for name, value in recurrence.fields.items():
                 if name != "aml":
                     call.kwargs[name] = self.value(value, name, None)
-            self.model.constants["RECURRENCE"] = call
-            dag["schedule"] = Code("recurrence_timetable(RECURRENCE)", ((PROVIDER, "recurrence_timetable"),))
-            dag["start_date"] = Code("RECURRENCE.start_date")
+            problem = self.check_recurrence(call.kwargs) if self.check_recurrence else None
+            if None in call.kwargs.values() or problem:
+                shown = ", ".join(f"{k}={v!r}" for k, v in call.kwargs.items())
+                self.todo(first, first.line, f"ScheduleRecurrence({shown}): {problem or 'not known statically'}", None)
+            else:
+                self.model.constants["RECURRENCE"] = call
+                dag["schedule"] = Code("recurrence_timetable(RECURRENCE)", ((PROVIDER, "recurrence_timetable"),))
+                dag["start_date"] = Code("RECURRENCE.start_date")
         elif fields.get("datastore") is not None:
             conn = self.datastore_conn(fields.get("datastore"))
             minutes = fields.get("polling_interval", 5)
@@ -826,6 +951,19 @@ EXPRESSIONS_SET = frozenset(
 def _root(obj: Obj) -> Obj:
     base = obj.fields.get("base")
     return base if isinstance(base, Obj) else obj
+
+
+def _store_and_path(obj: Any) -> tuple[Any, Any]:
+    """The (datastore, path) of a DataPath, DataReference or a Dataset over one datastore path."""
+    if not isinstance(obj, Obj):
+        return None, None
+    if obj.kind == "dataset":
+        path = obj.fields.get("path")
+        path = path[0] if isinstance(path, list) and len(path) == 1 else path
+        if isinstance(path, tuple) and len(path) == 2:
+            return path
+        return _store_and_path(path)
+    return obj.fields.get("datastore"), obj.fields.get("path_on_datastore")
 
 
 def _data_name(obj: Obj) -> str:

@@ -64,6 +64,8 @@ class Step:
     #: Steps this one runs after that no data link already orders (AML's ``run_after``).
     after: list[str] = field(default_factory=list)
     todos: list[str] = field(default_factory=list)
+    #: Why the step is written commented out (a required argument could not be converted), if it is.
+    blocked: str | None = None
 
     def upstream(self) -> set[str]:
         """The steps whose outputs this step reads."""

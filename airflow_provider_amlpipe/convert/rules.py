@@ -44,6 +44,12 @@ POSITIONAL: dict[str, tuple[str, ...]] = {
     "MedianStoppingPolicy": ("evaluation_interval", "delay_evaluation"),
     "TruncationSelectionPolicy": ("truncation_percentage", "evaluation_interval", "delay_evaluation"),
     "TrainingOutput": ("type", "model_file"),
+    "DatasetConsumptionConfig": ("name", "dataset", "mode", "path_on_compute"),
+    "JarLibrary": ("library",),
+    "EggLibrary": ("library",),
+    "PyPiLibrary": ("package", "repo"),
+    "MavenLibrary": ("coordinates", "repo", "exclusions"),
+    "RCranLibrary": ("package", "repo"),
     "ScriptRunConfig": ("source_directory", "script", "arguments", "run_config"),
     "Estimator": ("source_directory",),
     "Environment": ("name",),
@@ -293,6 +299,18 @@ def _aml_constant(an: Analyzer, node: ast.Call, fields: dict[str, Any], func: Am
     return an.new(func.short, node, **fields)
 
 
+def _consumption(an: Analyzer, node: ast.Call, fields: dict[str, Any], func: AmlName) -> Any:
+    """``DatasetConsumptionConfig(name, dataset_or_parameter, mode)``: that data, as input ``name``."""
+    data = fields.get("dataset")
+    if not isinstance(data, Obj):
+        an.todo(node, f"`{an.text(node)}`: the dataset is not known statically")
+        return Unknown(an.text(node), node.lineno)
+    copy = an.new(data.kind, node, **data.fields)
+    copy.fields["base"] = data.fields.get("base", data)
+    copy.fields["input_name"] = fields.get("name")
+    return copy
+
+
 _CONSTRUCTORS: dict[str, Constructor] = {
     "Workspace": _simple("workspace"),
     "Workspace.from_config": _simple("workspace"),
@@ -348,6 +366,11 @@ _CONSTRUCTORS: dict[str, Constructor] = {
         for name in ("InteractiveLoginAuthentication", "ServicePrincipalAuthentication", "MsiAuthentication")
     },
     "TrainingOutput": _simple("training_output"),
+    **{
+        name: _simple("db_library")
+        for name in ("JarLibrary", "EggLibrary", "PyPiLibrary", "MavenLibrary", "RCranLibrary")
+    },
+    "DatasetConsumptionConfig": _consumption,
     "Run.get_context": _dropped("a step's script reads its run through airflow_provider_amlpipe.runtime"),
 }
 

@@ -18,6 +18,8 @@ with DAG(
     },
     tags=["amlpipe", "converted"],
 ):
+    # TODO(amlpipe convert): the cell writes 'note.txt' (%%writefile): save that cell as note.txt beside the
+    # notebook [data_dependency.ipynb:cell 16:line 1]
     # TODO(amlpipe convert): conda dependencies (pip None, conda ['scikit-learn']): list them in a requirements
     # file in the source_directory and pass environment=PythonEnvironment(requirements='requirements.txt')
     # [data_dependency.ipynb:cell 9:line 1]
