@@ -72,7 +72,7 @@ class Analyzer:
         self.objects: list[Obj] = []
         #: Names bound from expressions that mention AML names (``runs = list(run.get_children())``), even
         #: when their value is not known: a call through one is an AML call the rules did not map.
-        #: Each maps to whether it came from interactive objects only (a run, its outputs, REST responses).
+        #: Each maps to whether it came from a run-side object (a run, its outputs, a REST response).
         self.tainted: dict[str, bool] = {}
 
     # -- reporting -------------------------------------------------------------------------
@@ -185,7 +185,8 @@ class Analyzer:
         for name in names:
             self.tainted.pop(name, None)
             if mentioned:
-                self.tainted[name] = all(self.interactive(m) for m in mentioned)
+                # Anything computed from a run comes after the pipeline was submitted: run-side too.
+                self.tainted[name] = any(self.interactive(m) for m in mentioned)
 
     def unfollowed(self, node: ast.AST) -> None:
         """Report the AML calls in a function or class body: the converter follows module-level code."""

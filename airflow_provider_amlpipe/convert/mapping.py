@@ -662,6 +662,10 @@ class Mapper:
         elif isinstance(compute, str) and conn_type is not None:
             step.kwargs["compute"] = compute
             self.connection(compute, conn_type, f"{aml} compute target {compute!r}")
+        elif isinstance(compute, str):
+            self.note(
+                obj.line, f"compute target {compute!r} dropped: the step runs on the Airflow worker (compute='local')"
+            )
         elif compute is not None:
             self.todo(obj, obj.line, f"compute_target={_describe(compute)}: not understood", step)
 
@@ -873,7 +877,9 @@ class Mapper:
             conn = self.datastore_conn(store)
             if conn is None or not isinstance(path, str):
                 self.todo(obj, obj.line, f"PipelineParameter {name!r}: its data path is not known statically", step)
-            self.model.params[name] = Call("data_path_param", args=[conn, path])
+                self.model.params[name] = Call("Param", module=SDK, args=[None])
+            else:
+                self.model.params[name] = Call("data_path_param", args=[conn, path])
         elif type(default) in PARAM_TYPES:
             self.model.params[name] = Call(
                 "Param", module=SDK, args=[default], kwargs={"type": PARAM_TYPES[type(default)]}

@@ -211,6 +211,9 @@ def set_attribute(an: Analyzer, owner: Obj, path: str, value: Any, node: ast.AST
         if path == "target" and owner.kind == "runconfig":
             owner.fields["target"] = value
             return
+        if tail.startswith("spark."):
+            an.note(node, f"`{path}` dropped: a Python step runs no Spark session of AML's")
+            return
         if tail.startswith("docker."):
             an.note(node, f"`{path}` dropped: steps run in a PythonEnvironment on the worker, not in Docker")
             return
@@ -372,6 +375,12 @@ _CONSTRUCTORS: dict[str, Constructor] = {
     },
     "DatasetConsumptionConfig": _consumption,
     "Run.get_context": _dropped("a step's script reads its run through airflow_provider_amlpipe.runtime"),
+    **{name: _dropped(INTERACTIVE) for name in ("PipelineRun", "StepRun", "Run", "Run.get", "PipelineRun.get")},
+    **{
+        f"{owner}.{method}": _dropped("the DAG itself is the published pipeline and its schedule", "published")
+        for owner in ("PublishedPipeline", "PipelineEndpoint", "Schedule")
+        for method in ("list", "get_all", "get_schedules_for_pipeline_id", "get_schedules_for_pipeline_endpoint_id")
+    },
 }
 
 
@@ -511,6 +520,8 @@ _METHODS: dict[tuple[str, str], Method] = {
     ("registered_dataset", "as_mount"): _mode("mount"),
     ("registered_dataset", "as_download"): _mode("download"),
     ("dataset", "register"): _register_dataset,
+    ("param", "as_mount"): _mode("mount"),
+    ("param", "as_download"): _mode("download"),
     ("data_ref", "as_mount"): _mode("mount"),
     ("data_ref", "as_download"): _mode("download"),
     ("step", "run_after"): _run_after,

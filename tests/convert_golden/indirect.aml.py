@@ -14,3 +14,13 @@ for child in run.get_children():
     print(child.get_details())
 factory = functools.partial(PythonScriptStep, script_name="extra.py")
 extra = factory(name="extra")
+
+import requests
+from azureml.pipeline.core import PipelineParameter
+from azureml.pipeline.core.run import PipelineRun
+
+published = Pipeline(ws, [PythonScriptStep(name="extra2", script_name="extra.py", compute_target="cpu-cluster")]).publish("p")
+threshold = PipelineParameter("threshold", 0.5)
+response = requests.post(published.endpoint, json={"ParameterAssignments": {"threshold": threshold.default_value}})
+rest_run = PipelineRun(Experiment(ws, "parts"), response.json()["Id"])
+rest_run.wait_for_completion()
