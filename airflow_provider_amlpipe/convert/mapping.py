@@ -20,6 +20,7 @@ from airflow_provider_amlpipe.convert.model import (
     Step,
     StepOutputRef,
 )
+from airflow_provider_amlpipe.convert.rules import EXPRESSIONS
 
 DEFAULT_DATASTORE = "amlpipe_default"
 #: Checks ScheduleRecurrence keyword arguments: the problem, or None (the Airflow shell provides it).
@@ -148,7 +149,7 @@ class Mapper:
         self.placed: set[Issue] = set()
 
     # -- reporting ---------------------------------------------------------------------------
-    def todo(self, obj: Obj | None, line: int, message: str, step: Step | None = None) -> None:
+    def todo(self, line: int, message: str, step: Step | None = None) -> None:
         issue = Issue(line, message, todo=True)
         self.an.issues.append(issue)
         if step is not None:
@@ -217,7 +218,7 @@ class Mapper:
                     changed = True
         for step in steps:
             if step.blocked:
-                self.todo(None, step.line, f"step {step.task_id!r} written commented out: {step.blocked}", step)
+                self.todo(step.line, f"step {step.task_id!r} written commented out: {step.blocked}", step)
 
     def _absent_code(self, step: Step) -> str | None:
         """The step's script, when the folder it would be in exists without it (a notebook's ``%%writefile``)."""
@@ -255,7 +256,7 @@ class Mapper:
             self.model.dag_kwargs.setdefault("default_args", {"datastore": conn})
         for name, value in fields.items():
             if value is not None and name not in PIPELINE_FIELDS:
-                self.todo(pipeline, pipeline.line, f"Pipeline({name}=...): no counterpart; port it by hand", None)
+                self.todo(pipeline.line, f"Pipeline({name}=...): no counterpart; port it by hand", None)
 
     def _pipeline_steps(self, pipelines: list[Obj]) -> list[Obj]:
         """The steps of the pipelines, with every step they read from or run after (AML's closure)."""
@@ -283,7 +284,7 @@ class Mapper:
                 for item in value:
                     add(item)
             elif value is not None:
-                self.todo(None, getattr(value, "line", 0), f"Pipeline steps: {_describe(value)} is not a step")
+                self.todo(getattr(value, "line", 0), f"Pipeline steps: {_describe(value)} is not a step")
 
         for pipeline in pipelines:
             add(pipeline.fields.get("steps"))
@@ -340,9 +341,7 @@ class Mapper:
                 self.output_names[id(_root(item))] = name
         for item in [outputs] if aml == "ParallelRunStep" else (outputs or []):
             if not (isinstance(item, Obj) and item.kind == "data") and item is not None:
-                self.todo(
-                    obj, obj.line, f"output {_describe(item)} is not PipelineData / OutputFileDatasetConfig", step
-                )
+                self.todo(obj.line, f"output {_describe(item)} is not PipelineData / OutputFileDatasetConfig", step)
         for name in SAME_NAME[aml]:
             if name in fields:
                 value = self.value(fields.pop(name), name, step)
@@ -367,11 +366,11 @@ class Mapper:
             if leftover in DROPPED:
                 self.note(obj.line, f"{aml}({leftover}=...) dropped: {DROPPED[leftover]}")
                 continue
-            self.todo(obj, obj.line, f"{aml}({leftover}=...): no counterpart in {step.operator}; port it by hand", step)
+            self.todo(obj.line, f"{aml}({leftover}=...): no counterpart in {step.operator}; port it by hand", step)
         for before in run_after:
             target = self.steps.get(id(before)) if isinstance(before, Obj) else None
             if target is None:
-                self.todo(obj, obj.line, f"run_after({_describe(before)}): not a step of the pipeline", step)
+                self.todo(obj.line, f"run_after({_describe(before)}): not a step of the pipeline", step)
             elif target.var not in step.upstream():
                 step.after.append(target.var)
 
@@ -394,7 +393,7 @@ class Mapper:
         if root.fields.get("destination") is not None:
             self.note(root.line, "OutputFileDatasetConfig destination dropped: outputs are versioned by the provider")
         if root.fields.get("output_path_on_compute") is not None:
-            self.todo(root, root.line, f"output {_data_name(root)!r}: output_path_on_compute: the script must write"
+            self.todo(root.line, f"output {_data_name(root)!r}: output_path_on_compute: the script must write"
                       " into the folder {outputs.NAME} instead", self.steps.get(id(self.current)))  # fmt: skip
         for name, value in root.fields.items():
             if name in OUTPUT_DROPPED and value is not None:
@@ -408,7 +407,7 @@ class Mapper:
         if len(stores) == 1:
             step.kwargs["datastore"] = stores.pop()
         elif len(stores) > 1:
-            self.todo(obj, obj.line, f"outputs on several datastores {sorted(stores)}: a step writes to one", step)
+            self.todo(obj.line, f"outputs on several datastores {sorted(stores)}: a step writes to one", step)
 
     # -- the kinds ---------------------------------------------------------------------------
     def _map_PythonScriptStep(self, obj: Obj, step: Step, fields: dict[str, Any]) -> None:
@@ -428,7 +427,6 @@ class Mapper:
             # AML's defaults for a new cluster; the runtime is retired on Databricks, so it is a TODO.
             kwargs["spark_version"] = AML_SPARK_VERSION
             self.todo(
-                obj,
                 obj.line,
                 f"spark_version: AML's default {AML_SPARK_VERSION!r} is retired; pick a current runtime",
                 step,
@@ -456,11 +454,11 @@ class Mapper:
         fields = item.fields if isinstance(item, Obj) and item.fields.get("aml") == aml else None
         value = self.value(fields.get(field_name), field_name, step) if fields else None
         if fields is None or not isinstance(value, str):
-            self.todo(None, getattr(item, "line", 0), f"{_describe(item)}: expected {aml}({field_name}=...)", step)
+            self.todo(getattr(item, "line", 0), f"{_describe(item)}: expected {aml}({field_name}=...)", step)
             return None
         for other, given in fields.items():
             if other not in (field_name, "aml") and given is not None:
-                self.todo(None, getattr(item, "line", 0), f"{aml}({other}=...): not converted", step)
+                self.todo(getattr(item, "line", 0), f"{aml}({other}=...): not converted", step)
         if kind in ("jar", "egg"):
             return {kind: value}
         return {kind: {("coordinates" if kind == "maven" else "package"): value}}
@@ -475,9 +473,7 @@ class Mapper:
             if ref is not None:
                 step.kwargs[name] = ref
             else:
-                self.todo(
-                    obj, obj.line, f"{name}={_describe(value)}: expected a DataReference or SqlDataReference", step
-                )
+                self.todo(obj.line, f"{name}={_describe(value)}: expected a DataReference or SqlDataReference", step)
         if fields.pop("compute_target", None) is not None:
             self.note(obj.line, "Data Factory compute dropped: the copy runs on the Airflow worker")
 
@@ -486,7 +482,7 @@ class Mapper:
         config = fields.pop("parallel_run_config", None)
         kwargs = step.kwargs
         if not isinstance(config, Obj) or config.kind != "parallel_run_config":
-            self.todo(obj, obj.line, f"parallel_run_config={_describe(config)}: not a ParallelRunConfig", step)
+            self.todo(obj.line, f"parallel_run_config={_describe(config)}: not a ParallelRunConfig", step)
         else:
             kwargs["parallel_run_config"] = self.parallel_config(config, step)
         tabular = False
@@ -507,13 +503,13 @@ class Mapper:
         )
         if output is None:
             kwargs.pop("output")
-            self.todo(obj, obj.line, "ParallelRunStep has no output=PipelineData/OutputFileDatasetConfig", step)
+            self.todo(obj.line, "ParallelRunStep has no output=PipelineData/OutputFileDatasetConfig", step)
         if fields.get("arguments") is not None:
             kwargs["arguments"] = self.arguments(fields.pop("arguments"), step)
         if tabular:
             kwargs["dataset_type"] = "tabular"
         elif isinstance(config, Obj) and config.fields.get("partition_keys"):
-            self.todo(config, config.line, "partition_keys over a FileDataset (partitioned by folder): a ParallelRun"
+            self.todo(config.line, "partition_keys over a FileDataset (partitioned by folder): a ParallelRun"
                       " step partitions tables only here", step)  # fmt: skip
             kwargs["parallel_run_config"] = None
 
@@ -529,14 +525,14 @@ class Mapper:
                 )
         node_count = fields.pop("node_count", 1)
         if node_count not in (1, None):
-            self.todo(config, config.line, f"node_count={node_count!r}: a ParallelRun step runs on one node here", step)
+            self.todo(config.line, f"node_count={node_count!r}: a ParallelRun step runs on one node here", step)
         fields.pop("compute_target", None)
         environment = fields.pop("environment", None)
         if environment is not None:
             self._environment(config, step, environment, call.kwargs)
         for leftover, value in fields.items():
             if value is not None:
-                self.todo(config, config.line, f"ParallelRunConfig({leftover}=...): no counterpart", step)
+                self.todo(config.line, f"ParallelRunConfig({leftover}=...): no counterpart", step)
         return call
 
     def _map_HyperDriveStep(self, obj: Obj, step: Step, fields: dict[str, Any]) -> None:
@@ -553,13 +549,13 @@ class Mapper:
                 metrics = output
             elif kind == "Model":
                 model_file = training.fields.get("model_file") if isinstance(training, Obj) else None
-                self.todo(output, output.line, f"output {_data_name(output)!r} was the best trial's model file"
+                self.todo(output.line, f"output {_data_name(output)!r} was the best trial's model file"
                           f" {model_file!r}: the trial script must write it into {{outputs.{_data_name(output)}}}"
                           " (the best trial's outputs are the sweep's)", step)  # fmt: skip
         if isinstance(metrics, Obj):
             self.output_names.pop(id(_root(metrics)), None)
         if not isinstance(config, Obj) or config.kind != "hyperdrive_config":
-            self.todo(obj, obj.line, f"hyperdrive_config={_describe(config)}: not a HyperDriveConfig", step)
+            self.todo(obj.line, f"hyperdrive_config={_describe(config)}: not a HyperDriveConfig", step)
             return
         cfg = dict(config.fields)
         run = cfg.pop("run_config", None) or cfg.pop("estimator", None)
@@ -584,9 +580,9 @@ class Mapper:
                 self._environment(run, step, environment, trial.kwargs)
             for leftover, value in rf.items():
                 if value is not None:
-                    self.todo(run, run.line, f"{run.kind}({leftover}=...): no counterpart in ScriptTrial", step)
+                    self.todo(run.line, f"{run.kind}({leftover}=...): no counterpart in ScriptTrial", step)
         else:
-            self.todo(obj, obj.line, f"HyperDriveConfig run_config={_describe(run)}: expected a ScriptRunConfig", step)
+            self.todo(obj.line, f"HyperDriveConfig run_config={_describe(run)}: expected a ScriptRunConfig", step)
         if self.inputs:
             trial.kwargs["inputs"] = self.inputs
         kwargs["trial"] = trial
@@ -595,7 +591,7 @@ class Mapper:
             if isinstance(value, Obj) and value.kind in ("sampling", "policy"):
                 kwargs[name] = self.sweep_object(value, step)
             elif value is not None:
-                self.todo(config, config.line, f"{name}={_describe(value)}: not understood", step)
+                self.todo(config.line, f"{name}={_describe(value)}: not understood", step)
         for name in ("primary_metric_name", "primary_metric_goal", "max_total_runs", "max_concurrent_runs",
                      "max_duration_minutes"):  # fmt: skip
             if name in cfg:
@@ -603,7 +599,7 @@ class Mapper:
         cfg.pop("aml", None)
         for leftover, value in cfg.items():
             if value is not None:
-                self.todo(config, config.line, f"HyperDriveConfig({leftover}=...): no counterpart", step)
+                self.todo(config.line, f"HyperDriveConfig({leftover}=...): no counterpart", step)
         metrics_root = _root(metrics) if isinstance(metrics, Obj) else None
         declared = self._declared_outputs(obj.fields.get("outputs"))
         trial_outputs = [o for o in declared if _root(o) is not metrics_root]
@@ -613,7 +609,7 @@ class Mapper:
             kwargs["metrics_output"] = _data_name(metrics)
         model_output = fields.pop("model_output", None)
         if model_output is not None:
-            self.todo(obj, obj.line, "model_output: the best trial's outputs are the sweep's outputs here", step)
+            self.todo(obj.line, "model_output: the best trial's outputs are the sweep's outputs here", step)
 
     def sweep_object(self, value: Obj, step: Step) -> Call:
         fields = {k: v for k, v in value.fields.items() if k != "aml"}
@@ -624,7 +620,7 @@ class Mapper:
             if isinstance(space, dict):
                 call.args.append({k: self.value(v, "parameter_space", step) for k, v in space.items()})
             else:
-                self.todo(value, value.line, f"parameter_space={_describe(space)}: not a dict", step)
+                self.todo(value.line, f"parameter_space={_describe(space)}: not a dict", step)
             fields.pop("properties", None)
         for name, item in fields.items():
             call.kwargs[name] = self.value(item, name, step)
@@ -651,7 +647,7 @@ class Mapper:
                 self.connection(name, conn_type, f"{aml} compute target {name!r}")
             elif conn_type is not None:
                 self.todo(
-                    obj, obj.line, f"compute_target: its name is not known statically; pass compute=<{conn_type}>", step
+                    obj.line, f"compute_target: its name is not known statically; pass compute=<{conn_type}>", step
                 )
             else:
                 self.note(
@@ -667,14 +663,14 @@ class Mapper:
                 obj.line, f"compute target {compute!r} dropped: the step runs on the Airflow worker (compute='local')"
             )
         elif compute is not None:
-            self.todo(obj, obj.line, f"compute_target={_describe(compute)}: not understood", step)
+            self.todo(obj.line, f"compute_target={_describe(compute)}: not understood", step)
 
     def _environment(self, obj: Obj, step: Step, value: Any, kwargs: dict[str, Any]) -> None:
         if value is None:
             return
         env = value.fields.get("environment", value) if isinstance(value, Obj) else value
         if not isinstance(env, Obj) or env.kind not in ("environment", "runconfig"):
-            self.todo(obj, obj.line, f"environment={_describe(value)}: not understood", step)
+            self.todo(obj.line, f"environment={_describe(value)}: not understood", step)
             return
         if env.fields.get("aml") == "from_pip_requirements" and isinstance(env.fields.get("file_path"), str):
             kwargs["environment"] = Call("PythonEnvironment", kwargs={"requirements": env.fields["file_path"]})
@@ -683,7 +679,6 @@ class Mapper:
         conda = env.fields.get("conda") or env.fields.get("conda_dependencies")
         if env.fields.get("aml") in ("from_conda_specification", "get"):
             self.todo(
-                obj,
                 obj.line,
                 "AML environment: give a pip requirements file, environment=PythonEnvironment(requirements=...)",
                 step,
@@ -691,7 +686,6 @@ class Mapper:
         elif isinstance(conda, Obj):
             pip, packages = conda.fields.get("pip_packages"), conda.fields.get("conda_packages")
             self.todo(
-                obj,
                 obj.line,
                 f"conda dependencies (pip {pip!r}, conda {packages!r}): list them in a requirements file in the"
                 " source_directory and pass environment=PythonEnvironment(requirements='requirements.txt')",
@@ -732,21 +726,21 @@ class Mapper:
         if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], Obj):
             item = item[0]  # (PipelineParameter, DataPathComputeBinding)
         if not isinstance(item, Obj):
-            self.todo(None, self.current.line if self.current else 0, f"input {_describe(item)}: not understood", step)
+            self.todo(self.current.line if self.current else 0, f"input {_describe(item)}: not understood", step)
             return "", None
         name = item.fields.get("input_name")
         root = _root(item)
         if item.kind == "data":
             produced = self.producers.get(id(root))
             if produced is None or produced[0] is self.current:
-                self.todo(item, item.line, f"input {_data_name(item)!r}: no step of the pipeline produces it", step)
+                self.todo(item.line, f"input {_data_name(item)!r}: no step of the pipeline produces it", step)
                 return "", None
             producer = self.steps[id(produced[0])]
             return name or produced[1], StepOutputRef(producer.var, produced[1])
         if item.kind == "step_output":
             transfer = self.steps.get(id(item.fields["step"]))
             if transfer is None:
-                self.todo(item, item.line, "get_output() of a step outside the pipeline", step)
+                self.todo(item.line, "get_output() of a step outside the pipeline", step)
                 return "", None
             return name or f"{transfer.task_id}_output", Code(f"{transfer.var}.output")
         if item.kind == "param" and _is_path_param(item):
@@ -778,7 +772,6 @@ class Mapper:
                 return self._data_path_call(store, where, item, step)
             else:
                 self.todo(
-                    item,
                     item.line,
                     f"Dataset {item.fields.get('factory')}(path={_describe(path)}): only one (datastore, path) is"
                     " converted; copy web or multi-path data into a datastore and read it with DataPath",
@@ -789,14 +782,14 @@ class Mapper:
             return self._data_path_call(item.fields.get("datastore"), item.fields.get("path_on_datastore"), item, step)
         if item.kind == "data_path":
             return self._data_path_call(item.fields.get("datastore"), item.fields.get("path_on_datastore"), item, step)
-        self.todo(item, item.line, f"input {_describe(item)}: not a data reference", step)
+        self.todo(item.line, f"input {_describe(item)}: not a data reference", step)
         return None
 
     def _data_path_call(self, store: Any, path: Any, item: Obj, step: Step) -> Call | None:
         conn = self.datastore_conn(store)
         path_value = self.value(path, "path", step)
         if conn is None or not isinstance(path_value, str):
-            self.todo(item, item.line, f"data reference {_describe(store)} / {path!r}: datastore or path unknown", step)
+            self.todo(item.line, f"data reference {_describe(store)} / {path!r}: datastore or path unknown", step)
             return None
         return Call("DataPath", kwargs={"datastore": conn, "path": path_value})
 
@@ -845,10 +838,10 @@ class Mapper:
             name = self.param(value, step)
             if field in TEMPLATED:
                 return f"{{{{ params.{name} }}}}"
-            self.todo(value, value.line, f"{field}: PipelineParameter {name!r} in a field that is not templated;"
+            self.todo(value.line, f"{field}: PipelineParameter {name!r} in a field that is not templated;"
                       " its default is used", step)  # fmt: skip
             return self.value(value.fields.get("default_value"), field, step)
-        if isinstance(value, Obj) and value.kind in EXPRESSIONS_SET:
+        if isinstance(value, Obj) and value.kind in EXPRESSIONS:
             positional = sorted((int(k[4:]), a) for k, a in value.fields.items() if k.startswith("_arg"))
             keywords = {k: self.value(a, field, step) for k, a in value.fields.items() if not k.startswith("_arg")}
             return Call(
@@ -861,13 +854,13 @@ class Mapper:
             if parent == "PrimaryMetricGoal":
                 return Code(f"PrimaryMetricGoal.{value.short}", ((SWEEP, "PrimaryMetricGoal"),))
         line = getattr(value, "line", 0) or (self.current.line if self.current else 0)
-        self.todo(None, line, f"{field}={_describe(value)}: not known statically; set it by hand", step)
+        self.todo(line, f"{field}={_describe(value)}: not known statically; set it by hand", step)
         return None
 
     def param(self, obj: Obj, step: Step | None) -> str:
         name = obj.fields.get("name")
         if not isinstance(name, str):
-            self.todo(obj, obj.line, "PipelineParameter without a literal name", step)
+            self.todo(obj.line, "PipelineParameter without a literal name", step)
             name = _identifier(obj.var or "param")
         if name in self.model.params:
             return name
@@ -876,7 +869,7 @@ class Mapper:
             store, path = _store_and_path(default)
             conn = self.datastore_conn(store)
             if conn is None or not isinstance(path, str):
-                self.todo(obj, obj.line, f"PipelineParameter {name!r}: its data path is not known statically", step)
+                self.todo(obj.line, f"PipelineParameter {name!r}: its data path is not known statically", step)
                 self.model.params[name] = Call("Param", module=SDK, args=[None])
             else:
                 self.model.params[name] = Call("data_path_param", args=[conn, path])
@@ -885,7 +878,7 @@ class Mapper:
                 "Param", module=SDK, args=[default], kwargs={"type": PARAM_TYPES[type(default)]}
             )
         else:
-            self.todo(obj, obj.line, f"PipelineParameter {name!r}: default {_describe(default)} not a literal", None)
+            self.todo(obj.line, f"PipelineParameter {name!r}: default {_describe(default)} not a literal", None)
             self.model.params[name] = Call("Param", module=SDK, args=[None])
         return name
 
@@ -897,7 +890,7 @@ class Mapper:
             return
         first, rest = schedules[0], schedules[1:]
         for other in rest:
-            self.todo(other, other.line, "another Schedule: a DAG has one schedule; make another DAG for it", None)
+            self.todo(other.line, "another Schedule: a DAG has one schedule; make another DAG for it", None)
         fields = first.fields
         recurrence = fields.get("recurrence")
         if isinstance(recurrence, Obj) and recurrence.kind == "recurrence":
@@ -908,7 +901,7 @@ class Mapper:
             problem = self.check_recurrence(call.kwargs) if self.check_recurrence else None
             if None in call.kwargs.values() or problem:
                 shown = ", ".join(f"{k}={v!r}" for k, v in call.kwargs.items())
-                self.todo(first, first.line, f"ScheduleRecurrence({shown}): {problem or 'not known statically'}", None)
+                self.todo(first.line, f"ScheduleRecurrence({shown}): {problem or 'not known statically'}", None)
             else:
                 self.model.constants["RECURRENCE"] = call
                 dag["schedule"] = Code("recurrence_timetable(RECURRENCE)", ((PROVIDER, "recurrence_timetable"),))
@@ -919,7 +912,6 @@ class Mapper:
             path = fields.get("path_on_datastore")
             if conn is None or not isinstance(path, str) or not isinstance(minutes, (int, float)):
                 self.todo(
-                    first,
                     first.line,
                     "datastore schedule: datastore, path_on_datastore or polling_interval unknown",
                     None,
@@ -937,21 +929,14 @@ class Mapper:
             if isinstance(parameter, str):
                 self.changed_param = parameter
         else:
-            self.todo(first, first.line, "Schedule.create without a recurrence or datastore: not understood", None)
+            self.todo(first.line, "Schedule.create without a recurrence or datastore: not understood", None)
         if fields.get("pipeline_parameters"):
             self.todo(
-                first,
                 first.line,
                 "Schedule pipeline_parameters: set them as the Params' defaults, or make a DAG per schedule",
                 None,
             )
         dag["catchup"] = False
-
-
-EXPRESSIONS_SET = frozenset(
-    ("choice", "randint", "uniform", "quniform", "loguniform", "qloguniform", "normal", "qnormal", "lognormal",
-     "qlognormal")
-)  # fmt: skip
 
 
 def _root(obj: Obj) -> Obj:
