@@ -6,9 +6,11 @@
     amlpipe datasets resolve NAME [--version N|latest] [--download DIR]
     amlpipe runs show DAG_ID RUN_ID
     amlpipe gc                                 [--datastore CONN | --path DIR] [--grace-hours H] [--dry-run]
+    amlpipe convert PIPELINE.py|.ipynb         [-o DAG.py] [--dag-id ID]
 
 ``--datastore`` names an Airflow connection (default ``amlpipe_default``); ``--path`` opens a local
-datastore folder directly, without Airflow.
+datastore folder directly, without Airflow. ``convert`` reads an AML SDK v1 pipeline script statically
+and writes a DAG; its exit code is 0 when the DAG runs as is, 3 when TODOs remain, 2 for unreadable input.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from airflow_provider_amlpipe.data import objects
 from airflow_provider_amlpipe.data.datastore import Datastore, LocalDatastore
@@ -65,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave objects written in the last H hours alone: commits running now may still name them (default 24)",
     )
     gc.add_argument("--dry-run", action="store_true", help="report what would be removed, remove nothing")
+    convert = groups.add_parser("convert", help="an AML SDK v1 pipeline script or notebook -> an Airflow DAG file")
+    convert.add_argument("input", type=Path, help="the .py script or .ipynb notebook (read, never executed)")
+    convert.add_argument("-o", "--output", type=Path, help="the DAG file to write (default: print it)")
+    convert.add_argument("--dag-id", help="the DAG id (default: the input's file name)")
     runs = groups.add_parser("runs", help="DAG runs (needs the Airflow metadata database)")
     run_commands = runs.add_subparsers(dest="command", required=True)
     show = run_commands.add_parser("show", help="what each step of a run did")
@@ -83,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.group == "gc":
             return _gc(args)
+        if args.group == "convert":
+            return _convert(args)
         registry = DatasetRegistry(_datastore(args))
         if args.command == "list":
             for name in registry.list_datasets():
@@ -109,6 +118,39 @@ def main(argv: list[str] | None = None) -> int:
         print(f"amlpipe: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+#: ``amlpipe convert`` exit codes: the DAG runs as is / TODOs remain (unreadable input is 2, as every error).
+CONVERTED, CONVERTED_WITH_TODOS = 0, 3
+
+
+def check_recurrence(kwargs: dict[str, Any]) -> str | None:
+    """Why the converted DAG's ``ScheduleRecurrence(**kwargs)`` would be refused, or None."""
+    from airflow_provider_amlpipe.schedules import ScheduleRecurrence, recurrence_timetable
+
+    try:
+        recurrence_timetable(ScheduleRecurrence(**kwargs))
+    except (AmlPipeError, TypeError) as exc:
+        return str(exc)
+    return None
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from airflow_provider_amlpipe.convert import convert_file
+
+    result = convert_file(args.input, args.output, args.dag_id, check_recurrence)
+    if args.output is None:
+        print(result.text, end="")
+    for line in result.report():
+        print(line, file=sys.stderr)
+    if result.connections:
+        print("Airflow connections to create:", file=sys.stderr)
+        for conn in result.connections:
+            print(f"  {conn.conn_id}: {conn.conn_type} (replaces {conn.replaces})", file=sys.stderr)
+    todos = len(result.todos)
+    target = args.output or "stdout"
+    print(f"amlpipe convert: wrote {target}; {todos} TODO(s), {len(result.notes)} note(s)", file=sys.stderr)
+    return CONVERTED_WITH_TODOS if todos else CONVERTED
 
 
 def _gc(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "airflow_provider_amlpipe"
 #: The core packages and modules; sweep, parallel and transfer are checked when they exist.
 CORE = ("data", "reuse", "compute", "steps", "usql", "runtime", "databricks", "sweep", "parallel", "transfer",
-        "hashing", "errors", "extras", "faults")  # fmt: skip
+        "hashing", "errors", "extras", "faults", "convert")  # fmt: skip
 
 _LINT = (
     "import sys\nfrom importlinter.cli import lint_imports\n"
