@@ -8,9 +8,10 @@
   the service does not already hold (uncommitted blocks survive for a week).
 - Download: ranges checked against the service's MD5 on the way (``validate_content``), then the
   file's digest compared with the blob's Content-MD5 when it has one.
-- Blob to Blob: a server-side copy from the source's URL (``Copy Blob``, signed with a read SAS
-  when the source's credentials allow it); no byte passes through this machine. Verified by size
-  and the Content-MD5 the copy carries over (the service copies the bytes with their properties).
+- Blob or ADLS Gen2 to Blob: a server-side copy from the source's URL (``Copy Blob``; an ADLS Gen2
+  file is read through its account's Blob endpoint), signed with a read SAS unless the service reads
+  its own account; no byte passes through this machine. Verified by size and the Content-MD5 the
+  copy carries over (the service copies the bytes with their properties).
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-from azure.storage.blob import BlobBlock, BlobClient, ContentSettings
+from azure.storage.blob import BlobBlock, BlobClient, ContainerClient, ContentSettings
 
+from airflow_provider_amlpipe.data.adls_gen2 import AdlsGen2Datastore
 from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
 from airflow_provider_amlpipe.data.datastore import Datastore
 from airflow_provider_amlpipe.errors import ConfigurationError, IntegrityError, StepFailedError
@@ -148,18 +150,20 @@ def matching(
     source: Datastore, source_key: str, local: Path | None, destination: AzureBlobDatastore, key: str
 ) -> Copied | None:
     """When the blob ``key`` already holds the source's bytes (its Content-MD5 equals the source's: the
-    local file's MD5, or the source blob's Content-MD5): its digest and ETag; else ``None``."""
+    local file's MD5, or the source blob's or ADLS Gen2 file's Content-MD5): its digest and ETag; else
+    ``None``."""
     props = destination.container_client.get_blob_client(key).get_blob_properties()
     stored = _hex(props.content_settings.content_md5)
     if stored is None:
         return None
+    expected: str | None = None
     if local is not None:
-        expected: str | None = md5_file(local)
+        expected = md5_file(local)
     elif isinstance(source, AzureBlobDatastore):
-        props = source.container_client.get_blob_client(source_key).get_blob_properties()
-        expected = _hex(props.content_settings.content_md5)
-    else:
-        expected = None
+        found = source.container_client.get_blob_client(source_key).get_blob_properties()
+        expected = _hex(found.content_settings.content_md5)
+    elif isinstance(source, AdlsGen2Datastore):
+        expected = source.content_md5(source_key)
     return (f"md5:{stored}", etag(props.etag)) if stored == expected else None
 
 
@@ -201,8 +205,16 @@ def download(
     return f"md5:{actual}"
 
 
-def source_urls(source: AzureBlobDatastore, destination: Datastore) -> Callable[[str], str]:
-    """URLs a service-side copy reads the source's blobs from.
+def blob_container(store: Datastore) -> ContainerClient:
+    """The Blob-endpoint container of a Blob datastore, or of an ADLS Gen2 datastore's file system."""
+    if isinstance(store, AzureBlobDatastore):
+        return store.container_client
+    assert isinstance(store, AdlsGen2Datastore), "only Azure stores have a Blob endpoint"
+    return store.blob_container()
+
+
+def source_urls(source: Datastore, destination: Datastore) -> Callable[[str], str]:
+    """URLs a service-side copy reads the source's (Blob or ADLS Gen2) files from.
 
     Within one account, when the destination is authorized with the account's shared key, the plain
     URL: the service reads its own blob (a signed URL can make it fetch the blob over HTTP instead).
@@ -211,17 +223,23 @@ def source_urls(source: AzureBlobDatastore, destination: Datastore) -> Callable[
     """
     from airflow_provider_amlpipe.data.blob_sas import ContainerSigner
 
+    container, target = blob_container(source), blob_container(destination)
+    parts = urlsplit(container.url)
+    base = f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")  # never the source's own SAS
+
+    def plain(key: str) -> str:
+        return f"{base}/{quote(key, safe='/')}"
+
     if (
-        isinstance(destination, AzureBlobDatastore)
-        and urlsplit(source.container_url)[:2] == urlsplit(destination.container_url)[:2]
-        and source.account_name == destination.account_name
-        and getattr(destination.container_client.credential, "account_key", None)
+        parts[:2] == urlsplit(target.url)[:2]
+        and container.account_name == target.account_name
+        and getattr(target.credential, "account_key", None)
     ):
-        return source.url
+        return plain
     try:
-        return ContainerSigner(source.container_client).blob_url
+        return ContainerSigner(container).blob_url
     except (ConfigurationError, HttpResponseError):
-        return source.url
+        return plain
 
 
 def server_copy(
