@@ -200,3 +200,20 @@ def test_service_side_copy_signs_the_source_when_the_destination_has_no_account_
     assert other.download_blob("dst/a.bin").readall() == b"a" * 1000
     assert "sig=" not in blob.source_urls(container, container)("src/a.bin")  # one account, shared key
     other.delete_container()
+
+
+def test_a_blob_copy_found_in_place_is_journalled_with_the_destinations_etag(
+    container: AzureBlobDatastore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("a.bin", "b.bin"):
+        container.write_bytes(f"src/{name}", name.encode() * 500)
+    src, dst = FileEnd(container, "src", "directory"), FileEnd(container, "dst", "directory")
+    _run(src, dst, None)  # copied by a run that was killed before it journalled anything
+    journal = Journal(LocalDatastore("steps", tmp_path / "fresh"), "pair")
+    found = _run(src, dst, journal)  # recognised in place by Content-MD5, journalled
+    assert {v.destination_marker for v in found} == {blob.etag(container.stat(f"dst/{n}.bin").marker) for n in "ab"}
+    calls: list[str] = []
+    monkeypatch.setattr(blob, "server_copy", lambda *a, **k: calls.append("copy"))
+    monkeypatch.setattr(blob, "matching", lambda *a, **k: calls.append("matching"))
+    assert [v.digest for v in _run(src, dst, journal)] == [v.digest for v in found]
+    assert calls == []  # the journal's markers match: nothing is looked at again
