@@ -198,12 +198,16 @@ class FileTransfer:
             self.destination = final
 
     def _run(self) -> list[Verified]:
-        items = plan(self.source, self.destination)
+        # The source's listing, the destination's and the journal are independent round trips: at once.
+        with ThreadPoolExecutor(3) as pool:
+            listed = pool.submit(plan, self.source, self.destination)
+            present = pool.submit(self._destination_stats)
+            journal = pool.submit(lambda: {} if self.journal is None else self.journal.load())
+            items, existing, journalled = listed.result(), present.result(), journal.result()
+        self._existing = existing
         progress = Progress(self.log, len(items), sum(i.stat.size for i in items), every=self.progress_every)
-        existing = self._existing = self._destination_stats()
         todo: list[Item] = []
         done: list[Verified] = []
-        journalled = {} if self.journal is None else self.journal.load()
         for item in items:
             entry = journalled.get(item.rel)
             current = existing.get(item.destination_key)
@@ -310,7 +314,14 @@ class FileTransfer:
         url = self._source_url(item.source_key)
         if isinstance(dst, AzureBlobDatastore):
             return blob.server_copy(
-                url, item.stat.marker, item.stat.size, dst, item.destination_key, advance, self._cancelled
+                url,
+                item.stat.marker,
+                item.stat.size,
+                dst,
+                item.destination_key,
+                advance,
+                self._cancelled,
+                item.stat.content_md5,
             )
         assert isinstance(dst, AdlsGen2Datastore)
         copied = dst.copy_from_url(url, item.destination_key, item.stat.size, self._cancelled, item.stat.marker)
