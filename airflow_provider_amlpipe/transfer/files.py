@@ -283,11 +283,12 @@ class FileTransfer:
                 # endpoint between the accounts; an emulator that copies within itself only).
                 with self._lock:
                     if not self._no_server_copy:
+                        # The code only: the service's message could quote the signed source URL.
                         self.log.warning(
                             "transfer: %s cannot read from %s (%s); files go through this worker instead",
                             dst.describe(),
                             src.describe(),
-                            str(exc.message or exc).splitlines()[0][:200],
+                            code,
                         )
                     self._no_server_copy = True
         if isinstance(dst, LocalDatastore):
