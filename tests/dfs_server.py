@@ -5,9 +5,12 @@ systems, paths created (``resource=file|directory``, ``If-None-Match: *``), appe
 (``action=append|flush``, transactional MD5 checked), renamed atomically (``x-ms-rename-source``,
 whole directories included, ``If-None-Match: *`` on the destination), listed (``resource=filesystem``,
 JSON, recursive) and deleted; plus the Blob-endpoint calls the SDK makes for the same account (get
-properties, ranged downloads, create container). It keeps a hierarchical namespace: directories are
-real entries, parents are created implicitly. Authentication is not checked. ``written`` counts the
-bytes appended per path.
+properties, ranged downloads, create container, list blobs -- directories as ``hdi_isfolder`` blobs --
+and Copy Blob from a URL, pinned by ``x-ms-source-if-match``: a source in this account is read by
+the service itself, any other fetched from its URL). It keeps a hierarchical namespace: directories
+are real entries, parents are created implicitly. Authentication is not checked. ``written`` counts
+the bytes appended per path, ``served`` the bytes sent to clients in downloads, ``copied`` the bytes
+a Copy Blob moved within the service, per destination path.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import xml.sax.saxutils
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -54,6 +58,8 @@ class Dfs:
     def __init__(self) -> None:
         self.systems: dict[str, dict[str, Node]] = {}
         self.written: dict[str, int] = defaultdict(int)
+        self.served = 0
+        self.copied: dict[str, int] = defaultdict(int)
         self.renames: list[tuple[str, str]] = []
         self.lock = threading.Lock()
 
@@ -151,13 +157,28 @@ def running_dfs() -> Iterator[tuple[str, Dfs]]:
                 return self._reply(201, {"ETag": node.etag, "Last-Modified": formatdate(node.modified, usegmt=True)})
 
         def _copy(self, system: str, paths: dict[str, Node], path: str, url: str) -> None:
-            """Copy Blob from a URL (the Blob endpoint of the account): the service reads the source itself."""
-            try:
-                with urllib.request.urlopen(url, timeout=60) as response:
-                    data = response.read()
-                    md5 = response.headers.get("Content-MD5")
-            except urllib.error.HTTPError as exc:
-                return self._reply(exc.code, code="CannotVerifyCopySource")
+            """Copy Blob from a URL: the service reads the source itself (in this account from its own
+            state, elsewhere over HTTP), only if it still has the ETag ``x-ms-source-if-match`` names."""
+            pinned = self.headers.get("x-ms-source-if-match")
+            source = urlsplit(url)
+            own = source.netloc == self.headers.get("Host") and source.path.startswith(f"/{ACCOUNT}/")
+            if own:
+                _, from_system, from_path = unquote(source.path).lstrip("/").split("/", 2)
+                node = dfs.systems.get(from_system, {}).get(from_path)
+                if node is None or node.directory:
+                    return self._reply(404, code="CannotVerifyCopySource")
+                if pinned and pinned.strip('"') != node.etag.strip('"'):
+                    return self._reply(412, code="SourceConditionNotMet")
+                data, md5 = node.data, node.md5
+            else:
+                request = urllib.request.Request(url, headers={"If-Match": pinned} if pinned else {})
+                try:
+                    with urllib.request.urlopen(request, timeout=60) as response:
+                        data = response.read()
+                        md5 = response.headers.get("Content-MD5")
+                except urllib.error.HTTPError as exc:
+                    code = "SourceConditionNotMet" if exc.code == 412 else "CannotVerifyCopySource"
+                    return self._reply(exc.code, code=code)
             for parent in _parents(path):
                 if parent not in paths:
                     paths[parent] = Node(True)
@@ -165,7 +186,7 @@ def running_dfs() -> Iterator[tuple[str, Dfs]]:
             node = Node(False, data=data, md5=md5, copied=True)
             node.touch()
             paths[path] = node
-            dfs.written[f"{system}/{path}"] += 0  # the bytes travelled service to service
+            dfs.copied[f"{system}/{path}"] += len(data)  # service to service: not appended, not served
             headers = {"ETag": node.etag, "x-ms-copy-status": "success", "x-ms-copy-id": "local-copy"}
             return self._reply(202, headers)
 
@@ -228,6 +249,8 @@ def running_dfs() -> Iterator[tuple[str, Dfs]]:
                     return self._reply(404, code="FilesystemNotFound")
                 if not path and query.get("resource") == ["filesystem"]:
                     return self._list(paths, query)
+                if not path and query.get("comp") == ["list"]:
+                    return self._list_blobs(paths, query)
                 node = paths.get(path)
                 if node is None or node.directory:
                     return self._reply(404, code="BlobNotFound")
@@ -238,12 +261,14 @@ def running_dfs() -> Iterator[tuple[str, Dfs]]:
                 headers = self._props(node)
                 ranged = self.headers.get("x-ms-range") or self.headers.get("Range")
                 if not ranged:
+                    dfs.served += len(data)
                     return self._reply(200, headers, data)
                 start, _, end = ranged.split("=", 1)[1].partition("-")
                 first, last = int(start), min(int(end) if end else total - 1, total - 1)
                 if total == 0:  # as the service answers a ranged read of an empty file
                     return self._reply(416, {"Content-Range": "bytes */0"}, code="InvalidRange")
                 chunk = data[first : last + 1]
+                dfs.served += len(chunk)
                 headers["Content-Range"] = f"bytes {first}-{last}/{total}"
                 if self.headers.get("x-ms-range-get-content-md5") == "true":
                     headers["Content-MD5"] = base64.b64encode(hashlib.md5(chunk).digest()).decode()
@@ -273,6 +298,31 @@ def running_dfs() -> Iterator[tuple[str, Dfs]]:
                 found.append(entry)
             body = json.dumps({"paths": found}).encode()
             return self._reply(200, {"Content-Type": "application/json"}, body)
+
+        def _list_blobs(self, paths: dict[str, Node], query: dict[str, list[str]]) -> None:
+            """List Blobs (the Blob endpoint): every path under ``prefix``, directories as empty blobs
+            marked ``hdi_isfolder`` (metadata returned with ``include=metadata``), in one page."""
+            prefix = query.get("prefix", [""])[0]
+            metadata = "metadata" in ",".join(query.get("include", [])).split(",")
+            blobs = []
+            for name in sorted(p for p in paths if p.startswith(prefix)):
+                node = paths[name]
+                md5 = f"<Content-MD5>{node.md5}</Content-MD5>" if node.md5 else ""
+                meta = "<Metadata><hdi_isfolder>true</hdi_isfolder></Metadata>" if node.directory else "<Metadata />"
+                blobs.append(
+                    f"<Blob><Name>{xml.sax.saxutils.escape(name)}</Name><Properties>"
+                    f"<Last-Modified>{formatdate(node.modified, usegmt=True)}</Last-Modified>"
+                    f"<Etag>{node.etag}</Etag><Content-Length>{len(node.data)}</Content-Length>"
+                    f"<Content-Type>application/octet-stream</Content-Type>{md5}<BlobType>BlockBlob</BlobType>"
+                    f"<ResourceType>{'directory' if node.directory else 'file'}</ResourceType>"
+                    f"</Properties>{meta if metadata else ''}</Blob>"
+                )
+            body = (
+                '<?xml version="1.0" encoding="utf-8"?><EnumerationResults>'
+                f"<Prefix>{xml.sax.saxutils.escape(prefix)}</Prefix><Blobs>{''.join(blobs)}</Blobs>"
+                "<NextMarker /></EnumerationResults>"
+            ).encode()
+            return self._reply(200, {"Content-Type": "application/xml"}, body)
 
         def do_DELETE(self) -> None:
             system, path, _ = self._target()

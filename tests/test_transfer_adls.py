@@ -11,12 +11,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dfs_server import KEY, Dfs, running_dfs
+from azure.core.credentials import AzureNamedKeyCredential
+from azure.storage.blob import ContainerClient
+from dfs_server import ACCOUNT, KEY, Dfs, running_dfs
 
 from airflow_provider_amlpipe.data.adls_gen2 import AdlsGen2Datastore
 from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
 from airflow_provider_amlpipe.data.datastore import LocalDatastore
-from airflow_provider_amlpipe.errors import NotFoundError
+from airflow_provider_amlpipe.errors import NotFoundError, StepFailedError
+from airflow_provider_amlpipe.transfer import files
 from airflow_provider_amlpipe.transfer.files import FileEnd, FileTransfer
 from airflow_provider_amlpipe.transfer.journal import Journal
 
@@ -96,7 +99,11 @@ def test_a_new_folder_is_published_by_one_rename_and_reruns_copy_nothing(
 
 
 def test_between_adls_blob_and_local(
-    lake: AdlsGen2Datastore, dfs: tuple[str, Dfs], azurite_connection_string: str, tmp_path: Path
+    lake: AdlsGen2Datastore,
+    dfs: tuple[str, Dfs],
+    azurite_connection_string: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     blob = AzureBlobDatastore.from_settings(
         "blob",
@@ -110,8 +117,14 @@ def test_between_adls_blob_and_local(
     assert lake.read_bytes("from-blob/x.bin") == payload
     # Blob to ADLS Gen2 is a service-side copy from a signed URL: no byte went through an append.
     assert sum(dfs[1].written.values()) == 0
-    back = FileTransfer(FileEnd(lake, "from-blob", "directory"), FileEnd(blob, "back", "directory"), None, LOG).run()
+    # ADLS Gen2 to Blob is tried service-side too; Azurite copies within itself only, so it refuses to
+    # read another server's URL (as a storage firewall would), and the file goes through this worker.
+    with caplog.at_level(logging.WARNING, logger=LOG.name):
+        back = FileTransfer(
+            FileEnd(lake, "from-blob", "directory"), FileEnd(blob, "back", "directory"), None, LOG
+        ).run()
     assert blob.read_bytes("back/x.bin") == payload
+    assert any("files go through this worker instead" in r.getMessage() for r in caplog.records)
     local = LocalDatastore("local", tmp_path)
     down = FileTransfer(FileEnd(lake, "from-blob/x.bin", "file"), FileEnd(local, "x.bin", "file"), None, LOG).run()
     assert (tmp_path / "x.bin").read_bytes() == payload
@@ -208,3 +221,60 @@ def test_a_dag_transfers_into_adls_and_keeps_its_records_there(
     ref = first.xcom("to_lake", "output")
     assert json.loads(store.read_bytes(f"{ref['path']}/transfer.json"))["files"][0]["path"] == "a.csv"
     assert run_dag(dag_id).ran() == set()
+
+
+def test_adls_to_adls_and_to_blob_are_copied_by_the_service(lake: AdlsGen2Datastore, dfs: tuple[str, Dfs]) -> None:
+    url, state = dfs
+    other = AdlsGen2Datastore.from_settings(
+        "other", file_system="other", account_url=url, account_key=KEY, create_file_system=True
+    )
+    AdlsGen2Datastore.from_settings(
+        "c", file_system="blobfs", account_url=url, account_key=KEY, create_file_system=True
+    )
+    # A Blob datastore on the same (hierarchical-namespace) account, through its Blob endpoint.
+    blob = AzureBlobDatastore(
+        "blob", ContainerClient.from_container_url(f"{url}/blobfs", credential=AzureNamedKeyCredential(ACCOUNT, KEY))
+    )
+    contents = {"a.bin": os.urandom(70_000), "sub/b.bin": os.urandom(5_000), "sub/empty.bin": b""}
+    for rel, data in contents.items():
+        lake.write_bytes(f"raw/{rel}", data)
+    for destination in (FileEnd(other, "landing", "directory"), FileEnd(blob, "mirror", "directory")):
+        written, served, copied = sum(state.written.values()), state.served, sum(state.copied.values())
+        done = FileTransfer(FileEnd(lake, "raw", "directory"), destination, None, LOG).run()
+        # No byte left the service: nothing downloaded, nothing appended; the service copied each file.
+        assert (sum(state.written.values()), state.served) == (written, served)
+        assert sum(state.copied.values()) - copied == sum(len(d) for d in contents.values())
+        assert {v.path: v.digest for v in done} == {
+            rel: "md5:" + hashlib.md5(data).hexdigest() for rel, data in contents.items()
+        }
+        for rel, data in contents.items():
+            assert destination.store.read_bytes(f"{destination.key}/{rel}") == data
+    assert not any(".amlpipe-partial-" in p or p.startswith(".amlpipe-tmp/") for p in state.systems["other"])
+
+
+def test_a_service_side_copy_is_pinned_to_the_listed_version(
+    lake: AdlsGen2Datastore, dfs: tuple[str, Dfs], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from azure.core.exceptions import HttpResponseError
+
+    other = AdlsGen2Datastore.from_settings(
+        "other", file_system="other", account_url=dfs[0], account_key=KEY, create_file_system=True
+    )
+    lake.write_bytes("raw/a.bin", b"first")
+    listed = lake.stat("raw/a.bin").marker
+    lake.write_bytes("raw/a.bin", b"second")  # changed between the listing and the copy
+    url = lake.blob_client("raw/a.bin").url
+    with pytest.raises(HttpResponseError) as caught:
+        other.copy_from_url(url, "a.bin", 6, lambda: False, source_etag=listed)
+    assert caught.value.error_code == "SourceConditionNotMet"
+    assert not other.exists("a.bin")
+    digest, _ = other.copy_from_url(url, "a.bin", 6, lambda: False, source_etag=lake.stat("raw/a.bin").marker)
+    assert other.read_bytes("a.bin") == b"second" and digest == "md5:" + hashlib.md5(b"second").hexdigest()
+    # In a transfer: a source changed since it was listed fails the step with what to do, not an SDK error.
+    lake.write_bytes("raw/b.bin", b"listed")
+    source, target = FileEnd(lake, "raw", "directory"), FileEnd(other, "out", "directory")
+    listed_plan = files.plan(source, target)
+    lake.write_bytes("raw/b.bin", b"rewritten")
+    monkeypatch.setattr(files, "plan", lambda *a: listed_plan)
+    with pytest.raises(StepFailedError, match=r"'raw/b\.bin' in .* changed while it was being copied"):
+        FileTransfer(source, target, None, LOG, workers=1).run()

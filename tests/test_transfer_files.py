@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import threading
@@ -200,3 +201,57 @@ def test_service_side_copy_signs_the_source_when_the_destination_has_no_account_
     assert other.download_blob("dst/a.bin").readall() == b"a" * 1000
     assert "sig=" not in blob.source_urls(container, container)("src/a.bin")  # one account, shared key
     other.delete_container()
+
+
+def test_a_blob_copy_found_in_place_is_journalled_with_the_destinations_etag(
+    container: AzureBlobDatastore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("a.bin", "b.bin"):
+        container.write_bytes(f"src/{name}", name.encode() * 500)
+    src, dst = FileEnd(container, "src", "directory"), FileEnd(container, "dst", "directory")
+    _run(src, dst, None)  # copied by a run that was killed before it journalled anything
+    journal = Journal(LocalDatastore("steps", tmp_path / "fresh"), "pair")
+    found = _run(src, dst, journal)  # recognised in place by Content-MD5, journalled
+    assert {v.destination_marker for v in found} == {blob.etag(container.stat(f"dst/{n}.bin").marker) for n in "ab"}
+    calls: list[str] = []
+    monkeypatch.setattr(blob, "server_copy", lambda *a, **k: calls.append("copy"))
+    monkeypatch.setattr(blob, "matching", lambda *a, **k: calls.append("matching"))
+    assert [v.digest for v in _run(src, dst, journal)] == [v.digest for v in found]
+    assert calls == []  # the journal's markers match: nothing is looked at again
+
+
+def test_a_blob_with_a_listed_md5_is_copied_in_one_request_that_carries_it(
+    container: AzureBlobDatastore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from azure.storage.blob import BlobBlock, BlobClient
+
+    container.write_bytes("src/with-md5.bin", b"a" * 3000)  # written with its Content-MD5
+    client = container.container_client.get_blob_client("src/no-md5.bin")
+    client.stage_block("YmxvY2s=", b"b" * 2000)
+    client.commit_block_list([BlobBlock("YmxvY2s=")])  # a block blob committed without one
+    assert container.list_stats("src")["src/with-md5.bin"].content_md5 == hashlib.md5(b"a" * 3000).hexdigest()
+    assert container.list_stats("src")["src/no-md5.bin"].content_md5 is None
+    copies: list[dict[str, object]] = []
+    heads: list[str] = []
+    real_copy, real_head = BlobClient.start_copy_from_url, BlobClient.get_blob_properties
+    monkeypatch.setattr(
+        BlobClient, "start_copy_from_url", lambda self, url, **kw: (copies.append(kw), real_copy(self, url, **kw))[1]
+    )
+    monkeypatch.setattr(
+        BlobClient, "get_blob_properties", lambda self, **kw: (heads.append(self.blob_name), real_head(self, **kw))[1]
+    )
+    done = {
+        v.path: v.digest
+        for v in _run(FileEnd(container, "src", "directory"), FileEnd(container, "dst", "directory"), None)
+    }
+    assert done == {"with-md5.bin": "md5:" + hashlib.md5(b"a" * 3000).hexdigest(), "no-md5.bin": "size:2000"}
+    synchronous = [kw for kw in copies if kw.get("requires_sync")]
+    assert len(synchronous) == 1
+    sent = synchronous[0]["headers"]
+    assert isinstance(sent, dict)
+    assert sent["x-ms-source-content-md5"] == base64.b64encode(hashlib.md5(b"a" * 3000).digest()).decode()
+    assert heads == ["dst/no-md5.bin"]  # only the copy without a listed MD5 is checked afterwards
+    assert (
+        container.read_bytes("dst/with-md5.bin") == b"a" * 3000
+        and container.read_bytes("dst/no-md5.bin") == b"b" * 2000
+    )

@@ -23,7 +23,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from azure.core import MatchConditions
 from azure.core.credentials import AzureNamedKeyCredential, TokenCredential
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.storage.blob import BlobClient
+from azure.storage.blob import BlobClient, ContainerClient
 from azure.storage.filedatalake import ContentSettings, DataLakeServiceClient, FileSystemClient
 
 from airflow_provider_amlpipe import faults
@@ -238,8 +238,17 @@ class AdlsGen2Datastore(Datastore):
         url = self._file(key).url.replace(".dfs.", ".blob.", 1)
         return BlobClient.from_blob_url(url, credential=self.credential)
 
-    def copy_from_url(self, url: str, key: str, size: int, cancelled: Callable[[], bool]) -> tuple[str, str]:
-        """Copy the blob at ``url`` (readable by the service: signed, or public) into ``key``, service-side.
+    def blob_container(self) -> ContainerClient:
+        """The file system as a container of the account's Blob endpoint (service-side copies read from
+        and write to it: an ADLS Gen2 account serves the Blob API on the same data)."""
+        url = self.file_system.url.replace(".dfs.", ".blob.", 1)
+        return ContainerClient.from_container_url(url, credential=self.credential)
+
+    def copy_from_url(
+        self, url: str, key: str, size: int, cancelled: Callable[[], bool], source_etag: str | None = None
+    ) -> tuple[str, str]:
+        """Copy the blob at ``url`` (readable by the service: signed, same account, or public) into
+        ``key``, service-side; with ``source_etag``, only from that version of the source.
 
         The copy lands in a temporary file, is checked (the service must report success and the file
         must hold ``size`` bytes; its Content-MD5 is the source's, carried over) and renamed into place.
@@ -247,7 +256,13 @@ class AdlsGen2Datastore(Datastore):
         """
         tmp = f"{TEMP_FOLDER}/{uuid.uuid4().hex}"
         target = self.blob_client(tmp)
-        copy = target.start_copy_from_url(url)
+        pinned: dict[str, Any] = {}
+        if source_etag is not None:
+            pinned = {
+                "source_etag": f'"{source_etag.strip(chr(34))}"',
+                "source_match_condition": MatchConditions.IfNotModified,
+            }
+        copy = target.start_copy_from_url(url, **pinned)
         status = copy.get("copy_status")
         while status == "pending":
             if cancelled():

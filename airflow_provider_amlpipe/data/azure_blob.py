@@ -334,7 +334,13 @@ class AzureBlobDatastore(Datastore):
         except ResourceNotFoundError as exc:
             raise self._not_found(key, exc) from None
         modified = props.last_modified.timestamp() if props.last_modified else 0.0
-        return ObjectStat(size=int(props.size), marker=str(props.etag), modified=modified)
+        md5 = props.content_settings.content_md5
+        return ObjectStat(
+            size=int(props.size),
+            marker=str(props.etag),
+            modified=modified,
+            content_md5=bytes(md5).hex() if md5 else None,
+        )
 
     def list(self, prefix: str) -> Iterator[str]:
         """Keys under ``prefix/``; when there are none and ``prefix`` is itself a blob, that blob.
@@ -370,7 +376,10 @@ class AzureBlobDatastore(Datastore):
                 if _is_folder_marker(blob):
                     continue
                 modified = blob.last_modified.timestamp() if blob.last_modified else 0.0
-                found[str(blob.name)] = ObjectStat(int(blob.size), str(blob.etag), modified)
+                md5 = blob.content_settings.content_md5
+                found[str(blob.name)] = ObjectStat(
+                    int(blob.size), str(blob.etag), modified, content_md5=bytes(md5).hex() if md5 else None
+                )
         except ResourceNotFoundError as exc:
             raise self._not_found(prefix, exc) from None
         return found

@@ -19,7 +19,7 @@ import tempfile
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from airflow_provider_amlpipe import faults
@@ -35,13 +35,16 @@ class ObjectStat:
     inode on disk, where ctime cannot be set back by a user); it is what the cheap "marker"
     fingerprint mode of external inputs and the verification of remote objects rely on.
     ``modified`` is when the object was last written (seconds since the epoch); ``regular`` is false
-    for anything that is not a plain file (a symbolic link on disk).
+    for anything that is not a plain file (a symbolic link on disk). ``content_md5`` is the hex MD5
+    the service stored with the object, where its listing tells it (Blob's Content-MD5): extra
+    knowledge, not part of the object's identity, so it takes no part in comparisons.
     """
 
     size: int
     marker: str
     modified: float = 0.0
     regular: bool = True
+    content_md5: str | None = field(default=None, compare=False)
 
 
 class Datastore(ABC):

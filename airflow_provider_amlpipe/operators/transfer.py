@@ -23,8 +23,9 @@ DEFAULT_OUTPUT = "output"
 class DataTransferStepOperator(AmlStepOperator):
     """Copy data between datastores and SQL databases as a reusable, versioned step.
 
-    :param source_data_reference: a ``DataPath`` (file or folder in a local or Azure Blob
-        datastore) or a ``SqlDataReference`` (table, query or stored procedure).
+    :param source_data_reference: a ``DataPath`` (file or folder in a local, Azure Blob or ADLS Gen2
+        datastore) or a ``SqlDataReference`` (table, query or stored procedure on PostgreSQL, MySQL /
+        MariaDB or SQL Server / Azure SQL).
     :param destination_data_reference: a ``DataPath``, or a ``SqlDataReference`` with ``sql_table``
         (an existing table; rows are appended in one transaction).
     :param source_reference_type: ``'file'`` or ``'directory'``; by default the type of the existing path.

@@ -1,16 +1,20 @@
 """Verified copies into, out of and between Azure Blob containers.
 
-- Upload: small files in one ``Put Blob``, larger ones as blocks staged in parallel (memory bounded
-  by ``block_size`` times the blocks in flight). Every request carries a transactional MD5 the
-  service checks against what it received (``validate_content``), so what was read is what was
-  stored; the blob's Content-MD5 property is the MD5 of the bytes read. Block ids derive from the
-  source's change marker and the block's index, so a rerun after a kill stages only the blocks
-  the service does not already hold (uncommitted blocks survive for a week).
+- Upload: files up to ``SINGLE_PUT`` in one ``Put Blob``, whose answer carries the MD5 the service
+  computed over what it stored, compared with the MD5 of what was read; larger ones as blocks staged
+  in parallel (memory bounded by ``BLOCK_SIZE`` times the blocks in flight), each checked by the
+  service against its transactional MD5 (``validate_content``). Either way the blob's Content-MD5
+  property is the MD5 of the bytes read. Block ids derive from the source's change marker and the
+  block's index, so a rerun after a kill stages only the blocks the service does not already hold
+  (uncommitted blocks survive for a week).
 - Download: ranges checked against the service's MD5 on the way (``validate_content``), then the
   file's digest compared with the blob's Content-MD5 when it has one.
-- Blob to Blob: a server-side copy from the source's URL (``Copy Blob``, signed with a read SAS
-  when the source's credentials allow it); no byte passes through this machine. Verified by size
-  and the Content-MD5 the copy carries over (the service copies the bytes with their properties).
+- Blob or ADLS Gen2 to Blob: a server-side copy from the source's URL (``Copy Blob``; an ADLS Gen2
+  file is read through its account's Blob endpoint), signed with a read SAS unless the service reads
+  its own account, pinned to the listed ETag; no byte passes through this machine. A source whose
+  listing gave its Content-MD5 is copied in one synchronous request carrying that MD5, which the
+  service checks the copied bytes against; any other is copied asynchronously and then checked by
+  its size and the Content-MD5 the copy carried over.
 """
 
 from __future__ import annotations
@@ -22,21 +26,27 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import quote, urlsplit
 
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-from azure.storage.blob import BlobBlock, BlobClient, ContentSettings
+from azure.storage.blob import BlobBlock, BlobClient, ContainerClient, ContentSettings
 
+from airflow_provider_amlpipe.data.adls_gen2 import AdlsGen2Datastore
 from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
 from airflow_provider_amlpipe.data.datastore import Datastore
 from airflow_provider_amlpipe.errors import ConfigurationError, IntegrityError, StepFailedError
 
-#: Files up to this size go up in one request.
-SINGLE_PUT = 8 * 1024 * 1024
 BLOCK_SIZE = 8 * 1024 * 1024
 #: Blocks of one file in flight at once (each holds ``BLOCK_SIZE`` of memory).
 BLOCKS_IN_FLIGHT = 4
+#: Files up to this size go up in one request: as much memory as a larger file's blocks in flight
+#: hold anyway, for one request and one MD5 pass instead of a request and an MD5 per block.
+SINGLE_PUT = BLOCKS_IN_FLIGHT * BLOCK_SIZE
+#: Copy Blob From URL (synchronous, one request) takes sources up to this size; larger ones are
+#: copied asynchronously and polled.
+SYNC_COPY_MAX = 256 * 1024 * 1024
 _COPY_POLL = 0.2
 
 Cancelled = Callable[[], bool]
@@ -148,18 +158,20 @@ def matching(
     source: Datastore, source_key: str, local: Path | None, destination: AzureBlobDatastore, key: str
 ) -> Copied | None:
     """When the blob ``key`` already holds the source's bytes (its Content-MD5 equals the source's: the
-    local file's MD5, or the source blob's Content-MD5): its digest and ETag; else ``None``."""
+    local file's MD5, or the source blob's or ADLS Gen2 file's Content-MD5): its digest and ETag; else
+    ``None``."""
     props = destination.container_client.get_blob_client(key).get_blob_properties()
     stored = _hex(props.content_settings.content_md5)
     if stored is None:
         return None
+    expected: str | None = None
     if local is not None:
-        expected: str | None = md5_file(local)
+        expected = md5_file(local)
     elif isinstance(source, AzureBlobDatastore):
-        props = source.container_client.get_blob_client(source_key).get_blob_properties()
-        expected = _hex(props.content_settings.content_md5)
-    else:
-        expected = None
+        found = source.container_client.get_blob_client(source_key).get_blob_properties()
+        expected = _hex(found.content_settings.content_md5)
+    elif isinstance(source, AdlsGen2Datastore):
+        expected = source.content_md5(source_key)
     return (f"md5:{stored}", etag(props.etag)) if stored == expected else None
 
 
@@ -201,8 +213,16 @@ def download(
     return f"md5:{actual}"
 
 
-def source_urls(source: AzureBlobDatastore, destination: Datastore) -> Callable[[str], str]:
-    """URLs a service-side copy reads the source's blobs from.
+def blob_container(store: Datastore) -> ContainerClient:
+    """The Blob-endpoint container of a Blob datastore, or of an ADLS Gen2 datastore's file system."""
+    if isinstance(store, AzureBlobDatastore):
+        return store.container_client
+    assert isinstance(store, AdlsGen2Datastore), "only Azure stores have a Blob endpoint"
+    return store.blob_container()
+
+
+def source_urls(source: Datastore, destination: Datastore) -> Callable[[str], str]:
+    """URLs a service-side copy reads the source's (Blob or ADLS Gen2) files from.
 
     Within one account, when the destination is authorized with the account's shared key, the plain
     URL: the service reads its own blob (a signed URL can make it fetch the blob over HTTP instead).
@@ -211,17 +231,23 @@ def source_urls(source: AzureBlobDatastore, destination: Datastore) -> Callable[
     """
     from airflow_provider_amlpipe.data.blob_sas import ContainerSigner
 
+    container, target = blob_container(source), blob_container(destination)
+    parts = urlsplit(container.url)
+    base = f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")  # never the source's own SAS
+
+    def plain(key: str) -> str:
+        return f"{base}/{quote(key, safe='/')}"
+
     if (
-        isinstance(destination, AzureBlobDatastore)
-        and urlsplit(source.container_url)[:2] == urlsplit(destination.container_url)[:2]
-        and source.account_name == destination.account_name
-        and getattr(destination.container_client.credential, "account_key", None)
+        parts[:2] == urlsplit(target.url)[:2]
+        and container.account_name == target.account_name
+        and getattr(target.credential, "account_key", None)
     ):
-        return source.url
+        return plain
     try:
-        return ContainerSigner(source.container_client).blob_url
+        return ContainerSigner(container).blob_url
     except (ConfigurationError, HttpResponseError):
-        return source.url
+        return plain
 
 
 def server_copy(
@@ -232,17 +258,32 @@ def server_copy(
     key: str,
     advance: Advance,
     cancelled: Cancelled,
+    source_md5: str | None = None,
 ) -> Copied:
     """Copy the version ``source_etag`` of the blob at ``url`` service-side into ``key``.
 
-    Verified: the copy must succeed from that very version (the source may not change meanwhile),
-    and the destination must hold ``size`` bytes; its digest is the Content-MD5 the copy carried over.
+    The copy must succeed from that very version (the source may not change meanwhile). With the
+    source's listed Content-MD5 (``source_md5``, hex) and up to :data:`SYNC_COPY_MAX` bytes, it is
+    one synchronous request that carries the MD5 (``x-ms-source-content-md5``): the service compares
+    the bytes it copied with it and fails the copy on a mismatch, and answers with the new ETag.
+    Otherwise the copy is started, polled to its end, and the destination must then hold ``size``
+    bytes; its digest is the Content-MD5 the copy carried over.
     """
     _check_cancel(cancelled)
     blob = destination.container_client.get_blob_client(key)
-    copy = blob.start_copy_from_url(
-        url, source_etag=_quoted(source_etag), source_match_condition=MatchConditions.IfNotModified
-    )
+    pinned: dict[str, Any] = {
+        "source_etag": _quoted(source_etag),
+        "source_match_condition": MatchConditions.IfNotModified,
+    }
+    if source_md5 is not None and size <= SYNC_COPY_MAX:
+        md5 = base64.b64encode(bytes.fromhex(source_md5)).decode()
+        # The SDK has no keyword for x-ms-source-content-md5 on this call; it adds its own headers to these.
+        done = blob.start_copy_from_url(url, requires_sync=True, headers={"x-ms-source-content-md5": md5}, **pinned)
+        if done.get("copy_status") != "success":
+            raise StepFailedError(f"the service-side copy to {key!r} ended {done.get('copy_status')}")
+        advance(size)
+        return f"md5:{source_md5}", etag(done["etag"])
+    copy = blob.start_copy_from_url(url, **pinned)
     status = copy.get("copy_status")
     while status == "pending":
         if cancelled():
@@ -256,5 +297,5 @@ def server_copy(
     if int(props.size) != size:
         raise IntegrityError(f"{key!r}: the copy holds {props.size} bytes, the source {size}")
     advance(size)
-    md5 = _hex(props.content_settings.content_md5)
-    return (f"md5:{md5}" if md5 else f"size:{size}"), etag(props.etag)
+    carried = _hex(props.content_settings.content_md5)
+    return (f"md5:{carried}" if carried else f"size:{size}"), etag(props.etag)

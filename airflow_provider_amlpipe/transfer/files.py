@@ -1,10 +1,11 @@
 """Copying files between datastores: plan, copy in parallel, verify, journal, resume.
 
 The source is a file or a folder in one datastore, the destination a file or a folder in another
-(or the same). Each file is copied by the fastest route the two stores allow (a rename-free
-streamed copy on disk, an upload or download with the service's MD5 checks, a service-side copy
-between Blob containers), verified, then journalled; a rerun skips every journalled file whose
-source and destination are unchanged, so an interrupted transfer resumes where it stopped.
+(or the same). Each file is copied by the fastest route the two stores allow (a streamed copy on
+disk, an upload or download with the service's MD5 checks, a service-side copy from URL between any
+two Azure stores: Blob and ADLS Gen2 either way), verified, then journalled; a rerun skips every
+journalled file whose source and destination are unchanged, so an interrupted transfer resumes where
+it stopped.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from azure.core.exceptions import HttpResponseError
+
 from airflow_provider_amlpipe.data.adls_gen2 import AdlsGen2Datastore
 from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
 from airflow_provider_amlpipe.data.datastore import TEMP_FOLDER, Datastore, LocalDatastore, ObjectStat
@@ -32,6 +35,8 @@ from airflow_provider_amlpipe.transfer.refs import DIRECTORY, FILE
 
 #: Datastore kinds a transfer reads from and writes to.
 SUPPORTED_STORES = (LocalDatastore, AzureBlobDatastore, AdlsGen2Datastore)
+#: Stores a service-side copy reads from and writes to (through their accounts' Blob endpoints).
+AZURE_STORES = (AzureBlobDatastore, AdlsGen2Datastore)
 #: Where a folder bound for a hierarchical namespace is assembled before its one atomic rename.
 PARTIAL_PREFIX = ".amlpipe-partial-"
 _CHUNK = 4 * 1024 * 1024
@@ -168,6 +173,8 @@ class FileTransfer:
         self._existing: dict[str, ObjectStat] = {}
         self._urls: Callable[[str], str] | None = None
         self._lock = threading.Lock()
+        #: Set once the destination's service could not read a source URL: the rest go through here.
+        self._no_server_copy = False
 
     def run(self) -> list[Verified]:
         """Copy and verify every file; the verified files, sorted by path."""
@@ -191,12 +198,16 @@ class FileTransfer:
             self.destination = final
 
     def _run(self) -> list[Verified]:
-        items = plan(self.source, self.destination)
+        # The source's listing, the destination's and the journal are independent round trips: at once.
+        with ThreadPoolExecutor(3) as pool:
+            listed = pool.submit(plan, self.source, self.destination)
+            present = pool.submit(self._destination_stats)
+            journal = pool.submit(lambda: {} if self.journal is None else self.journal.load())
+            items, existing, journalled = listed.result(), present.result(), journal.result()
+        self._existing = existing
         progress = Progress(self.log, len(items), sum(i.stat.size for i in items), every=self.progress_every)
-        existing = self._existing = self._destination_stats()
         todo: list[Item] = []
         done: list[Verified] = []
-        journalled = {} if self.journal is None else self.journal.load()
         for item in items:
             entry = journalled.get(item.rel)
             current = existing.get(item.destination_key)
@@ -255,17 +266,32 @@ class FileTransfer:
             if found is not None:
                 advance(item.stat.size)
                 return self._done(item, progress, *found)
-        if isinstance(dst, AzureBlobDatastore) and isinstance(src, AzureBlobDatastore):
-            url = self._source_url(item.source_key)
-            copied = blob.server_copy(
-                url, item.stat.marker, item.stat.size, dst, item.destination_key, advance, self._cancelled
-            )
-        elif isinstance(dst, AdlsGen2Datastore) and isinstance(src, AzureBlobDatastore):
-            copied = dst.copy_from_url(
-                self._source_url(item.source_key), item.destination_key, item.stat.size, self._cancelled
-            )
-            advance(item.stat.size)
-        elif isinstance(dst, LocalDatastore):
+        server_side = isinstance(src, AZURE_STORES) and isinstance(dst, AZURE_STORES) and not self._no_server_copy
+        if server_side:
+            try:
+                return self._done(item, progress, *self._server_copy(item, advance))
+            except HttpResponseError as exc:
+                code = getattr(exc, "error_code", None)  # set by the storage SDKs' error mapping
+                if code == "SourceConditionNotMet":
+                    raise StepFailedError(
+                        f"{item.source_key!r} in {src.describe()} changed while it was being copied; run the"
+                        " transfer again (files already verified are not copied again)"
+                    ) from None
+                if code != "CannotVerifyCopySource" or not src.exists(item.source_key):
+                    raise
+                # The destination's service cannot reach the source (a storage firewall or private
+                # endpoint between the accounts; an emulator that copies within itself only).
+                with self._lock:
+                    if not self._no_server_copy:
+                        # The code only: the service's message could quote the signed source URL.
+                        self.log.warning(
+                            "transfer: %s cannot read from %s (%s); files go through this worker instead",
+                            dst.describe(),
+                            src.describe(),
+                            code,
+                        )
+                    self._no_server_copy = True
+        if isinstance(dst, LocalDatastore):
             target = dst.local_path(item.destination_key)
             assert target is not None
             digest = (
@@ -282,6 +308,26 @@ class FileTransfer:
                 self._fetch(item, path, lambda n: None)
                 copied = self._send(item, path, advance)
         return self._done(item, progress, *copied)
+
+    def _server_copy(self, item: Item, advance: Callable[[int], None]) -> tuple[str, str]:
+        """Copy between two Azure stores on the service side, from the listed version of the source."""
+        dst = self.destination.store
+        url = self._source_url(item.source_key)
+        if isinstance(dst, AzureBlobDatastore):
+            return blob.server_copy(
+                url,
+                item.stat.marker,
+                item.stat.size,
+                dst,
+                item.destination_key,
+                advance,
+                self._cancelled,
+                item.stat.content_md5,
+            )
+        assert isinstance(dst, AdlsGen2Datastore)
+        copied = dst.copy_from_url(url, item.destination_key, item.stat.size, self._cancelled, item.stat.marker)
+        advance(item.stat.size)
+        return copied
 
     def _send(self, item: Item, local: Path, advance: Callable[[int], None]) -> tuple[str, str]:
         """Upload a local file to the (Blob or ADLS Gen2) destination, verified."""
@@ -337,9 +383,7 @@ class FileTransfer:
     def _source_url(self, key: str) -> str:
         with self._lock:
             if self._urls is None:
-                src = self.source.store
-                assert isinstance(src, AzureBlobDatastore)
-                self._urls = blob.source_urls(src, self.destination.store)
+                self._urls = blob.source_urls(self.source.store, self.destination.store)
         return self._urls(key)
 
     def _done(self, item: Item, progress: Progress, digest: str, marker: str) -> Verified:

@@ -12,6 +12,8 @@ class TransferLog(Protocol):
 
     def info(self, msg: Any, /, *args: Any) -> Any: ...
 
+    def warning(self, msg: Any, /, *args: Any) -> Any: ...
+
 
 def _size(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):

@@ -27,8 +27,8 @@ class SqlDataReference:
     ``sql_stored_procedure``. As a source each exports its rows; as a destination only a table can
     receive rows (appended, in one transaction).
 
-    :param connection: Airflow connection id of a PostgreSQL (``postgres``) or MySQL / MariaDB
-        (``mysql``) database.
+    :param connection: Airflow connection id of a PostgreSQL (``postgres``), MySQL / MariaDB
+        (``mysql``) or SQL Server / Azure SQL (``mssql``) database.
     :param change_marker: an optional query whose result changes whenever the source's rows do
         (such as ``SELECT max(updated_at), count(*) FROM orders``): the transfer is then reused while
         its result is unchanged, without the database reading the rows. Without it a table or query is
@@ -109,11 +109,12 @@ def _identity(ref: SqlDataReference) -> tuple[Any, ...]:
 def check_table_name(field: str, name: str) -> list[str]:
     """A table name as its parts (``schema.table`` or ``table``); quoting is the dialect's business."""
     parts = name.strip().split(".")
-    if len(parts) > 2 or any(not p or any(c in p for c in " ;\"'`()\n\t") for p in parts):
+    if len(parts) > 2 or any(not p or any(c in p for c in " ;\"'`()[]\n\t") for p in parts):
         raise ConfigurationError(
             field,
             f"{name!r} is not a table name",
-            "give a table as 'table' or 'schema.table' (letters, digits, '_'; a query goes in sql_query)",
+            "give a table as 'table' or 'schema.table' without quotes or brackets (letters, digits, '_'; the"
+            " transfer quotes each part; a query goes in sql_query)",
         )
     return parts
 
