@@ -307,13 +307,25 @@ class AirflowCluster:
             },
         )  # fmt: skip
         deadline = time.monotonic() + _START_TIMEOUT_S
-        while " ready." not in self.log_text(component):
+        while not self._pong(f"{worker.name}@{self.cluster_id}"):
             self.check_alive()
             if time.monotonic() > deadline:
                 raise ClusterError(
                     f"Celery worker {worker.name} not ready within {_START_TIMEOUT_S:.0f}s\n{self.log_tails()}"
                 )
             time.sleep(0.5)
+
+    def _pong(self, node: str) -> bool:
+        """Whether the Celery worker ``node`` answers a ping through the broker (it consumes by then)."""
+        from celery import Celery
+
+        app = Celery(broker=self.env["AIRFLOW__CELERY__BROKER_URL"], set_as_current=False)
+        prefix = self.env["AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX"]
+        app.conf.broker_transport_options = {"global_keyprefix": prefix}
+        try:
+            return bool(app.control.ping(destination=[node], timeout=1.0))
+        finally:
+            app.close()
 
     def kill_tree(self, component: str) -> list[int]:
         """SIGKILL ``component`` and every process under it, as a crashed machine would lose them; the pids.
