@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +124,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     from azure.storage.blob import BlobServiceClient
     from azurite_server import ACCOUNT_KEY, ACCOUNT_NAME, running_azurite
 
-    started_utc = datetime.now(UTC).isoformat(timespec="seconds")
+    started_utc = datetime.now(timezone.utc).isoformat(timespec="seconds")
     with tempfile.TemporaryDirectory(prefix="amlpipe-bench-deploy-") as tmp, running_azurite() as azurite:
         container = f"bench-{uuid.uuid4().hex[:12]}"
         BlobServiceClient.from_connection_string(azurite).create_container(container)
@@ -178,7 +178,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     }
     wall = sum(sum(values) for values in times.values())
     return {
-        "date": datetime.now(UTC).date().isoformat(),
+        "date": datetime.now(timezone.utc).date().isoformat(),
         "started_utc": started_utc,
         "summary": summary,
         "runs_s": {name: [round(v, 3) for v in values] for name, values in times.items()},

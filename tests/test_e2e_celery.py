@@ -36,10 +36,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.azurite]
 
 CONN_ID = "celery_blob"
 WORKERS = ("worker-a", "worker-b")
-#: The step body of the single-flight test sleeps this long: both runs reach it within it.
-SINGLE_FLIGHT_S = 10
-#: The kill test's step sleeps this long after it has started (and written part of its output).
-TAKEOVER_S = 12
+#: How long a step that waits for the test (a gate file, or being killed) waits at most.
+GATE_S = 300
+WORKER_OF = {"celery_slow_on_a": "worker-a", "celery_slow_on_b": "worker-b"}
 
 # Every script appends one line per execution to a counter file (the worker it ran on), so a test
 # counts executions without trusting the step's own records.
@@ -51,24 +50,32 @@ Path(os.environ["AMLPIPE_TEST_COUNTERS"], "stamp").open("a").write(os.environ["A
 (runtime.output_path("stamp") / "stamp.txt").write_text("stamped")
 """
 
+# Runs until the test opens its gate: the test sees the other run waiting on it before it may end.
 SLOW_SCRIPT = f"""\
 import os, time
 from pathlib import Path
 from airflow_provider_amlpipe import runtime
-Path(os.environ["AMLPIPE_TEST_COUNTERS"], "slow").open("a").write(os.environ["AMLPIPE_CLUSTER_WORKER"] + "\\n")
-time.sleep({SINGLE_FLIGHT_S})
+counters = Path(os.environ["AMLPIPE_TEST_COUNTERS"])
+(counters / "slow").open("a").write(os.environ["AMLPIPE_CLUSTER_WORKER"] + "\\n")
+deadline = time.monotonic() + {GATE_S}
+while not (counters / "slow_gate").exists() and time.monotonic() < deadline:
+    time.sleep(0.1)
 (runtime.output_path("slow") / "done.txt").write_text("done")
 """
 
-# Half the output first, then the signal that the step is under way, then the wait the kill lands in.
+# The first execution writes half its output, says it has started, and waits to be killed; the
+# retry's execution runs straight through.
 TAKEOVER_SCRIPT = f"""\
 import os, time
 from pathlib import Path
 from airflow_provider_amlpipe import runtime
+counter = Path(os.environ["AMLPIPE_TEST_COUNTERS"], "takeover")
+first = not counter.exists()
 out = runtime.output_path("parts")
 (out / "part1.txt").write_text("first half")
-Path(os.environ["AMLPIPE_TEST_COUNTERS"], "takeover").open("a").write(os.environ["AMLPIPE_CLUSTER_WORKER"] + "\\n")
-time.sleep({TAKEOVER_S})
+counter.open("a").write(os.environ["AMLPIPE_CLUSTER_WORKER"] + "\\n")
+if first:
+    time.sleep({GATE_S})
 (out / "part2.txt").write_text("second half")
 """
 
@@ -101,7 +108,8 @@ def step(dag_id, script, output, queue, **kwargs):
 
 for worker in ("a", "b"):
     step(f"celery_stamp_on_{{worker}}", "stamp.py", "stamp", worker)
-    step(f"celery_slow_on_{{worker}}", "slow.py", "slow", worker)
+    # The waiting run defers at once: the test sees it "deferred" before it lets the step end.
+    step(f"celery_slow_on_{{worker}}", "slow.py", "slow", worker, wait_before_defer=0)
 step(
     "celery_takeover", "takeover.py", "parts", "shared",
     retries=1, retry_delay=timedelta(seconds=1), lease_ttl=5,
@@ -150,8 +158,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, counters: Path, blob: dict
     env = {
         "AMLPIPE_TEST_COUNTERS": str(counters),
         f"AIRFLOW_CONN_{CONN_ID.upper()}": json.dumps(blob),
-        # A task whose worker vanished is failed (and retried) after 15 s without a heartbeat, not 5 min.
-        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "15",
+        # A task whose worker vanished is failed (and retried) after 20 s without a heartbeat, not 5 min.
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
     }
     workers = [CeleryWorker("worker-a", ("a", "shared")), CeleryWorker("worker-b", ("b", "shared"))]
@@ -204,6 +212,17 @@ def test_two_runs_on_two_workers_execute_one_step_once(cluster: AirflowCluster, 
             client.wait_for_dag(dag_id)
             client.unpause(dag_id)
         run_ids = {dag_id: client.trigger(dag_id) for dag_id in dags}
+        # One run executes the step (it holds it open); the other finds it running and defers on it.
+        deadline = time.monotonic() + 180
+        while True:
+            ran = executions(counters, "slow")
+            states = {dag_id: client.task_states(dag_id, run_id).get("slow") for dag_id, run_id in run_ids.items()}
+            if len(ran) == 1 and [s for d, s in states.items() if WORKER_OF[d] != ran[0]] == ["deferred"]:
+                break
+            assert time.monotonic() < deadline, (ran, states)
+            cluster.check_alive()
+            time.sleep(0.3)
+        (counters / "slow_gate").touch()
         for dag_id, run_id in run_ids.items():
             assert client.wait_for_run(dag_id, run_id)["state"] == "success", client.task_states(dag_id, run_id)
 
@@ -216,9 +235,10 @@ def test_two_runs_on_two_workers_execute_one_step_once(cluster: AirflowCluster, 
         assert executions(counters, "slow") == [tis[producer]["hostname"]]
         assert status[waiter]["producer"]["run_id"] == run_ids[producer]
         assert status[waiter]["fingerprint"] == status[producer]["fingerprint"]
-        # The waiter met the running step (its lease) rather than arriving after the commit.
+        # The waiter met the running step (its lease), waited in the triggerer, and reused its result.
         log = client.task_log(waiter, run_ids[waiter], "slow")
-        assert "is running now" in log and "waiting for it" in log and "REUSED" in log, log
+        assert "is running now" in log and "waiting for it" in log, log
+        assert "The identical step we waited for ended (committed)" in log and "REUSED" in log, log
 
 
 def test_a_killed_worker_s_step_is_taken_over_and_completes_on_the_other(
@@ -231,14 +251,14 @@ def test_a_killed_worker_s_step_is_taken_over_and_completes_on_the_other(
         client.unpause(dag_id)
         run_id = client.trigger(dag_id)
         deadline = time.monotonic() + 120
-        while not executions(counters, "takeover"):  # the script has started (and written half its output)
+        while not executions(counters, "takeover"):  # the step has started (and written half its output)
             assert time.monotonic() < deadline, client.task_states(dag_id, run_id)
             cluster.check_alive()
             time.sleep(0.2)
         [victim] = executions(counters, "takeover")
         assert client.task_instances(dag_id, run_id)["parts"]["hostname"] == victim
         killed = cluster.kill_tree(f"celery-{victim}")
-        assert len(killed) >= 3  # the worker, its pool process, the task process, the step's script
+        assert len(killed) >= 4  # the worker, its pool process, the task process, the step's script
 
         finished = client.wait_for_run(dag_id, run_id, timeout=180)
         assert finished["state"] == "success", client.task_states(dag_id, run_id)
