@@ -135,7 +135,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     from azure.storage.blob import BlobServiceClient
     from azurite_server import ACCOUNT_KEY, ACCOUNT_NAME, running_azurite
 
-    started_utc = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    started = datetime.now(timezone.utc)
     with tempfile.TemporaryDirectory(prefix="amlpipe-bench-deploy-") as tmp, running_azurite() as azurite:
         container = f"bench-{uuid.uuid4().hex[:12]}"
         BlobServiceClient.from_connection_string(azurite).create_container(container)
@@ -193,8 +193,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     }
     wall = sum(sum(values) for values in times.values())
     return {
-        "date": datetime.now(timezone.utc).date().isoformat(),
-        "started_utc": started_utc,
+        "date": started.date().isoformat(),  # the day the run started (it names the results file)
+        "started_utc": started.isoformat(timespec="seconds"),
         "summary": summary,
         "runs_s": {name: [round(v, 3) for v in values] for name, values in times.items()},
         "in_tasks_s": {name: [round(v, 3) for v in values] for name, values in in_tasks.items()},
