@@ -59,6 +59,7 @@ bench: setup-test $(DVC_VENV)/bin/dvc
 	$(BIN)/python bench/bench_dag_overhead.py
 	$(BIN)/python bench/bench_usql.py
 	$(BIN)/python bench/bench_remote.py
+	$(BIN)/python bench/bench_deployment.py
 	$(BIN)/python bench/bench_single_flight.py
 	$(BIN)/python bench/bench_databricks.py
 	$(BIN)/python bench/bench_parallel.py

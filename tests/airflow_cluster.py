@@ -7,6 +7,12 @@ listens beyond 127.0.0.1. It waits
 until the API server reports every component healthy, yields an :class:`AirflowCluster` (with a
 :class:`RestClient`), and on exit stops the process groups and drops the database. Each process
 logs to a file in the cluster's directory; :meth:`AirflowCluster.log_tails` shows their ends.
+
+With ``celery_workers`` the deployment runs Airflow's ``CeleryExecutor`` instead: the machine's Redis
+as broker (every key under a prefix of this cluster's own, so parallel test sessions never see each
+other's messages), the cluster's PostgreSQL database as result backend, and one ``airflow celery
+worker`` per :class:`CeleryWorker`, each its own process group, consuming its own queues and
+reporting its own name as the task instances' ``hostname``.
 """
 
 from __future__ import annotations
@@ -22,13 +28,15 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+import psutil
 from conftest import _PG_SERVER, SAMPLES, _admin_sql
 
 HOST = "127.0.0.1"
@@ -36,10 +44,36 @@ COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 TERMINAL_RUN_STATES = frozenset({"success", "failed"})
 _START_TIMEOUT_S = 120.0
 _STOP_TIMEOUT_S = 20.0
+#: The machine's Redis (``AMLPIPE_TEST_REDIS_URL`` overrides it): a database number of its own for the
+#: tests' Celery deployments, whose keys each cluster prefixes with its own id besides.
+REDIS_URL = os.environ.get("AMLPIPE_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+#: Written into the cluster's directory and imported by each Celery worker's task processes as
+#: ``[core] hostname_callable``: two workers on one machine then report distinct hostnames.
+_HOSTNAME_MODULE = """\
+import os
+
+
+def hostname() -> str:
+    return os.environ["AMLPIPE_CLUSTER_WORKER"]
+"""
 
 
 class ClusterError(RuntimeError):
     """The cluster did not start, or did not do what a wait expected in time."""
+
+
+@dataclass(frozen=True)
+class CeleryWorker:
+    """One ``airflow celery worker`` of a cluster.
+
+    ``name`` is its Celery node name and the ``hostname`` its task instances report; ``queues`` are
+    the queue names it consumes as a test spells them (the cluster makes them unique: see
+    :meth:`AirflowCluster.queue`); ``None`` consumes the cluster's default queue.
+    """
+
+    name: str
+    queues: tuple[str, ...] | None = None
+    concurrency: int = 2
 
 
 def free_port() -> int:
@@ -47,6 +81,12 @@ def free_port() -> int:
         sock.bind((HOST, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def celery_queue(cluster_id: str, name: str) -> str:
+    """The Celery queue a test calls ``name`` in the cluster ``cluster_id``: unique to that cluster, so
+    parallel test sessions sharing one broker never take each other's tasks."""
+    return f"amlpipe_{cluster_id}_{name}"
 
 
 class RestClient:
@@ -194,8 +234,18 @@ class RestClient:
 class AirflowCluster:
     """A running deployment: its directory, environment, processes and REST client."""
 
-    def __init__(self, root: Path, port: int, env: dict[str, str], passwords: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        port: int,
+        env: dict[str, str],
+        passwords: Mapping[str, str] | None = None,
+        *,
+        cluster_id: str = "",
+    ) -> None:
         self.root = root
+        #: Unique per cluster: names its database, its Celery queues and its broker keys.
+        self.cluster_id = cluster_id or uuid.uuid4().hex[:10]
         self.home = root / "airflow_home"
         self.dags_folder = root / "dags"
         self.log_dir = root / "process_logs"
@@ -203,6 +253,8 @@ class AirflowCluster:
         self.env = env
         self.base_url = f"http://{HOST}:{port}"
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        #: Components a test killed on purpose: not reported as dead by :meth:`check_alive`.
+        self.killed: set[str] = set()
         #: user -> password of the auth manager's users (none: every request is an admin's).
         self.passwords = dict(passwords or {})
         admin = next((u for u in self.passwords if u == "admin"), None)
@@ -215,26 +267,105 @@ class AirflowCluster:
     def log_path(self, component: str) -> Path:
         return self.log_dir / f"{component}.log"
 
-    def start(self, component: str, *args: str) -> None:
+    def queue(self, name: str) -> str:
+        """The Celery queue a test calls ``name``, unique to this cluster (for a task's ``queue=``)."""
+        return celery_queue(self.cluster_id, name)
+
+    def start(self, component: str, *args: str, env: Mapping[str, str] | None = None, command: str = "") -> None:
+        """Start ``airflow <command or component> *args`` as its own process group, logging to its file."""
+        argv = [sys.executable, "-m", "airflow", *(command or component).split(), *args]
         with self.log_path(component).open("ab") as log:
             self.processes[component] = subprocess.Popen(
-                [sys.executable, "-m", "airflow", component, *args],
+                argv,
                 cwd=self.root,
-                env=self.env,
+                env={**self.env, **(env or {})},
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: stopping it stops its children too
             )
 
+    def start_worker(self, worker: CeleryWorker) -> None:
+        """Start one Celery worker (component ``worker-<name>``) and wait until it consumes its queues."""
+        queues = (
+            [self.queue(q) for q in worker.queues] if worker.queues else [self.env["AIRFLOW__OPERATORS__DEFAULT_QUEUE"]]
+        )
+        component = f"celery-{worker.name}"
+        self.start(
+            component,
+            "--celery-hostname", f"{worker.name}@{self.cluster_id}",
+            "--queues", ",".join(queues),
+            "--concurrency", str(worker.concurrency),
+            "--pid", str(self.root / f"{component}.pid"),
+            "--skip-serve-logs",  # the API server reads task logs from this machine's disk
+            "--without-mingle",
+            "--without-gossip",
+            command="celery worker",
+            env={
+                "AMLPIPE_CLUSTER_WORKER": worker.name,
+                "AIRFLOW__CORE__HOSTNAME_CALLABLE": "amlpipe_cluster_host.hostname",
+            },
+        )  # fmt: skip
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        while not self._pong(f"{worker.name}@{self.cluster_id}"):
+            self.check_alive()
+            if time.monotonic() > deadline:
+                raise ClusterError(
+                    f"Celery worker {worker.name} not ready within {_START_TIMEOUT_S:.0f}s\n{self.log_tails()}"
+                )
+            time.sleep(0.5)
+
+    def _pong(self, node: str) -> bool:
+        """Whether the Celery worker ``node`` answers a ping through the broker (it consumes by then)."""
+        from celery import Celery
+
+        app = Celery(broker=self.env["AIRFLOW__CELERY__BROKER_URL"], set_as_current=False)
+        prefix = self.env["AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX"]
+        app.conf.broker_transport_options = {"global_keyprefix": prefix}
+        try:
+            return bool(app.control.ping(destination=[node], timeout=1.0))
+        finally:
+            app.close()
+
+    def kill_tree(self, component: str) -> list[int]:
+        """SIGKILL ``component`` and every process under it, as a crashed machine would lose them; the pids.
+
+        Airflow's task supervisor puts each task process in a process group of its own, so the
+        component's group alone would leave the task (and the step it runs) alive: the tree is
+        frozen first (SIGSTOP, until no new process appears), then killed.
+        """
+        root = psutil.Process(self.processes[component].pid)
+        self.killed.add(component)
+        frozen: dict[int, psutil.Process] = {}
+        while True:
+            found = [root, *root.children(recursive=True)]
+            fresh = [proc for proc in found if proc.pid not in frozen]
+            if not fresh:
+                break
+            for proc in fresh:
+                with suppress(psutil.NoSuchProcess):
+                    proc.send_signal(signal.SIGSTOP)
+                frozen[proc.pid] = proc
+        for proc in frozen.values():
+            with suppress(psutil.NoSuchProcess):
+                proc.send_signal(signal.SIGKILL)
+        with suppress(ProcessLookupError):
+            os.killpg(root.pid, signal.SIGKILL)
+        self.processes[component].wait()
+        return sorted(frozen)
+
     def check_alive(self) -> None:
-        dead = {name: proc.returncode for name, proc in self.processes.items() if proc.poll() is not None}
+        dead = {
+            name: proc.returncode
+            for name, proc in self.processes.items()
+            if name not in self.killed and proc.poll() is not None
+        }
         if dead:
             raise ClusterError(f"Airflow components exited: {dead}\n{self.log_tails()}")
 
     def log_tails(self, lines: int = 40) -> str:
         parts = []
-        for component in COMPONENTS:
+        for component in self.processes or COMPONENTS:
             path = self.log_path(component)
             text = path.read_text(errors="replace") if path.exists() else "(no log)"
             tail = "\n".join(text.splitlines()[-lines:])
@@ -287,6 +418,34 @@ class AirflowCluster:
             proc.wait()
 
 
+def _celery_env(cluster_id: str, root: Path, db_url: str, broker_url: str) -> dict[str, str]:
+    """The settings that make a cluster a CeleryExecutor deployment of its own on a shared broker."""
+    return {
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CELERY__BROKER_URL": broker_url,
+        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{db_url}",
+        # Every broker key (queues, bindings, unacked messages) under this cluster's prefix.
+        "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX": f"amlpipe_{cluster_id}_",
+        "AIRFLOW__OPERATORS__DEFAULT_QUEUE": celery_queue(cluster_id, "default"),
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+        "AIRFLOW__CELERY__SYNC_PARALLELISM": "1",
+        "PYTHONPATH": os.pathsep.join(p for p in (str(root / "pymodules"), os.environ.get("PYTHONPATH")) if p),
+    }
+
+
+def _drop_broker_keys(broker_url: str, prefix: str) -> None:
+    """Delete a finished cluster's keys from the shared broker (Redis)."""
+    import redis
+
+    client = redis.Redis.from_url(broker_url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=500))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
 def _base_env() -> dict[str, str]:
     """The test process's environment minus every Airflow / amlpipe setting the session put there."""
     drop = ("AIRFLOW_HOME", "AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_", "AMLPIPE_")
@@ -310,15 +469,23 @@ def airflow_cluster(
     *,
     extra_env: Mapping[str, str] | None = None,
     users: Mapping[str, str] | None = None,
+    celery_workers: Sequence[CeleryWorker] = (),
+    broker_url: str = REDIS_URL,
+    cluster_id: str | None = None,
 ) -> Iterator[AirflowCluster]:
     """Start a deployment serving ``dags`` (a folder to copy, or relative path -> file text).
 
     ``extra_env`` is added to every component's environment (task processes inherit it). ``users`` (name ->
     role of Airflow's simple auth manager: ``viewer``, ``user``, ``op``, ``admin``) replaces "everyone is an
     admin" with those users, each with a generated password; ``cluster.client`` is then ``admin``'s.
+    ``celery_workers`` switches the executor to Celery (broker ``broker_url``, a Redis URL) and starts
+    those workers (components ``celery-<name>``) besides the other components. ``cluster_id`` (default: a
+    new one) names the cluster's database, broker keys and queues: a test that writes its DAG files before
+    the cluster starts picks it to spell its queues (:func:`celery_queue`).
     """
     root = Path(tempfile.mkdtemp(prefix="amlpipe-cluster-"))
-    db_name = f"amlpipe_e2e_{uuid.uuid4().hex[:10]}"
+    cluster_id = cluster_id or uuid.uuid4().hex[:10]
+    db_name = f"amlpipe_e2e_{cluster_id}"
     port = free_port()
     env = _base_env()
     env.update(
@@ -354,8 +521,12 @@ def airflow_cluster(
         env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] = "False"
         env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] = ",".join(f"{n}:{r}" for n, r in users.items())
         env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] = str(root / "passwords.json")
+    if celery_workers:
+        env.update(_celery_env(cluster_id, root, f"{_PG_SERVER}/{db_name}", broker_url))
+        (root / "pymodules").mkdir()
+        (root / "pymodules" / "amlpipe_cluster_host.py").write_text(_HOSTNAME_MODULE)
     env.update(extra_env or {})
-    cluster = AirflowCluster(root, port, env, passwords)
+    cluster = AirflowCluster(root, port, env, passwords, cluster_id=cluster_id)
     cluster.home.mkdir(parents=True)
     cluster.log_dir.mkdir(parents=True)
     _fill_dags_folder(cluster.dags_folder, dags)
@@ -374,10 +545,14 @@ def airflow_cluster(
             cluster.start("dag-processor")
             cluster.start("triggerer", "--skip-serve-logs")
             cluster.wait_healthy()
+            for worker in celery_workers:
+                cluster.start_worker(worker)
             yield cluster
         finally:
             cluster.client.close()
             cluster.stop()
     finally:
+        if celery_workers:
+            _drop_broker_keys(broker_url, f"amlpipe_{cluster_id}_")
         _admin_sql(f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
         shutil.rmtree(root, ignore_errors=True)
