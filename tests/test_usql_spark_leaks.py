@@ -152,7 +152,8 @@ def test_leak_cases_cover_the_duckdb_translator() -> None:
     import ast
     import inspect
 
-    from airflow_provider_amlpipe.usql import duckdb_exprs, exprs_strings, exprs_windows
+    from airflow_provider_amlpipe.usql.dialects.duckdb import exprs as duckdb_exprs
+    from airflow_provider_amlpipe.usql.dialects.duckdb import exprs_strings, exprs_windows
 
     methods = {"_static_member", "_property", "_static_call", "_convert", "_math", "_method", "_string_method",
                "_sql_function", "_aggregate"}  # fmt: skip

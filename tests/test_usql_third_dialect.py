@@ -11,7 +11,7 @@ import pytest
 
 from airflow_provider_amlpipe.usql import UsqlError, translate_to_spark
 from airflow_provider_amlpipe.usql import nodes as n
-from airflow_provider_amlpipe.usql.duckdb_exprs import ExprTranslator, Scope, Typed
+from airflow_provider_amlpipe.usql.dialects.duckdb.exprs import ExprTranslator, Scope, Typed
 from airflow_provider_amlpipe.usql.emitter import Emitter, Rowset
 from airflow_provider_amlpipe.usql.exprs_common import q
 from airflow_provider_amlpipe.usql.parser import parse

@@ -23,7 +23,7 @@ from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql import types as t
 from airflow_provider_amlpipe.usql.catalog import CatalogObject
 from airflow_provider_amlpipe.usql.consts import Encoding, NotConstant, fold, fold_datetime_parse
-from airflow_provider_amlpipe.usql.duckdb_exprs import ExprTranslator, Scope, Typed, non_column_type
+from airflow_provider_amlpipe.usql.dialects.duckdb.exprs import ExprTranslator, Scope, Typed, non_column_type
 from airflow_provider_amlpipe.usql.emit_model import QualifiedName
 from airflow_provider_amlpipe.usql.errors import UsqlError
 from airflow_provider_amlpipe.usql.filesets import FileSet

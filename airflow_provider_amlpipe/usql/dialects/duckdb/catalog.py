@@ -17,7 +17,7 @@ from airflow_provider_amlpipe.usql.catalog import (
     CatalogObject,
     Database,
 )
-from airflow_provider_amlpipe.usql.duckdb_exprs import ExprTranslator, Scope, lit, q
+from airflow_provider_amlpipe.usql.dialects.duckdb.exprs import ExprTranslator, Scope, lit, q
 from airflow_provider_amlpipe.usql.emit_model import EmittedStatement, QualifiedName
 from airflow_provider_amlpipe.usql.errors import UsqlError
 from airflow_provider_amlpipe.usql.types import UType
@@ -34,7 +34,7 @@ def _sql_text(text: str) -> str:
 
 
 class CatalogStatements:
-    """Catalog statements of :class:`~.emit_duckdb.DuckDbEmitter` (a mixin of it)."""
+    """Catalog statements of :class:`~.emitter.DuckDbEmitter` (a mixin of it)."""
 
     source: str
     out: list[EmittedStatement]

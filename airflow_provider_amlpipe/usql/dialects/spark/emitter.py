@@ -23,17 +23,10 @@ from airflow_provider_amlpipe.usql import types as t
 from airflow_provider_amlpipe.usql.catalog import MASTER
 from airflow_provider_amlpipe.usql.consts import NotConstant, fold
 from airflow_provider_amlpipe.usql.csformat import FormatError
-from airflow_provider_amlpipe.usql.duckdb_exprs import Scope, Typed
-from airflow_provider_amlpipe.usql.emitter import Rowset
-from airflow_provider_amlpipe.usql.errors import UsqlError
-from airflow_provider_amlpipe.usql.filesets import (
-    is_file_set,
-)
-from airflow_provider_amlpipe.usql.options import TextFormat, text_format
-from airflow_provider_amlpipe.usql.parser import parse
-from airflow_provider_amlpipe.usql.spark_exprs import NOT_SPARK, SparkExprTranslator
-from airflow_provider_amlpipe.usql.spark_extract import SparkExtract
-from airflow_provider_amlpipe.usql.spark_values import (
+from airflow_provider_amlpipe.usql.dialects.duckdb.exprs import Scope, Typed
+from airflow_provider_amlpipe.usql.dialects.spark.exprs import NOT_SPARK, SparkExprTranslator
+from airflow_provider_amlpipe.usql.dialects.spark.extract import SparkExtract
+from airflow_provider_amlpipe.usql.dialects.spark.values import (
     bq,
     cs_tostring,
     slit,
@@ -41,6 +34,13 @@ from airflow_provider_amlpipe.usql.spark_values import (
     strict_parse,
     to_spark_pattern,
 )
+from airflow_provider_amlpipe.usql.emitter import Rowset
+from airflow_provider_amlpipe.usql.errors import UsqlError
+from airflow_provider_amlpipe.usql.filesets import (
+    is_file_set,
+)
+from airflow_provider_amlpipe.usql.options import TextFormat, text_format
+from airflow_provider_amlpipe.usql.parser import parse
 from airflow_provider_amlpipe.usql.types import UType
 
 __all__ = ["SparkEmitter", "SparkStatement", "translate_to_spark"]

@@ -30,7 +30,7 @@ _FRAMED = frozenset(AGGREGATES) | {"FIRST_VALUE", "LAST_VALUE"}
 
 
 class SqlFunctions:
-    """Methods of :class:`~.duckdb_exprs.ExprTranslator`: aggregates, windows, percentiles."""
+    """Methods of :class:`~.exprs.ExprTranslator`: aggregates, windows, percentiles."""
 
     # provided by ExprTranslator
     _args: Callable[[n.Call, Scope, tuple[int, ...], str], list[Typed]]

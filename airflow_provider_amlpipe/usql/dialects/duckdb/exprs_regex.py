@@ -128,7 +128,7 @@ def dotnet_replacement(repl: str) -> str:
 
 
 class RegexCalls:
-    """Methods of :class:`~.duckdb_exprs.ExprTranslator`: the static Regex methods (IsMatch, Replace, Split, Match)."""
+    """Methods of :class:`~.exprs.ExprTranslator`: the static Regex methods (IsMatch, Replace, Split, Match)."""
 
     # provided by ExprTranslator
     _strlit: Callable[[str], str]

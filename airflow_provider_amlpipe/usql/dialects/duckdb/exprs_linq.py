@@ -29,7 +29,7 @@ _NO_ELEMENTS = "Sequence contains no elements"
 
 
 class LinqCalls:
-    """Methods of :class:`~.duckdb_exprs.ExprTranslator`: LINQ methods and lambdas over SqlArray and SqlMap values."""
+    """Methods of :class:`~.exprs.ExprTranslator`: LINQ methods and lambdas over SqlArray and SqlMap values."""
 
     # provided by ExprTranslator
     _element_at: Callable[[str, str], str]

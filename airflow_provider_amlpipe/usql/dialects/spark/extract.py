@@ -1,4 +1,4 @@
-"""EXTRACT of :class:`~.emit_spark.SparkEmitter` (a mixin of it): a raw ``USING csv`` view with every field read as
+"""EXTRACT of :class:`~.emitter.SparkEmitter` (a mixin of it): a raw ``USING csv`` view with every field read as
 text, then a typed view converting the fields with C# parsing rules; a file set is a glob, its virtual columns come
 from each row's file path with the pattern's regex."""
 
@@ -9,6 +9,13 @@ from dataclasses import dataclass
 
 from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql import types as t
+from airflow_provider_amlpipe.usql.dialects.spark.values import (
+    _WS,
+    bq,
+    slit,
+    strict_parse,
+    try_parse,
+)
 from airflow_provider_amlpipe.usql.emitter import Emitter
 from airflow_provider_amlpipe.usql.errors import UsqlError
 from airflow_provider_amlpipe.usql.filesets import (
@@ -20,18 +27,11 @@ from airflow_provider_amlpipe.usql.filesets import (
     parse_file_set,
 )
 from airflow_provider_amlpipe.usql.options import TextFormat, text_format
-from airflow_provider_amlpipe.usql.spark_values import (
-    _WS,
-    bq,
-    slit,
-    strict_parse,
-    try_parse,
-)
 from airflow_provider_amlpipe.usql.types import UType
 
 
 class SparkExtract(Emitter):
-    """EXTRACT and file sets of :class:`~.emit_spark.SparkEmitter`."""
+    """EXTRACT and file sets of :class:`~.emitter.SparkEmitter`."""
 
     raw_counter: int
     add: Callable[[str, n.Pos], None]

@@ -18,8 +18,8 @@ from airflow_provider_amlpipe.usql.csformat import (
     split_sections,
     to_strftime,
 )
+from airflow_provider_amlpipe.usql.dialects.duckdb.exprs_datetime import _DAY_NAMES
 from airflow_provider_amlpipe.usql.exprs_common import Scope, lit
-from airflow_provider_amlpipe.usql.exprs_datetime import _DAY_NAMES
 from airflow_provider_amlpipe.usql.types import UType
 
 if TYPE_CHECKING:
@@ -176,7 +176,7 @@ def cs_tostring(sql: str, typ: UType) -> str:
 
 
 class Formatting:
-    """Methods of :class:`~.duckdb_exprs.ExprTranslator`: ToString(format) and String.Format."""
+    """Methods of :class:`~.exprs.ExprTranslator`: ToString(format) and String.Format."""
 
     # provided by ExprTranslator
     _strlit: Callable[[str], str]

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql import types as t
+from airflow_provider_amlpipe.usql.dialects.duckdb.exprs_datetime import _CULTURE_COMPARE
+from airflow_provider_amlpipe.usql.dialects.duckdb.exprs_format import cs_tostring
 from airflow_provider_amlpipe.usql.exprs_common import Scope, Typed
-from airflow_provider_amlpipe.usql.exprs_datetime import _CULTURE_COMPARE
-from airflow_provider_amlpipe.usql.exprs_format import cs_tostring
 from airflow_provider_amlpipe.usql.types import UType
 
 if TYPE_CHECKING:
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 class StringMethods:
-    """Methods of :class:`~.duckdb_exprs.ExprTranslator`: string methods, string.Join and String.CompareOrdinal."""
+    """Methods of :class:`~.exprs.ExprTranslator`: string methods, string.Join and String.CompareOrdinal."""
 
     # provided by ExprTranslator
     _args: Callable[[n.Call, Scope, tuple[int, ...], str], list[Typed]]

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 class Constructors:
-    """Methods of :class:`~.duckdb_exprs.ExprTranslator`: ``new`` expressions."""
+    """Methods of :class:`~.exprs.ExprTranslator`: ``new`` expressions."""
 
     # provided by ExprTranslator
     MAKE_TIMESTAMP: str

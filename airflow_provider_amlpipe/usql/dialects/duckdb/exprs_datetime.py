@@ -29,7 +29,7 @@ _CULTURE_COMPARE = ("string comparison with Compare/CompareTo is culture-sensiti
 
 
 class DateTimeMembers:
-    """Methods of :class:`~.duckdb_exprs.ExprTranslator`: DateTime and TimeSpan calls, parts and arithmetic."""
+    """Methods of :class:`~.exprs.ExprTranslator`: DateTime and TimeSpan calls, parts and arithmetic."""
 
     # provided by ExprTranslator
     _args: Callable[[n.Call, Scope, tuple[int, ...], str], list[Typed]]

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 class Operators:
-    """Methods of :class:`~.duckdb_exprs.ExprTranslator`: operators, ?:, CASE, casts and the SQL predicates."""
+    """Methods of :class:`~.exprs.ExprTranslator`: operators, ?:, CASE, casts and the SQL predicates."""
 
     # provided by ExprTranslator
     _bitwise: Callable[[str, str, str], str]

@@ -1,6 +1,6 @@
 """C# expressions -> Spark SQL (3.5 / 4.x), with C# types and null semantics where Spark can express them.
 
-A subclass of the DuckDB :class:`~.duckdb_exprs.ExprTranslator`: name resolution, typing and the
+A subclass of the DuckDB :class:`~.exprs.ExprTranslator`: name resolution, typing and the
 dialect-neutral operators (``CASE``, ``IN``, ``LIKE``, ``BETWEEN``, ``IS NULL``, windows) are shared;
 every method that writes dialect-specific SQL is overridden here. Whatever has no faithful Spark
 form raises :class:`UsqlError` ("cannot be translated to Spark SQL: ...") instead of emitting SQL
@@ -19,9 +19,13 @@ from airflow_provider_amlpipe.usql import types as t
 from airflow_provider_amlpipe.usql.csformat import (
     FormatError,
 )
-from airflow_provider_amlpipe.usql.duckdb_exprs import _PARSE_TARGET, ExprTranslator, Scope, parse_composite_format
-from airflow_provider_amlpipe.usql.errors import UsqlError
-from airflow_provider_amlpipe.usql.spark_values import (
+from airflow_provider_amlpipe.usql.dialects.duckdb.exprs import (
+    _PARSE_TARGET,
+    ExprTranslator,
+    Scope,
+    parse_composite_format,
+)
+from airflow_provider_amlpipe.usql.dialects.spark.values import (
     _WS,
     SPARK_TYPES,
     bq,
@@ -31,6 +35,7 @@ from airflow_provider_amlpipe.usql.spark_values import (
     strict_parse,
     to_spark_pattern,
 )
+from airflow_provider_amlpipe.usql.errors import UsqlError
 from airflow_provider_amlpipe.usql.types import UType
 
 Typed = tuple[str, UType]

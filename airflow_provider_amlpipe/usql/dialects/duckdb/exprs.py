@@ -6,22 +6,27 @@ from collections.abc import Callable
 
 from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql import types as t
+from airflow_provider_amlpipe.usql.dialects.duckdb.exprs_datetime import (
+    _CULTURE_COMPARE,
+    _DAY_NAMES,
+    TIMESPAN,
+    DateTimeMembers,
+)
+from airflow_provider_amlpipe.usql.dialects.duckdb.exprs_format import Formatting, cs_tostring
+from airflow_provider_amlpipe.usql.dialects.duckdb.exprs_format import custom_number_sql as custom_number_sql
+from airflow_provider_amlpipe.usql.dialects.duckdb.exprs_format import parse_composite_format as parse_composite_format
+from airflow_provider_amlpipe.usql.dialects.duckdb.exprs_linq import _SUM_TYPE, LINQ_METHODS, LinqCalls
+from airflow_provider_amlpipe.usql.dialects.duckdb.exprs_new import Constructors
+from airflow_provider_amlpipe.usql.dialects.duckdb.exprs_operators import Operators
+from airflow_provider_amlpipe.usql.dialects.duckdb.exprs_regex import RegexCalls
+from airflow_provider_amlpipe.usql.dialects.duckdb.exprs_regex import dotnet_regex_to_re2 as dotnet_regex_to_re2
+from airflow_provider_amlpipe.usql.dialects.duckdb.exprs_regex import dotnet_replacement as dotnet_replacement
+from airflow_provider_amlpipe.usql.dialects.duckdb.exprs_strings import StringMethods
+from airflow_provider_amlpipe.usql.dialects.duckdb.exprs_windows import AGGREGATES as AGGREGATES
+from airflow_provider_amlpipe.usql.dialects.duckdb.exprs_windows import WINDOW_ONLY as WINDOW_ONLY
+from airflow_provider_amlpipe.usql.dialects.duckdb.exprs_windows import SqlFunctions
 from airflow_provider_amlpipe.usql.errors import UsqlError
 from airflow_provider_amlpipe.usql.exprs_common import Scope, Typed, lit, q
-from airflow_provider_amlpipe.usql.exprs_datetime import _CULTURE_COMPARE, _DAY_NAMES, TIMESPAN, DateTimeMembers
-from airflow_provider_amlpipe.usql.exprs_format import Formatting, cs_tostring
-from airflow_provider_amlpipe.usql.exprs_format import custom_number_sql as custom_number_sql
-from airflow_provider_amlpipe.usql.exprs_format import parse_composite_format as parse_composite_format
-from airflow_provider_amlpipe.usql.exprs_linq import _SUM_TYPE, LINQ_METHODS, LinqCalls
-from airflow_provider_amlpipe.usql.exprs_new import Constructors
-from airflow_provider_amlpipe.usql.exprs_operators import Operators
-from airflow_provider_amlpipe.usql.exprs_regex import RegexCalls
-from airflow_provider_amlpipe.usql.exprs_regex import dotnet_regex_to_re2 as dotnet_regex_to_re2
-from airflow_provider_amlpipe.usql.exprs_regex import dotnet_replacement as dotnet_replacement
-from airflow_provider_amlpipe.usql.exprs_strings import StringMethods
-from airflow_provider_amlpipe.usql.exprs_windows import AGGREGATES as AGGREGATES
-from airflow_provider_amlpipe.usql.exprs_windows import WINDOW_ONLY as WINDOW_ONLY
-from airflow_provider_amlpipe.usql.exprs_windows import SqlFunctions
 from airflow_provider_amlpipe.usql.types import UType
 
 _STATIC_CLASSES = {"Math", "string", "String", "Convert", "DateTime", "Int32", "Int64", "int", "long", "double",

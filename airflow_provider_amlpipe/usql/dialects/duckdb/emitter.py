@@ -6,8 +6,8 @@ converted with C# parsing rules; OUTPUT becomes ``COPY (one formatted line per r
 DuckDB streams the files itself and the output bytes follow the outputter's documented format.
 
 The dialect-neutral part is :class:`~.emitter.Emitter`; the catalog statements, EXTRACT, OUTPUT and the routines
-(views, functions, procedures, script-bound objects) are mixins of :class:`DuckDbEmitter` (``emit_catalog``,
-``emit_extract``, ``emit_output``, ``emit_routines``); the SQL prelude is ``emit_prelude``, the emitted data types
+(views, functions, procedures, script-bound objects) are mixins of :class:`DuckDbEmitter` (``catalog``,
+``extract``, ``output``, ``routines``); the SQL prelude is ``prelude``, the emitted data types
 ``emit_model``.
 """
 
@@ -21,7 +21,8 @@ from pathlib import Path
 from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql import types as t
 from airflow_provider_amlpipe.usql.catalog import DBO, MASTER, Catalog
-from airflow_provider_amlpipe.usql.duckdb_exprs import (
+from airflow_provider_amlpipe.usql.dialects.duckdb.catalog import CatalogStatements
+from airflow_provider_amlpipe.usql.dialects.duckdb.exprs import (
     ExprTranslator,
     Scope,
     Typed,
@@ -29,11 +30,10 @@ from airflow_provider_amlpipe.usql.duckdb_exprs import (
     parse_string_as,
     q,
 )
-from airflow_provider_amlpipe.usql.emit_catalog import CatalogStatements
-from airflow_provider_amlpipe.usql.emit_extract import ExtractInputs
+from airflow_provider_amlpipe.usql.dialects.duckdb.extract import ExtractInputs
+from airflow_provider_amlpipe.usql.dialects.duckdb.output import OutputStatements
+from airflow_provider_amlpipe.usql.dialects.duckdb.routines import Routines
 from airflow_provider_amlpipe.usql.emit_model import EmittedStatement
-from airflow_provider_amlpipe.usql.emit_output import OutputStatements
-from airflow_provider_amlpipe.usql.emit_routines import Routines
 from airflow_provider_amlpipe.usql.emitter import Rowset
 from airflow_provider_amlpipe.usql.jobinfo import JobInfo
 from airflow_provider_amlpipe.usql.parser import INFERRED_TYPE

@@ -16,7 +16,7 @@ from pathlib import Path
 from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql import parquet
 from airflow_provider_amlpipe.usql import types as t
-from airflow_provider_amlpipe.usql.duckdb_exprs import STRICT_INTEGER, lit, parse_string_as, q
+from airflow_provider_amlpipe.usql.dialects.duckdb.exprs import STRICT_INTEGER, lit, parse_string_as, q
 from airflow_provider_amlpipe.usql.emit_model import EmittedStatement, InputCopy
 from airflow_provider_amlpipe.usql.errors import UsqlError
 from airflow_provider_amlpipe.usql.filesets import (
@@ -35,7 +35,7 @@ _INTEGER_GROUP = "'^[\\t-\\r ]*([+-]?[0-9]+)[\\t-\\r ]*$'"
 
 
 class ExtractInputs:
-    """EXTRACT of :class:`~.emit_duckdb.DuckDbEmitter` (a mixin of it)."""
+    """EXTRACT of :class:`~.emitter.DuckDbEmitter` (a mixin of it)."""
 
     source: str
     out: list[EmittedStatement]

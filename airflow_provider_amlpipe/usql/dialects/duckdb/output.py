@@ -9,7 +9,7 @@ from pathlib import Path
 from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql import parquet
 from airflow_provider_amlpipe.usql.csformat import FormatError, to_strftime
-from airflow_provider_amlpipe.usql.duckdb_exprs import ExprTranslator, Scope, cs_tostring, lit, q
+from airflow_provider_amlpipe.usql.dialects.duckdb.exprs import ExprTranslator, Scope, cs_tostring, lit, q
 from airflow_provider_amlpipe.usql.emit_model import EmittedStatement
 from airflow_provider_amlpipe.usql.errors import UsqlError
 from airflow_provider_amlpipe.usql.options import TextFormat, text_format
@@ -17,7 +17,7 @@ from airflow_provider_amlpipe.usql.types import UType
 
 
 class OutputStatements:
-    """OUTPUT of :class:`~.emit_duckdb.DuckDbEmitter` (a mixin of it)."""
+    """OUTPUT of :class:`~.emitter.DuckDbEmitter` (a mixin of it)."""
 
     source: str
     out: list[EmittedStatement]
