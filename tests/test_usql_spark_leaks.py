@@ -15,8 +15,8 @@ from sparktools import NOT_SPARK, run_both, spark
 from airflow_provider_amlpipe.usql import UsqlError, compile_script, translate_to_spark
 
 # ---------------------------------------------------------------- no DuckDB SQL leaks into Spark output
-# SparkExprTranslator subclasses the DuckDB ExprTranslator: a C# member the DuckDB translator handles and Spark
-# does not override would emit DuckDB SQL. Each case below is a branch of duckdb_exprs (_static_member, _property,
+# The dialect-neutral translator dispatches each C# member to the dialect's SQL: a member whose Spark SQL were
+# DuckDB's would be wrong. Each case below is a branch of the neutral translator (_static_member, _property,
 # _static_call, _convert, _math, _method, _string_method, _sql_function, _aggregate); each must translate to SQL
 # that Spark evaluates to DuckDB's value, or be refused.
 
@@ -152,13 +152,12 @@ def test_leak_cases_cover_the_duckdb_translator() -> None:
     import ast
     import inspect
 
-    from airflow_provider_amlpipe.usql.dialects.duckdb import exprs as duckdb_exprs
-    from airflow_provider_amlpipe.usql.dialects.duckdb import exprs_strings, exprs_windows
+    from airflow_provider_amlpipe.usql import translate_base, translate_calls, translate_ops
 
     methods = {"_static_member", "_property", "_static_call", "_convert", "_math", "_method", "_string_method",
                "_sql_function", "_aggregate"}  # fmt: skip
-    names = set(duckdb_exprs.AGGREGATES) | set(duckdb_exprs.WINDOW_ONLY) | set(duckdb_exprs._CONVERT)
-    source = "\n".join(inspect.getsource(m) for m in (duckdb_exprs, exprs_strings, exprs_windows))
+    names = set(translate_ops.AGGREGATES) | set(translate_ops.WINDOW_ONLY) | set(translate_calls._CONVERT)
+    source = "\n".join(inspect.getsource(m) for m in (translate_base, translate_calls, translate_ops))
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.FunctionDef) and node.name in methods:
             names |= {c.value for c in ast.walk(node) if isinstance(c, ast.Constant) and isinstance(c.value, str)
@@ -167,8 +166,8 @@ def test_leak_cases_cover_the_duckdb_translator() -> None:
     not_members = {"NULL", "Upper", "EXPLODE", "String", "SqlMap", "Infinity"}  # SQL text, name fragments, errors
     missing = sorted(x for x in names - not_members if not re.search(rf"\b{x}\b", cases))
     assert not missing, f"no leak case uses {missing}"
-    parse_targets = set(duckdb_exprs._PARSE_TARGET.values())
-    parsed = {duckdb_exprs._PARSE_TARGET[m.group(1)] for m in re.finditer(r"\b(\w+)\.Parse\(", cases)}
+    parse_targets = set(translate_base._PARSE_TARGET.values())
+    parsed = {translate_base._PARSE_TARGET[m.group(1)] for m in re.finditer(r"\b(\w+)\.Parse\(", cases)}
     assert parse_targets <= parsed, f"no T.Parse case for {sorted(parse_targets - parsed)}"
 
 

@@ -23,14 +23,15 @@ from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql import types as t
 from airflow_provider_amlpipe.usql.catalog import CatalogObject
 from airflow_provider_amlpipe.usql.consts import Encoding, NotConstant, fold, fold_datetime_parse
-from airflow_provider_amlpipe.usql.dialects.duckdb.exprs import ExprTranslator, Scope, Typed, non_column_type
 from airflow_provider_amlpipe.usql.emit_model import QualifiedName
 from airflow_provider_amlpipe.usql.errors import UsqlError
+from airflow_provider_amlpipe.usql.exprs_common import Scope, Typed
 from airflow_provider_amlpipe.usql.filesets import FileSet
 from airflow_provider_amlpipe.usql.jobinfo import JobInfo
 from airflow_provider_amlpipe.usql.options import TextFormat
 from airflow_provider_amlpipe.usql.parser import INFERRED_TYPE
 from airflow_provider_amlpipe.usql.paths import PathMap, is_remote
+from airflow_provider_amlpipe.usql.translator import Translator, non_column_type
 from airflow_provider_amlpipe.usql.types import UType
 
 #: An argument whose value is not known at compile time.
@@ -65,7 +66,7 @@ class Emitter:
     """Compiles a parsed script to one SQL dialect's statements; one instance per script."""
 
     #: The expression translator of the dialect.
-    translator: ClassVar[type[ExprTranslator]]
+    translator: ClassVar[type[Translator]]
     #: Statement node type -> the name of the method that compiles it; any other statement is :meth:`unsupported`.
     statements: ClassVar[Mapping[type, str]]
 

@@ -17,9 +17,10 @@ from airflow_provider_amlpipe.usql.catalog import (
     CatalogObject,
     Database,
 )
-from airflow_provider_amlpipe.usql.dialects.duckdb.exprs import ExprTranslator, Scope, lit, q
+from airflow_provider_amlpipe.usql.dialects.duckdb.exprs import Scope, lit, q
 from airflow_provider_amlpipe.usql.emit_model import EmittedStatement, QualifiedName
 from airflow_provider_amlpipe.usql.errors import UsqlError
+from airflow_provider_amlpipe.usql.translator import Translator
 from airflow_provider_amlpipe.usql.types import UType
 
 
@@ -45,7 +46,7 @@ class CatalogStatements:
     current_db: str
     current_schema: str
     call_depth: int
-    x: ExprTranslator
+    x: Translator
     query: Callable[[n.Query], tuple[str, list[tuple[str, UType]]]]
 
     def _db(self, name: str, pos: n.Pos) -> Database | None:

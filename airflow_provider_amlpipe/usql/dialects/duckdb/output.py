@@ -9,10 +9,11 @@ from pathlib import Path
 from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql import parquet
 from airflow_provider_amlpipe.usql.csformat import FormatError, to_strftime
-from airflow_provider_amlpipe.usql.dialects.duckdb.exprs import ExprTranslator, Scope, cs_tostring, lit, q
+from airflow_provider_amlpipe.usql.dialects.duckdb.exprs import Scope, cs_tostring, lit, q
 from airflow_provider_amlpipe.usql.emit_model import EmittedStatement
 from airflow_provider_amlpipe.usql.errors import UsqlError
 from airflow_provider_amlpipe.usql.options import TextFormat, text_format
+from airflow_provider_amlpipe.usql.translator import Translator
 from airflow_provider_amlpipe.usql.types import UType
 
 
@@ -24,7 +25,7 @@ class OutputStatements:
     err: Callable[[n.Pos, str, str], UsqlError]
     _note: Callable[[n.Pos, str], None]
     constants: dict[str, object]
-    x: ExprTranslator
+    x: Translator
     path: Callable[..., Path]
     query: Callable[[n.Query], tuple[str, list[tuple[str, UType]]]]
     _format_value: Callable[[str, UType, TextFormat, n.Output], str]

@@ -23,7 +23,6 @@ from airflow_provider_amlpipe.usql import types as t
 from airflow_provider_amlpipe.usql.catalog import MASTER
 from airflow_provider_amlpipe.usql.consts import NotConstant, fold
 from airflow_provider_amlpipe.usql.csformat import FormatError
-from airflow_provider_amlpipe.usql.dialects.duckdb.exprs import Scope, Typed
 from airflow_provider_amlpipe.usql.dialects.spark.exprs import NOT_SPARK, SparkExprTranslator
 from airflow_provider_amlpipe.usql.dialects.spark.extract import SparkExtract
 from airflow_provider_amlpipe.usql.dialects.spark.values import (
@@ -36,6 +35,7 @@ from airflow_provider_amlpipe.usql.dialects.spark.values import (
 )
 from airflow_provider_amlpipe.usql.emitter import Rowset
 from airflow_provider_amlpipe.usql.errors import UsqlError
+from airflow_provider_amlpipe.usql.exprs_common import Scope, Typed
 from airflow_provider_amlpipe.usql.filesets import (
     is_file_set,
 )
