@@ -1,12 +1,13 @@
 """The dialect-neutral part of every emitter (:class:`Emitter`): the script's bookkeeping and checks, whatever SQL
 dialect is written.
 
-It owns the statement dispatch (each dialect lists the statements it translates, as data: :attr:`Emitter.statements`),
-binding (variables, constants, rowsets, ``@@JobInfo``), the typing of SELECT and VALUES, DECLARE (and EXTERNAL
-parameters), IF (folded at compile time), the set-operation checks, paths, ORDER BY/FETCH and the name checks. A
-dialect subclasses it, supplies its expression translator (:attr:`Emitter.translator`) and the render hooks
-(``_ident``, ``_type_sql``, ``_values_table``, ``_note``, ``_param_sql``, ``source_sql``, ``query``...), and reports
-what it cannot translate through :meth:`Emitter.unsupported`.
+It owns the statement and query dispatch (each dialect lists the statements and queries it translates, as data:
+:attr:`Emitter.statements`, :attr:`Emitter.queries`), binding (variables, constants, rowsets, ``@@JobInfo``), the
+typing of SELECT and VALUES, DECLARE (and EXTERNAL parameters), IF (folded at compile time), set operations and
+their checks, join conditions, EXTRACT columns, paths, ORDER BY/FETCH, the text of OUTPUT values and the name checks.
+A dialect subclasses it, supplies its expression translator (:attr:`Emitter.translator`, whose identifiers, types and
+value texts the emitter uses too) and the render hooks (``_values_table``, ``_note``, ``_param_sql``,
+``source_sql``, ...), and reports what it cannot translate through :meth:`Emitter.unsupported`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql import types as t
 from airflow_provider_amlpipe.usql.catalog import CatalogObject
 from airflow_provider_amlpipe.usql.consts import Encoding, NotConstant, fold, fold_datetime_parse
+from airflow_provider_amlpipe.usql.csformat import FormatError
 from airflow_provider_amlpipe.usql.emit_model import QualifiedName
 from airflow_provider_amlpipe.usql.errors import UsqlError
 from airflow_provider_amlpipe.usql.exprs_common import Scope, Typed
@@ -69,6 +71,9 @@ class Emitter:
     translator: ClassVar[type[Translator]]
     #: Statement node type -> the name of the method that compiles it; any other statement is :meth:`unsupported`.
     statements: ClassVar[Mapping[type, str]]
+    #: The query node types the dialect translates and the method of each (``query`` dispatches on it; any other
+    #: query is ``unsupported``).
+    queries: ClassVar[Mapping[type, str]] = {}
 
     def __init__(
         self,
@@ -93,15 +98,13 @@ class Emitter:
         self.x = self.translator(source, self._variable)
 
     # ------------------------------------------------------------ render hooks
-    @staticmethod
-    def _ident(name: str) -> str:
-        """A quoted identifier."""
-        raise NotImplementedError
+    def _ident(self, name: str) -> str:
+        """A quoted identifier (the translator's)."""
+        return self.x._ident(name)
 
-    @staticmethod
-    def _type_sql(ty: UType) -> str:
-        """The SQL type of a U-SQL type."""
-        raise NotImplementedError
+    def _type_sql(self, ty: UType) -> str:
+        """The SQL type of a U-SQL type (the translator's)."""
+        return self.x._type_sql(ty)
 
     @staticmethod
     def _values_table(rows: str, columns: str) -> str:
@@ -121,21 +124,20 @@ class Emitter:
         """FROM-clause SQL and the columns it brings into scope."""
         raise NotImplementedError
 
-    def query(self, qn: n.Query) -> tuple[str, list[tuple[str, UType]]]:
-        """A query's SQL and its columns."""
-        raise NotImplementedError
-
     def _char_code_text(self, col: str) -> str:
         """A char as its UTF-16 code (charFormat "uint16")."""
         raise NotImplementedError
 
     def _datetime_text(self, col: str, fmt: TextFormat, o: n.Output) -> str:
         """A DateTime in the outputter's dateTimeFormat."""
-        raise NotImplementedError
+        try:
+            return self.x._format_datetime(col, fmt.date_time_format, o.outputter.pos)
+        except FormatError as ex:
+            raise self.err(o.outputter.pos, "dateTimeFormat", str(ex)) from None
 
     def _value_text(self, col: str, ty: UType) -> str:
         """Any other value as C#'s ToString() writes it."""
-        raise NotImplementedError
+        return self.x._tostring(col, ty)
 
     def _quoted_text(self, v: str) -> str:
         """A text value in double quotes, inner quotes doubled (null stays null)."""
@@ -168,6 +170,86 @@ class Emitter:
 
     def err(self, pos: n.Pos, construct: str, message: str) -> UsqlError:
         return UsqlError(self.source, pos.line, pos.column, construct, message)
+
+    # ------------------------------------------------------------ queries
+    def query(self, qn: n.Query) -> tuple[str, list[tuple[str, UType]]]:
+        """The SQL of a query and its columns, by the dialect's :attr:`queries` table."""
+        handler = self.queries.get(type(qn))
+        if handler is None:
+            raise self.unsupported("query", qn)
+        result: tuple[str, list[tuple[str, UType]]] = getattr(self, handler)(qn)
+        return result
+
+    def rowset_query(self, qn: n.RowsetRef) -> tuple[str, list[tuple[str, UType]]]:
+        """All rows of a rowset variable."""
+        rs = self._rowset(qn)
+        return f"SELECT * FROM {self._ident(rs.view)}", list(rs.columns)
+
+    def set_op(self, qn: n.SetOp) -> tuple[str, list[tuple[str, UType]]]:
+        """UNION / INTERSECT / EXCEPT [ALL] of two queries with matching columns (``set_columns``)."""
+        ls, lc = self.query(qn.left)
+        rs_, rc = self.query(qn.right)
+        cols = self.set_columns(qn, lc, rc)
+        return self._set_op_sql(qn, ls, rs_), cols
+
+    def _set_op_sql(self, qn: n.SetOp, left: str, right: str) -> str:
+        """The SQL of a checked set operation."""
+        return f"(\n{left}\n) {qn.op + (' ALL' if qn.quantifier == 'ALL' else '')} (\n{right}\n)"
+
+    def join_condition(self, j: n.Join, left: Scope, right: Scope) -> str:
+        """`` ON <condition>`` of a join ("" without ON), after the checks of the two sides' aliases; in the condition,
+        C# ``==`` is SQL ``=`` (rows with null keys do not join)."""
+        dup = left.aliases() & right.aliases()
+        if dup:
+            raise self.err(j.pos, "JOIN", f"rowset alias {sorted(dup)[0]!r} is used twice; give each side an AS alias")
+        self._check_join_aliases(j, left, right)
+        if j.on is None:
+            return ""
+        self.x.in_join_condition = True
+        self.x.allow_aggregates = False
+        try:
+            return " ON " + self.x.bool_sql(j.on, Scope(left.columns + right.columns), "the JOIN condition")
+        finally:
+            self.x.in_join_condition = False
+            self.x.allow_aggregates = True
+
+    def _check_join_aliases(self, j: n.Join, left: Scope, right: Scope) -> None:
+        """The dialect's further checks of a join's rowset aliases."""
+
+    def extract_columns(self, e: n.Extract) -> list[tuple[str, UType]]:
+        """The columns of an EXTRACT: built-in scalar types, each named once."""
+        cols: list[tuple[str, UType]] = []
+        seen: set[str] = set()
+        for name, tr, pos in e.columns:
+            ty = t.resolve(tr)
+            if ty is None or ty.name in ("SqlArray", "SqlMap"):
+                raise self.err(tr.pos, "type", f"type {tr.name!r} cannot be extracted by the built-in extractors")
+            if name in seen:
+                raise self.err(pos, "EXTRACT", f"column {name!r} is defined twice")
+            seen.add(name)
+            cols.append((name, ty))
+        return cols
+
+    def drop_database_checked(self, st: n.DropDatabase, exists: bool, current_db: str) -> bool:
+        """The checks of DROP DATABASE of a database that ``exists`` (or not): False when there is nothing to drop
+        (IF EXISTS)."""
+        if not exists:
+            if st.if_exists:
+                self._note(st.pos, f"database {st.name} does not exist (IF EXISTS)")
+                return False
+            raise self.err(st.pos, "DROP DATABASE", f"database {st.name!r} does not exist")
+        if st.name == current_db:
+            raise self.err(st.pos, "DROP DATABASE", f"database {st.name!r} is in use (USE DATABASE master first)")
+        return True
+
+    def ordered(self, qn: n.Ordered) -> tuple[str, list[tuple[str, UType]]]:
+        """A query with ORDER BY ... OFFSET/FETCH."""
+        inner, cols = self.query(qn.query)
+        scope = Scope([(None, c, ty) for c, ty in cols])
+        sql = f"SELECT * FROM (\n{inner}\n) AS usql_ordered" + self._order_fetch(
+            qn.order_by, qn.offset, qn.fetch, scope
+        )
+        return sql, cols
 
     def _constant(self, e: n.Expr) -> object:
         try:
@@ -320,14 +402,20 @@ class Emitter:
         self.view_names.add(view.lower())
         return view
 
-    def path(self, e: n.Expr, construct: str, allow_file_set: bool = False) -> Path:
+    def constant_path(self, e: n.Expr, construct: str) -> str:
+        """A path as written: a constant, non-empty string expression."""
         try:
             v = fold(e, self.constants)
         except NotConstant:
             raise self.err(e.pos, construct, "the path must be a constant string expression") from None
         if not isinstance(v, str) or not v:
             raise self.err(e.pos, construct, "the path must be a non-empty string")
-        v = unquote(v)  # paths are URIs: "a%20b.csv" names the file "a b.csv" (the reference's Input/Output Files)
+        return v
+
+    def path(self, e: n.Expr, construct: str, allow_file_set: bool = False) -> Path:
+        v = unquote(
+            self.constant_path(e, construct)
+        )  # paths are URIs: "a%20b.csv" names the file "a b.csv" (the reference's Input/Output Files)
         if "{" in v and not allow_file_set:
             raise self.err(e.pos, "file set", f"file set patterns ({v!r}) are not supported in {construct}")
         mapped = self.path_map.apply(v)

@@ -40,6 +40,7 @@ class CatalogStatements:
     source: str
     out: list[EmittedStatement]
     err: Callable[[n.Pos, str, str], UsqlError]
+    drop_database_checked: Callable[[n.DropDatabase, bool, str], bool]
     _note: Callable[[n.Pos, str], None]
     catalog: Catalog
     attached: set[str]
@@ -84,13 +85,8 @@ class CatalogStatements:
     def drop_database(self, st: n.DropDatabase) -> None:
         if st.name == MASTER:
             raise self.err(st.pos, "DROP DATABASE", "the master database cannot be dropped")
-        if self._db(st.name, st.pos) is None:
-            if st.if_exists:
-                self._note(st.pos, f"database {st.name} does not exist (IF EXISTS)")
-                return
-            raise self.err(st.pos, "DROP DATABASE", f"database {st.name!r} does not exist")
-        if st.name == self.current_db:
-            raise self.err(st.pos, "DROP DATABASE", f"database {st.name!r} is in use (USE DATABASE master first)")
+        if not self.drop_database_checked(st, self._db(st.name, st.pos) is not None, self.current_db):
+            return
         self.catalog.drop(st.name)
         self.attached.discard(st.name)
         sql = f"DETACH DATABASE IF EXISTS {q(self.catalog.alias(st.name))};"

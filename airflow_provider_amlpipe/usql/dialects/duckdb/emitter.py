@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
+from typing import ClassVar
 
 from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql import types as t
@@ -47,6 +48,11 @@ class DuckDbEmitter(CatalogStatements, ExtractInputs, OutputStatements, Routines
     """Compiles a parsed script to DuckDB statements; one instance per script."""
 
     translator = ExprTranslator
+    queries: ClassVar[dict[type, str]] = {
+        n.RowsetRef: "rowset_query", n.TableRef: "table_query", n.TvfCall: "_call_function", n.Extract: "extract",
+        n.ExtractFileProperties: "extract_file_properties", n.Select: "select", n.SetOp: "set_op",
+        n.Ordered: "ordered", n.Sample: "sample", n.ByNameSetOp: "set_by_name",
+    }  # fmt: skip
 
     def __init__(
         self,
@@ -68,16 +74,6 @@ class DuckDbEmitter(CatalogStatements, ExtractInputs, OutputStatements, Routines
         self.copy_root: Path | None = None  # where the UTF-8 copies of inputs go (see InputCopy), made when needed
 
     # ------------------------------------------------------------ render hooks (overridden for Spark)
-    @staticmethod
-    def _ident(name: str) -> str:
-        """A quoted identifier."""
-        return q(name)
-
-    @staticmethod
-    def _type_sql(ty: UType) -> str:
-        """The SQL type of a U-SQL type."""
-        return ty.duckdb()
-
     @staticmethod
     def _values_table(rows: str, columns: str) -> str:
         """A ``VALUES`` table of the parenthesised, comma-separated ``rows``."""
@@ -139,39 +135,12 @@ class DuckDbEmitter(CatalogStatements, ExtractInputs, OutputStatements, Routines
         sql, cols = self.query(a.query)
         self._new_rowset(a.name, sql, cols, a.pos)
 
-    def query(self, qn: n.Query) -> tuple[str, list[tuple[str, UType]]]:
-        if isinstance(qn, n.RowsetRef):
-            rs = self._rowset(qn)
-            return f"SELECT * FROM {q(rs.view)}", list(rs.columns)
-        if isinstance(qn, n.TableRef):
-            rel, cols = self._relation(qn.table, qn.pos)
-            return f"SELECT * FROM {rel} AS usql_rel", cols
-        if isinstance(qn, n.TvfCall):
-            return self._call_function(qn)
-        if isinstance(qn, n.Extract):
-            return self.extract(qn)
-        if isinstance(qn, n.ExtractFileProperties):
-            return self.extract_with_properties(qn.extract, dict(qn.properties))
-        if isinstance(qn, n.Select):
-            return self.select(qn)
-        if isinstance(qn, n.SetOp):
-            ls, lc = self.query(qn.left)
-            rs_, rc = self.query(qn.right)
-            cols = self.set_columns(qn, lc, rc)
-            op = qn.op + (" ALL" if qn.quantifier == "ALL" else "")
-            return f"(\n{ls}\n) {op} (\n{rs_}\n)", cols
-        if isinstance(qn, n.Ordered):
-            inner, cols = self.query(qn.query)
-            scope = Scope([(None, c, ty) for c, ty in cols])
-            sql = f"SELECT * FROM (\n{inner}\n) AS usql_ordered" + self._order_fetch(
-                qn.order_by, qn.offset, qn.fetch, scope
-            )
-            return sql, cols
-        if isinstance(qn, n.Sample):
-            return self.sample(qn)
-        if isinstance(qn, n.ByNameSetOp):
-            return self.set_by_name(qn)
-        raise self.unsupported("query", qn)
+    def table_query(self, qn: n.TableRef) -> tuple[str, list[tuple[str, UType]]]:
+        rel, cols = self._relation(qn.table, qn.pos)
+        return f"SELECT * FROM {rel} AS usql_rel", cols
+
+    def extract_file_properties(self, qn: n.ExtractFileProperties) -> tuple[str, list[tuple[str, UType]]]:
+        return self.extract_with_properties(qn.extract, dict(qn.properties))
 
     def set_by_name(self, s: n.ByNameSetOp) -> tuple[str, list[tuple[str, UType]]]:
         """Set operations ``BY NAME`` after the reference: the matched columns are those named on both sides
@@ -352,25 +321,15 @@ class DuckDbEmitter(CatalogStatements, ExtractInputs, OutputStatements, Routines
         self._check_case([(c, up.pos) for c, _ in cols], "UNPIVOT")
         return f"(\n{sql}\n) AS {q(up.alias)}", Scope([(up.alias, c, ty) for c, ty in cols])
 
+    def _check_join_aliases(self, j: n.Join, left: Scope, right: Scope) -> None:
+        self._check_case([(a, j.pos) for a in [*left.aliases(), *right.aliases()]], "JOIN", "rowset aliases")
+
     def join(self, j: n.Join) -> tuple[str, Scope]:
         left_sql, left = self.source_sql(j.left)
         if isinstance(j.right, n.Explode):
             return self.explode(left_sql, left, j.right)
         right_sql, right = self.source_sql(j.right)
-        dup = left.aliases() & right.aliases()
-        if dup:
-            raise self.err(j.pos, "JOIN", f"rowset alias {sorted(dup)[0]!r} is used twice; give each side an AS alias")
-        self._check_case([(a, j.pos) for a in [*left.aliases(), *right.aliases()]], "JOIN", "rowset aliases")
-        both = Scope(left.columns + right.columns)
-        on = ""
-        if j.on is not None:
-            self.x.in_join_condition = True
-            self.x.allow_aggregates = False
-            try:
-                on = " ON " + self.x.bool_sql(j.on, both, "the JOIN condition")
-            finally:
-                self.x.in_join_condition = False
-                self.x.allow_aggregates = True
+        on = self.join_condition(j, left, right)
         kind = j.kind
         if kind.endswith("SEMIJOIN"):
             anti = "ANTI" in kind

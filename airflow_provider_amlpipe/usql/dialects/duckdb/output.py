@@ -8,8 +8,7 @@ from pathlib import Path
 
 from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql import parquet
-from airflow_provider_amlpipe.usql.csformat import FormatError, to_strftime
-from airflow_provider_amlpipe.usql.dialects.duckdb.exprs import Scope, cs_tostring, lit, q
+from airflow_provider_amlpipe.usql.dialects.duckdb.exprs import Scope, lit, q
 from airflow_provider_amlpipe.usql.emit_model import EmittedStatement
 from airflow_provider_amlpipe.usql.errors import UsqlError
 from airflow_provider_amlpipe.usql.options import TextFormat, text_format
@@ -105,18 +104,6 @@ class OutputStatements:
     def _char_code_text(col: str) -> str:
         """A char as its UTF-16 code (charFormat "uint16")."""
         return f"CAST(unicode({col}) AS VARCHAR)"
-
-    def _datetime_text(self, col: str, fmt: TextFormat, o: n.Output) -> str:
-        """A DateTime in the outputter's dateTimeFormat."""
-        try:
-            return f"strftime({col}, {lit(to_strftime(fmt.date_time_format))})"
-        except FormatError as ex:
-            raise self.err(o.outputter.pos, "dateTimeFormat", str(ex)) from None
-
-    @staticmethod
-    def _value_text(col: str, ty: UType) -> str:
-        """Any other value as C#'s ToString() writes it."""
-        return cs_tostring(col, ty)
 
     @staticmethod
     def _quoted_text(v: str) -> str:

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from airflow_provider_amlpipe.usql import nodes as n
-from airflow_provider_amlpipe.usql import types as t
 from airflow_provider_amlpipe.usql.dialects.spark.values import (
     _WS,
     bq,
@@ -42,16 +41,7 @@ class SparkExtract(Emitter):
         fmt = text_format(e.extractor, self.source, self.constants)
         paths = [self.spark_path(p, "EXTRACT", allow_file_set=True) for p in e.paths]
         file_set = self._file_set(paths, e)
-        cols: list[tuple[str, UType]] = []
-        seen: set[str] = set()
-        for name, tr, pos in e.columns:
-            ty = t.resolve(tr)
-            if ty is None or ty.name in ("SqlArray", "SqlMap"):
-                raise self.err(tr.pos, "type", f"type {tr.name!r} cannot be extracted by the built-in extractors")
-            if name in seen:
-                raise self.err(pos, "EXTRACT", f"column {name!r} is defined twice")
-            seen.add(name)
-            cols.append((name, ty))
+        cols = self.extract_columns(e)
         fs_cols = _helper_prefix("usql_fs", [c for c, _ in cols])  # the file path and the regex groups
         virtual = self._spark_virtual_columns(file_set, fs_cols, dict(cols), e) if file_set else {}
         read_cols = [(c, ty) for c, ty in cols if c not in virtual]
