@@ -64,6 +64,17 @@ class ScriptBound:
     rowset: Rowset | None = None
 
 
+#: The statements of every script and the Emitter methods compiling them (a dialect's ``statements`` start here).
+SCRIPT_STATEMENTS: dict[type, str] = {
+    n.Declare: "declare", n.Assign: "assign", n.Output: "output", n.Ignored: "ignored",
+}  # fmt: skip
+#: Database and table statements and the (dialect's) methods compiling them.
+DATABASE_STATEMENTS: dict[type, str] = {
+    n.UseDatabase: "use_database", n.CreateDatabase: "create_database", n.DropDatabase: "drop_database",
+    n.CreateTable: "create_table", n.DropTable: "drop_table", n.Insert: "insert",
+}  # fmt: skip
+
+
 class Emitter:
     """Compiles a parsed script to one SQL dialect's statements; one instance per script."""
 
@@ -117,8 +128,35 @@ class Emitter:
         raise NotImplementedError
 
     def _param_sql(self, raw: str, typ: UType, d: n.Declare) -> Typed:
-        """The value of the ``DECLARE EXTERNAL`` parameter ``d`` passed as the text ``raw``."""
-        raise NotImplementedError
+        """The value of the ``DECLARE EXTERNAL`` parameter ``d`` passed as the text ``raw``, checked here."""
+        if typ.name == "string":
+            return self.x._strlit(raw), typ
+        if typ.name == "bool" and raw.strip().lower() not in ("true", "false"):
+            raise self.err(d.pos, "DECLARE EXTERNAL", f"parameter @{d.name}={raw!r} is not a bool")
+        if typ.is_numeric:
+            try:
+                float(raw)
+            except ValueError:
+                raise self.err(d.pos, "DECLARE EXTERNAL", f"parameter @{d.name}={raw!r} is not a {typ}") from None
+        return self._param_value(raw, typ, d), typ
+
+    def _param_value(self, raw: str, typ: UType, d: n.Declare) -> str:
+        """The SQL of a checked parameter value of a type other than string."""
+        return f"({self.x._parse(self.x._strlit(raw), typ.name, f'@{d.name}', d.pos)})"
+
+    def _column_types(
+        self, columns: tuple[tuple[str, n.TypeRef, n.Pos], ...], construct: str
+    ) -> list[tuple[str, UType]]:
+        """The typed columns of a CREATE TABLE / CREATE FUNCTION: known types, each name once."""
+        cols: list[tuple[str, UType]] = []
+        for cname, tr, pos in columns:
+            ty = t.resolve(tr)
+            if ty is None:
+                raise self.err(tr.pos, "type", f"unknown column type {tr.name!r}")
+            if any(c == cname for c, _ in cols):
+                raise self.err(pos, construct, f"column {cname!r} is defined twice")
+            cols.append((cname, ty))
+        return cols
 
     def source_sql(self, src: n.Source) -> tuple[str, Scope]:
         """FROM-clause SQL and the columns it brings into scope."""
@@ -241,6 +279,22 @@ class Emitter:
         if st.name == current_db:
             raise self.err(st.pos, "DROP DATABASE", f"database {st.name!r} is in use (USE DATABASE master first)")
         return True
+
+    def exploded(self, left: Scope, ex: n.Explode) -> tuple[str, UType, Scope]:
+        """CROSS/OUTER APPLY EXPLODE: the exploded value's SQL and type, and the scope with its columns (a SqlArray's
+        element, or a SqlMap's key and value)."""
+        sql, ty = self.x.tr(ex.expr, left)
+        if ty.name == "SqlMap":
+            if len(ex.columns) != 2:
+                raise self.err(ex.pos, "EXPLODE", "EXPLODE of a SqlMap yields two columns: AS T(key, value)")
+            k, v = ex.columns
+            kt = (ty.key or t.STRING).with_nullable(ex.outer)
+            vt = (ty.element or t.UNKNOWN).with_nullable(True)
+            return sql, ty, Scope([*left.columns, (ex.alias, k, kt), (ex.alias, v, vt)])
+        if ty.name != "SqlArray" or len(ex.columns) != 1:
+            raise self.err(ex.pos, "EXPLODE", "EXPLODE takes a SqlArray (AS T(col)) or a SqlMap (AS T(key, value))")
+        elem = (ty.element or t.UNKNOWN).with_nullable(True)
+        return sql, ty, Scope([*left.columns, (ex.alias, ex.columns[0], elem)])
 
     def ordered(self, qn: n.Ordered) -> tuple[str, list[tuple[str, UType]]]:
         """A query with ORDER BY ... OFFSET/FETCH."""

@@ -123,9 +123,22 @@ class TranslatorBase:
         """A lambda function (array transforms and filters); ``(x) -> ...`` would read as an expression in Spark."""
         return f"{params[0]} -> {body}" if len(params) == 1 else f"({', '.join(params)}) -> {body}"
 
+    #: Types whose values are their text already (``ToString()`` is the value).
+    TEXT_TYPES: ClassVar[tuple[str, ...]] = ("string", "char")
+
+    @classmethod
+    def tostring(cls, s: str, typ: UType) -> str:
+        """C#'s ``value.ToString()`` (null stays null): the dialect's ``"<type>.ToString"`` template, else a cast."""
+        if typ.name in cls.TEXT_TYPES:
+            return s
+        if typ.name == "bool":
+            return f"CASE WHEN {s} THEN 'True' WHEN NOT {s} THEN 'False' END"
+        template = cls.TEMPLATES.get(f"{typ.name}.ToString")
+        return template.format(s) if template else f"CAST({s} AS {cls._type_sql(t.STRING)})"
+
     def _tostring(self, s: str, typ: UType) -> str:
         """C#'s ``value.ToString()`` (null stays null)."""
-        return f"CAST({s} AS {self._type_sql(t.STRING)})"
+        return self.tostring(s, typ)
 
     def _concat_arg(self, s: str, typ: UType) -> str:
         """A value as an argument of string concatenation (``+`` on strings, ``string.Concat``)."""
@@ -140,8 +153,25 @@ class TranslatorBase:
         raise self.unsupported(pos, what, what)
 
     def _convert(self, s: str, st: UType, target: str, e: n.Call) -> Typed:
-        """``Convert.ToX(value)`` (null is the type's default value)."""
-        raise self.unsupported(e.pos, "Convert", "Convert methods")
+        """``Convert.ToX(value)`` (null is the type's default value; reals round to even)."""
+        out = UType(target, False)
+        if target == "string":
+            return f"coalesce({self._tostring(s, st)}, '')", t.STRING
+        if st.name == "string":
+            return f"coalesce({self._parse_text(s, target)}, {self._zero(target)})", out
+        if target in t.INTEGRAL and st.name in ("double", "float", "decimal"):
+            return f"CAST({self.render('Math.Round', e.pos, s, '0')} AS {self._type_sql(out)})", out
+        if target == "bool" and st.is_numeric:
+            return f"({s} <> 0)", out
+        return self._convert_cast(s, st, out, e), out
+
+    def _parse_text(self, s: str, target: str) -> str:
+        """``Convert.ToX(text)``: the text parsed as ``target`` (null stays null)."""
+        return self._parse(s, target, "Convert", n.Pos(1, 1))
+
+    def _convert_cast(self, s: str, st: UType, out: UType, e: n.Call) -> str:
+        """``Convert.ToX(value)`` of a value of another type, when neither text nor a real rounded to an integer."""
+        return f"CAST({s} AS {self._type_sql(out)})"
 
     def _zero(self, target: str) -> str:
         """The default value of a built-in type (``GetValueOrDefault()``)."""

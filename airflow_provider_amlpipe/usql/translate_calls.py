@@ -155,7 +155,7 @@ class Calls(SqlFunctions):
 
     def _round(self, args: list[Typed], e: n.Call) -> str:
         """``Math.Round(x[, digits])``: to even, as .NET's default MidpointRounding."""
-        raise self.unsupported(e.pos, "Math.Round", "Math.Round")
+        return self.render("Math.Round", e.pos, args[0][0], args[1][0] if len(args) == 2 else "0")
 
     def _method(self, recv: Typed, name: str, args: list[Typed], e: n.Call) -> Typed:
         s, st = recv

@@ -200,7 +200,11 @@ class SqlFunctions(Operators):
     """Methods of :class:`~.translator.Translator`: aggregates, windows, percentiles."""
 
     #: The SQL aggregate function of each U-SQL aggregate but ARRAY_AGG and MAP_AGG (``STDEV`` -> ``stddev_samp``).
-    AGGREGATE_FUNCTIONS: ClassVar[Mapping[str, str]] = {}
+    AGGREGATE_FUNCTIONS: ClassVar[Mapping[str, str]] = {
+        "COUNT": "count", "SUM": "sum", "AVG": "avg", "MIN": "min", "MAX": "max", "ANY_VALUE": "any_value",
+        "STDEV": "stddev_samp", "STDEVP": "stddev_pop", "VAR": "var_samp", "VARP": "var_pop", "FIRST": "first",
+        "LAST": "last",
+    }  # fmt: skip
 
     def _sql_function(self, name: str, e: n.Call, scope: Scope) -> Typed:
         upper = name.upper() if name.isupper() else name

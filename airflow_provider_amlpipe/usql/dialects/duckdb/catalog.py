@@ -40,6 +40,7 @@ class CatalogStatements:
     source: str
     out: list[EmittedStatement]
     err: Callable[[n.Pos, str, str], UsqlError]
+    _column_types: Callable[[tuple[tuple[str, n.TypeRef, n.Pos], ...], str], list[tuple[str, UType]]]
     drop_database_checked: Callable[[n.DropDatabase, bool, str], bool]
     _note: Callable[[n.Pos, str], None]
     catalog: Catalog
@@ -207,19 +208,6 @@ class CatalogStatements:
             stmts.append(f"INSERT INTO {target}\n{sql};")
         self.out.append(EmittedStatement("catalog", "\n".join(stmts), st.pos.line, st.pos.column))
         db.tables[nm.key] = list(cols)
-
-    def _column_types(
-        self, columns: tuple[tuple[str, n.TypeRef, n.Pos], ...], construct: str
-    ) -> list[tuple[str, UType]]:
-        cols: list[tuple[str, UType]] = []
-        for cname, tr, pos in columns:
-            ty = t.resolve(tr)
-            if ty is None:
-                raise self.err(tr.pos, "type", f"unknown column type {tr.name!r}")
-            if any(c == cname for c, _ in cols):
-                raise self.err(pos, construct, f"column {cname!r} is defined twice")
-            cols.append((cname, ty))
-        return cols
 
     def drop_table(self, st: n.DropTable) -> None:
         nm, existing = self._table(st.table, must_exist=not st.if_exists)

@@ -26,7 +26,6 @@ from airflow_provider_amlpipe.usql.dialects.duckdb.catalog import CatalogStateme
 from airflow_provider_amlpipe.usql.dialects.duckdb.exprs import (
     ExprTranslator,
     Scope,
-    Typed,
     lit,
     parse_string_as,
     q,
@@ -35,7 +34,7 @@ from airflow_provider_amlpipe.usql.dialects.duckdb.extract import ExtractInputs
 from airflow_provider_amlpipe.usql.dialects.duckdb.output import OutputStatements
 from airflow_provider_amlpipe.usql.dialects.duckdb.routines import Routines
 from airflow_provider_amlpipe.usql.emit_model import EmittedStatement
-from airflow_provider_amlpipe.usql.emitter import Rowset
+from airflow_provider_amlpipe.usql.emitter import DATABASE_STATEMENTS, SCRIPT_STATEMENTS, Rowset
 from airflow_provider_amlpipe.usql.jobinfo import JobInfo
 from airflow_provider_amlpipe.usql.parser import INFERRED_TYPE
 from airflow_provider_amlpipe.usql.types import UType
@@ -110,21 +109,12 @@ class DuckDbEmitter(CatalogStatements, ExtractInputs, OutputStatements, Routines
         assert tcols is not None
         return self._table_sql(nm, pos), list(tcols)
 
-    def _param_sql(self, raw: str, typ: UType, d: n.Declare) -> Typed:
-        if typ.name == "string":
-            return lit(raw), typ
-        if typ.name == "bool" and raw.strip().lower() not in ("true", "false"):
-            raise self.err(d.pos, "DECLARE EXTERNAL", f"parameter @{d.name}={raw!r} is not a bool")
-        if typ.is_numeric:
-            try:
-                float(raw)
-            except ValueError:
-                raise self.err(d.pos, "DECLARE EXTERNAL", f"parameter @{d.name}={raw!r} is not a {typ}") from None
-            if typ.is_integral:
-                if not _CS_INTEGER.fullmatch(raw):
-                    raise self.err(d.pos, "DECLARE EXTERNAL", f"parameter @{d.name}={raw!r} is not a {typ}")
-                return f"CAST({lit(raw)} AS {typ.duckdb()})", typ  # checked here: a constant, no runtime check
-        return f"({parse_string_as(lit(raw), typ.name)})", typ
+    def _param_value(self, raw: str, typ: UType, d: n.Declare) -> str:
+        if typ.is_integral:
+            if not _CS_INTEGER.fullmatch(raw):
+                raise self.err(d.pos, "DECLARE EXTERNAL", f"parameter @{d.name}={raw!r} is not a {typ}")
+            return f"CAST({lit(raw)} AS {typ.duckdb()})"  # checked here: a constant, no runtime check
+        return f"({parse_string_as(lit(raw), typ.name)})"
 
     def assign(self, a: n.Assign) -> None:
         self._check_rowset_name(a.name, a.pos)
@@ -344,38 +334,21 @@ class DuckDbEmitter(CatalogStatements, ExtractInputs, OutputStatements, Routines
         return f"{left_sql}\n{keyword} {right_sql}{on}", Scope(lcols + rcols)
 
     def explode(self, left_sql: str, left: Scope, ex: n.Explode) -> tuple[str, Scope]:
-        sql, ty = self.x.tr(ex.expr, left)
+        sql, ty, scope = self.exploded(left, ex)
         join = "LEFT JOIN LATERAL" if ex.outer else "CROSS JOIN LATERAL"
         on = " ON TRUE" if ex.outer else ""
         if ty.name == "SqlMap":
-            if len(ex.columns) != 2:
-                raise self.err(ex.pos, "EXPLODE", "EXPLODE of a SqlMap yields two columns: AS T(key, value)")
-            k, v = ex.columns
-            kt = (ty.key or t.STRING).with_nullable(ex.outer)
-            vt = (ty.element or t.UNKNOWN).with_nullable(True)
-            lateral = f"(SELECT unnest(map_keys({sql})) AS {q(k)}, unnest(map_values({sql})) AS {q(v)})"
-            return (f"{left_sql}\n{join} {lateral} AS {q(ex.alias)}{on}",
-                    Scope([*left.columns, (ex.alias, k, kt), (ex.alias, v, vt)]))  # fmt: skip
-        if ty.name != "SqlArray" or len(ex.columns) != 1:
-            raise self.err(ex.pos, "EXPLODE", "EXPLODE takes a SqlArray (AS T(col)) or a SqlMap (AS T(key, value))")
-        elem = ty.element or t.UNKNOWN
-        col = q(ex.columns[0])
-        return (f"{left_sql}\n{join} (SELECT unnest({sql}) AS {col}) AS {q(ex.alias)}{on}",
-                Scope([*left.columns, (ex.alias, ex.columns[0], elem.with_nullable(True))]))  # fmt: skip
+            k, v = (q(c) for c in ex.columns)
+            lateral = f"(SELECT unnest(map_keys({sql})) AS {k}, unnest(map_values({sql})) AS {v})"
+        else:
+            lateral = f"(SELECT unnest({sql}) AS {q(ex.columns[0])})"
+        return f"{left_sql}\n{join} {lateral} AS {q(ex.alias)}{on}", scope
 
 
 #: Statement -> the DuckDbEmitter method compiling it.
 DuckDbEmitter.statements = {
-    n.Declare: "declare",
-    n.Assign: "assign",
-    n.Output: "output",
-    n.Ignored: "ignored",
-    n.UseDatabase: "use_database",
-    n.CreateDatabase: "create_database",
-    n.DropDatabase: "drop_database",
-    n.CreateTable: "create_table",
-    n.DropTable: "drop_table",
-    n.Insert: "insert",
+    **SCRIPT_STATEMENTS,
+    **DATABASE_STATEMENTS,
     n.UseSchema: "use_schema",
     n.CreateSchema: "create_schema",
     n.CreateView: "create_object",

@@ -9,8 +9,9 @@ from typing import ClassVar
 
 from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql import types as t
-from airflow_provider_amlpipe.usql.dialects.duckdb.exprs_datetime import DateTimeMembers
-from airflow_provider_amlpipe.usql.dialects.duckdb.exprs_format import Formatting, cs_tostring
+from airflow_provider_amlpipe.usql.csformat import DEFAULT_TOSTRING
+from airflow_provider_amlpipe.usql.dialects.duckdb.exprs_datetime import TIMESPAN_TEXT, DateTimeMembers
+from airflow_provider_amlpipe.usql.dialects.duckdb.exprs_format import Formatting
 from airflow_provider_amlpipe.usql.dialects.duckdb.exprs_format import custom_number_sql as custom_number_sql
 from airflow_provider_amlpipe.usql.dialects.duckdb.exprs_linq import LinqCalls
 from airflow_provider_amlpipe.usql.dialects.duckdb.exprs_regex import RegexCalls
@@ -18,6 +19,7 @@ from airflow_provider_amlpipe.usql.exprs_common import Scope as Scope
 from airflow_provider_amlpipe.usql.exprs_common import Typed as Typed
 from airflow_provider_amlpipe.usql.exprs_common import lit
 from airflow_provider_amlpipe.usql.exprs_common import q as q
+from airflow_provider_amlpipe.usql.translate_base import _DAY_NAMES
 from airflow_provider_amlpipe.usql.types import UType
 
 #: What C#'s ``int.Parse`` (``NumberStyles.Integer``) accepts: optional white space (U+0009..U+000D, space)
@@ -54,6 +56,13 @@ class ExprTranslator(LinqCalls, RegexCalls, Formatting, DateTimeMembers):
     TEMPLATES: ClassVar[dict[str, str]] = {
         "Math.PI": "pi()",
         "Math.E": "exp(1)",
+        "Math.Round": "round_even({0}, {1})",
+        "double.ToString": "usql_fmt_real({0})",
+        "float.ToString": "usql_fmt_float({0})",
+        "decimal.ToString": "usql_fmt_decimal({0})",
+        "DateTime.ToString": f"strftime({{0}}, {lit(DEFAULT_TOSTRING)})",
+        "DayOfWeek.ToString": f"[{', '.join(lit(d) for d in _DAY_NAMES)}][{{0}} + 1]",
+        "TimeSpan.ToString": TIMESPAN_TEXT,
         "DateTime.Now": "CAST(localtimestamp AS TIMESTAMP)",
         "DateTime.UtcNow": "CAST(now() AT TIME ZONE 'UTC' AS TIMESTAMP)",
         "DateTime.Today": "CAST(current_date AS TIMESTAMP)",
@@ -93,11 +102,6 @@ class ExprTranslator(LinqCalls, RegexCalls, Formatting, DateTimeMembers):
         "Abs": "abs", "Floor": "floor", "Ceiling": "ceil", "Sqrt": "sqrt", "Exp": "exp", "Log10": "log10",
         "Sign": "sign", "Truncate": "trunc", "Sin": "sin", "Cos": "cos", "Tan": "tan",
     }  # fmt: skip
-    AGGREGATE_FUNCTIONS: ClassVar[dict[str, str]] = {
-        "COUNT": "count", "SUM": "sum", "AVG": "avg", "MIN": "min", "MAX": "max", "ANY_VALUE": "any_value",
-        "STDEV": "stddev_samp", "STDEVP": "stddev_pop", "VAR": "var_samp", "VARP": "var_pop", "FIRST": "first",
-        "LAST": "last",
-    }  # fmt: skip
 
     # ------------------------------------------------------------ render hooks
     @staticmethod
@@ -107,9 +111,6 @@ class ExprTranslator(LinqCalls, RegexCalls, Formatting, DateTimeMembers):
     @staticmethod
     def _bitwise(op: str, a: str, b: str) -> str:
         return f"xor({a}, {b})" if op == "^" else f"({a} {op} {b})"
-
-    def _tostring(self, s: str, typ: UType) -> str:
-        return cs_tostring(s, typ)
 
     def _array_join(self, arr: str, sep: str, pos: n.Pos) -> str:
         return f"array_to_string(list_transform({arr}, lambda usql_j: coalesce(usql_j, '')), {sep})"
@@ -134,9 +135,6 @@ class ExprTranslator(LinqCalls, RegexCalls, Formatting, DateTimeMembers):
         if name in ("Sqrt", "Exp", "Log10"):
             s = f"CAST({s} AS DOUBLE)"
         return f"{self.MATH_FUNCTIONS[name]}({s})"
-
-    def _round(self, args: list[Typed], e: n.Call) -> str:
-        return f"round_even({args[0][0]}, {args[1][0] if len(args) == 2 else '0'})"
 
     def _cast_sql(self, s: str, st: UType, target: UType, e: n.Cast) -> str:
         if target.is_integral and st.name in ("double", "float", "decimal"):
@@ -188,14 +186,10 @@ class ExprTranslator(LinqCalls, RegexCalls, Formatting, DateTimeMembers):
         return self._over(f"quantile_disc({s}, {frac!r})", e, scope)
 
     # ------------------------------------------------------------ conversions
-    def _convert(self, s: str, st: UType, target: str, e: n.Call) -> Typed:
-        out = UType(target, False)
-        if target == "string":
-            return f"coalesce({cs_tostring(s, st)}, '')", t.STRING
-        if st.name == "string":
-            return f"coalesce({parse_string_as(s, target)}, {self._zero(target)})", out
-        if target in t.INTEGRAL and st.name in ("double", "float", "decimal"):
-            return f"CAST(round_even({s}, 0) AS {t.BUILTIN_TYPES[target]})", out
-        if target == "bool" and st.is_numeric:
-            return f"({s} <> 0)", out
-        return f"CAST({s} AS {t.BUILTIN_TYPES[target]})", out
+    def _parse_text(self, s: str, target: str) -> str:
+        return parse_string_as(s, target)
+
+
+def cs_tostring(sql: str, typ: UType) -> str:
+    """C# ``ToString()`` of a value as DuckDB SQL (NULL stays NULL)."""
+    return ExprTranslator.tostring(sql, typ)

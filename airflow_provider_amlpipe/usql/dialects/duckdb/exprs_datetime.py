@@ -14,6 +14,14 @@ _SPAN_US = {"Days": 86_400_000_000, "Hours": 3_600_000_000, "Minutes": 60_000_00
 #: The modulus of each TimeSpan part (``Hours`` is 0..23, as in .NET).
 _SPAN_MOD = {"Hours": 24, "Minutes": 60, "Seconds": 60, "Milliseconds": 1000}
 
+#: C#'s TimeSpan.ToString(), [-][d.]hh:mm:ss[.fffffff], of microseconds ({0}).
+TIMESPAN_TEXT = (
+    "CASE WHEN {0} IS NOT NULL THEN printf('%s%s%02d:%02d:%02d%s', CASE WHEN {0} < 0 THEN '-' ELSE '' END, "
+    "CASE WHEN abs({0}) >= 86400000000 THEN CAST(abs({0}) // 86400000000 AS VARCHAR) || '.' ELSE '' END, "
+    "abs({0}) // 3600000000 % 24, abs({0}) // 60000000 % 60, abs({0}) // 1000000 % 60, CASE WHEN abs({0}) % 1000000 "
+    "<> 0 THEN '.' || lpad(CAST(abs({0}) % 1000000 * 10 AS VARCHAR), 7, '0') ELSE '' END) END"
+)
+
 
 class DateTimeMembers(Translator):
     """DuckDB's TimeSpan (a BIGINT count of microseconds) and DateTime arithmetic."""

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql.csformat import (
-    DEFAULT_TOSTRING,
     FLOAT_DIGITS,
     STANDARD_NUMBER_FORMAT,
     FormatError,
@@ -19,7 +18,6 @@ from airflow_provider_amlpipe.usql.csformat import (
     to_strftime,
 )
 from airflow_provider_amlpipe.usql.exprs_common import lit
-from airflow_provider_amlpipe.usql.translate_base import _DAY_NAMES
 from airflow_provider_amlpipe.usql.translator import Translator
 from airflow_provider_amlpipe.usql.types import UType
 
@@ -115,29 +113,6 @@ def _custom_section_sql(s: str, st: UType, spec: NumberSection, zero: str, sign:
     return _let(digits, "usql_d", f"CASE WHEN usql_d = '' THEN {zero} ELSE {text} END")
 
 
-def cs_tostring(sql: str, typ: UType) -> str:
-    """C# ``ToString()`` of a value (NULL stays NULL)."""
-    if typ.name in ("string", "char"):
-        return sql
-    if typ.name == "bool":
-        return f"CASE WHEN {sql} THEN 'True' WHEN NOT {sql} THEN 'False' END"
-    if typ.name in ("double", "float"):
-        return f"usql_fmt_{'real' if typ.name == 'double' else 'float'}({sql})"
-    if typ.name == "decimal":
-        return f"usql_fmt_decimal({sql})"
-    if typ.name == "DateTime":
-        return f"strftime({sql}, {lit(DEFAULT_TOSTRING)})"
-    if typ.name == "DayOfWeek":
-        return f"[{', '.join(lit(d) for d in _DAY_NAMES)}][{sql} + 1]"
-    if typ.name == "TimeSpan":  # [-][d.]hh:mm:ss[.fffffff]
-        a = f"abs({sql})"
-        return (f"CASE WHEN {sql} IS NOT NULL THEN printf('%s%s%02d:%02d:%02d%s', CASE WHEN {sql} < 0 THEN '-' "
-                f"ELSE '' END, CASE WHEN {a} >= 86400000000 THEN CAST({a} // 86400000000 AS VARCHAR) || '.' ELSE '' "
-                f"END, {a} // 3600000000 % 24, {a} // 60000000 % 60, {a} // 1000000 % 60, CASE WHEN {a} % 1000000 "
-                f"<> 0 THEN '.' || lpad(CAST({a} % 1000000 * 10 AS VARCHAR), 7, '0') ELSE '' END) END")  # fmt: skip
-    return f"CAST({sql} AS VARCHAR)"
-
-
 class Formatting(Translator):
     """DuckDB's ToString(format): DateTime formats as strftime patterns, numeric formats."""
 
@@ -147,13 +122,12 @@ class Formatting(Translator):
     def _format_number(self, s: str, st: UType, spec: str, pos: n.Pos) -> str:
         return self._number_format(s, st, spec)
 
-    @staticmethod
-    def _number_format(s: str, st: UType, spec: str) -> str:
+    def _number_format(self, s: str, st: UType, spec: str) -> str:
         """.NET standard numeric formats D[n], X[n], F[n], N[n] (en-US; F/N default to 2 decimals, round half
         away from zero; a double is first rounded to 15 significant digits, a float to 7, as .NET Framework) and
         custom formats (``custom_number_sql``)."""
         if spec == "":  # .NET: an empty format is the default ("G")
-            return cs_tostring(s, st)
+            return self._tostring(s, st)
         if not STANDARD_NUMBER_FORMAT.fullmatch(spec):
             return custom_number_sql(s, st, spec)
         m = _NUMBER_FORMAT.fullmatch(spec)

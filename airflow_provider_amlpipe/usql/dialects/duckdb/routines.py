@@ -24,7 +24,6 @@ class Routines(Emitter):
     current_schema: str
     call_depth: int
     _resolve: Callable[..., tuple[QualifiedName, Database]]
-    _column_types: Callable[[tuple[tuple[str, n.TypeRef, n.Pos], ...], str], list[tuple[str, UType]]]
     _emit_view: Callable[[str, str, list[tuple[str, UType]], n.Pos], Rowset]
     _new_rowset: Callable[[str, str, list[tuple[str, UType]], n.Pos], None]
 

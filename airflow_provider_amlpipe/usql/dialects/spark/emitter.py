@@ -28,11 +28,10 @@ from airflow_provider_amlpipe.usql.dialects.spark.values import (
     bq,
     slit,
     spark_type,
-    strict_parse,
 )
-from airflow_provider_amlpipe.usql.emitter import Rowset
+from airflow_provider_amlpipe.usql.emitter import DATABASE_STATEMENTS, SCRIPT_STATEMENTS, Rowset
 from airflow_provider_amlpipe.usql.errors import UsqlError
-from airflow_provider_amlpipe.usql.exprs_common import Scope, Typed
+from airflow_provider_amlpipe.usql.exprs_common import Scope
 from airflow_provider_amlpipe.usql.filesets import (
     is_file_set,
 )
@@ -129,18 +128,6 @@ class SparkEmitter(SparkExtract):
 
     def ignored(self, st: n.Ignored) -> None:
         self.add(f"-- ignored: {' '.join(st.text.split())}", st.pos)
-
-    def _param_sql(self, raw: str, typ: UType, d: n.Declare) -> Typed:
-        if typ.name == "string":
-            return slit(raw), typ
-        if typ.name == "bool" and raw.strip().lower() not in ("true", "false"):
-            raise self.err(d.pos, "DECLARE EXTERNAL", f"parameter @{d.name}={raw!r} is not a bool")
-        if typ.is_numeric:
-            try:
-                float(raw)
-            except ValueError:
-                raise self.err(d.pos, "DECLARE EXTERNAL", f"parameter @{d.name}={raw!r} is not a {typ}") from None
-        return f"({strict_parse(slit(raw), typ.name, f'@{d.name}')})", typ
 
     def assign(self, a: n.Assign) -> None:
         if a.name in self.variables:
@@ -243,24 +230,13 @@ class SparkEmitter(SparkExtract):
             select = ", ".join(f"CAST({bq(c)} AS {spark_type(ty)}) AS {bq(c)}" for c, ty in cols)
             stmt = f"CREATE TABLE {ine}{target} USING parquet AS\nSELECT {select} FROM (\n{sql}\n) AS usql_ctas;"
         else:
-            cols = self._column_defs(st.columns)
+            cols = self._column_types(st.columns, "CREATE TABLE")
             self._check_storable(cols, st.pos)
             defs = ",\n  ".join(_column_def(c, ty) for c, ty in cols)
             stmt = f"CREATE TABLE {ine}{target} (\n  {defs}\n) USING parquet;"
         self.add(dropped + stmt, st.pos)
         state.exists = True
         state.tables[st.table.name] = cols
-
-    def _column_defs(self, columns: tuple[tuple[str, n.TypeRef, n.Pos], ...]) -> list[tuple[str, UType]]:
-        cols: list[tuple[str, UType]] = []
-        for name, tr, pos in columns:
-            ty = t.resolve(tr)
-            if ty is None:
-                raise self.err(tr.pos, "type", f"unknown column type {tr.name!r}")
-            if any(c == name for c, _ in cols):
-                raise self.err(pos, "CREATE TABLE", f"column {name!r} is defined twice")
-            cols.append((name, ty))
-        return cols
 
     def _check_storable(self, cols: list[tuple[str, UType]], pos: n.Pos) -> None:
         for name, ty in cols:
@@ -421,36 +397,14 @@ class SparkEmitter(SparkExtract):
         return f"{left_sql}\n{keywords[kind]} {right_sql}{on}", Scope(lcols + rcols), False
 
     def explode(self, left_sql: str, left: Scope, ex: n.Explode) -> tuple[str, Scope, bool]:
-        sql, ty = self.x.tr(ex.expr, left)
+        sql, _, scope = self.exploded(left, ex)
+        columns = ", ".join(bq(c) for c in ex.columns)
         outer = "OUTER " if ex.outer else ""
-        if ty.name == "SqlMap":
-            if len(ex.columns) != 2:
-                raise self.err(ex.pos, "EXPLODE", "EXPLODE of a SqlMap yields two columns: AS T(key, value)")
-            k, v = ex.columns
-            kt = (ty.key or t.STRING).with_nullable(ex.outer)
-            vt = (ty.element or t.UNKNOWN).with_nullable(True)
-            return (f"{left_sql}\nLATERAL VIEW {outer}explode({sql}) {bq(ex.alias)} AS {bq(k)}, {bq(v)}",
-                    Scope([*left.columns, (ex.alias, k, kt), (ex.alias, v, vt)]), True)  # fmt: skip
-        if ty.name != "SqlArray" or len(ex.columns) != 1:
-            raise self.err(ex.pos, "EXPLODE", "EXPLODE takes a SqlArray (AS T(col)) or a SqlMap (AS T(key, value))")
-        elem = ty.element or t.UNKNOWN
-        return (f"{left_sql}\nLATERAL VIEW {outer}explode({sql}) {bq(ex.alias)} AS {bq(ex.columns[0])}",
-                Scope([*left.columns, (ex.alias, ex.columns[0], elem.with_nullable(True))]), True)  # fmt: skip
+        return f"{left_sql}\nLATERAL VIEW {outer}explode({sql}) {bq(ex.alias)} AS {columns}", scope, True
 
 
 #: Statement -> the SparkEmitter method translating it.
-SparkEmitter.statements = {
-    n.Declare: "declare",
-    n.Assign: "assign",
-    n.Output: "output",
-    n.UseDatabase: "use_database",
-    n.CreateDatabase: "create_database",
-    n.DropDatabase: "drop_database",
-    n.CreateTable: "create_table",
-    n.DropTable: "drop_table",
-    n.Insert: "insert",
-    n.Ignored: "ignored",
-}
+SparkEmitter.statements = {**SCRIPT_STATEMENTS, **DATABASE_STATEMENTS}
 
 
 def translate_to_spark(text: str, *, source_name: str = "script.usql", params: dict[str, str] | None = None) -> str:

@@ -11,17 +11,18 @@ from __future__ import annotations
 from typing import ClassVar
 
 from airflow_provider_amlpipe.usql import nodes as n
-from airflow_provider_amlpipe.usql import types as t
+from airflow_provider_amlpipe.usql.csformat import DOUBLE_DIGITS, FLOAT_DIGITS
 from airflow_provider_amlpipe.usql.dialects.spark.values import (
-    SPARK_TYPES,
+    DEFAULT_TOSTRING,
     bq,
-    cs_tostring,
+    dotnet_real,
     slit,
     spark_type,
     strict_parse,
     to_spark_pattern,
 )
 from airflow_provider_amlpipe.usql.exprs_common import Scope, Typed
+from airflow_provider_amlpipe.usql.translate_base import _DAY_NAMES
 from airflow_provider_amlpipe.usql.translator import Translator
 from airflow_provider_amlpipe.usql.types import UType
 
@@ -41,10 +42,17 @@ class SparkExprTranslator(Translator):
     """Translates C# expressions within one scope to Spark SQL."""
 
     NOT_TRANSLATED = NOT_SPARK
+    TEXT_TYPES = ("string", "char", "Guid")
     MAKE_TIMESTAMP = "make_timestamp_ntz"
     TEMPLATES: ClassVar[dict[str, str]] = {
         "Math.PI": "pi()",
         "Math.E": "e()",
+        "Math.Round": "bround({0}, {1})",
+        "double.ToString": dotnet_real("{0}", DOUBLE_DIGITS),
+        "float.ToString": dotnet_real("{0}", FLOAT_DIGITS),
+        "decimal.ToString": "regexp_replace(CAST({0} AS STRING), '(\\\\.[0-9]*[1-9])0+$|\\\\.0+$', '$1')",
+        "DateTime.ToString": f"date_format({{0}}, {slit(DEFAULT_TOSTRING)})",
+        "DayOfWeek.ToString": f"element_at(array({', '.join(slit(d) for d in _DAY_NAMES)}), {{0}} + 1)",
         "DateTime.Now": "localtimestamp()",
         "DateTime.UtcNow": "CAST(to_utc_timestamp(current_timestamp(), current_timezone()) AS TIMESTAMP_NTZ)",
         "DateTime.Today": "CAST(current_date() AS TIMESTAMP_NTZ)",
@@ -76,11 +84,6 @@ class SparkExprTranslator(Translator):
     }  # fmt: skip
     MATH_FUNCTIONS: ClassVar[dict[str, str]] = {
         "Abs": "abs", "Sqrt": "sqrt", "Exp": "exp", "Log10": "log10", "Sin": "sin", "Cos": "cos", "Tan": "tan",
-    }  # fmt: skip
-    AGGREGATE_FUNCTIONS: ClassVar[dict[str, str]] = {
-        "COUNT": "count", "SUM": "sum", "AVG": "avg", "MIN": "min", "MAX": "max", "ANY_VALUE": "any_value",
-        "STDEV": "stddev_samp", "STDEVP": "stddev_pop", "VAR": "var_samp", "VARP": "var_pop", "FIRST": "first",
-        "LAST": "last",
     }  # fmt: skip
 
     def tr(self, e: n.Expr, scope: Scope) -> Typed:
@@ -123,11 +126,8 @@ class SparkExprTranslator(Translator):
             return f"(CAST({a} AS DOUBLE) / {b})"
         return f"({a} / {b})"
 
-    def _tostring(self, s: str, typ: UType) -> str:
-        return cs_tostring(s, typ)
-
     def _concat_arg(self, s: str, typ: UType) -> str:
-        return f"coalesce({cs_tostring(s, typ)}, '')"
+        return f"coalesce({self._tostring(s, typ)}, '')"
 
     def _array_join(self, arr: str, sep: str, pos: n.Pos) -> str:
         return f"array_join({arr}, {sep}, '')"
@@ -147,7 +147,7 @@ class SparkExprTranslator(Translator):
     def _round(self, args: list[Typed], e: n.Call) -> str:
         if len(args) == 2 and not (isinstance(e.args[1], n.Literal) and isinstance(e.args[1].value, int)):
             raise self.unsupported(e.pos, "Math.Round", "the number of digits must be a literal int")
-        return f"bround({args[0][0]}, {args[1][0] if len(args) == 2 else '0'})"
+        return super()._round(args, e)
 
     def _date_add(self, unit: str, s: str, value: Typed, pos: n.Pos) -> str:
         spark_unit, micros = _DATE_UNITS[unit]
@@ -204,16 +204,15 @@ class SparkExprTranslator(Translator):
         return f"CAST({self._over(sql, e, scope)} AS {spark_type(typ)})"
 
     # ------------------------------------------------------------ conversions
-    def _convert(self, s: str, st: UType, target: str, e: n.Call) -> Typed:
-        out = UType(target, False)
-        if target == "string":
-            return f"coalesce({cs_tostring(s, st)}, '')", t.STRING
-        if st.name == "string":
-            return f"coalesce({strict_parse(s, target, 'Convert')}, {self._zero(target)})", out
-        if target in t.INTEGRAL and st.name in ("double", "float", "decimal"):
-            return f"CAST(bround({s}, 0) AS {SPARK_TYPES[target]})", out
-        if target == "bool" and st.is_numeric:
-            return f"({s} <> 0)", out
-        if target == "DateTime" and st.name != "DateTime":
+    def _parse_text(self, s: str, target: str) -> str:
+        return strict_parse(s, target, "Convert")
+
+    def _convert_cast(self, s: str, st: UType, out: UType, e: n.Call) -> str:
+        if out.name == "DateTime" and st.name != "DateTime":
             raise self.unsupported(e.pos, "Convert.ToDateTime", f"from {st}")
-        return f"CAST({s} AS {SPARK_TYPES[target]})", out
+        return super()._convert_cast(s, st, out, e)
+
+
+def cs_tostring(sql: str, typ: UType) -> str:
+    """C# ``ToString()`` of a value as Spark SQL (NULL stays NULL)."""
+    return SparkExprTranslator.tostring(sql, typ)

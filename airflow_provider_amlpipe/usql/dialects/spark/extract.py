@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from airflow_provider_amlpipe.usql import filesets
 from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql.dialects.spark.values import (
     _WS,
@@ -17,14 +18,6 @@ from airflow_provider_amlpipe.usql.dialects.spark.values import (
 )
 from airflow_provider_amlpipe.usql.emitter import Emitter
 from airflow_provider_amlpipe.usql.errors import UsqlError
-from airflow_provider_amlpipe.usql.filesets import (
-    DATE_PARTS,
-    FileSet,
-    FileSetError,
-    Placeholder,
-    is_file_set,
-    parse_file_set,
-)
 from airflow_provider_amlpipe.usql.options import TextFormat, text_format
 from airflow_provider_amlpipe.usql.types import UType
 
@@ -95,7 +88,7 @@ class SparkExtract(Emitter):
         """The EXTRACT's file set, or None if it reads plain files."""
         file_set = None
         for path, pe in zip(paths, e.paths, strict=True):
-            if not is_file_set(path):
+            if not filesets.is_file_set(path):
                 continue
             if len(paths) > 1:
                 raise self.err(pe.pos, "file set", "a file set pattern must be the only path of its EXTRACT")
@@ -110,8 +103,8 @@ class SparkExtract(Emitter):
         with (``file:``, ``abfss://container@account...``, the working directory of a relative path).
         """
         try:
-            fs = parse_file_set(pattern, repeated_parts=True)
-        except FileSetError as ex:
+            fs = filesets.parse_file_set(pattern, repeated_parts=True)
+        except filesets.FileSetError as ex:
             raise self.err(pos, "file set", str(ex)) from None
         if "\\" in pattern:
             raise self.untranslatable(pos, "file set", "a '\\' (Spark's glob reads it as an escape character)")
@@ -122,7 +115,7 @@ class SparkExtract(Emitter):
         tail = pattern[pattern.rfind("/", 0, first) + 1 :]
         if any(seg in (".", "..") for seg in tail.split("/")):
             raise self.untranslatable(pos, "file set", "'.' or '..' after a placeholder (Spark reports resolved paths)")
-        regex = "/" + parse_file_set(tail, repeated_parts=True).regex.removeprefix("^")
+        regex = "/" + filesets.parse_file_set(tail, repeated_parts=True).regex.removeprefix("^")
         return _SparkFileSet(fs.glob, regex, fs)
 
     @staticmethod
@@ -138,12 +131,12 @@ class SparkExtract(Emitter):
     def _spark_group(prefix: str, group: int) -> str:
         return bq(f"{prefix}_g{group}")
 
-    def _spark_date(self, prefix: str, holders: list[Placeholder]) -> str:
+    def _spark_date(self, prefix: str, holders: list[filesets.Placeholder]) -> str:
         """The DateTime of a column's date parts (missing: month/day 1, time 0); NULL if they form no date."""
         slots = ["'0001'", "'01'", "'01'", "'00'", "'00'", "'00'"]
         for h in reversed(holders):  # the first of repeated parts wins (the file condition makes them agree)
             if h.part is not None:
-                slot = DATE_PARTS[h.part][1]
+                slot = filesets.DATE_PARTS[h.part][1]
                 group = self._spark_group(prefix, h.group)
                 slots[slot] = group if slot == 0 else f"lpad({group}, 2, '0')"
         y, mo, d, hh, mi, ss = slots
@@ -236,7 +229,7 @@ class _SparkFileSet:
 
     glob: str
     regex: str  # matches the end of a decoded path; group i is the pattern's placeholder group i
-    parsed: FileSet
+    parsed: filesets.FileSet
 
 
 def _helper_prefix(prefix: str, columns: list[str]) -> str:
