@@ -166,7 +166,7 @@ def test_untranslatable(script: str, construct: str, where: tuple[int, int]) -> 
 def test_unknown_node_types_are_refused() -> None:
 
     from airflow_provider_amlpipe.usql import nodes as n
-    from airflow_provider_amlpipe.usql.dialects.duckdb.exprs import Scope
+    from airflow_provider_amlpipe.usql.exprs_common import Scope
     from airflow_provider_amlpipe.usql.dialects.spark.emitter import SparkEmitter
 
     @dataclass(frozen=True)
