@@ -1,5 +1,6 @@
-"""Spark SQL values of C# semantics for the Spark dialect: its types and literals, C#'s ``ToString()`` and ``Parse``
-of each type, and C# DateTime formats as Spark datetime patterns."""
+"""Spark SQL values of C# semantics for the Spark dialect: its types and literals, .NET's text of doubles (the
+``ToString()`` templates of ``exprs.py`` use it), ``Parse`` of each type, and C# DateTime formats as Spark datetime
+patterns."""
 
 from __future__ import annotations
 
