@@ -166,8 +166,8 @@ def test_untranslatable(script: str, construct: str, where: tuple[int, int]) -> 
 def test_unknown_node_types_are_refused() -> None:
 
     from airflow_provider_amlpipe.usql import nodes as n
-    from airflow_provider_amlpipe.usql.exprs_common import Scope
     from airflow_provider_amlpipe.usql.dialects.spark.emitter import SparkEmitter
+    from airflow_provider_amlpipe.usql.exprs_common import Scope
 
     @dataclass(frozen=True)
     class FutureStatement:
