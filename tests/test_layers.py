@@ -75,7 +75,7 @@ def copy(tmp_path: Path) -> Path:
 def test_the_contracts_are_kept() -> None:
     r = lint_imports(ROOT)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "2 kept, 0 broken" in r.stdout
+    assert "4 kept, 0 broken" in r.stdout
 
 
 def test_no_core_module_loads_airflow() -> None:
@@ -110,3 +110,17 @@ def test_an_optional_package_is_placed_in_its_layer(copy: Path) -> None:
     misplaced = "from airflow_provider_amlpipe.steps import config  # noqa\n"
     (copy / PACKAGE / "sweep" / "misplaced.py").write_text(misplaced)
     assert "Lower layers never import upper ones BROKEN" in lint_imports(copy).stdout
+
+
+def test_a_dialect_importing_the_other_breaks_the_siblings_contract(copy: Path) -> None:
+    usql = copy / PACKAGE / "usql"
+    (usql / "dialects" / "spark" / "borrowed.py").write_text(
+        "from airflow_provider_amlpipe.usql.dialects.duckdb import exprs  # noqa\n"
+    )
+    (usql / "leaning.py").write_text("from airflow_provider_amlpipe.usql.dialects.spark import values  # noqa\n")
+    (usql / "translate_base.py").write_text(
+        (usql / "translate_base.py").read_text() + "\nimport airflow_provider_amlpipe.usql.leaning  # noqa\n"
+    )
+    out = " ".join(lint_imports(copy).stdout.split())
+    assert "neither imports the other (both build on the dialect-neutral usql modules) BROKEN" in out
+    assert "The dialect-neutral U-SQL layer imports no dialect BROKEN" in out

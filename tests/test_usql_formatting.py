@@ -27,9 +27,9 @@ from conftest import SparkRig
 
 from airflow_provider_amlpipe.usql import UsqlError, compile_script, run_script
 from airflow_provider_amlpipe.usql.csformat import custom_number, dotnet_real
-from airflow_provider_amlpipe.usql.duckdb_exprs import custom_number_sql
-from airflow_provider_amlpipe.usql.emit_prelude import PRELUDE
-from airflow_provider_amlpipe.usql.spark_exprs import cs_tostring as spark_tostring
+from airflow_provider_amlpipe.usql.dialects.duckdb.exprs import custom_number_sql
+from airflow_provider_amlpipe.usql.dialects.duckdb.prelude import PRELUDE
+from airflow_provider_amlpipe.usql.dialects.spark.exprs import cs_tostring as spark_tostring
 from airflow_provider_amlpipe.usql.types import UType
 
 # (value, double.ToString(), ((float) value).ToString()), worked out by hand with .NET Framework's rules

@@ -11,10 +11,10 @@ import pytest
 
 from airflow_provider_amlpipe.usql import UsqlError, translate_to_spark
 from airflow_provider_amlpipe.usql import nodes as n
-from airflow_provider_amlpipe.usql.duckdb_exprs import ExprTranslator, Scope, Typed
 from airflow_provider_amlpipe.usql.emitter import Emitter, Rowset
-from airflow_provider_amlpipe.usql.exprs_common import q
+from airflow_provider_amlpipe.usql.exprs_common import Scope, Typed, q
 from airflow_provider_amlpipe.usql.parser import parse
+from airflow_provider_amlpipe.usql.translator import Translator
 from airflow_provider_amlpipe.usql.types import UType
 
 SQLITE_TYPES = {"int": "INTEGER", "long": "INTEGER", "bool": "INTEGER", "double": "REAL", "string": "TEXT"}
@@ -23,7 +23,7 @@ SQLITE_TYPES = {"int": "INTEGER", "long": "INTEGER", "bool": "INTEGER", "double"
 class SqliteEmitter(Emitter):
     """U-SQL rowsets as SQLite temporary views."""
 
-    translator = ExprTranslator  # the expressions used here are written alike in DuckDB and SQLite
+    translator = Translator  # the dialect-neutral translator writes standard SQL, which SQLite reads
     statements: ClassVar[dict[type, str]] = {n.Declare: "declare", n.Assign: "assign"}
 
     def __init__(self, source: str) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from airflow_provider_amlpipe.usql.compiler import compile_script
-from airflow_provider_amlpipe.usql.emit_spark import translate_to_spark
+from airflow_provider_amlpipe.usql.dialects.spark.emitter import translate_to_spark
 from airflow_provider_amlpipe.usql.errors import UsqlError
 from airflow_provider_amlpipe.usql.jobinfo import JobInfo
 from airflow_provider_amlpipe.usql.paths import parse_map_option

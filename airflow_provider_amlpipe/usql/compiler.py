@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from airflow_provider_amlpipe.usql import nodes as n
-from airflow_provider_amlpipe.usql.emit_duckdb import DuckDbEmitter, EmittedStatement
-from airflow_provider_amlpipe.usql.emit_prelude import PRELUDE
+from airflow_provider_amlpipe.usql.dialects.duckdb.emitter import DuckDbEmitter, EmittedStatement
+from airflow_provider_amlpipe.usql.dialects.duckdb.prelude import PRELUDE
 from airflow_provider_amlpipe.usql.jobinfo import JobInfo
 from airflow_provider_amlpipe.usql.parser import parse
 

@@ -370,3 +370,39 @@ def _render(text: str, dig: str, scale: int, spec: NumberSection) -> str:
         elif ch != ",":
             out.append(ch)
     return "".join(out)
+
+
+#: One item of a .NET composite format string: ``{index[,alignment][:format]}``.
+_FORMAT_ITEM = re.compile(r"\{(\d+)\s*(?:,\s*(-?\d+)\s*)?(?::([^{}]*))?\}")
+
+
+def parse_composite_format(fmt: str) -> list[str | tuple[int, int | None, str | None]]:
+    """The pieces of a .NET composite format string: literal text and (index, alignment, format) items.
+
+    ``{{`` and ``}}`` are escaped braces. Raises FormatError for a malformed string (.NET: FormatException).
+    """
+    pieces: list[str | tuple[int, int | None, str | None]] = []
+    text: list[str] = []
+    i = 0
+    while i < len(fmt):
+        c = fmt[i]
+        if c in "{}" and fmt[i + 1 : i + 2] == c:
+            text.append(c)
+            i += 2
+            continue
+        if c == "}":
+            raise FormatError("a '}' in a format string must be written '}}'")
+        if c == "{":
+            m = _FORMAT_ITEM.match(fmt, i)
+            if m is None:
+                raise FormatError(f"malformed format item at {fmt[i:]!r} (use {{index[,alignment][:format]}})")
+            pieces.append("".join(text))
+            text = []
+            align = int(m.group(2)) if m.group(2) is not None else None
+            pieces.append((int(m.group(1)), align, m.group(3)))
+            i = m.end()
+            continue
+        text.append(c)
+        i += 1
+    pieces.append("".join(text))
+    return [x for x in pieces if x != ""]

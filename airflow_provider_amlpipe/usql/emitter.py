@@ -1,12 +1,13 @@
 """The dialect-neutral part of every emitter (:class:`Emitter`): the script's bookkeeping and checks, whatever SQL
 dialect is written.
 
-It owns the statement dispatch (each dialect lists the statements it translates, as data: :attr:`Emitter.statements`),
-binding (variables, constants, rowsets, ``@@JobInfo``), the typing of SELECT and VALUES, DECLARE (and EXTERNAL
-parameters), IF (folded at compile time), the set-operation checks, paths, ORDER BY/FETCH and the name checks. A
-dialect subclasses it, supplies its expression translator (:attr:`Emitter.translator`) and the render hooks
-(``_ident``, ``_type_sql``, ``_values_table``, ``_note``, ``_param_sql``, ``source_sql``, ``query``...), and reports
-what it cannot translate through :meth:`Emitter.unsupported`.
+It owns the statement and query dispatch (each dialect lists the statements and queries it translates, as data:
+:attr:`Emitter.statements`, :attr:`Emitter.queries`), binding (variables, constants, rowsets, ``@@JobInfo``), the
+typing of SELECT and VALUES, DECLARE (and EXTERNAL parameters), IF (folded at compile time), set operations and
+their checks, join conditions, EXTRACT columns, paths, ORDER BY/FETCH, the text of OUTPUT values and the name checks.
+A dialect subclasses it, supplies its expression translator (:attr:`Emitter.translator`, whose identifiers, types and
+value texts the emitter uses too) and the render hooks (``_values_table``, ``_note``, ``_param_sql``,
+``source_sql``, ...), and reports what it cannot translate through :meth:`Emitter.unsupported`.
 """
 
 from __future__ import annotations
@@ -23,14 +24,16 @@ from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql import types as t
 from airflow_provider_amlpipe.usql.catalog import CatalogObject
 from airflow_provider_amlpipe.usql.consts import Encoding, NotConstant, fold, fold_datetime_parse
-from airflow_provider_amlpipe.usql.duckdb_exprs import ExprTranslator, Scope, Typed, non_column_type
+from airflow_provider_amlpipe.usql.csformat import FormatError
 from airflow_provider_amlpipe.usql.emit_model import QualifiedName
+from airflow_provider_amlpipe.usql.emit_queries import QueryParts
 from airflow_provider_amlpipe.usql.errors import UsqlError
-from airflow_provider_amlpipe.usql.filesets import FileSet
+from airflow_provider_amlpipe.usql.exprs_common import Scope, Typed
 from airflow_provider_amlpipe.usql.jobinfo import JobInfo
 from airflow_provider_amlpipe.usql.options import TextFormat
 from airflow_provider_amlpipe.usql.parser import INFERRED_TYPE
 from airflow_provider_amlpipe.usql.paths import PathMap, is_remote
+from airflow_provider_amlpipe.usql.translator import Translator, non_column_type
 from airflow_provider_amlpipe.usql.types import UType
 
 #: An argument whose value is not known at compile time.
@@ -61,11 +64,22 @@ class ScriptBound:
     rowset: Rowset | None = None
 
 
-class Emitter:
+#: The statements of every script and the Emitter methods compiling them (a dialect's ``statements`` start here).
+SCRIPT_STATEMENTS: dict[type, str] = {
+    n.Declare: "declare", n.Assign: "assign", n.Output: "output", n.Ignored: "ignored",
+}  # fmt: skip
+#: Database and table statements and the (dialect's) methods compiling them.
+DATABASE_STATEMENTS: dict[type, str] = {
+    n.UseDatabase: "use_database", n.CreateDatabase: "create_database", n.DropDatabase: "drop_database",
+    n.CreateTable: "create_table", n.DropTable: "drop_table", n.Insert: "insert",
+}  # fmt: skip
+
+
+class Emitter(QueryParts):
     """Compiles a parsed script to one SQL dialect's statements; one instance per script."""
 
     #: The expression translator of the dialect.
-    translator: ClassVar[type[ExprTranslator]]
+    translator: ClassVar[type[Translator]]
     #: Statement node type -> the name of the method that compiles it; any other statement is :meth:`unsupported`.
     statements: ClassVar[Mapping[type, str]]
 
@@ -92,15 +106,13 @@ class Emitter:
         self.x = self.translator(source, self._variable)
 
     # ------------------------------------------------------------ render hooks
-    @staticmethod
-    def _ident(name: str) -> str:
-        """A quoted identifier."""
-        raise NotImplementedError
+    def _ident(self, name: str) -> str:
+        """A quoted identifier (the translator's)."""
+        return self.x._ident(name)
 
-    @staticmethod
-    def _type_sql(ty: UType) -> str:
-        """The SQL type of a U-SQL type."""
-        raise NotImplementedError
+    def _type_sql(self, ty: UType) -> str:
+        """The SQL type of a U-SQL type (the translator's)."""
+        return self.x._type_sql(ty)
 
     @staticmethod
     def _values_table(rows: str, columns: str) -> str:
@@ -113,15 +125,24 @@ class Emitter:
         raise NotImplementedError
 
     def _param_sql(self, raw: str, typ: UType, d: n.Declare) -> Typed:
-        """The value of the ``DECLARE EXTERNAL`` parameter ``d`` passed as the text ``raw``."""
-        raise NotImplementedError
+        """The value of the ``DECLARE EXTERNAL`` parameter ``d`` passed as the text ``raw``, checked here."""
+        if typ.name == "string":
+            return self.x._strlit(raw), typ
+        if typ.name == "bool" and raw.strip().lower() not in ("true", "false"):
+            raise self.err(d.pos, "DECLARE EXTERNAL", f"parameter @{d.name}={raw!r} is not a bool")
+        if typ.is_numeric:
+            try:
+                float(raw)
+            except ValueError:
+                raise self.err(d.pos, "DECLARE EXTERNAL", f"parameter @{d.name}={raw!r} is not a {typ}") from None
+        return self._param_value(raw, typ, d), typ
+
+    def _param_value(self, raw: str, typ: UType, d: n.Declare) -> str:
+        """The SQL of a checked parameter value of a type other than string."""
+        return f"({self.x._parse(self.x._strlit(raw), typ.name, f'@{d.name}', d.pos)})"
 
     def source_sql(self, src: n.Source) -> tuple[str, Scope]:
         """FROM-clause SQL and the columns it brings into scope."""
-        raise NotImplementedError
-
-    def query(self, qn: n.Query) -> tuple[str, list[tuple[str, UType]]]:
-        """A query's SQL and its columns."""
         raise NotImplementedError
 
     def _char_code_text(self, col: str) -> str:
@@ -130,11 +151,14 @@ class Emitter:
 
     def _datetime_text(self, col: str, fmt: TextFormat, o: n.Output) -> str:
         """A DateTime in the outputter's dateTimeFormat."""
-        raise NotImplementedError
+        try:
+            return self.x._format_datetime(col, fmt.date_time_format, o.outputter.pos)
+        except FormatError as ex:
+            raise self.err(o.outputter.pos, "dateTimeFormat", str(ex)) from None
 
     def _value_text(self, col: str, ty: UType) -> str:
         """Any other value as C#'s ToString() writes it."""
-        raise NotImplementedError
+        return self.x._tostring(col, ty)
 
     def _quoted_text(self, v: str) -> str:
         """A text value in double quotes, inner quotes doubled (null stays null)."""
@@ -319,14 +343,20 @@ class Emitter:
         self.view_names.add(view.lower())
         return view
 
-    def path(self, e: n.Expr, construct: str, allow_file_set: bool = False) -> Path:
+    def constant_path(self, e: n.Expr, construct: str) -> str:
+        """A path as written: a constant, non-empty string expression."""
         try:
             v = fold(e, self.constants)
         except NotConstant:
             raise self.err(e.pos, construct, "the path must be a constant string expression") from None
         if not isinstance(v, str) or not v:
             raise self.err(e.pos, construct, "the path must be a non-empty string")
-        v = unquote(v)  # paths are URIs: "a%20b.csv" names the file "a b.csv" (the reference's Input/Output Files)
+        return v
+
+    def path(self, e: n.Expr, construct: str, allow_file_set: bool = False) -> Path:
+        v = unquote(
+            self.constant_path(e, construct)
+        )  # paths are URIs: "a%20b.csv" names the file "a b.csv" (the reference's Input/Output Files)
         if "{" in v and not allow_file_set:
             raise self.err(e.pos, "file set", f"file set patterns ({v!r}) are not supported in {construct}")
         mapped = self.path_map.apply(v)
@@ -501,30 +531,6 @@ class Emitter:
         if text_like and fmt.quoting:
             v = self._quoted_text(v)
         return f"coalesce({v}, {strlit(fmt.null_escape or '')})"
-
-    def _check_virtual_columns(self, fs: FileSet, types: dict[str, UType], e: n.Extract) -> None:
-        """Each placeholder of a file set pattern names an EXTRACT column, a DateTime one if it is a date part."""
-        path_pos = e.paths[0].pos
-        for name, holders in fs.columns.items():
-            if name not in types:
-                raise self.err(path_pos, "file set", f"the pattern binds {{{name}}} but {name!r} is not in the "
-                               f"EXTRACT column list; declare it there (e.g. {name} string) or use {{*}}")  # fmt: skip
-            parts = [h for h in holders if h.part is not None]
-            if parts and types[name].name != "DateTime":
-                raise self.err(path_pos, "file set", f"{{{name}:{parts[0].part}}} is a date part, so {name!r} "
-                               f"must be DateTime, not {types[name]}")  # fmt: skip
-
-    def set_columns(
-        self, qn: n.SetOp, lc: list[tuple[str, UType]], rc: list[tuple[str, UType]]
-    ) -> list[tuple[str, UType]]:
-        """The columns of ``left UNION|EXCEPT|INTERSECT right``: as many on both sides, of compatible types."""
-        if len(lc) != len(rc):
-            raise self.err(qn.pos, qn.op, f"{qn.op} needs the same number of columns on both sides "
-                           f"({len(lc)} vs {len(rc)})")  # fmt: skip
-        for (ln, lt), (_, rt) in zip(lc, rc, strict=False):
-            if lt.name != rt.name and not (lt.is_numeric and rt.is_numeric):
-                raise self.err(qn.pos, qn.op, f"column {ln!r} is {lt} on the left but {rt} on the right")
-        return [(ln, lt.with_nullable(lt.nullable or rt.nullable)) for (ln, lt), (_, rt) in zip(lc, rc, strict=False)]
 
 
 def _pos(node: object) -> n.Pos:

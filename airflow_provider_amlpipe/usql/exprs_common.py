@@ -10,12 +10,12 @@ Typed = tuple[str, UType]
 
 
 def q(name: str) -> str:
-    """A quoted DuckDB identifier."""
+    """A quoted identifier (standard SQL, as DuckDB writes it)."""
     return '"' + name.replace('"', '""') + '"'
 
 
 def lit(s: str) -> str:
-    """A DuckDB string literal."""
+    """A string literal (standard SQL, as DuckDB writes it)."""
     return "'" + s.replace("'", "''") + "'"
 
 

@@ -1,9 +1,10 @@
-"""Spark SQL values of C# semantics for the Spark dialect: its types and literals, C#'s ``ToString()`` and ``Parse``
-of each type, and C# DateTime formats as Spark datetime patterns."""
+"""Spark SQL values of C# semantics for the Spark dialect: its types and literals, .NET's text of doubles (the
+``ToString()`` templates of ``exprs.py`` use it), ``Parse`` of each type, and C# DateTime formats as Spark datetime
+patterns."""
 
 from __future__ import annotations
 
-from airflow_provider_amlpipe.usql.csformat import DEFAULT_DATETIME, DOUBLE_DIGITS, FLOAT_DIGITS, DatetimePatterns
+from airflow_provider_amlpipe.usql.csformat import DEFAULT_DATETIME, DatetimePatterns
 from airflow_provider_amlpipe.usql.types import UType
 
 #: U-SQL (C#) type name -> Spark SQL type. Unsigned types widen to the next signed type.
@@ -80,24 +81,7 @@ def to_spark_pattern(fmt: str) -> str:
 # ---------------------------------------------------------------- value conversions
 
 
-def cs_tostring(sql: str, typ: UType) -> str:
-    """C# ``ToString()`` of a value as Spark SQL (NULL stays NULL)."""
-    if typ.name in ("string", "char", "Guid"):
-        return sql
-    if typ.name == "bool":
-        return f"CASE WHEN {sql} THEN 'True' WHEN NOT {sql} THEN 'False' END"
-    if typ.name in ("double", "float"):
-        return _dotnet_real(sql, DOUBLE_DIGITS if typ.name == "double" else FLOAT_DIGITS)
-    if typ.name == "decimal":
-        return f"regexp_replace(CAST({sql} AS STRING), '(\\\\.[0-9]*[1-9])0+$|\\\\.0+$', '$1')"
-    if typ.name == "DateTime":
-        return f"date_format({sql}, {slit(DEFAULT_TOSTRING)})"
-    if typ.name == "DayOfWeek":
-        return f"element_at(array({', '.join(slit(d) for d in _DAY_NAMES)}), {sql} + 1)"
-    return f"CAST({sql} AS STRING)"
-
-
-def _dotnet_real(sql: str, digits: int) -> str:
+def dotnet_real(sql: str, digits: int) -> str:
     """.NET Framework's ``ToString()`` of a double/float (see ``csformat.dotnet_real``) as Spark SQL.
 
     Java's ``%G`` rounds the shortest round-trip text half up (``5774.785714285715`` -> ``...572``, where the exact

@@ -4,7 +4,7 @@ conversion checks) that every compiled script runs first."""
 from __future__ import annotations
 
 from airflow_provider_amlpipe.usql.csformat import DOUBLE_DIGITS, FLOAT_DIGITS
-from airflow_provider_amlpipe.usql.duckdb_exprs import STRICT_INTEGER
+from airflow_provider_amlpipe.usql.dialects.duckdb.exprs import STRICT_INTEGER
 
 
 def _real_format_macros(name: str, digits: int) -> str:
@@ -28,7 +28,7 @@ def _real_format_macros(name: str, digits: int) -> str:
     )
 
 
-#: Custom numeric formats (``duckdb_exprs.custom_number_sql``, ``csformat.custom_number``):
+#: Custom numeric formats (``exprs.custom_number_sql``, ``csformat.custom_number``):
 #: usql_cfmt_n(m, k) is the digits of round(m * 10^k) half away from zero without leading zeros ('' for 0), m a
 #: digit string of at most 38 digits; usql_cfmt_int/usql_cfmt_frac split such digits of |x| * 10^d into the
 #: integer part (zero-padded to `forced` digits, optionally grouped by threes) and the fraction (trailing zeros

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql.csformat import (
-    DEFAULT_TOSTRING,
     FLOAT_DIGITS,
     STANDARD_NUMBER_FORMAT,
     FormatError,
@@ -18,56 +17,18 @@ from airflow_provider_amlpipe.usql.csformat import (
     split_sections,
     to_strftime,
 )
-from airflow_provider_amlpipe.usql.exprs_common import Scope, lit
-from airflow_provider_amlpipe.usql.exprs_datetime import _DAY_NAMES
+from airflow_provider_amlpipe.usql.exprs_common import lit
+from airflow_provider_amlpipe.usql.translator import Translator
 from airflow_provider_amlpipe.usql.types import UType
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    pass
 
-    from airflow_provider_amlpipe.usql.errors import UsqlError
-    from airflow_provider_amlpipe.usql.exprs_common import Typed
-
-
-#: One item of a .NET composite format string: ``{index[,alignment][:format]}``.
-_FORMAT_ITEM = re.compile(r"\{(\d+)\s*(?:,\s*(-?\d+)\s*)?(?::([^{}]*))?\}")
 
 #: The numeric standard formats supported: D (integral), X/x (integral), F and N; with an optional precision.
 _NUMBER_FORMAT = re.compile(r"([DdXxFfNn])(\d{0,2})")
 #: Two's complement offsets for X formats of negative values narrower than 64 bits.
 _HEX_WRAP = {"sbyte": 2**8, "short": 2**16, "int": 2**32}
-
-
-def parse_composite_format(fmt: str) -> list[str | tuple[int, int | None, str | None]]:
-    """The pieces of a .NET composite format string: literal text and (index, alignment, format) items.
-
-    ``{{`` and ``}}`` are escaped braces. Raises FormatError for a malformed string (.NET: FormatException).
-    """
-    pieces: list[str | tuple[int, int | None, str | None]] = []
-    text: list[str] = []
-    i = 0
-    while i < len(fmt):
-        c = fmt[i]
-        if c in "{}" and fmt[i + 1 : i + 2] == c:
-            text.append(c)
-            i += 2
-            continue
-        if c == "}":
-            raise FormatError("a '}' in a format string must be written '}}'")
-        if c == "{":
-            m = _FORMAT_ITEM.match(fmt, i)
-            if m is None:
-                raise FormatError(f"malformed format item at {fmt[i:]!r} (use {{index[,alignment][:format]}})")
-            pieces.append("".join(text))
-            text = []
-            align = int(m.group(2)) if m.group(2) is not None else None
-            pieces.append((int(m.group(1)), align, m.group(3)))
-            i = m.end()
-            continue
-        text.append(c)
-        i += 1
-    pieces.append("".join(text))
-    return [x for x in pieces if x != ""]
 
 
 def custom_number_sql(s: str, st: UType, fmt: str) -> str:
@@ -152,83 +113,21 @@ def _custom_section_sql(s: str, st: UType, spec: NumberSection, zero: str, sign:
     return _let(digits, "usql_d", f"CASE WHEN usql_d = '' THEN {zero} ELSE {text} END")
 
 
-def cs_tostring(sql: str, typ: UType) -> str:
-    """C# ``ToString()`` of a value (NULL stays NULL)."""
-    if typ.name in ("string", "char"):
-        return sql
-    if typ.name == "bool":
-        return f"CASE WHEN {sql} THEN 'True' WHEN NOT {sql} THEN 'False' END"
-    if typ.name in ("double", "float"):
-        return f"usql_fmt_{'real' if typ.name == 'double' else 'float'}({sql})"
-    if typ.name == "decimal":
-        return f"usql_fmt_decimal({sql})"
-    if typ.name == "DateTime":
-        return f"strftime({sql}, {lit(DEFAULT_TOSTRING)})"
-    if typ.name == "DayOfWeek":
-        return f"[{', '.join(lit(d) for d in _DAY_NAMES)}][{sql} + 1]"
-    if typ.name == "TimeSpan":  # [-][d.]hh:mm:ss[.fffffff]
-        a = f"abs({sql})"
-        return (f"CASE WHEN {sql} IS NOT NULL THEN printf('%s%s%02d:%02d:%02d%s', CASE WHEN {sql} < 0 THEN '-' "
-                f"ELSE '' END, CASE WHEN {a} >= 86400000000 THEN CAST({a} // 86400000000 AS VARCHAR) || '.' ELSE '' "
-                f"END, {a} // 3600000000 % 24, {a} // 60000000 % 60, {a} // 1000000 % 60, CASE WHEN {a} % 1000000 "
-                f"<> 0 THEN '.' || lpad(CAST({a} % 1000000 * 10 AS VARCHAR), 7, '0') ELSE '' END) END")  # fmt: skip
-    return f"CAST({sql} AS VARCHAR)"
+class Formatting(Translator):
+    """DuckDB's ToString(format): DateTime formats as strftime patterns, numeric formats."""
 
+    def _format_datetime(self, s: str, spec: str, pos: n.Pos) -> str:
+        return f"strftime({s}, {lit(to_strftime(spec))})"
 
-class Formatting:
-    """Methods of :class:`~.duckdb_exprs.ExprTranslator`: ToString(format) and String.Format."""
+    def _format_number(self, s: str, st: UType, spec: str, pos: n.Pos) -> str:
+        return self._number_format(s, st, spec)
 
-    # provided by ExprTranslator
-    _strlit: Callable[[str], str]
-    err: Callable[[n.Pos, str, str], UsqlError]
-    tr: Callable[[n.Expr, Scope], Typed]
-
-    def _string_format(self, e: n.Call, scope: Scope) -> str:
-        """``String.Format("{0}:{1,5}:{2:F2}", a, b, c)``: a literal composite format; a null argument is ""."""
-        fmt = e.args[0] if e.args else None
-        if not (isinstance(fmt, n.Literal) and fmt.kind == "string"):
-            raise self.err(e.pos, "String.Format", "String.Format needs a literal format string")
-        args = [self.tr(a, scope) for a in e.args[1:]]
-        try:
-            pieces = parse_composite_format(str(fmt.value))
-        except FormatError as ex:
-            raise self.err(fmt.pos, "String.Format", str(ex)) from None
-        parts = []
-        for piece in pieces:
-            if isinstance(piece, str):
-                parts.append(self._strlit(piece))
-                continue
-            index, align, spec = piece
-            if index >= len(args):
-                raise self.err(fmt.pos, "String.Format", f"format item {{{index}}} has no argument "
-                               f"({len(args)} given)")  # fmt: skip
-            s, st = args[index]
-            value = f"coalesce({self._formatted(s, st, spec, fmt.pos) if spec else cs_tostring(s, st)}, '')"
-            if align:
-                fn = "lpad" if align > 0 else "rpad"
-                width = abs(align)
-                value = f"CASE WHEN length({value}) >= {width} THEN {value} ELSE {fn}({value}, {width}, ' ') END"
-            parts.append(value)
-        return "concat(" + ", ".join(parts or ["''"]) + ")"
-
-    def _formatted(self, s: str, st: UType, spec: str, pos: n.Pos) -> str:
-        """``value.ToString(spec)``: DateTime custom/standard formats, numeric D, X, F, N (en-US)."""
-        try:
-            if st.name == "DateTime":
-                return f"strftime({s}, {lit(to_strftime(spec))})"
-            if st.is_numeric:
-                return self._number_format(s, st, spec)
-        except FormatError as ex:
-            raise self.err(pos, "format", str(ex)) from None
-        raise self.err(pos, "format", f"format strings for {st} values are not supported")
-
-    @staticmethod
-    def _number_format(s: str, st: UType, spec: str) -> str:
+    def _number_format(self, s: str, st: UType, spec: str) -> str:
         """.NET standard numeric formats D[n], X[n], F[n], N[n] (en-US; F/N default to 2 decimals, round half
         away from zero; a double is first rounded to 15 significant digits, a float to 7, as .NET Framework) and
         custom formats (``custom_number_sql``)."""
         if spec == "":  # .NET: an empty format is the default ("G")
-            return cs_tostring(s, st)
+            return self._tostring(s, st)
         if not STANDARD_NUMBER_FORMAT.fullmatch(spec):
             return custom_number_sql(s, st, spec)
         m = _NUMBER_FORMAT.fullmatch(spec)

@@ -1,5 +1,5 @@
 """Views, table-valued functions, procedures and script-bound objects (``DECLARE FUNCTION|PROCEDURE|VIEW @name``)
-of :class:`~.emit_duckdb.DuckDbEmitter` (a mixin of it): each use is inlined, compiled in the context of its body."""
+of :class:`~.emitter.DuckDbEmitter` (a mixin of it): each use is inlined, compiled in the context of its body."""
 
 from __future__ import annotations
 
@@ -17,14 +17,13 @@ from airflow_provider_amlpipe.usql.types import UType
 
 
 class Routines(Emitter):
-    """Routines of :class:`~.emit_duckdb.DuckDbEmitter`."""
+    """Routines of :class:`~.emitter.DuckDbEmitter`."""
 
     catalog: Catalog
     current_db: str
     current_schema: str
     call_depth: int
     _resolve: Callable[..., tuple[QualifiedName, Database]]
-    _column_types: Callable[[tuple[tuple[str, n.TypeRef, n.Pos], ...], str], list[tuple[str, UType]]]
     _emit_view: Callable[[str, str, list[tuple[str, UType]], n.Pos], Rowset]
     _new_rowset: Callable[[str, str, list[tuple[str, UType]], n.Pos], None]
 

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql import types as t
 from airflow_provider_amlpipe.usql.csformat import FormatError
 from airflow_provider_amlpipe.usql.exprs_common import Scope, Typed
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from airflow_provider_amlpipe.usql.errors import UsqlError
-
+from airflow_provider_amlpipe.usql.translator import Translator
 
 #: .NET character class escapes that mean more (Unicode) than RE2's ASCII ones: (inside a class, outside a class).
 _CLASS_ESCAPES = {
@@ -127,36 +121,8 @@ def dotnet_replacement(repl: str) -> str:
     return "".join(out)
 
 
-class RegexCalls:
-    """Methods of :class:`~.duckdb_exprs.ExprTranslator`: the static Regex methods (IsMatch, Replace, Split, Match)."""
-
-    # provided by ExprTranslator
-    _strlit: Callable[[str], str]
-    err: Callable[[n.Pos, str, str], UsqlError]
-    tr: Callable[[n.Expr, Scope], Typed]
-
-    @staticmethod
-    def _dotted(e: n.Expr) -> str | None:
-        """``A.B.C`` for a chain of names, else None."""
-        if isinstance(e, n.Name):
-            return e.name
-        if isinstance(e, n.Member):
-            head = RegexCalls._dotted(e.target)
-            return f"{head}.{e.name}" if head else None
-        return None
-
-    def _is_regex_class(self, e: n.Expr, scope: Scope) -> bool:
-        """``Regex`` or ``System.Text.RegularExpressions.Regex`` (not a column or lambda parameter)."""
-        name = self._dotted(e)
-        root = name.split(".")[0] if name else ""
-        shadowed = bool(scope.find(root)) or root in scope.locals or root in scope.aliases()
-        return name in ("Regex", _REGEX + "Regex") and not shadowed
-
-    def _regex_call(self, e: n.Expr, scope: Scope, method: str) -> n.Call | None:
-        """``e`` if it is the call ``Regex.<method>(...)``."""
-        if isinstance(e, n.Call) and isinstance(e.func, n.Member) and e.func.name == method:
-            return e if self._is_regex_class(e.func.target, scope) else None
-        return None
+class RegexCalls(Translator):
+    """DuckDB's static Regex methods (IsMatch, Replace, Split, Match), as RE2 patterns."""
 
     def _regex_args(self, e: n.Call, scope: Scope, fixed: int) -> tuple[list[Typed], str]:
         """The string arguments of a static Regex call and its RE2 pattern literal (argument 1, options after

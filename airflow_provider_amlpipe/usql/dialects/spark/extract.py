@@ -1,4 +1,4 @@
-"""EXTRACT of :class:`~.emit_spark.SparkEmitter` (a mixin of it): a raw ``USING csv`` view with every field read as
+"""EXTRACT of :class:`~.emitter.SparkEmitter` (a mixin of it): a raw ``USING csv`` view with every field read as
 text, then a typed view converting the fields with C# parsing rules; a file set is a glob, its virtual columns come
 from each row's file path with the pattern's regex."""
 
@@ -7,31 +7,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from airflow_provider_amlpipe.usql import filesets
 from airflow_provider_amlpipe.usql import nodes as n
-from airflow_provider_amlpipe.usql import types as t
-from airflow_provider_amlpipe.usql.emitter import Emitter
-from airflow_provider_amlpipe.usql.errors import UsqlError
-from airflow_provider_amlpipe.usql.filesets import (
-    DATE_PARTS,
-    FileSet,
-    FileSetError,
-    Placeholder,
-    is_file_set,
-    parse_file_set,
-)
-from airflow_provider_amlpipe.usql.options import TextFormat, text_format
-from airflow_provider_amlpipe.usql.spark_values import (
+from airflow_provider_amlpipe.usql.dialects.spark.values import (
     _WS,
     bq,
     slit,
     strict_parse,
     try_parse,
 )
+from airflow_provider_amlpipe.usql.emitter import Emitter
+from airflow_provider_amlpipe.usql.errors import UsqlError
+from airflow_provider_amlpipe.usql.options import TextFormat, text_format
 from airflow_provider_amlpipe.usql.types import UType
 
 
 class SparkExtract(Emitter):
-    """EXTRACT and file sets of :class:`~.emit_spark.SparkEmitter`."""
+    """EXTRACT and file sets of :class:`~.emitter.SparkEmitter`."""
 
     raw_counter: int
     add: Callable[[str, n.Pos], None]
@@ -42,16 +34,7 @@ class SparkExtract(Emitter):
         fmt = text_format(e.extractor, self.source, self.constants)
         paths = [self.spark_path(p, "EXTRACT", allow_file_set=True) for p in e.paths]
         file_set = self._file_set(paths, e)
-        cols: list[tuple[str, UType]] = []
-        seen: set[str] = set()
-        for name, tr, pos in e.columns:
-            ty = t.resolve(tr)
-            if ty is None or ty.name in ("SqlArray", "SqlMap"):
-                raise self.err(tr.pos, "type", f"type {tr.name!r} cannot be extracted by the built-in extractors")
-            if name in seen:
-                raise self.err(pos, "EXTRACT", f"column {name!r} is defined twice")
-            seen.add(name)
-            cols.append((name, ty))
+        cols = self.extract_columns(e)
         fs_cols = _helper_prefix("usql_fs", [c for c, _ in cols])  # the file path and the regex groups
         virtual = self._spark_virtual_columns(file_set, fs_cols, dict(cols), e) if file_set else {}
         read_cols = [(c, ty) for c, ty in cols if c not in virtual]
@@ -105,7 +88,7 @@ class SparkExtract(Emitter):
         """The EXTRACT's file set, or None if it reads plain files."""
         file_set = None
         for path, pe in zip(paths, e.paths, strict=True):
-            if not is_file_set(path):
+            if not filesets.is_file_set(path):
                 continue
             if len(paths) > 1:
                 raise self.err(pe.pos, "file set", "a file set pattern must be the only path of its EXTRACT")
@@ -120,8 +103,8 @@ class SparkExtract(Emitter):
         with (``file:``, ``abfss://container@account...``, the working directory of a relative path).
         """
         try:
-            fs = parse_file_set(pattern, repeated_parts=True)
-        except FileSetError as ex:
+            fs = filesets.parse_file_set(pattern, repeated_parts=True)
+        except filesets.FileSetError as ex:
             raise self.err(pos, "file set", str(ex)) from None
         if "\\" in pattern:
             raise self.untranslatable(pos, "file set", "a '\\' (Spark's glob reads it as an escape character)")
@@ -132,7 +115,7 @@ class SparkExtract(Emitter):
         tail = pattern[pattern.rfind("/", 0, first) + 1 :]
         if any(seg in (".", "..") for seg in tail.split("/")):
             raise self.untranslatable(pos, "file set", "'.' or '..' after a placeholder (Spark reports resolved paths)")
-        regex = "/" + parse_file_set(tail, repeated_parts=True).regex.removeprefix("^")
+        regex = "/" + filesets.parse_file_set(tail, repeated_parts=True).regex.removeprefix("^")
         return _SparkFileSet(fs.glob, regex, fs)
 
     @staticmethod
@@ -148,12 +131,12 @@ class SparkExtract(Emitter):
     def _spark_group(prefix: str, group: int) -> str:
         return bq(f"{prefix}_g{group}")
 
-    def _spark_date(self, prefix: str, holders: list[Placeholder]) -> str:
+    def _spark_date(self, prefix: str, holders: list[filesets.Placeholder]) -> str:
         """The DateTime of a column's date parts (missing: month/day 1, time 0); NULL if they form no date."""
         slots = ["'0001'", "'01'", "'01'", "'00'", "'00'", "'00'"]
         for h in reversed(holders):  # the first of repeated parts wins (the file condition makes them agree)
             if h.part is not None:
-                slot = DATE_PARTS[h.part][1]
+                slot = filesets.DATE_PARTS[h.part][1]
                 group = self._spark_group(prefix, h.group)
                 slots[slot] = group if slot == 0 else f"lpad({group}, 2, '0')"
         y, mo, d, hh, mi, ss = slots
@@ -246,7 +229,7 @@ class _SparkFileSet:
 
     glob: str
     regex: str  # matches the end of a decoded path; group i is the pattern's placeholder group i
-    parsed: FileSet
+    parsed: filesets.FileSet
 
 
 def _helper_prefix(prefix: str, columns: list[str]) -> str:

@@ -17,30 +17,26 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql import types as t
 from airflow_provider_amlpipe.usql.catalog import MASTER
-from airflow_provider_amlpipe.usql.consts import NotConstant, fold
-from airflow_provider_amlpipe.usql.csformat import FormatError
-from airflow_provider_amlpipe.usql.duckdb_exprs import Scope, Typed
-from airflow_provider_amlpipe.usql.emitter import Rowset
+from airflow_provider_amlpipe.usql.dialects.spark.exprs import NOT_SPARK, SparkExprTranslator
+from airflow_provider_amlpipe.usql.dialects.spark.extract import SparkExtract
+from airflow_provider_amlpipe.usql.dialects.spark.values import (
+    bq,
+    slit,
+    spark_type,
+)
+from airflow_provider_amlpipe.usql.emitter import DATABASE_STATEMENTS, SCRIPT_STATEMENTS, Rowset
 from airflow_provider_amlpipe.usql.errors import UsqlError
+from airflow_provider_amlpipe.usql.exprs_common import Scope
 from airflow_provider_amlpipe.usql.filesets import (
     is_file_set,
 )
-from airflow_provider_amlpipe.usql.options import TextFormat, text_format
+from airflow_provider_amlpipe.usql.options import text_format
 from airflow_provider_amlpipe.usql.parser import parse
-from airflow_provider_amlpipe.usql.spark_exprs import NOT_SPARK, SparkExprTranslator
-from airflow_provider_amlpipe.usql.spark_extract import SparkExtract
-from airflow_provider_amlpipe.usql.spark_values import (
-    bq,
-    cs_tostring,
-    slit,
-    spark_type,
-    strict_parse,
-    to_spark_pattern,
-)
 from airflow_provider_amlpipe.usql.types import UType
 
 __all__ = ["SparkEmitter", "SparkStatement", "translate_to_spark"]
@@ -94,6 +90,10 @@ class SparkEmitter(SparkExtract):
     """
 
     translator = SparkExprTranslator
+    queries: ClassVar[dict[type, str]] = {
+        n.RowsetRef: "rowset_query", n.TableRef: "table_query", n.Extract: "extract", n.Select: "select",
+        n.SetOp: "set_op", n.Ordered: "ordered",
+    }  # fmt: skip
 
     def __init__(self, source: str, params: Mapping[str, str]) -> None:
         super().__init__(source, params, Path("."))
@@ -106,14 +106,6 @@ class SparkEmitter(SparkExtract):
         return UsqlError(self.source, pos.line, pos.column, construct, NOT_SPARK + why)
 
     # ------------------------------------------------------------ dialect hooks
-    @staticmethod
-    def _ident(name: str) -> str:
-        return bq(name)
-
-    @staticmethod
-    def _type_sql(ty: UType) -> str:
-        return spark_type(ty)
-
     @staticmethod
     def _values_table(rows: str, columns: str) -> str:
         return f"VALUES {rows} AS usql_v({columns})"
@@ -136,18 +128,6 @@ class SparkEmitter(SparkExtract):
 
     def ignored(self, st: n.Ignored) -> None:
         self.add(f"-- ignored: {' '.join(st.text.split())}", st.pos)
-
-    def _param_sql(self, raw: str, typ: UType, d: n.Declare) -> Typed:
-        if typ.name == "string":
-            return slit(raw), typ
-        if typ.name == "bool" and raw.strip().lower() not in ("true", "false"):
-            raise self.err(d.pos, "DECLARE EXTERNAL", f"parameter @{d.name}={raw!r} is not a bool")
-        if typ.is_numeric:
-            try:
-                float(raw)
-            except ValueError:
-                raise self.err(d.pos, "DECLARE EXTERNAL", f"parameter @{d.name}={raw!r} is not a {typ}") from None
-        return f"({strict_parse(slit(raw), typ.name, f'@{d.name}')})", typ
 
     def assign(self, a: n.Assign) -> None:
         if a.name in self.variables:
@@ -198,13 +178,8 @@ class SparkEmitter(SparkExtract):
         if st.name == MASTER:
             raise self.err(st.pos, "DROP DATABASE", "the master database cannot be dropped")
         spark_db = self._db_name(st.name, st.pos)
-        if self._db_state(st.name).exists is False:
-            if st.if_exists:
-                self._note(st.pos, f"database {st.name} does not exist (IF EXISTS)")
-                return
-            raise self.err(st.pos, "DROP DATABASE", f"database {st.name!r} does not exist")
-        if st.name == self.current_db:
-            raise self.err(st.pos, "DROP DATABASE", f"database {st.name!r} is in use (USE DATABASE master first)")
+        if not self.drop_database_checked(st, self._db_state(st.name).exists is not False, self.current_db):
+            return
         self.dbs[st.name] = _Db(False, complete=True)
         # CASCADE: dropping a U-SQL database drops the tables in it; Spark refuses a non-empty one without it
         self.add(f"DROP DATABASE {'IF EXISTS ' if st.if_exists else ''}{spark_db} CASCADE;", st.pos)
@@ -255,24 +230,13 @@ class SparkEmitter(SparkExtract):
             select = ", ".join(f"CAST({bq(c)} AS {spark_type(ty)}) AS {bq(c)}" for c, ty in cols)
             stmt = f"CREATE TABLE {ine}{target} USING parquet AS\nSELECT {select} FROM (\n{sql}\n) AS usql_ctas;"
         else:
-            cols = self._column_defs(st.columns)
+            cols = self._column_types(st.columns, "CREATE TABLE")
             self._check_storable(cols, st.pos)
             defs = ",\n  ".join(_column_def(c, ty) for c, ty in cols)
             stmt = f"CREATE TABLE {ine}{target} (\n  {defs}\n) USING parquet;"
         self.add(dropped + stmt, st.pos)
         state.exists = True
         state.tables[st.table.name] = cols
-
-    def _column_defs(self, columns: tuple[tuple[str, n.TypeRef, n.Pos], ...]) -> list[tuple[str, UType]]:
-        cols: list[tuple[str, UType]] = []
-        for name, tr, pos in columns:
-            ty = t.resolve(tr)
-            if ty is None:
-                raise self.err(tr.pos, "type", f"unknown column type {tr.name!r}")
-            if any(c == name for c, _ in cols):
-                raise self.err(pos, "CREATE TABLE", f"column {name!r} is defined twice")
-            cols.append((name, ty))
-        return cols
 
     def _check_storable(self, cols: list[tuple[str, UType]], pos: n.Pos) -> None:
         for name, ty in cols:
@@ -323,12 +287,7 @@ class SparkEmitter(SparkExtract):
 
     def spark_path(self, e: n.Expr, construct: str, allow_file_set: bool = False) -> str:
         """A constant path, kept as written (Spark resolves it against its default file system)."""
-        try:
-            v = fold(e, self.constants)
-        except NotConstant:
-            raise self.err(e.pos, construct, "the path must be a constant string expression") from None
-        if not isinstance(v, str) or not v:
-            raise self.err(e.pos, construct, "the path must be a non-empty string")
+        v = self.constant_path(e, construct)
         if is_file_set(v) and not allow_file_set:
             raise self.err(e.pos, "file set", f"file set patterns ({v!r}) are not supported in {construct}")
         return v
@@ -373,47 +332,19 @@ class SparkEmitter(SparkExtract):
     def _char_code_text(col: str) -> str:
         return f"CAST(ascii({col}) AS STRING)"
 
-    def _datetime_text(self, col: str, fmt: TextFormat, o: n.Output) -> str:
-        try:
-            return f"date_format({col}, {slit(to_spark_pattern(fmt.date_time_format))})"
-        except FormatError as ex:
-            raise self.err(o.outputter.pos, "dateTimeFormat", str(ex)) from None
-
-    @staticmethod
-    def _value_text(col: str, ty: UType) -> str:
-        return cs_tostring(col, ty)
-
     @staticmethod
     def _quoted_text(v: str) -> str:
         # concat() is null when an argument is (as DuckDB's ||), so a null value stays null for nullEscape
         return f"""concat('"', replace({v}, '"', '""'), '"')"""
 
     # ------------------------------------------------------------ queries
-    def query(self, qn: n.Query) -> tuple[str, list[tuple[str, UType]]]:
-        if isinstance(qn, n.RowsetRef):
-            rs = self._rowset(qn)
-            return f"SELECT * FROM {bq(rs.view)}", list(rs.columns)
-        if isinstance(qn, n.TableRef):
-            _, table, cols = self._table_columns(qn.table)
-            return f"SELECT {', '.join(bq(c) for c, _ in cols)} FROM {table}", list(cols)
-        if isinstance(qn, n.Extract):
-            return self.extract(qn)
-        if isinstance(qn, n.Select):
-            return self.select(qn)
-        if isinstance(qn, n.SetOp):
-            ls, lc = self.query(qn.left)
-            rs_, rc = self.query(qn.right)
-            cols = self.set_columns(qn, lc, rc)
-            op = qn.op + (" ALL" if qn.quantifier == "ALL" else " DISTINCT")
-            return f"SELECT * FROM (\n{ls}\n) AS usql_l\n{op}\nSELECT * FROM (\n{rs_}\n) AS usql_r", cols
-        if isinstance(qn, n.Ordered):
-            inner, cols = self.query(qn.query)
-            scope = Scope([(None, c, ty) for c, ty in cols])
-            sql = f"SELECT * FROM (\n{inner}\n) AS usql_ordered" + self._order_fetch(
-                qn.order_by, qn.offset, qn.fetch, scope
-            )
-            return sql, cols
-        raise self.unsupported("query", qn)
+    def table_query(self, qn: n.TableRef) -> tuple[str, list[tuple[str, UType]]]:
+        _, table, cols = self._table_columns(qn.table)
+        return f"SELECT {', '.join(bq(c) for c, _ in cols)} FROM {table}", list(cols)
+
+    def _set_op_sql(self, qn: n.SetOp, left: str, right: str) -> str:
+        op = qn.op + (" ALL" if qn.quantifier == "ALL" else " DISTINCT")
+        return f"SELECT * FROM (\n{left}\n) AS usql_l\n{op}\nSELECT * FROM (\n{right}\n) AS usql_r"
 
     # ------------------------------------------------------------ SELECT
     def source_sql(self, src: n.Source) -> tuple[str, Scope]:
@@ -450,19 +381,7 @@ class SparkEmitter(SparkExtract):
             raise self.untranslatable(j.pos, "JOIN", "a JOIN after CROSS/OUTER APPLY EXPLODE (Spark's LATERAL VIEW "
                                       "must follow all joins); move the APPLY into a rowset of its own")  # fmt: skip
         right_sql, right, _ = self._source(j.right)
-        dup = left.aliases() & right.aliases()
-        if dup:
-            raise self.err(j.pos, "JOIN", f"rowset alias {sorted(dup)[0]!r} is used twice; give each side an AS alias")
-        both = Scope(left.columns + right.columns)
-        on = ""
-        if j.on is not None:
-            self.x.in_join_condition = True
-            self.x.allow_aggregates = False
-            try:
-                on = " ON " + self.x.bool_sql(j.on, both, "the JOIN condition")
-            finally:
-                self.x.in_join_condition = False
-                self.x.allow_aggregates = True
+        on = self.join_condition(j, left, right)
         kind = j.kind
         if kind.endswith("SEMIJOIN"):
             keyword = "LEFT ANTI JOIN" if "ANTI" in kind else "LEFT SEMI JOIN"
@@ -478,36 +397,14 @@ class SparkEmitter(SparkExtract):
         return f"{left_sql}\n{keywords[kind]} {right_sql}{on}", Scope(lcols + rcols), False
 
     def explode(self, left_sql: str, left: Scope, ex: n.Explode) -> tuple[str, Scope, bool]:
-        sql, ty = self.x.tr(ex.expr, left)
+        sql, _, scope = self.exploded(left, ex)
+        columns = ", ".join(bq(c) for c in ex.columns)
         outer = "OUTER " if ex.outer else ""
-        if ty.name == "SqlMap":
-            if len(ex.columns) != 2:
-                raise self.err(ex.pos, "EXPLODE", "EXPLODE of a SqlMap yields two columns: AS T(key, value)")
-            k, v = ex.columns
-            kt = (ty.key or t.STRING).with_nullable(ex.outer)
-            vt = (ty.element or t.UNKNOWN).with_nullable(True)
-            return (f"{left_sql}\nLATERAL VIEW {outer}explode({sql}) {bq(ex.alias)} AS {bq(k)}, {bq(v)}",
-                    Scope([*left.columns, (ex.alias, k, kt), (ex.alias, v, vt)]), True)  # fmt: skip
-        if ty.name != "SqlArray" or len(ex.columns) != 1:
-            raise self.err(ex.pos, "EXPLODE", "EXPLODE takes a SqlArray (AS T(col)) or a SqlMap (AS T(key, value))")
-        elem = ty.element or t.UNKNOWN
-        return (f"{left_sql}\nLATERAL VIEW {outer}explode({sql}) {bq(ex.alias)} AS {bq(ex.columns[0])}",
-                Scope([*left.columns, (ex.alias, ex.columns[0], elem.with_nullable(True))]), True)  # fmt: skip
+        return f"{left_sql}\nLATERAL VIEW {outer}explode({sql}) {bq(ex.alias)} AS {columns}", scope, True
 
 
 #: Statement -> the SparkEmitter method translating it.
-SparkEmitter.statements = {
-    n.Declare: "declare",
-    n.Assign: "assign",
-    n.Output: "output",
-    n.UseDatabase: "use_database",
-    n.CreateDatabase: "create_database",
-    n.DropDatabase: "drop_database",
-    n.CreateTable: "create_table",
-    n.DropTable: "drop_table",
-    n.Insert: "insert",
-    n.Ignored: "ignored",
-}
+SparkEmitter.statements = {**SCRIPT_STATEMENTS, **DATABASE_STATEMENTS}
 
 
 def translate_to_spark(text: str, *, source_name: str = "script.usql", params: dict[str, str] | None = None) -> str:

@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql import types as t
 from airflow_provider_amlpipe.usql.exprs_common import Scope, Typed, lit
+from airflow_provider_amlpipe.usql.translator import Translator
 from airflow_provider_amlpipe.usql.types import UType
 
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from airflow_provider_amlpipe.usql.errors import UsqlError
-
-
-#: LINQ methods (System.Linq.Enumerable) on SqlArray / SqlMap values; see ``ExprTranslator._linq``.
-LINQ_METHODS = frozenset({
-    "Select", "Where", "SelectMany", "Any", "All", "Count", "LongCount", "First", "FirstOrDefault", "Last",
-    "LastOrDefault", "Sum", "Min", "Max", "Average", "Distinct", "OrderBy", "OrderByDescending", "ToArray", "ToList",
-    "AsEnumerable", "Skip", "Take", "Reverse",
-})  # fmt: skip
 #: The element type of ``Enumerable.Sum``/``Average`` over each numeric type (C# has overloads for int, long,
 #: float, double, decimal; smaller integers convert to int).
 _SUM_TYPE = {"sbyte": "int", "byte": "int", "short": "int", "ushort": "int", "int": "int", "long": "long",
@@ -28,18 +15,8 @@ _SUM_TYPE = {"sbyte": "int", "byte": "int", "short": "int", "ushort": "int", "in
 _NO_ELEMENTS = "Sequence contains no elements"
 
 
-class LinqCalls:
-    """Methods of :class:`~.duckdb_exprs.ExprTranslator`: LINQ methods and lambdas over SqlArray and SqlMap values."""
-
-    # provided by ExprTranslator
-    _element_at: Callable[[str, str], str]
-    _zero: Callable[[str], str]
-    err: Callable[[n.Pos, str, str], UsqlError]
-    tr: Callable[[n.Expr, Scope], Typed]
-
-    def _lambda(self, e: n.Lambda, scope: Scope) -> Typed:
-        raise self.err(e.pos, "lambda", "a lambda is only supported as the argument of a LINQ method (Select, "
-                       "Where, Any, ...) on a SqlArray or SqlMap")  # fmt: skip
+class LinqCalls(Translator):
+    """DuckDB's LINQ methods and lambdas over SqlArray and SqlMap values (list functions)."""
 
     @staticmethod
     def _lambda_sql(params: list[str], body: str) -> str:

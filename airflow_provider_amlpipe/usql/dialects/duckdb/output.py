@@ -8,23 +8,23 @@ from pathlib import Path
 
 from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql import parquet
-from airflow_provider_amlpipe.usql.csformat import FormatError, to_strftime
-from airflow_provider_amlpipe.usql.duckdb_exprs import ExprTranslator, Scope, cs_tostring, lit, q
+from airflow_provider_amlpipe.usql.dialects.duckdb.exprs import Scope, lit, q
 from airflow_provider_amlpipe.usql.emit_model import EmittedStatement
 from airflow_provider_amlpipe.usql.errors import UsqlError
 from airflow_provider_amlpipe.usql.options import TextFormat, text_format
+from airflow_provider_amlpipe.usql.translator import Translator
 from airflow_provider_amlpipe.usql.types import UType
 
 
 class OutputStatements:
-    """OUTPUT of :class:`~.emit_duckdb.DuckDbEmitter` (a mixin of it)."""
+    """OUTPUT of :class:`~.emitter.DuckDbEmitter` (a mixin of it)."""
 
     source: str
     out: list[EmittedStatement]
     err: Callable[[n.Pos, str, str], UsqlError]
     _note: Callable[[n.Pos, str], None]
     constants: dict[str, object]
-    x: ExprTranslator
+    x: Translator
     path: Callable[..., Path]
     query: Callable[[n.Query], tuple[str, list[tuple[str, UType]]]]
     _format_value: Callable[[str, UType, TextFormat, n.Output], str]
@@ -104,18 +104,6 @@ class OutputStatements:
     def _char_code_text(col: str) -> str:
         """A char as its UTF-16 code (charFormat "uint16")."""
         return f"CAST(unicode({col}) AS VARCHAR)"
-
-    def _datetime_text(self, col: str, fmt: TextFormat, o: n.Output) -> str:
-        """A DateTime in the outputter's dateTimeFormat."""
-        try:
-            return f"strftime({col}, {lit(to_strftime(fmt.date_time_format))})"
-        except FormatError as ex:
-            raise self.err(o.outputter.pos, "dateTimeFormat", str(ex)) from None
-
-    @staticmethod
-    def _value_text(col: str, ty: UType) -> str:
-        """Any other value as C#'s ToString() writes it."""
-        return cs_tostring(col, ty)
 
     @staticmethod
     def _quoted_text(v: str) -> str:

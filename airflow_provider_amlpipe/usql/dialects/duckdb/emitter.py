@@ -6,8 +6,8 @@ converted with C# parsing rules; OUTPUT becomes ``COPY (one formatted line per r
 DuckDB streams the files itself and the output bytes follow the outputter's documented format.
 
 The dialect-neutral part is :class:`~.emitter.Emitter`; the catalog statements, EXTRACT, OUTPUT and the routines
-(views, functions, procedures, script-bound objects) are mixins of :class:`DuckDbEmitter` (``emit_catalog``,
-``emit_extract``, ``emit_output``, ``emit_routines``); the SQL prelude is ``emit_prelude``, the emitted data types
+(views, functions, procedures, script-bound objects) are mixins of :class:`DuckDbEmitter` (``catalog``,
+``extract``, ``output``, ``routines``); the SQL prelude is ``prelude``, the emitted data types
 ``emit_model``.
 """
 
@@ -17,24 +17,24 @@ import re
 from collections.abc import Mapping
 from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
+from typing import ClassVar
 
 from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql import types as t
 from airflow_provider_amlpipe.usql.catalog import DBO, MASTER, Catalog
-from airflow_provider_amlpipe.usql.duckdb_exprs import (
+from airflow_provider_amlpipe.usql.dialects.duckdb.catalog import CatalogStatements
+from airflow_provider_amlpipe.usql.dialects.duckdb.exprs import (
     ExprTranslator,
     Scope,
-    Typed,
     lit,
     parse_string_as,
     q,
 )
-from airflow_provider_amlpipe.usql.emit_catalog import CatalogStatements
-from airflow_provider_amlpipe.usql.emit_extract import ExtractInputs
+from airflow_provider_amlpipe.usql.dialects.duckdb.extract import ExtractInputs
+from airflow_provider_amlpipe.usql.dialects.duckdb.output import OutputStatements
+from airflow_provider_amlpipe.usql.dialects.duckdb.routines import Routines
 from airflow_provider_amlpipe.usql.emit_model import EmittedStatement
-from airflow_provider_amlpipe.usql.emit_output import OutputStatements
-from airflow_provider_amlpipe.usql.emit_routines import Routines
-from airflow_provider_amlpipe.usql.emitter import Rowset
+from airflow_provider_amlpipe.usql.emitter import DATABASE_STATEMENTS, SCRIPT_STATEMENTS, Rowset
 from airflow_provider_amlpipe.usql.jobinfo import JobInfo
 from airflow_provider_amlpipe.usql.parser import INFERRED_TYPE
 from airflow_provider_amlpipe.usql.types import UType
@@ -47,6 +47,11 @@ class DuckDbEmitter(CatalogStatements, ExtractInputs, OutputStatements, Routines
     """Compiles a parsed script to DuckDB statements; one instance per script."""
 
     translator = ExprTranslator
+    queries: ClassVar[dict[type, str]] = {
+        n.RowsetRef: "rowset_query", n.TableRef: "table_query", n.TvfCall: "_call_function", n.Extract: "extract",
+        n.ExtractFileProperties: "extract_file_properties", n.Select: "select", n.SetOp: "set_op",
+        n.Ordered: "ordered", n.Sample: "sample", n.ByNameSetOp: "set_by_name",
+    }  # fmt: skip
 
     def __init__(
         self,
@@ -68,16 +73,6 @@ class DuckDbEmitter(CatalogStatements, ExtractInputs, OutputStatements, Routines
         self.copy_root: Path | None = None  # where the UTF-8 copies of inputs go (see InputCopy), made when needed
 
     # ------------------------------------------------------------ render hooks (overridden for Spark)
-    @staticmethod
-    def _ident(name: str) -> str:
-        """A quoted identifier."""
-        return q(name)
-
-    @staticmethod
-    def _type_sql(ty: UType) -> str:
-        """The SQL type of a U-SQL type."""
-        return ty.duckdb()
-
     @staticmethod
     def _values_table(rows: str, columns: str) -> str:
         """A ``VALUES`` table of the parenthesised, comma-separated ``rows``."""
@@ -114,21 +109,12 @@ class DuckDbEmitter(CatalogStatements, ExtractInputs, OutputStatements, Routines
         assert tcols is not None
         return self._table_sql(nm, pos), list(tcols)
 
-    def _param_sql(self, raw: str, typ: UType, d: n.Declare) -> Typed:
-        if typ.name == "string":
-            return lit(raw), typ
-        if typ.name == "bool" and raw.strip().lower() not in ("true", "false"):
-            raise self.err(d.pos, "DECLARE EXTERNAL", f"parameter @{d.name}={raw!r} is not a bool")
-        if typ.is_numeric:
-            try:
-                float(raw)
-            except ValueError:
-                raise self.err(d.pos, "DECLARE EXTERNAL", f"parameter @{d.name}={raw!r} is not a {typ}") from None
-            if typ.is_integral:
-                if not _CS_INTEGER.fullmatch(raw):
-                    raise self.err(d.pos, "DECLARE EXTERNAL", f"parameter @{d.name}={raw!r} is not a {typ}")
-                return f"CAST({lit(raw)} AS {typ.duckdb()})", typ  # checked here: a constant, no runtime check
-        return f"({parse_string_as(lit(raw), typ.name)})", typ
+    def _param_value(self, raw: str, typ: UType, d: n.Declare) -> str:
+        if typ.is_integral:
+            if not _CS_INTEGER.fullmatch(raw):
+                raise self.err(d.pos, "DECLARE EXTERNAL", f"parameter @{d.name}={raw!r} is not a {typ}")
+            return f"CAST({lit(raw)} AS {typ.duckdb()})"  # checked here: a constant, no runtime check
+        return f"({parse_string_as(lit(raw), typ.name)})"
 
     def assign(self, a: n.Assign) -> None:
         self._check_rowset_name(a.name, a.pos)
@@ -139,39 +125,12 @@ class DuckDbEmitter(CatalogStatements, ExtractInputs, OutputStatements, Routines
         sql, cols = self.query(a.query)
         self._new_rowset(a.name, sql, cols, a.pos)
 
-    def query(self, qn: n.Query) -> tuple[str, list[tuple[str, UType]]]:
-        if isinstance(qn, n.RowsetRef):
-            rs = self._rowset(qn)
-            return f"SELECT * FROM {q(rs.view)}", list(rs.columns)
-        if isinstance(qn, n.TableRef):
-            rel, cols = self._relation(qn.table, qn.pos)
-            return f"SELECT * FROM {rel} AS usql_rel", cols
-        if isinstance(qn, n.TvfCall):
-            return self._call_function(qn)
-        if isinstance(qn, n.Extract):
-            return self.extract(qn)
-        if isinstance(qn, n.ExtractFileProperties):
-            return self.extract_with_properties(qn.extract, dict(qn.properties))
-        if isinstance(qn, n.Select):
-            return self.select(qn)
-        if isinstance(qn, n.SetOp):
-            ls, lc = self.query(qn.left)
-            rs_, rc = self.query(qn.right)
-            cols = self.set_columns(qn, lc, rc)
-            op = qn.op + (" ALL" if qn.quantifier == "ALL" else "")
-            return f"(\n{ls}\n) {op} (\n{rs_}\n)", cols
-        if isinstance(qn, n.Ordered):
-            inner, cols = self.query(qn.query)
-            scope = Scope([(None, c, ty) for c, ty in cols])
-            sql = f"SELECT * FROM (\n{inner}\n) AS usql_ordered" + self._order_fetch(
-                qn.order_by, qn.offset, qn.fetch, scope
-            )
-            return sql, cols
-        if isinstance(qn, n.Sample):
-            return self.sample(qn)
-        if isinstance(qn, n.ByNameSetOp):
-            return self.set_by_name(qn)
-        raise self.unsupported("query", qn)
+    def table_query(self, qn: n.TableRef) -> tuple[str, list[tuple[str, UType]]]:
+        rel, cols = self._relation(qn.table, qn.pos)
+        return f"SELECT * FROM {rel} AS usql_rel", cols
+
+    def extract_file_properties(self, qn: n.ExtractFileProperties) -> tuple[str, list[tuple[str, UType]]]:
+        return self.extract_with_properties(qn.extract, dict(qn.properties))
 
     def set_by_name(self, s: n.ByNameSetOp) -> tuple[str, list[tuple[str, UType]]]:
         """Set operations ``BY NAME`` after the reference: the matched columns are those named on both sides
@@ -352,25 +311,15 @@ class DuckDbEmitter(CatalogStatements, ExtractInputs, OutputStatements, Routines
         self._check_case([(c, up.pos) for c, _ in cols], "UNPIVOT")
         return f"(\n{sql}\n) AS {q(up.alias)}", Scope([(up.alias, c, ty) for c, ty in cols])
 
+    def _check_join_aliases(self, j: n.Join, left: Scope, right: Scope) -> None:
+        self._check_case([(a, j.pos) for a in [*left.aliases(), *right.aliases()]], "JOIN", "rowset aliases")
+
     def join(self, j: n.Join) -> tuple[str, Scope]:
         left_sql, left = self.source_sql(j.left)
         if isinstance(j.right, n.Explode):
             return self.explode(left_sql, left, j.right)
         right_sql, right = self.source_sql(j.right)
-        dup = left.aliases() & right.aliases()
-        if dup:
-            raise self.err(j.pos, "JOIN", f"rowset alias {sorted(dup)[0]!r} is used twice; give each side an AS alias")
-        self._check_case([(a, j.pos) for a in [*left.aliases(), *right.aliases()]], "JOIN", "rowset aliases")
-        both = Scope(left.columns + right.columns)
-        on = ""
-        if j.on is not None:
-            self.x.in_join_condition = True
-            self.x.allow_aggregates = False
-            try:
-                on = " ON " + self.x.bool_sql(j.on, both, "the JOIN condition")
-            finally:
-                self.x.in_join_condition = False
-                self.x.allow_aggregates = True
+        on = self.join_condition(j, left, right)
         kind = j.kind
         if kind.endswith("SEMIJOIN"):
             anti = "ANTI" in kind
@@ -385,38 +334,21 @@ class DuckDbEmitter(CatalogStatements, ExtractInputs, OutputStatements, Routines
         return f"{left_sql}\n{keyword} {right_sql}{on}", Scope(lcols + rcols)
 
     def explode(self, left_sql: str, left: Scope, ex: n.Explode) -> tuple[str, Scope]:
-        sql, ty = self.x.tr(ex.expr, left)
+        sql, ty, scope = self.exploded(left, ex)
         join = "LEFT JOIN LATERAL" if ex.outer else "CROSS JOIN LATERAL"
         on = " ON TRUE" if ex.outer else ""
         if ty.name == "SqlMap":
-            if len(ex.columns) != 2:
-                raise self.err(ex.pos, "EXPLODE", "EXPLODE of a SqlMap yields two columns: AS T(key, value)")
-            k, v = ex.columns
-            kt = (ty.key or t.STRING).with_nullable(ex.outer)
-            vt = (ty.element or t.UNKNOWN).with_nullable(True)
-            lateral = f"(SELECT unnest(map_keys({sql})) AS {q(k)}, unnest(map_values({sql})) AS {q(v)})"
-            return (f"{left_sql}\n{join} {lateral} AS {q(ex.alias)}{on}",
-                    Scope([*left.columns, (ex.alias, k, kt), (ex.alias, v, vt)]))  # fmt: skip
-        if ty.name != "SqlArray" or len(ex.columns) != 1:
-            raise self.err(ex.pos, "EXPLODE", "EXPLODE takes a SqlArray (AS T(col)) or a SqlMap (AS T(key, value))")
-        elem = ty.element or t.UNKNOWN
-        col = q(ex.columns[0])
-        return (f"{left_sql}\n{join} (SELECT unnest({sql}) AS {col}) AS {q(ex.alias)}{on}",
-                Scope([*left.columns, (ex.alias, ex.columns[0], elem.with_nullable(True))]))  # fmt: skip
+            k, v = (q(c) for c in ex.columns)
+            lateral = f"(SELECT unnest(map_keys({sql})) AS {k}, unnest(map_values({sql})) AS {v})"
+        else:
+            lateral = f"(SELECT unnest({sql}) AS {q(ex.columns[0])})"
+        return f"{left_sql}\n{join} {lateral} AS {q(ex.alias)}{on}", scope
 
 
 #: Statement -> the DuckDbEmitter method compiling it.
 DuckDbEmitter.statements = {
-    n.Declare: "declare",
-    n.Assign: "assign",
-    n.Output: "output",
-    n.Ignored: "ignored",
-    n.UseDatabase: "use_database",
-    n.CreateDatabase: "create_database",
-    n.DropDatabase: "drop_database",
-    n.CreateTable: "create_table",
-    n.DropTable: "drop_table",
-    n.Insert: "insert",
+    **SCRIPT_STATEMENTS,
+    **DATABASE_STATEMENTS,
     n.UseSchema: "use_schema",
     n.CreateSchema: "create_schema",
     n.CreateView: "create_object",

@@ -15,8 +15,7 @@ from pathlib import Path
 
 from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql import parquet
-from airflow_provider_amlpipe.usql import types as t
-from airflow_provider_amlpipe.usql.duckdb_exprs import STRICT_INTEGER, lit, parse_string_as, q
+from airflow_provider_amlpipe.usql.dialects.duckdb.exprs import STRICT_INTEGER, lit, parse_string_as, q
 from airflow_provider_amlpipe.usql.emit_model import EmittedStatement, InputCopy
 from airflow_provider_amlpipe.usql.errors import UsqlError
 from airflow_provider_amlpipe.usql.filesets import (
@@ -35,11 +34,12 @@ _INTEGER_GROUP = "'^[\\t-\\r ]*([+-]?[0-9]+)[\\t-\\r ]*$'"
 
 
 class ExtractInputs:
-    """EXTRACT of :class:`~.emit_duckdb.DuckDbEmitter` (a mixin of it)."""
+    """EXTRACT of :class:`~.emitter.DuckDbEmitter` (a mixin of it)."""
 
     source: str
     out: list[EmittedStatement]
     err: Callable[[n.Pos, str, str], UsqlError]
+    extract_columns: Callable[[n.Extract], list[tuple[str, UType]]]
     _note: Callable[[n.Pos, str], None]
     constants: dict[str, object]
     copy_root: Path | None
@@ -79,7 +79,7 @@ class ExtractInputs:
                                f"reads directly, not {fmt.encoding}")  # fmt: skip
             paths, file_set = self._utf8_copies(paths, file_set, fmt.encoding, e.pos)
             fmt = replace(fmt, encoding="utf-8")
-        cols = self._extract_columns(e)
+        cols = self.extract_columns(e)
         virtual = self._virtual_columns(file_set, dict(cols), e) if file_set is not None else {}
         virtual.update({c: f"usql_fp.usql_fp_{prop.lower()}" for c, prop in props.items()})
         files_join = self._file_properties_join(paths, file_set) if props and not empty_set else ""
@@ -138,26 +138,13 @@ class ExtractInputs:
         )
         return f"SELECT\n  {select}\nFROM {src}{files_join}", cols
 
-    def _extract_columns(self, e: n.Extract) -> list[tuple[str, UType]]:
-        cols: list[tuple[str, UType]] = []
-        seen: set[str] = set()
-        for name, tr, pos in e.columns:
-            ty = t.resolve(tr)
-            if ty is None or ty.name in ("SqlArray", "SqlMap"):
-                raise self.err(tr.pos, "type", f"type {tr.name!r} cannot be extracted by the built-in extractors")
-            if name in seen:
-                raise self.err(pos, "EXTRACT", f"column {name!r} is defined twice")
-            seen.add(name)
-            cols.append((name, ty))
-        return cols
-
     def _extract_parquet(
         self, e: n.Extract, props: Mapping[str, str], paths: list[Path], file_set: FileSet | None, empty_set: bool
     ) -> tuple[str, list[tuple[str, UType]]]:
         """``Extractors.Parquet()``: ``read_parquet`` with each column converted to its declared type. The file's
         schema (of a file set: its first file) is read at compile time, as EXTRACT's inputs must exist then: a
         missing column or a type the reference's table does not map to the declared one is a compile-time error."""
-        cols = self._extract_columns(e)
+        cols = self.extract_columns(e)
         construct = "Extractors.Parquet"
         for (name, ty), (_, tr, _) in zip(cols, e.columns, strict=True):
             fix = parquet.unsupported_type(ty)

@@ -17,9 +17,10 @@ from airflow_provider_amlpipe.usql.catalog import (
     CatalogObject,
     Database,
 )
-from airflow_provider_amlpipe.usql.duckdb_exprs import ExprTranslator, Scope, lit, q
+from airflow_provider_amlpipe.usql.dialects.duckdb.exprs import Scope, lit, q
 from airflow_provider_amlpipe.usql.emit_model import EmittedStatement, QualifiedName
 from airflow_provider_amlpipe.usql.errors import UsqlError
+from airflow_provider_amlpipe.usql.translator import Translator
 from airflow_provider_amlpipe.usql.types import UType
 
 
@@ -34,18 +35,20 @@ def _sql_text(text: str) -> str:
 
 
 class CatalogStatements:
-    """Catalog statements of :class:`~.emit_duckdb.DuckDbEmitter` (a mixin of it)."""
+    """Catalog statements of :class:`~.emitter.DuckDbEmitter` (a mixin of it)."""
 
     source: str
     out: list[EmittedStatement]
     err: Callable[[n.Pos, str, str], UsqlError]
+    _column_types: Callable[[tuple[tuple[str, n.TypeRef, n.Pos], ...], str], list[tuple[str, UType]]]
+    drop_database_checked: Callable[[n.DropDatabase, bool, str], bool]
     _note: Callable[[n.Pos, str], None]
     catalog: Catalog
     attached: set[str]
     current_db: str
     current_schema: str
     call_depth: int
-    x: ExprTranslator
+    x: Translator
     query: Callable[[n.Query], tuple[str, list[tuple[str, UType]]]]
 
     def _db(self, name: str, pos: n.Pos) -> Database | None:
@@ -83,13 +86,8 @@ class CatalogStatements:
     def drop_database(self, st: n.DropDatabase) -> None:
         if st.name == MASTER:
             raise self.err(st.pos, "DROP DATABASE", "the master database cannot be dropped")
-        if self._db(st.name, st.pos) is None:
-            if st.if_exists:
-                self._note(st.pos, f"database {st.name} does not exist (IF EXISTS)")
-                return
-            raise self.err(st.pos, "DROP DATABASE", f"database {st.name!r} does not exist")
-        if st.name == self.current_db:
-            raise self.err(st.pos, "DROP DATABASE", f"database {st.name!r} is in use (USE DATABASE master first)")
+        if not self.drop_database_checked(st, self._db(st.name, st.pos) is not None, self.current_db):
+            return
         self.catalog.drop(st.name)
         self.attached.discard(st.name)
         sql = f"DETACH DATABASE IF EXISTS {q(self.catalog.alias(st.name))};"
@@ -210,19 +208,6 @@ class CatalogStatements:
             stmts.append(f"INSERT INTO {target}\n{sql};")
         self.out.append(EmittedStatement("catalog", "\n".join(stmts), st.pos.line, st.pos.column))
         db.tables[nm.key] = list(cols)
-
-    def _column_types(
-        self, columns: tuple[tuple[str, n.TypeRef, n.Pos], ...], construct: str
-    ) -> list[tuple[str, UType]]:
-        cols: list[tuple[str, UType]] = []
-        for cname, tr, pos in columns:
-            ty = t.resolve(tr)
-            if ty is None:
-                raise self.err(tr.pos, "type", f"unknown column type {tr.name!r}")
-            if any(c == cname for c, _ in cols):
-                raise self.err(pos, construct, f"column {cname!r} is defined twice")
-            cols.append((cname, ty))
-        return cols
 
     def drop_table(self, st: n.DropTable) -> None:
         nm, existing = self._table(st.table, must_exist=not st.if_exists)
