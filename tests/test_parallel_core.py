@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_amlpipe.compute.environment import PythonEnvironment
 from airflow_provider_amlpipe.data.datastore import LocalDatastore
 from airflow_provider_amlpipe.errors import ConfigurationError, StepFailedError
 from airflow_provider_amlpipe.parallel.config import MiniBatchSize, ParallelRunConfig, parse_mini_batch_size
@@ -21,7 +22,7 @@ from airflow_provider_amlpipe.parallel.results import SUMMARY_FILE, read_record_
 # An AML-style entry script: argparse in init(), one row per file. Each processed file is counted in
 # the counter file; "die-*" files kill their worker on the first try, "fail-*" files always raise,
 # "slow-*" files hang on the first try.
-SCRIPT = '''
+SCRIPT = """
 import argparse, os, signal, time
 from pathlib import Path
 
@@ -55,7 +56,7 @@ def run(mini_batch):
             handle.write(name + "\\n")
         rows.append(f"{args.prefix}{name} {Path(path).read_text()}")
     return rows
-'''
+"""
 
 
 def make_files(folder: Path, names: list[str]) -> Path:
@@ -113,8 +114,15 @@ def counted(tmp: Path) -> list[str]:
         ({"run_max_try": 0}, "run_max_try", "at least 1"),
         ({"run_invocation_timeout": 0}, "run_invocation_timeout", "positive"),
         ({"allowed_failed_percent": 150}, "allowed_failed_percent", "0 to 100"),
-        ({"compute": "my_batch"}, "compute", "only on this worker"),
+        ({"compute": "my_batch"}, "pool_id", "not a Batch pool id"),
+        ({"compute": "my_batch", "pool_id": "a b"}, "pool_id", "not a Batch pool id"),
+        ({"pool_id": "nodes"}, "pool_id", "given with compute='local'"),
         ({"node_count": 4}, "node_count", "remote compute"),
+        (
+            {"compute": "my_batch", "pool_id": "nodes", "environment": PythonEnvironment(requirements="r.txt")},
+            "environment.requirements",
+            "not on a Batch node",
+        ),
     ],
 )
 def test_bad_configuration_is_refused_naming_the_field(kwargs: dict[str, Any], field: str, words: str) -> None:
@@ -237,11 +245,11 @@ def test_a_batch_returning_fewer_rows_counts_the_missing_items_as_failed(tmp_pat
 
 # -- tables ---------------------------------------------------------------------------------------------
 
-TABLE_SCRIPT = '''
+TABLE_SCRIPT = """
 def run(mini_batch):
     mini_batch["double"] = mini_batch["value"] * 2
     return mini_batch[["id", "double"]]
-'''
+"""
 
 
 def test_tabular_rows_come_as_dataframes_cut_by_size_and_in_order(tmp_path: Path) -> None:

@@ -240,20 +240,7 @@ class WorkerPool:
         self._check_limits(report)
 
     def _check_limits(self, report: PoolReport) -> None:
-        s = self.settings
-        failed = len(report.batches_failed)
-        reasons = []
-        if s.error_threshold != -1 and report.items_failed > s.error_threshold:
-            reasons.append(f"{report.items_failed} items failed, above error_threshold={s.error_threshold}")
-        if s.allowed_failed_count is not None and failed > s.allowed_failed_count:
-            reasons.append(f"{failed} mini-batches failed, above allowed_failed_count={s.allowed_failed_count}")
-        percent = s.allowed_failed_percent
-        if percent is not None and failed * 100 > percent * report.total_batches:
-            reasons.append(
-                f"{failed} of {report.total_batches} mini-batches failed, above allowed_failed_percent={percent:g}"
-            )
-        if reasons:
-            raise ThresholdExceededError("; ".join(reasons), report)
+        check_limits(self.settings, report)
 
     def _progress(self, report: PoolReport, started: float) -> None:
         elapsed = max(time.monotonic() - started, 1e-9)
@@ -282,3 +269,20 @@ class WorkerPool:
                 worker.process.join()
             worker.conn.close()
         self._workers = []
+
+
+def check_limits(s: PoolSettings, report: PoolReport) -> None:
+    """Raise :class:`ThresholdExceededError` when the failures in ``report`` pass a limit of ``s``."""
+    failed = len(report.batches_failed)
+    reasons = []
+    if s.error_threshold != -1 and report.items_failed > s.error_threshold:
+        reasons.append(f"{report.items_failed} items failed, above error_threshold={s.error_threshold}")
+    if s.allowed_failed_count is not None and failed > s.allowed_failed_count:
+        reasons.append(f"{failed} mini-batches failed, above allowed_failed_count={s.allowed_failed_count}")
+    percent = s.allowed_failed_percent
+    if percent is not None and failed * 100 > percent * report.total_batches:
+        reasons.append(
+            f"{failed} of {report.total_batches} mini-batches failed, above allowed_failed_percent={percent:g}"
+        )
+    if reasons:
+        raise ThresholdExceededError("; ".join(reasons), report)

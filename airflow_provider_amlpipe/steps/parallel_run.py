@@ -98,10 +98,23 @@ class ParallelRunStep:
     def record_log_file(workspace: StepWorkspace) -> Path:
         return workspace.root / "parallel-records.jsonl"
 
-    def invocation(self, workspace: StepWorkspace) -> Invocation:
+    def pool_settings(self) -> PoolSettings:
+        config = self.config
+        return PoolSettings(
+            processes=config.processes,
+            run_invocation_timeout=float(config.run_invocation_timeout),
+            run_max_try=config.run_max_try,
+            error_threshold=config.error_threshold,
+            allowed_failed_count=config.allowed_failed_count,
+            allowed_failed_percent=config.allowed_failed_percent,
+            progress_interval=self.progress_interval,
+        )
+
+    def driver_spec(self, workspace: StepWorkspace) -> DriverSpec:
+        """The driver's spec for a run on this worker (the workspace's paths)."""
         folder = self.folder
         config = self.config
-        spec = DriverSpec(
+        return DriverSpec(
             entry_script=str(self.script_path),
             source_directory=None if folder is None else str(folder),
             arguments=args.expand(self.arguments, workspace.inputs, workspace.outputs),
@@ -110,21 +123,18 @@ class ParallelRunStep:
             output_dir=str(workspace.outputs[self.output_name]),
             output_action=config.output_action,
             append_row_file_name=config.append_row_file_name,
-            pool=PoolSettings(
-                processes=config.processes,
-                run_invocation_timeout=float(config.run_invocation_timeout),
-                run_max_try=config.run_max_try,
-                error_threshold=config.error_threshold,
-                allowed_failed_count=config.allowed_failed_count,
-                allowed_failed_percent=config.allowed_failed_percent,
-                progress_interval=self.progress_interval,
-            ),
+            pool=self.pool_settings(),
             mini_batch_size=config.batch_size_for(self.dataset_type),
             partition_keys=None if config.partition_keys is None else list(config.partition_keys),
             known_records=str(self.known_records_file(workspace)),
             record_log=str(self.record_log_file(workspace)),
             metrics_file=str(workspace.metrics_file),
         )
+
+    def invocation(self, workspace: StepWorkspace) -> Invocation:
+        folder = self.folder
+        config = self.config
+        spec = self.driver_spec(workspace)
         spec_file = workspace.root / "parallel-spec.json"
         spec.dump(spec_file)
         env = {CONTEXT_ENV: str(workspace.context_file)}
