@@ -26,9 +26,10 @@ pytestmark = [pytest.mark.usefixtures("airflow_db"), pytest.mark.slow]
 
 POOL = "nodes"
 #: Appends ``<node> <pid> <file>`` per item to the log file; one row per item. ``--crash-marker``: the first
-#: worker to claim the marker (an atomic rename) kills its node's driver in ``init()``. ``bad.txt`` fails.
+#: worker to claim the marker (an atomic rename) kills its node's driver in ``init()``; with
+#: ``--crash-first-share`` the node given the first share always fails in ``init()``. ``bad.txt`` fails.
 SCRIPT = """
-import argparse, os
+import argparse, json, os
 from pathlib import Path
 
 def init():
@@ -36,7 +37,10 @@ def init():
     parser = argparse.ArgumentParser()
     parser.add_argument("--log")
     parser.add_argument("--crash-marker")
+    parser.add_argument("--crash-first-share", action="store_true")
     args, _ = parser.parse_known_args()
+    if args.crash_first_share and json.load(open(".amlpipe/driver-spec.json"))["share"][0] == 0:
+        raise RuntimeError("this node always fails")
     marker = args.crash_marker
     if marker and os.path.exists(marker):
         try:
@@ -99,10 +103,12 @@ class Nodes:
         }
         monkeypatch.setenv("AIRFLOW_CONN_BATCH_NODES", json.dumps(connection))
 
-    def write(self, *, error_threshold: int = 0, crash: bool = False) -> None:
+    def write(self, *, error_threshold: int = 0, crash: bool = False, crash_first_share: bool = False) -> None:
         arguments = ["--log", str(self.log)]
         if crash:
             arguments += ["--crash-marker", str(self.tmp / "crash")]
+        if crash_first_share:
+            arguments += ["--crash-first-share"]
         write_dag(
             self.dag_id,
             f"""
@@ -212,6 +218,22 @@ def test_a_failing_node_is_retried(nodes: Nodes, capfd: pytest.CaptureFixture[st
     assert sum(nodes.server.executions.values()) == 4  # three nodes, one of them twice
     assert nodes.rows(result) == [f"f{i:03d}.txt {i}" for i in range(12)]
     assert sorted(p[2] for p in nodes.processed()) == [f"f{i:03d}.txt" for i in range(12)]
+
+
+def test_a_node_that_keeps_failing_counts_its_share_as_failed(nodes: Nodes) -> None:
+    for i in range(12):
+        (nodes.items / f"f{i:03d}.txt").write_text("x" * i)
+    nodes.write(crash_first_share=True, error_threshold=-1)
+    result = nodes.run()
+    assert result.state == "success", result.task_states
+    assert sum(nodes.server.executions.values()) == 4  # the failing node tried run_max_try=2 times
+    summary = nodes.summary(result)
+    assert summary["items_failed"] == 4 and summary["items_succeeded"] == 8
+    failed = [e["items"] for e in summary["failed"]]
+    assert failed == [["files/f000.txt", "files/f001.txt", "files/f002.txt", "files/f003.txt"]]
+    assert all(e["tries"] == 2 and "this node always fails" in " ".join(e["errors"]) for e in summary["failed"])
+    assert nodes.rows(result) == [f"f{i:03d}.txt {i}" for i in range(4, 12)]
+    assert metrics_of(result)["items_failed"] == 4
 
 
 def test_the_error_threshold_counts_every_nodes_failures(nodes: Nodes, capfd: pytest.CaptureFixture[str]) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 
 from airflow_provider_amlpipe.compute.azure_batch import KIND as BATCH_KIND
 from airflow_provider_amlpipe.compute.local import LocalProcessBackend
-from airflow_provider_amlpipe.compute.remote import remote_job_id
+from airflow_provider_amlpipe.compute.remote import LineSink, remote_job_id
 from airflow_provider_amlpipe.data.refs import Output
 from airflow_provider_amlpipe.errors import ConfigurationError, StepFailedError
 from airflow_provider_amlpipe.hashing import sha256_json
@@ -214,7 +214,7 @@ class ScriptTrialHandle:
             log.info("[trial %d %s] %s", self.number, stream, line)
 
         remote = self.launcher.template.remote
-        backend = LocalProcessBackend() if remote is None else self._remote_run(remote, sink, workspace)
+        backend = LocalProcessBackend() if remote is None else self._remote_backend(remote, sink, workspace)
         self._backend = backend
         try:
             if self._terminate.is_set():
@@ -230,7 +230,7 @@ class ScriptTrialHandle:
                 self._read_file()  # the workspace goes once the run ends: keep its last metrics
                 self._metrics_file = None
 
-    def _remote_run(self, remote: TrialRemote, sink: Any, workspace: StepWorkspace) -> RemoteStepRun:
+    def _remote_backend(self, remote: TrialRemote, sink: LineSink, workspace: StepWorkspace) -> RemoteStepRun:
         # The job's metrics file is copied into the workspace's as it grows: tailed as a local trial's.
         mirror = {METRICS_FILE: workspace.metrics_file}
         return RemoteStepRun(remote.target, BATCH_KIND, self.launcher.log, sink, remote.poll_interval, mirror)
