@@ -13,8 +13,9 @@ import pytest
 from airflow_provider_amlpipe.compute.environment import PythonEnvironment
 from airflow_provider_amlpipe.data.datastore import LocalDatastore
 from airflow_provider_amlpipe.errors import ConfigurationError, StepFailedError
+from airflow_provider_amlpipe.hashing import Hasher
 from airflow_provider_amlpipe.parallel.config import MiniBatchSize, ParallelRunConfig, parse_mini_batch_size
-from airflow_provider_amlpipe.parallel.driver import DriverSpec, run_parallel
+from airflow_provider_amlpipe.parallel.driver import DriverSpec, plan_items, run_parallel
 from airflow_provider_amlpipe.parallel.pool import PoolSettings, ThresholdExceededError
 from airflow_provider_amlpipe.parallel.records import ItemRecords
 from airflow_provider_amlpipe.parallel.results import SUMMARY_FILE, read_record_log
@@ -340,3 +341,39 @@ def test_an_init_that_raises_fails_the_step_with_its_traceback(tmp_path: Path) -
     script = "def init():\n    raise RuntimeError('no model here')\n\ndef run(mini_batch):\n    return mini_batch\n"
     with pytest.raises(StepFailedError, match=r"(?s)init\(\) of the entry script failed.*no model here"):
         run_parallel(spec_for(tmp_path, data, script=script), lambda m: None)
+
+
+CAPTURE_SCRIPT = """
+import argparse, random, time
+from pathlib import Path
+
+def init():
+    global args
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out")
+    args, _ = parser.parse_known_args()
+
+def run(mini_batch):
+    for path in mini_batch:
+        time.sleep(random.random() / 20)  # the workers' writes overlap
+        (Path(args.out) / "frames").mkdir(exist_ok=True)
+        (Path(args.out) / "frames" / (Path(path).stem + ".png")).write_text(Path(path).read_text())
+        time.sleep(random.random() / 20)
+    return list(mini_batch)
+"""
+
+
+def test_summary_only_captures_each_items_files_while_workers_write_at_once(tmp_path: Path) -> None:
+    data = make_files(tmp_path / "data", [f"f{i:02d}.txt" for i in range(24)])
+    spec = spec_for(tmp_path, data, script=CAPTURE_SCRIPT, batch=1, processes=4)
+    spec.output_action = "summary_only"
+    spec.arguments = ["--out", spec.output_dir]
+    spec.capture_dir = str(tmp_path / "capture")
+    run_parallel(spec, lambda message: None)
+    out = Path(spec.output_dir)
+    assert sorted(p.name for p in (out / "frames").iterdir()) == [f"f{i:02d}.png" for i in range(24)]
+    records = read_record_log(tmp_path / "records.jsonl")
+    assert len(records) == 24
+    # Each item is recorded with exactly the file its own run() wrote, never another worker's.
+    items, _ = plan_items(spec, Hasher())
+    assert records == {item.key: [f"frames/{Path(item.path).stem}.png"] for item in items}

@@ -38,6 +38,7 @@ def init():
     parser.add_argument("--log")
     parser.add_argument("--crash-marker")
     parser.add_argument("--crash-first-share", action="store_true")
+    parser.add_argument("--files-to")
     args, _ = parser.parse_known_args()
     if args.crash_first_share and json.load(open(".amlpipe/driver-spec.json"))["share"][0] == 0:
         raise RuntimeError("this node always fails")
@@ -55,6 +56,8 @@ def run(mini_batch):
         handle.writelines(f"{node} {os.getpid()} {Path(p).name}\\n" for p in mini_batch)
     if any(Path(p).name == "bad.txt" for p in mini_batch):
         raise ValueError("cannot score bad.txt")
+    for p in mini_batch if args.files_to else []:
+        Path(args.files_to, Path(p).stem + ".out").write_text(Path(p).read_text().upper())
     return [f"{Path(p).name} {len(Path(p).read_text())}" for p in mini_batch]
 """
 
@@ -103,8 +106,17 @@ class Nodes:
         }
         monkeypatch.setenv("AIRFLOW_CONN_BATCH_NODES", json.dumps(connection))
 
-    def write(self, *, error_threshold: int = 0, crash: bool = False, crash_first_share: bool = False) -> None:
+    def write(
+        self,
+        *,
+        error_threshold: int = 0,
+        crash: bool = False,
+        crash_first_share: bool = False,
+        summary_only: bool = False,
+    ) -> None:
         arguments = ["--log", str(self.log)]
+        if summary_only:
+            arguments += ["--files-to", "{outputs.counts}"]
         if crash:
             arguments += ["--crash-marker", str(self.tmp / "crash")]
         if crash_first_share:
@@ -120,9 +132,11 @@ class Nodes:
                 ParallelRunStepOperator(
                     task_id="count",
                     parallel_run_config=ParallelRunConfig(
-                        entry_script="count.py", source_directory={str(self.tmp / "code")!r}, mini_batch_size="4",
+                        entry_script="count.py", source_directory={str(self.tmp / "code")!r},
+                        mini_batch_size={"1" if summary_only else "4"!r},
                         process_count_per_node=2, error_threshold={error_threshold}, run_max_try=2,
                         compute="batch_nodes", pool_id={POOL!r}, node_count=3,
+                        output_action={"summary_only" if summary_only else "append_row"!r},
                         environment=PythonEnvironment(interpreter={sys.executable!r}),
                     ),
                     inputs={{"files": DataPath("node_files", "items")}},
@@ -204,6 +218,27 @@ def test_nodes_share_the_items_rows_merge_in_item_order_and_new_items_alone_run(
     assert metrics["items_reused"] == 25 and metrics["items_processed"] == 5
     expected = sorted([f"f{i:03d}.txt {i}" for i in range(0, 50, 2)] + [f"f{i:03d}.txt 3" for i in range(1, 10, 2)])
     assert nodes.rows(second) == expected
+
+
+def test_summary_only_files_come_back_from_the_nodes_and_are_restored_per_item(nodes: Nodes) -> None:
+    for i in range(0, 20, 2):
+        (nodes.items / f"f{i:03d}.txt").write_text(f"item {i}")
+    nodes.write(summary_only=True)
+    first = nodes.run()
+    assert first.state == "success", first.task_states
+    assert len({p[0] for p in nodes.processed()}) == 3
+
+    def files(result: RunResult) -> dict[str, str]:
+        folder = materialize(nodes.store, result.xcom("count", "counts")["digest"])
+        return {p.name: p.read_text() for p in folder.iterdir() if p.suffix == ".out"}
+
+    written = files(first)
+    assert written == {f"f{i:03d}.out": f"ITEM {i}" for i in range(0, 20, 2)}
+    (nodes.items / "f001.txt").write_text("item 1")
+    second = nodes.run()
+    assert second.state == "success", second.task_states
+    assert [p[2] for p in nodes.processed()] == ["f001.txt"]  # the one new item, on one node
+    assert files(second) == {**written, "f001.out": "ITEM 1"}  # the others' files restored
 
 
 def test_a_failing_node_is_retried(nodes: Nodes, capfd: pytest.CaptureFixture[str]) -> None:

@@ -111,14 +111,14 @@ class ParallelRunStepOperator(AmlStepOperator):
         assert isinstance(definition, ParallelRunStep)
         records = ItemRecords(runner.store, definition.namespace(plan.fingerprint.parts), self.log.warning)
         # Without a lease, reuse is off for this step or run (allow_reuse=False, regenerate_outputs):
-        # every item is processed, and the results still recorded for later runs. With summary_only,
-        # run() writes its own files, which an item's rows cannot bring back: no item is skipped.
-        per_item = definition.config.output_action == "append_row"
-        reuse_items = decision.lease is not None and per_item
+        # every item is processed, and the results still recorded for later runs. With summary_only, an
+        # item's result is the files its run() wrote (captured per worker), stored by content.
+        reuse_items = decision.lease is not None
 
         def execute(workspace: StepWorkspace) -> None:
             known = records.load() if reuse_items else {}
             definition.known_records_file(workspace).write_text(json.dumps(known), encoding="utf-8")
+            output = workspace.outputs[definition.output_name]
             try:
                 if definition.config.remote:
                     self._run_on_nodes(context, definition, plan, workspace, runner)
@@ -127,9 +127,17 @@ class ParallelRunStepOperator(AmlStepOperator):
             finally:
                 # What finished is recorded even when the step fails, so a rerun does not redo it.
                 new = read_record_log(definition.record_log_file(workspace))
-                if new and per_item:
+                if new and definition.summary_only:
+                    count = records.save_files(new, output)
+                    self.log.info("Recorded the files of %d items under %s.", count, records.prefix)
+                elif new:
                     records.save(new)
                     self.log.info("Recorded %d item results under %s.", len(new), records.prefix)
+            reused_log = definition.reused_log_file(workspace)
+            if definition.summary_only and reused_log.exists():
+                keys = json.loads(reused_log.read_text(encoding="utf-8"))
+                restored = records.restore_files(keys, known, output)
+                self.log.info("Restored %d files of %d items from earlier runs.", restored, len(keys))
 
         result = runner.run(plan, decision, self.step_params, execute, stop=self.on_kill)
         return self._push(context, result, decision.reason)

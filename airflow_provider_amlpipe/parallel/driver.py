@@ -59,6 +59,11 @@ class DriverSpec:
     #: ``[start, end)``: on one of several nodes, the positions (in the items' order) of the items this
     #: node handles -- it writes their rows, summary and records only. ``None``: every item.
     share: list[int] | None = None
+    #: ``summary_only``: where each worker gets a folder of its own to capture what ``run()`` writes
+    #: (see :mod:`~airflow_provider_amlpipe.parallel.worker`), so a one-item mini-batch's files are recorded.
+    capture_dir: str | None = None
+    #: Where the keys of the items taken from the records are written (their files are restored by the step).
+    reused_log: str | None = None
 
     def dump(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=1), encoding="utf-8")
@@ -76,7 +81,8 @@ class DriverSpec:
         size = data.get("mini_batch_size")
         data["mini_batch_size"] = None if size is None else MiniBatchSize(**size)
         data["inputs"] = [(name, _absolute(where)) for name, where in data["inputs"]]
-        for key in ("entry_script", "source_directory", "output_dir", "known_records", "record_log", "metrics_file"):
+        paths = ("entry_script", "source_directory", "output_dir", "known_records", "record_log", "metrics_file")
+        for key in (*paths, "capture_dir", "reused_log"):
             if data.get(key):
                 data[key] = _absolute(data[key])
         return cls(**data)
@@ -132,11 +138,18 @@ def run_parallel(spec: DriverSpec, log: Callable[[str], None], hasher: Hasher | 
         f"{len(items)} items: {reused} reused from earlier runs, {len(pending)} to process in {len(batches)}"
         f" mini-batches on {min(spec.pool.processes, max(1, len(batches)))} worker processes"
     )
-    worker = WorkerSpec(spec.entry_script, spec.source_directory, list(spec.arguments), dict(spec.env))
+    if spec.reused_log:
+        reused_keys = [item.key for item in items if item.key in known]
+        Path(spec.reused_log).write_text(json.dumps(reused_keys), encoding="utf-8")
+    capture = [spec.output_dir, spec.capture_dir] if spec.capture_dir else None
+    worker = WorkerSpec(spec.entry_script, spec.source_directory, list(spec.arguments), dict(spec.env), capture)
     record_log = RecordLog(Path(spec.record_log)) if spec.record_log else None
 
-    def on_done(batch: MiniBatch, batch_rows: list[str]) -> None:
+    def on_done(batch: MiniBatch, batch_rows: list[str], files: list[str]) -> None:
         recordable = rows.add(batch, batch_rows)
+        if spec.output_action == "summary_only":
+            # An item's result is the files its run() wrote: known only for a mini-batch of that item alone.
+            recordable = {batch.items[0].key: files} if len(batch.items) == 1 and files else {}
         if record_log is not None:
             record_log.add(recordable)
 

@@ -25,6 +25,7 @@ from airflow_provider_amlpipe.parallel.results import SUMMARY_FILE, write_summar
 NODE_STATE = "amlpipe_node"
 NODE_RECORDS = "records.jsonl"
 NODE_METRICS = "metrics.jsonl"
+NODE_REUSED = "reused.json"
 _METRICS = ("items", "items_reused", "items_processed", "items_failed", "mini_batches", "retries", "workers_replaced")
 
 
@@ -59,6 +60,8 @@ class Merged:
     metrics: dict[str, Any]
     #: The nodes' per-item records (JSON lines, as the driver logs them).
     records: list[str]
+    #: ``summary_only``: the keys of the items the nodes took from the records.
+    reused: list[str] = field(default_factory=list)
 
 
 def merge(results: list[NodeResult], items: list[Item], output: Path, append_row_file_name: str | None) -> Merged:
@@ -74,6 +77,7 @@ def merge(results: list[NodeResult], items: list[Item], output: Path, append_row
     metrics: dict[str, Any] = dict.fromkeys(_METRICS, 0)
     metrics["items"] = len(items)
     records: list[str] = []
+    reused: list[str] = []
     target = None if append_row_file_name is None else output / append_row_file_name
     handle = None if target is None else open(target, "wb")  # noqa: SIM115 - written node by node
     try:
@@ -99,6 +103,8 @@ def merge(results: list[NodeResult], items: list[Item], output: Path, append_row
                 if metric.get("name") in _METRICS and metric["name"] != "items":
                     metrics[metric["name"]] += int(metric["value"])
             records.extend(_lines(result.state / NODE_RECORDS))
+            if (result.state / NODE_REUSED).is_file():
+                reused.extend(json.loads((result.state / NODE_REUSED).read_text(encoding="utf-8")))
             if handle is not None:
                 node_rows = result.output / str(append_row_file_name)
                 if node_rows.is_file():
@@ -114,7 +120,7 @@ def merge(results: list[NodeResult], items: list[Item], output: Path, append_row
             handle.close()
     metrics["nodes"] = len(results)
     write_summary(output, summary)
-    return Merged(summary, metrics, records)
+    return Merged(summary, metrics, records, reused)
 
 
 def check(settings: PoolSettings, merged: Merged) -> None:

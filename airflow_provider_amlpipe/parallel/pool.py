@@ -81,7 +81,8 @@ class _Worker:
         self.deadline = 0.0
 
 
-OnDone = Callable[[MiniBatch, list[str]], None]
+#: Called with a completed mini-batch, the rows its ``run()`` returned and the files it wrote (captured).
+OnDone = Callable[[MiniBatch, list[str], list[str]], None]
 Log = Callable[[str], None]
 
 
@@ -96,7 +97,7 @@ class WorkerPool:
         self._workers: list[_Worker] = []
 
     def run(self, batches: Sequence[MiniBatch], on_done: OnDone) -> PoolReport:
-        """Process every mini-batch; ``on_done(batch, rows)`` is called for each as it completes.
+        """Process every mini-batch; ``on_done(batch, rows, files)`` is called for each as it completes.
 
         Raises :class:`ThresholdExceededError` as soon as failures pass a limit, and
         :class:`StepFailedError` if a worker's ``init()`` fails.
@@ -179,7 +180,7 @@ class WorkerPool:
             batch = self._finished(worker, message[1])
             rows: list[str] = message[2]
             self._done(batch, rows, report)
-            on_done(batch, rows)
+            on_done(batch, rows, message[3])
         else:  # "failed": run() raised
             batch = self._finished(worker, message[1])
             self._try_failed(batch, f"run() raised:\n{message[2][-ERROR_TAIL:]}", pending, report)

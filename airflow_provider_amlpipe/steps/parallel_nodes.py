@@ -26,7 +26,15 @@ from airflow_provider_amlpipe.errors import StepFailedError
 from airflow_provider_amlpipe.hashing import Hasher, list_tree
 from airflow_provider_amlpipe.parallel.driver import DriverSpec, plan_items, run_parallel
 from airflow_provider_amlpipe.parallel.items import Item, MiniBatch
-from airflow_provider_amlpipe.parallel.nodes import NODE_METRICS, NODE_RECORDS, NODE_STATE, NodeResult, check, merge
+from airflow_provider_amlpipe.parallel.nodes import (
+    NODE_METRICS,
+    NODE_RECORDS,
+    NODE_REUSED,
+    NODE_STATE,
+    NodeResult,
+    check,
+    merge,
+)
 from airflow_provider_amlpipe.parallel.nodes import shares as node_shares
 from airflow_provider_amlpipe.parallel.pool import ThresholdExceededError
 from airflow_provider_amlpipe.steps.node_launch import STATE_DIR, batch_python_job
@@ -108,6 +116,8 @@ class ParallelNodes:
         merged = merge(finished, items, workspace.outputs[self.step.output_name], append_row)
         log_file = self.step.record_log_file(workspace)
         log_file.write_text("".join(line + "\n" for line in merged.records), encoding="utf-8")
+        if self.step.summary_only:
+            self.step.reused_log_file(workspace).write_text(json.dumps(merged.reused), encoding="utf-8")
         with open(workspace.metrics_file, "a", encoding="utf-8") as handle:
             for name, value in merged.metrics.items():
                 handle.write(json.dumps({"name": name, "value": value, "step": None}) + "\n")
@@ -207,6 +217,8 @@ class ParallelNodes:
             record_log=f"{state}/{NODE_RECORDS}",
             metrics_file=f"{state}/{NODE_METRICS}",
             share=list(share),
+            capture_dir=f"{STATE_DIR}/capture" if step.captures_files else None,
+            reused_log=f"{state}/{NODE_REUSED}" if step.summary_only else None,
         )
 
     def _code(self) -> dict[str, Path]:

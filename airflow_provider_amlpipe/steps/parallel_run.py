@@ -87,7 +87,21 @@ class ParallelRunStep:
         per_step = {name: value for name, value in parts.items() if name not in _NOT_PER_ITEM}
         inputs = parts.get("inputs", {})
         per_step["side_input_digests"] = {name: inputs.get(name) for name in sorted(self.side_input_names)}
+        if self.summary_only:
+            # Its records are files, not rows: never served to an append_row step of the same script.
+            per_step["output_action"] = "summary_only"
         return sha256_json(per_step)
+
+    @property
+    def summary_only(self) -> bool:
+        return self.config.output_action == "summary_only"
+
+    @property
+    def captures_files(self) -> bool:
+        """Whether workers capture what each ``run()`` writes: ``summary_only`` with one file per mini-batch,
+        the only case where a mini-batch's files are one item's result (so other steps are left as they were)."""
+        size = self.config.batch_size_for(self.dataset_type)
+        return self.summary_only and size is not None and size.count == 1
 
     # the driver ----------------------------------------------------------------------------------------
     @staticmethod
@@ -97,6 +111,11 @@ class ParallelRunStep:
     @staticmethod
     def record_log_file(workspace: StepWorkspace) -> Path:
         return workspace.root / "parallel-records.jsonl"
+
+    @staticmethod
+    def reused_log_file(workspace: StepWorkspace) -> Path:
+        """``summary_only``: the keys of the items taken from the records (their files are restored)."""
+        return workspace.root / "parallel-reused.json"
 
     def pool_settings(self) -> PoolSettings:
         config = self.config
@@ -129,6 +148,8 @@ class ParallelRunStep:
             known_records=str(self.known_records_file(workspace)),
             record_log=str(self.record_log_file(workspace)),
             metrics_file=str(workspace.metrics_file),
+            capture_dir=str(workspace.root / "parallel-capture") if self.captures_files else None,
+            reused_log=str(self.reused_log_file(workspace)) if self.summary_only else None,
         )
 
     def invocation(self, workspace: StepWorkspace) -> Invocation:
