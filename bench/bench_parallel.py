@@ -84,7 +84,7 @@ def ours(spec: WorkerSpec, settings: PoolSettings, data: Path, batch: int) -> tu
     batches = file_batches(file_items([("data", data)], Hasher()), batch)
     started = time.perf_counter()
     done: dict[int, list[str]] = {}
-    WorkerPool(spec, settings, lambda message: None).run(batches, lambda b, rows: done.__setitem__(b.id, rows))
+    WorkerPool(spec, settings, lambda message: None).run(batches, lambda b, rows, files: done.__setitem__(b.id, rows))
     rows = [row for key in sorted(done) for row in done[key]]
     return time.perf_counter() - started, rows
 

@@ -9,6 +9,7 @@ import pytest
 from airflow.sdk import DAG
 
 from airflow_provider_amlpipe import HyperDriveStepOperator, ScriptTrial
+from airflow_provider_amlpipe.compute.environment import PythonEnvironment
 from airflow_provider_amlpipe.errors import ConfigurationError
 from airflow_provider_amlpipe.sweep import (
     BanditPolicy,
@@ -75,7 +76,21 @@ def test_a_good_sweep_builds(folder: Path) -> None:
             "trial.arguments",
             "both a trial argument and a hyperparameter",
         ),
-        ({"trial": ScriptTrial(script_name="train.py", compute="my_batch")}, "trial.compute", "this worker only"),
+        ({"trial": ScriptTrial(script_name="train.py", compute="my_batch")}, "trial.pool_id", "not a Batch pool id"),
+        ({"trial": ScriptTrial(script_name="train.py", pool_id="p")}, "trial.pool_id", "given with compute='local'"),
+        ({"trial": ScriptTrial(script_name="train.py", compute="")}, "trial.compute", "expected a connection id"),
+        (
+            {
+                "trial": ScriptTrial(
+                    script_name="train.py",
+                    compute="my_batch",
+                    pool_id="trials",
+                    environment=PythonEnvironment(requirements="requirements.txt"),
+                )
+            },
+            "trial.environment.requirements",
+            "not on a Batch node",
+        ),
         ({"trial": "train.py"}, "trial", "ScriptTrial"),
     ],
 )

@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_amlpipe.compute.environment import PythonEnvironment
 from airflow_provider_amlpipe.data.datastore import LocalDatastore
 from airflow_provider_amlpipe.errors import ConfigurationError, StepFailedError
+from airflow_provider_amlpipe.hashing import Hasher
 from airflow_provider_amlpipe.parallel.config import MiniBatchSize, ParallelRunConfig, parse_mini_batch_size
-from airflow_provider_amlpipe.parallel.driver import DriverSpec, run_parallel
+from airflow_provider_amlpipe.parallel.driver import DriverSpec, plan_items, run_parallel
 from airflow_provider_amlpipe.parallel.pool import PoolSettings, ThresholdExceededError
 from airflow_provider_amlpipe.parallel.records import ItemRecords
 from airflow_provider_amlpipe.parallel.results import SUMMARY_FILE, read_record_log
@@ -21,7 +23,7 @@ from airflow_provider_amlpipe.parallel.results import SUMMARY_FILE, read_record_
 # An AML-style entry script: argparse in init(), one row per file. Each processed file is counted in
 # the counter file; "die-*" files kill their worker on the first try, "fail-*" files always raise,
 # "slow-*" files hang on the first try.
-SCRIPT = '''
+SCRIPT = """
 import argparse, os, signal, time
 from pathlib import Path
 
@@ -55,7 +57,7 @@ def run(mini_batch):
             handle.write(name + "\\n")
         rows.append(f"{args.prefix}{name} {Path(path).read_text()}")
     return rows
-'''
+"""
 
 
 def make_files(folder: Path, names: list[str]) -> Path:
@@ -113,8 +115,15 @@ def counted(tmp: Path) -> list[str]:
         ({"run_max_try": 0}, "run_max_try", "at least 1"),
         ({"run_invocation_timeout": 0}, "run_invocation_timeout", "positive"),
         ({"allowed_failed_percent": 150}, "allowed_failed_percent", "0 to 100"),
-        ({"compute": "my_batch"}, "compute", "only on this worker"),
+        ({"compute": "my_batch"}, "pool_id", "not a Batch pool id"),
+        ({"compute": "my_batch", "pool_id": "a b"}, "pool_id", "not a Batch pool id"),
+        ({"pool_id": "nodes"}, "pool_id", "given with compute='local'"),
         ({"node_count": 4}, "node_count", "remote compute"),
+        (
+            {"compute": "my_batch", "pool_id": "nodes", "environment": PythonEnvironment(requirements="r.txt")},
+            "environment.requirements",
+            "not on a Batch node",
+        ),
     ],
 )
 def test_bad_configuration_is_refused_naming_the_field(kwargs: dict[str, Any], field: str, words: str) -> None:
@@ -237,11 +246,11 @@ def test_a_batch_returning_fewer_rows_counts_the_missing_items_as_failed(tmp_pat
 
 # -- tables ---------------------------------------------------------------------------------------------
 
-TABLE_SCRIPT = '''
+TABLE_SCRIPT = """
 def run(mini_batch):
     mini_batch["double"] = mini_batch["value"] * 2
     return mini_batch[["id", "double"]]
-'''
+"""
 
 
 def test_tabular_rows_come_as_dataframes_cut_by_size_and_in_order(tmp_path: Path) -> None:
@@ -332,3 +341,39 @@ def test_an_init_that_raises_fails_the_step_with_its_traceback(tmp_path: Path) -
     script = "def init():\n    raise RuntimeError('no model here')\n\ndef run(mini_batch):\n    return mini_batch\n"
     with pytest.raises(StepFailedError, match=r"(?s)init\(\) of the entry script failed.*no model here"):
         run_parallel(spec_for(tmp_path, data, script=script), lambda m: None)
+
+
+CAPTURE_SCRIPT = """
+import argparse, random, time
+from pathlib import Path
+
+def init():
+    global args
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out")
+    args, _ = parser.parse_known_args()
+
+def run(mini_batch):
+    for path in mini_batch:
+        time.sleep(random.random() / 20)  # the workers' writes overlap
+        (Path(args.out) / "frames").mkdir(exist_ok=True)
+        (Path(args.out) / "frames" / (Path(path).stem + ".png")).write_text(Path(path).read_text())
+        time.sleep(random.random() / 20)
+    return list(mini_batch)
+"""
+
+
+def test_summary_only_captures_each_items_files_while_workers_write_at_once(tmp_path: Path) -> None:
+    data = make_files(tmp_path / "data", [f"f{i:02d}.txt" for i in range(24)])
+    spec = spec_for(tmp_path, data, script=CAPTURE_SCRIPT, batch=1, processes=4)
+    spec.output_action = "summary_only"
+    spec.arguments = ["--out", spec.output_dir]
+    spec.capture_dir = str(tmp_path / "capture")
+    run_parallel(spec, lambda message: None)
+    out = Path(spec.output_dir)
+    assert sorted(p.name for p in (out / "frames").iterdir()) == [f"f{i:02d}.png" for i in range(24)]
+    records = read_record_log(tmp_path / "records.jsonl")
+    assert len(records) == 24
+    # Each item is recorded with exactly the file its own run() wrote, never another worker's.
+    items, _ = plan_items(spec, Hasher())
+    assert records == {item.key: [f"frames/{Path(item.path).stem}.png"] for item in items}

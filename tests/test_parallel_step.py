@@ -124,6 +124,83 @@ def test_new_files_are_the_only_ones_processed_and_a_script_change_reprocesses_a
     assert len(counter) == 40 and all(r.endswith("!") for r in rows)
 
 
+SUMMARY_SCRIPT = """
+import argparse, os
+from pathlib import Path
+
+def init():
+    global args
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--counter")
+    parser.add_argument("--out")
+    args, _ = parser.parse_known_args()
+    Path(args.out, "model-info.txt").write_text("written by init()")
+
+def run(mini_batch):
+    with open(args.counter, "a") as handle:
+        handle.writelines(Path(p).name + "\\n" for p in mini_batch)
+    for p in mini_batch:
+        name = Path(p).stem
+        Path(args.out, "styled").mkdir(exist_ok=True)
+        Path(args.out, "styled", name + ".out").write_text(Path(p).read_text().upper())
+    return list(mini_batch)
+"""
+
+
+def test_summary_only_records_the_files_each_item_wrote_and_restores_them(store: Path, tmp_path: Path) -> None:
+    items = tmp_path / "data" / "frames"
+    items.mkdir(parents=True)
+    os.environ["AIRFLOW_CONN_PARALLEL_FRAMES"] = json.dumps(
+        {"conn_type": "amlpipe_local", "extra": {"path": str(tmp_path / "data")}}
+    )
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "style.py").write_text(SUMMARY_SCRIPT)
+    for i in range(0, 20, 2):
+        (items / f"frame{i:03d}.txt").write_text(f"frame {i}")
+    write_dag(
+        "parallel_summary_only",
+        f"""
+        from airflow.sdk import DAG
+        from airflow_provider_amlpipe import DataPath, Output, ParallelRunConfig, ParallelRunStepOperator
+
+        with DAG(dag_id="parallel_summary_only", schedule=None):
+            ParallelRunStepOperator(
+                task_id="style",
+                parallel_run_config=ParallelRunConfig(
+                    entry_script="style.py", source_directory={str(tmp_path / "code")!r}, mini_batch_size="1",
+                    process_count_per_node=3, error_threshold=0, output_action="summary_only",
+                ),
+                inputs={{"frames": DataPath("parallel_frames", "frames")}},
+                output=Output("styled"),
+                arguments=["--counter", {str(tmp_path / "counter")!r}, "--out", "{{outputs.styled}}"],
+            )
+        """,
+    )
+
+    def run_once() -> tuple[list[str], dict[str, bytes]]:
+        (tmp_path / "counter").unlink(missing_ok=True)
+        result = run_dag("parallel_summary_only")
+        assert result.state == "success", result.task_states
+        counter = (tmp_path / "counter").read_text().splitlines() if (tmp_path / "counter").exists() else []
+        folder = store / result.xcom("style", "styled")["path"]
+        files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+        return counter, files
+
+    counter, files = run_once()
+    assert len(counter) == 10
+    assert files["styled/frame004.out"] == b"FRAME 4" and files["model-info.txt"] == b"written by init()"
+    for i in range(1, 6, 2):
+        (items / f"frame{i:03d}.txt").write_text(f"frame {i}")
+    counter, incremental = run_once()
+    assert sorted(counter) == ["frame001.txt", "frame003.txt", "frame005.txt"]  # only the new items ran
+    assert sorted(p for p in incremental if p.startswith("styled/")) == sorted(
+        f"styled/frame{i:03d}.out" for i in [*range(0, 20, 2), 1, 3, 5]
+    )
+    assert {p: incremental[p] for p in files if p != "parallel_run_summary.json"} == {
+        p: files[p] for p in files if p != "parallel_run_summary.json"
+    }  # the reused items' files restored byte for byte
+
+
 def test_bad_input_is_refused_when_the_dag_is_parsed(store: Path, tmp_path: Path) -> None:
     from airflow_provider_amlpipe import DataPath, Output, ParallelRunStepOperator
 

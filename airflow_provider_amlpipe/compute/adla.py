@@ -35,6 +35,7 @@ from airflow_provider_amlpipe.compute.remote import (
     FAILED,
     RUNNING,
     SUCCEEDED,
+    JobFilesNotSupportedError,
     JobStatus,
     JobWaiter,
     LineSink,
@@ -390,6 +391,9 @@ class AdlaJobBackend:
             return JobStatus(SUCCEEDED, info.result)
         state = CANCELLED if info.result == CANCELLED_RESULT else FAILED
         return JobStatus(state, f"{info.name} ended with result {info.result}", tuple(info.errors))
+
+    def read_file(self, job: RemoteJob, path: str, offset: int = 0) -> bytes:
+        raise JobFilesNotSupportedError(self.kind, "a U-SQL job has no working folder a client can read")
 
     def read_logs(self, job: RemoteJob, sink: LineSink) -> None:
         """ADLA keeps no log stream a client can read; state changes are all there is."""

@@ -278,6 +278,19 @@ class AzureBatchJobBackend:
                 sink(stream, line)
             job.log_offsets[stream] = offset + used
 
+    def read_file(self, job: RemoteJob, path: str, offset: int = 0) -> bytes:
+        """``path`` under the task's working directory (``wd/``), from ``offset`` (a ranged read)."""
+        batch_job, task_id = job.details["batch_job_id"], job.details["task_id"]
+        try:
+            return b"".join(
+                self.client.download_task_file(batch_job, task_id, f"wd/{path}", ocp_range=f"bytes={offset}-")
+            )
+        except HttpResponseError as exc:
+            # 416: nothing past offset; 404 / 409 TaskNotStarted: no such file yet.
+            if exc.status_code in (404, 409, 416):
+                return b""
+            raise
+
     def cancel(self, job: RemoteJob) -> None:
         try:
             self.client.terminate_task(job.details["batch_job_id"], job.details["task_id"])

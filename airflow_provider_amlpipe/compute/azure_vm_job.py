@@ -48,6 +48,7 @@ from airflow_provider_amlpipe.compute.remote import (
     FAILED,
     RUNNING,
     SUCCEEDED,
+    JobFilesNotSupportedError,
     JobStatus,
     LineSink,
     RemoteJob,
@@ -150,6 +151,9 @@ class AzureVmJobBackend:
         errors.extend(tail_lines(op.stderr))
         state = CANCELLED if op.state == RUN_CANCELLED else FAILED
         return JobStatus(state, op.state, tuple(errors), op.exit_code)
+
+    def read_file(self, job: RemoteJob, path: str, offset: int = 0) -> bytes:
+        raise JobFilesNotSupportedError(self.kind, "Run Command returns a script's output only once it ended")
 
     def read_logs(self, job: RemoteJob, sink: LineSink) -> None:
         """The script's output once it ended (Run Command gives none before); never twice."""

@@ -34,6 +34,7 @@ from airflow_provider_amlpipe.compute.remote import (
     FAILED,
     RUNNING,
     SUCCEEDED,
+    JobFilesNotSupportedError,
     JobStatus,
     LineSink,
     RemoteJob,
@@ -160,6 +161,9 @@ class DatabricksJobBackend:
         if output is not None and output.error_trace:
             errors += tail_lines(output.error_trace)
         return JobStatus(status.state, status.detail, tuple(errors))
+
+    def read_file(self, job: RemoteJob, path: str, offset: int = 0) -> bytes:
+        raise JobFilesNotSupportedError(self.kind, "a run's output is only given once it ended")
 
     def read_logs(self, job: RemoteJob, sink: LineSink) -> None:
         """Databricks gives a run's output once it ended: its stdout, exit value, error and trace, once."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from airflow_provider_amlpipe.compute.staging import StagingSettings
-from airflow_provider_amlpipe.errors import StepFailedError
+from airflow_provider_amlpipe.errors import ConfigurationError, StepFailedError
 
 RUNNING = "running"
 SUCCEEDED = "succeeded"
@@ -121,6 +121,14 @@ class RemoteJobBackend(Protocol):
     def read_logs(self, job: RemoteJob, sink: LineSink) -> None:
         """Send the log lines written since the last call to ``sink`` (advancing ``job.log_offsets``)."""
 
+    def read_file(self, job: RemoteJob, path: str, offset: int = 0) -> bytes:
+        """The bytes of ``path`` (relative to the job's working folder) from ``offset`` on, while the job
+        runs or after it ended (until :meth:`cleanup`); ``b""`` when the file does not exist (yet) or
+        has nothing past ``offset``. A sweep follows a remote trial's metrics file with it.
+
+        A service that cannot read a job's files raises :class:`JobFilesNotSupportedError`.
+        """
+
     def cancel(self, job: RemoteJob) -> None:
         """Stop the job (best effort; a job that already ended stays as it is)."""
 
@@ -129,6 +137,17 @@ class RemoteJobBackend(Protocol):
 
     def close(self) -> None:
         """Release the backend's connections."""
+
+
+class JobFilesNotSupportedError(ConfigurationError):
+    """The service gives no access to a job's files while it runs (:meth:`RemoteJobBackend.read_file`)."""
+
+    def __init__(self, kind: str, why: str) -> None:
+        super().__init__(
+            "compute",
+            f"{kind} cannot read a job's files while it runs ({why}), which following a trial's metrics needs",
+            "run the trials on an Azure Batch connection, or with compute='local'",
+        )
 
 
 def remote_job_id(fingerprint: str, attempt_key: str) -> str:
@@ -171,10 +190,18 @@ class JobWaiter:
     """Waits on a worker for a submitted job, streaming its logs; :meth:`stop` (``on_kill``,
     from any thread) cancels it and cuts the wait short."""
 
-    def __init__(self, backend: RemoteJobBackend, job: RemoteJob, sink: LineSink) -> None:
+    def __init__(
+        self,
+        backend: RemoteJobBackend,
+        job: RemoteJob,
+        sink: LineSink,
+        on_poll: Callable[[], None] | None = None,
+    ) -> None:
         self.backend = backend
         self.job = job
         self.sink = sink
+        #: Called at every poll while the job runs, and once after it ended (a sweep reads metrics there).
+        self.on_poll = on_poll
         self._stop = threading.Event()
 
     def wait(self, poll_interval: float) -> JobStatus:
@@ -183,6 +210,8 @@ class JobWaiter:
         while True:
             status = self.backend.status(self.job)
             self.backend.read_logs(self.job, self.sink)
+            if self.on_poll is not None:
+                self.on_poll()
             if (status.state, status.detail) != last:
                 self.sink("status", describe_status(self.job, status))
                 last = (status.state, status.detail)

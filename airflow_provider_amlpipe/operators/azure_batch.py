@@ -13,7 +13,7 @@ from airflow_provider_amlpipe.steps import arguments as args
 from airflow_provider_amlpipe.steps import config
 from airflow_provider_amlpipe.steps.azure_batch import AzureBatchStep, PoolSpec
 
-_POOL_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+POOL_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 
 
 class AzureBatchStepOperator(RemoteStepOperator):
@@ -135,7 +135,7 @@ def _pool_spec(
     node_agent: str | None,
     nodes: object,
 ) -> PoolSpec:
-    if not isinstance(pool_id, str) or not pool_id or len(pool_id) > 64 or set(pool_id) - _POOL_ID_CHARS:
+    if not isinstance(pool_id, str) or not pool_id or len(pool_id) > 64 or set(pool_id) - POOL_ID_CHARS:
         raise ConfigurationError(
             "pool_id",
             f"{pool_id!r} is not a Batch pool id",

@@ -14,18 +14,22 @@ from airflow_provider_amlpipe.compute.environment import PythonEnvironment
 from airflow_provider_amlpipe.data.refs import Output
 from airflow_provider_amlpipe.errors import ConfigurationError
 from airflow_provider_amlpipe.links import SweepReportLink
-from airflow_provider_amlpipe.operators.base import AmlStepOperator, StepDefinition, StepOutputs
+from airflow_provider_amlpipe.operators.azure_batch import POOL_ID_CHARS
+from airflow_provider_amlpipe.operators.base import AmlStepOperator, StepDefinition, StepOutputs, check_conn_id
 from airflow_provider_amlpipe.operators.python_script import arguments_text
 from airflow_provider_amlpipe.steps import arguments as args
 from airflow_provider_amlpipe.steps import config
 from airflow_provider_amlpipe.steps.hyperdrive import HyperDriveStep, check_flag_clash
+from airflow_provider_amlpipe.steps.hyperdrive_trial import TrialRemote
 from airflow_provider_amlpipe.steps.python_script import PythonScriptStep
+from airflow_provider_amlpipe.steps.remote_run import RemoteTarget
 from airflow_provider_amlpipe.steps.runner import Run, StepPlan, StepRunner, StepWorkspace
 from airflow_provider_amlpipe.sweep.controller import SweepSettings
 from airflow_provider_amlpipe.sweep.policies import check_goal, check_policy
 from airflow_provider_amlpipe.sweep.sampling import MAX_TOTAL_RUNS, check_sampling
 from airflow_provider_amlpipe.sweep.storage import check_storage_url
 
+LOCAL = "local"
 #: XCom keys of the sweep's result, besides its outputs.
 BEST_KEYS = ("best_hyperparameters", "best_value", "best_trial")
 
@@ -33,7 +37,11 @@ BEST_KEYS = ("best_hyperparameters", "best_value", "best_trial")
 @dataclass
 class ScriptTrial:
     """The script each trial runs (AML's ``ScriptRunConfig``): the sweep appends ``--name value``
-    for every hyperparameter to ``arguments``. ``inputs`` are the operator's inputs (templated)."""
+    for every hyperparameter to ``arguments``. ``inputs`` are the operator's inputs (templated).
+
+    ``compute``: ``"local"`` (a process on the sweep's worker) or an ``amlpipe_azure_batch`` connection
+    id: each trial is then a task on the existing pool ``pool_id``, run by ``environment.interpreter``
+    on the node (default ``python3``)."""
 
     script_name: str
     source_directory: str | None = None
@@ -41,12 +49,14 @@ class ScriptTrial:
     inputs: Mapping[str, Any] | None = None
     environment: PythonEnvironment | None = None
     compute: str = "local"
+    pool_id: str | None = None
 
 
 class HyperDriveStepOperator(AmlStepOperator):
     """Run a hyperparameter sweep as one reusable step; each trial is itself a reusable script step.
 
-    :param trial: a :class:`ScriptTrial` (the script, its folder, arguments, inputs, environment).
+    :param trial: a :class:`ScriptTrial` (the script, its folder, arguments, inputs, environment; where
+        trials run: this worker, or an Azure Batch connection and pool).
     :param hyperparameter_sampling: ``RandomParameterSampling``, ``GridParameterSampling`` or
         ``BayesianParameterSampling`` over AML parameter expressions.
     :param policy: ``BanditPolicy``, ``MedianStoppingPolicy``, ``TruncationSelectionPolicy``,
@@ -62,6 +72,7 @@ class HyperDriveStepOperator(AmlStepOperator):
         history, status and duration).
     :param optuna_storage: an Optuna RDB URL for the study; default: a journal in the datastore.
     :param allow_trial_reuse: serve trials that already completed (in any sweep) from their records.
+    :param poll_interval: also the seconds between a remote trial's status checks and metrics reads.
     See :class:`AmlStepOperator` for ``datastore``, ``allow_reuse`` and the rest.
     """
 
@@ -99,12 +110,8 @@ class HyperDriveStepOperator(AmlStepOperator):
         super().__init__(inputs=trial.inputs, outputs=sweep_outputs, **kwargs)
         self.trial_outputs = trial_outputs
         self.metrics_output = metrics_output
-        if trial.compute != "local":
-            raise ConfigurationError(
-                "trial.compute",
-                f"{trial.compute!r}: trials run on this worker only for now",
-                "use compute='local' (the default)",
-            )
+        self.trial_compute = check_conn_id("trial.compute", trial.compute)
+        self.trial_pool_id = _check_trial_pool(trial)
         self.script_name = trial.script_name
         self.source_directory = self._resolve_source_directory(trial.source_directory)
         self._check_code_at_parse(self.source_directory, trial.script_name, "trial script")
@@ -117,6 +124,13 @@ class HyperDriveStepOperator(AmlStepOperator):
                 "pass PythonEnvironment(interpreter=..., requirements=...)",
             )
         self.environment = trial.environment or PythonEnvironment()
+        if self.trial_compute != LOCAL and self.environment.requirements is not None:
+            raise ConfigurationError(
+                "trial.environment.requirements",
+                "a requirements venv is built on this worker only, not on a Batch node",
+                "install the packages on the pool's nodes and name their interpreter:"
+                " PythonEnvironment(interpreter='/path/on/the/node/python'), or use compute='local'",
+            )
         folder = None if self.source_directory is None else Path(self.source_directory)
         self.environment.validate(folder if folder is not None and folder.is_absolute() else None)
         self.sampling = check_sampling(hyperparameter_sampling)
@@ -175,6 +189,7 @@ class HyperDriveStepOperator(AmlStepOperator):
             environment=self.environment,
             base_dir=None if folder is None else str(folder),
             step_id=f"{self.dag_id}.{self.task_id}",
+            on_node=self.trial_compute != LOCAL,
         )
         settings = SweepSettings(
             self.primary_metric_name,
@@ -193,7 +208,21 @@ class HyperDriveStepOperator(AmlStepOperator):
             self.optuna_storage,
             self.allow_trial_reuse,
             self.lease_ttl,
+            self._trial_remote(),
         )
+
+    def _trial_remote(self) -> TrialRemote | None:
+        if self.trial_compute == LOCAL:
+            return None
+        from airflow_provider_amlpipe.hooks.azure_batch import AzureBatchHook
+        from airflow_provider_amlpipe.hooks.datastore import DatastoreResolver
+
+        conn_id = self.trial_compute
+        target = RemoteTarget(
+            conn_id, lambda: AzureBatchHook(conn_id).get_remote_compute(), DatastoreResolver(), self.datastore
+        )
+        assert self.trial_pool_id is not None
+        return TrialRemote(target, self.trial_pool_id, self.poll_interval)
 
     def run_step(
         self, context: Context, runner: StepRunner, plan: StepPlan, decision: Run, definition: StepDefinition
@@ -223,6 +252,24 @@ class HyperDriveStepOperator(AmlStepOperator):
         for key, metric in zip(BEST_KEYS, ("best_hyperparameters", "best_value", "best_trial"), strict=True):
             ti.xcom_push(key=key, value=metrics.get(metric))
         return returned
+
+
+def _check_trial_pool(trial: ScriptTrial) -> str | None:
+    """A remote trial's pool: required with a Batch connection, refused with ``compute="local"``."""
+    if trial.compute == LOCAL:
+        if trial.pool_id is not None:
+            raise ConfigurationError(
+                "trial.pool_id", "given with compute='local'", "pass compute='<Batch connection>', or drop pool_id"
+            )
+        return None
+    pool = trial.pool_id
+    if not isinstance(pool, str) or not pool or len(pool) > 64 or set(pool) - POOL_ID_CHARS:
+        raise ConfigurationError(
+            "trial.pool_id",
+            f"{pool!r} is not a Batch pool id (trials on {trial.compute!r} run as tasks on an existing pool)",
+            "pass pool_id='<pool>': 1-64 letters, digits, hyphens and underscores",
+        )
+    return pool
 
 
 def _check_count(field: str, value: object, low: int, high: int) -> int:

@@ -18,7 +18,9 @@ from airflow_provider_amlpipe.parallel.records import ItemRecords
 from airflow_provider_amlpipe.parallel.results import read_record_log
 from airflow_provider_amlpipe.steps import arguments as args
 from airflow_provider_amlpipe.steps import config as checks
+from airflow_provider_amlpipe.steps.parallel_nodes import ParallelNodes
 from airflow_provider_amlpipe.steps.parallel_run import ParallelRunStep
+from airflow_provider_amlpipe.steps.remote_run import RemoteTarget
 from airflow_provider_amlpipe.steps.runner import Run, StepPlan, StepRunner, StepWorkspace
 
 
@@ -109,22 +111,53 @@ class ParallelRunStepOperator(AmlStepOperator):
         assert isinstance(definition, ParallelRunStep)
         records = ItemRecords(runner.store, definition.namespace(plan.fingerprint.parts), self.log.warning)
         # Without a lease, reuse is off for this step or run (allow_reuse=False, regenerate_outputs):
-        # every item is processed, and the results still recorded for later runs. With summary_only,
-        # run() writes its own files, which an item's rows cannot bring back: no item is skipped.
-        per_item = definition.config.output_action == "append_row"
-        reuse_items = decision.lease is not None and per_item
+        # every item is processed, and the results still recorded for later runs. With summary_only, an
+        # item's result is the files its run() wrote (captured per worker), stored by content.
+        reuse_items = decision.lease is not None
 
         def execute(workspace: StepWorkspace) -> None:
             known = records.load() if reuse_items else {}
             definition.known_records_file(workspace).write_text(json.dumps(known), encoding="utf-8")
+            output = workspace.outputs[definition.output_name]
             try:
-                self._execute_step(definition, workspace)
+                if definition.config.remote:
+                    self._run_on_nodes(context, definition, plan, workspace, runner)
+                else:
+                    self._execute_step(definition, workspace)
             finally:
                 # What finished is recorded even when the step fails, so a rerun does not redo it.
                 new = read_record_log(definition.record_log_file(workspace))
-                if new and per_item:
+                if new and definition.summary_only:
+                    count = records.save_files(new, output)
+                    self.log.info("Recorded the files of %d items under %s.", count, records.prefix)
+                elif new:
                     records.save(new)
                     self.log.info("Recorded %d item results under %s.", len(new), records.prefix)
+            reused_log = definition.reused_log_file(workspace)
+            if definition.summary_only and reused_log.exists():
+                keys = json.loads(reused_log.read_text(encoding="utf-8"))
+                restored = records.restore_files(keys, known, output)
+                self.log.info("Restored %d files of %d items from earlier runs.", restored, len(keys))
 
         result = runner.run(plan, decision, self.step_params, execute, stop=self.on_kill)
         return self._push(context, result, decision.reason)
+
+    def _run_on_nodes(
+        self, context: Context, step: ParallelRunStep, plan: StepPlan, workspace: StepWorkspace, runner: StepRunner
+    ) -> None:
+        from airflow_provider_amlpipe.hooks.azure_batch import AzureBatchHook
+        from airflow_provider_amlpipe.hooks.datastore import DatastoreResolver
+
+        conn_id = step.config.compute
+        target = RemoteTarget(
+            conn_id, lambda: AzureBatchHook(conn_id).get_remote_compute(), DatastoreResolver(), self.datastore
+        )
+        assert step.config.pool_id is not None
+        nodes = ParallelNodes(step, target, step.config.pool_id, self.log, self.poll_interval)
+        self._backend = nodes  # on_kill cancels every node's job
+        # Stable across retries of this task instance: a retry reattaches to nodes still running.
+        job_key = f"{self.dag_id}.{self.task_id}.{context['run_id']}.{getattr(context['ti'], 'map_index', -1)}"
+        try:
+            nodes.run(plan, workspace, runner.store, job_key)
+        finally:
+            self._backend = None

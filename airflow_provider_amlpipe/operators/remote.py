@@ -42,15 +42,8 @@ from airflow_provider_amlpipe.operators.base import AmlStepOperator, StepDefinit
 from airflow_provider_amlpipe.reuse.commit import CommitSpec
 from airflow_provider_amlpipe.reuse.store import Heartbeat, Lease
 from airflow_provider_amlpipe.steps import config
-from airflow_provider_amlpipe.steps.remote_staging import (
-    Staging,
-    choose_staging,
-    collect_outputs,
-    refuse_local_inputs,
-    remove_staging,
-    stage_inputs,
-    staging_resume,
-)
+from airflow_provider_amlpipe.steps.remote_run import staging_for, submit_job
+from airflow_provider_amlpipe.steps.remote_staging import Staging, collect_outputs, remove_staging, staging_resume
 from airflow_provider_amlpipe.steps.runner import Run, StepPlan, StepResult, StepRunner
 from airflow_provider_amlpipe.triggers.remote_job import RemoteJobTrigger
 
@@ -129,22 +122,20 @@ class RemoteStepOperator(AmlStepOperator):
         try:
             compute = self.remote_compute()
             # Before anything is uploaded or submitted: a job that cannot reach its data costs nothing.
-            staging = choose_staging(
-                compute.staging,
-                self.compute,
-                self.datastore,
-                runner.store,
-                DatastoreResolver(),
+            staging = staging_for(
+                compute,
+                plan,
+                compute_name=self.compute,
+                datastore=self.datastore,
+                step_store=runner.store,
+                stores=DatastoreResolver(),
                 kind=self.remote_kind,
-                service=compute.service,
             )
-            if not compute.stages_local_inputs:
-                refuse_local_inputs(plan, self.remote_kind, compute.service)
             with self._heartbeat(runner, decision) as heartbeat:
-                layout = stage_inputs(plan, staging, job_id, scratch / "inputs", self.log, self.remote_kind)
-                spec = remote_definition.remote_spec(layout, staging.store, job_id)
-                compute.backend.check(spec)
-                job = compute.backend.submit(job_id, spec, self._log_line)
+                layout, job = submit_job(
+                    compute, staging, plan, remote_definition, job_id, scratch / "inputs", self.log,
+                    self.remote_kind, self._log_line,
+                )  # fmt: skip
                 setattr(self, REMOTE_JOB_URL_ATTRIBUTE, job.details.get("url") or None)
                 # A job that ended already (or ends at once) needs no trip through the triggerer.
                 status = compute.backend.status(job)

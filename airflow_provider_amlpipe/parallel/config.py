@@ -14,6 +14,7 @@ from airflow_provider_amlpipe.errors import ConfigurationError
 OUTPUT_ACTIONS = ("append_row", "summary_only")
 DATASET_TYPES = ("file", "tabular")
 LOCAL = "local"
+_POOL_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 #: AML's defaults when ``mini_batch_size`` is not given.
 DEFAULT_FILE_BATCH = 10
 DEFAULT_TABULAR_BATCH = 1024 * 1024
@@ -83,12 +84,14 @@ class ParallelRunConfig:
     :param output_action: ``"append_row"`` (the rows every ``run()`` returned, concatenated into
         ``append_row_file_name``) or ``"summary_only"`` (``run()`` writes what it produces itself).
     :param process_count_per_node: worker processes (each calls ``init()`` once); default: the CPU count.
-    :param node_count: nodes; only 1 (this worker) is supported.
+    :param node_count: nodes: 1 with ``compute="local"`` (this worker); on Azure Batch, tasks on the pool,
+        each running ``process_count_per_node`` workers over its share of the mini-batches.
     :param run_invocation_timeout: seconds one ``run()`` call may take before its worker is stopped
         and the mini-batch retried.
     :param run_max_try: tries of one mini-batch (a raise, a timeout or a dead worker each count one).
     :param environment: the Python that runs the workers (a ``PythonEnvironment``).
-    :param compute: ``"local"``; remote computes are not supported yet.
+    :param compute: ``"local"`` or an ``amlpipe_azure_batch`` connection id.
+    :param pool_id: the existing Batch pool the nodes' tasks run on (required with a Batch connection).
     """
 
     entry_script: str
@@ -106,6 +109,7 @@ class ParallelRunConfig:
     run_max_try: int = 3
     environment: PythonEnvironment = field(default_factory=PythonEnvironment)
     compute: str = LOCAL
+    pool_id: str | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -114,6 +118,10 @@ class ParallelRunConfig:
     def processes(self) -> int:
         """Worker processes to start (``process_count_per_node``, else the CPU count)."""
         return self.process_count_per_node or os.cpu_count() or 1
+
+    @property
+    def remote(self) -> bool:
+        return self.compute != LOCAL
 
     def validate(self) -> None:
         """Field checks that need no I/O (run where the DAG is parsed)."""
@@ -169,18 +177,37 @@ class ParallelRunConfig:
             raise ConfigurationError(
                 "environment", f"expected a PythonEnvironment, got {self.environment!r}", "pass PythonEnvironment(...)"
             )
-        if self.compute != LOCAL:
+        if not isinstance(self.compute, str) or not self.compute.strip():
             raise ConfigurationError(
-                "compute",
-                f"{self.compute!r}: a ParallelRun step runs only on this worker for now (remote nodes on Azure"
-                " Batch are not supported yet)",
-                "use compute='local' and raise process_count_per_node",
+                "compute", f"expected 'local' or a connection id, got {self.compute!r}", "pass compute='local'"
             )
-        if self.node_count != 1:
+        if self.compute == LOCAL:
+            if self.node_count != 1:
+                raise ConfigurationError(
+                    "node_count",
+                    f"{self.node_count} nodes need a remote compute; compute='local' is this worker alone",
+                    "pass compute='<Azure Batch connection>' with pool_id, or node_count=1 and more"
+                    " process_count_per_node",
+                )
+            if self.pool_id is not None:
+                raise ConfigurationError(
+                    "pool_id", "given with compute='local'", "pass compute='<Azure Batch connection>', or drop pool_id"
+                )
+            return
+        pool = self.pool_id
+        if not isinstance(pool, str) or not pool or len(pool) > 64 or set(pool) - _POOL_ID_CHARS:
             raise ConfigurationError(
-                "node_count",
-                f"{self.node_count} nodes need a remote compute, which a ParallelRun step does not support yet",
-                "use node_count=1 and raise process_count_per_node",
+                "pool_id",
+                f"{pool!r} is not a Batch pool id (on compute {self.compute!r} each node is a task on an existing"
+                " pool)",
+                "pass pool_id='<pool>': 1-64 letters, digits, hyphens and underscores",
+            )
+        if self.environment.requirements is not None:
+            raise ConfigurationError(
+                "environment.requirements",
+                "a requirements venv is built on this worker only, not on a Batch node",
+                "install the packages on the pool's nodes and name their interpreter:"
+                " PythonEnvironment(interpreter='/path/on/the/node/python'), or use compute='local'",
             )
 
     def batch_size_for(self, dataset_type: str) -> MiniBatchSize | None:

@@ -8,6 +8,8 @@ command, so its output streams to the task log and ``on_kill`` stops it and its 
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -15,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_amlpipe import runtime
 from airflow_provider_amlpipe.errors import AmlPipeError, ConfigurationError
 from airflow_provider_amlpipe.hashing import Hasher
 from airflow_provider_amlpipe.parallel.config import MiniBatchSize
@@ -29,6 +32,9 @@ from airflow_provider_amlpipe.parallel.items import (
 from airflow_provider_amlpipe.parallel.pool import PoolReport, PoolSettings, ThresholdExceededError, WorkerPool
 from airflow_provider_amlpipe.parallel.results import RecordLog, Rows, write_summary
 from airflow_provider_amlpipe.parallel.worker import WorkerSpec
+
+#: ``{inputs.X}`` / ``{outputs.X}`` in a spec written for a remote node.
+PLACEHOLDER = re.compile(r"\{(inputs|outputs)\.([^{}]*)\}")
 
 
 @dataclass
@@ -50,18 +56,51 @@ class DriverSpec:
     record_log: str | None = None
     metrics_file: str | None = None
     env: dict[str, str] = field(default_factory=dict)
+    #: ``[start, end)``: on one of several nodes, the positions (in the items' order) of the items this
+    #: node handles -- it writes their rows, summary and records only. ``None``: every item.
+    share: list[int] | None = None
+    #: ``summary_only``: where each worker gets a folder of its own to capture what ``run()`` writes
+    #: (see :mod:`~airflow_provider_amlpipe.parallel.worker`), so a one-item mini-batch's files are recorded.
+    capture_dir: str | None = None
+    #: Where the keys of the items taken from the records are written (their files are restored by the step).
+    reused_log: str | None = None
 
     def dump(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=1), encoding="utf-8")
 
     @classmethod
     def load(cls, path: Path) -> DriverSpec:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        """Read a spec. On a remote node the spec is written before the node's paths are known: there,
+        ``{inputs.X}`` / ``{outputs.X}`` become the run context's paths, relative paths are taken from
+        the working folder, and ``pool.processes`` 0 is the node's CPU count."""
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(_resolve_placeholders(text) if PLACEHOLDER.search(text) else text)
+        if data["pool"]["processes"] == 0:
+            data["pool"]["processes"] = os.cpu_count() or 1
         data["pool"] = PoolSettings(**data["pool"])
         size = data.get("mini_batch_size")
         data["mini_batch_size"] = None if size is None else MiniBatchSize(**size)
-        data["inputs"] = [tuple(pair) for pair in data["inputs"]]
+        data["inputs"] = [(name, _absolute(where)) for name, where in data["inputs"]]
+        paths = ("entry_script", "source_directory", "output_dir", "known_records", "record_log", "metrics_file")
+        for key in (*paths, "capture_dir", "reused_log"):
+            if data.get(key):
+                data[key] = _absolute(data[key])
         return cls(**data)
+
+
+def _absolute(path: str) -> str:
+    return str(Path.cwd() / path)
+
+
+def _resolve_placeholders(text: str) -> str:
+    """``{inputs.X}`` / ``{outputs.X}`` in a spec (JSON text) as the run context's paths."""
+    context = runtime.context()
+
+    def path(match: re.Match[str]) -> str:
+        value = str(context[match.group(1)][match.group(2)])
+        return json.dumps(value)[1:-1]  # escaped as inside a JSON string
+
+    return PLACEHOLDER.sub(path, text)
 
 
 def plan_items(spec: DriverSpec, hasher: Hasher) -> tuple[list[Item], Callable[[list[Item]], list[MiniBatch]]]:
@@ -81,6 +120,8 @@ def run_parallel(spec: DriverSpec, log: Callable[[str], None], hasher: Hasher | 
     """Process the items; the summary (also written beside the output). Raises when a limit is passed."""
     started = time.monotonic()
     items, cut = plan_items(spec, hasher or Hasher())
+    if spec.share is not None:
+        items = items[spec.share[0] : spec.share[1]]
     known: dict[str, list[str]] = {}
     if spec.known_records and Path(spec.known_records).exists():
         known = json.loads(Path(spec.known_records).read_text(encoding="utf-8"))
@@ -97,11 +138,18 @@ def run_parallel(spec: DriverSpec, log: Callable[[str], None], hasher: Hasher | 
         f"{len(items)} items: {reused} reused from earlier runs, {len(pending)} to process in {len(batches)}"
         f" mini-batches on {min(spec.pool.processes, max(1, len(batches)))} worker processes"
     )
-    worker = WorkerSpec(spec.entry_script, spec.source_directory, list(spec.arguments), dict(spec.env))
+    if spec.reused_log:
+        reused_keys = [item.key for item in items if item.key in known]
+        Path(spec.reused_log).write_text(json.dumps(reused_keys), encoding="utf-8")
+    capture = [spec.output_dir, spec.capture_dir] if spec.capture_dir else None
+    worker = WorkerSpec(spec.entry_script, spec.source_directory, list(spec.arguments), dict(spec.env), capture)
     record_log = RecordLog(Path(spec.record_log)) if spec.record_log else None
 
-    def on_done(batch: MiniBatch, batch_rows: list[str]) -> None:
+    def on_done(batch: MiniBatch, batch_rows: list[str], files: list[str]) -> None:
         recordable = rows.add(batch, batch_rows)
+        if spec.output_action == "summary_only":
+            # An item's result is the files its run() wrote: known only for a mini-batch of that item alone.
+            recordable = {batch.items[0].key: files} if len(batch.items) == 1 and files else {}
         if record_log is not None:
             record_log.add(recordable)
 
@@ -115,6 +163,7 @@ def run_parallel(spec: DriverSpec, log: Callable[[str], None], hasher: Hasher | 
         if record_log is not None:
             record_log.close()
     output = Path(spec.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
     written = None
     if spec.output_action == "append_row":
         written = rows.write(output / spec.append_row_file_name)

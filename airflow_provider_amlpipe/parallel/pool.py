@@ -81,7 +81,8 @@ class _Worker:
         self.deadline = 0.0
 
 
-OnDone = Callable[[MiniBatch, list[str]], None]
+#: Called with a completed mini-batch, the rows its ``run()`` returned and the files it wrote (captured).
+OnDone = Callable[[MiniBatch, list[str], list[str]], None]
 Log = Callable[[str], None]
 
 
@@ -96,7 +97,7 @@ class WorkerPool:
         self._workers: list[_Worker] = []
 
     def run(self, batches: Sequence[MiniBatch], on_done: OnDone) -> PoolReport:
-        """Process every mini-batch; ``on_done(batch, rows)`` is called for each as it completes.
+        """Process every mini-batch; ``on_done(batch, rows, files)`` is called for each as it completes.
 
         Raises :class:`ThresholdExceededError` as soon as failures pass a limit, and
         :class:`StepFailedError` if a worker's ``init()`` fails.
@@ -179,7 +180,7 @@ class WorkerPool:
             batch = self._finished(worker, message[1])
             rows: list[str] = message[2]
             self._done(batch, rows, report)
-            on_done(batch, rows)
+            on_done(batch, rows, message[3])
         else:  # "failed": run() raised
             batch = self._finished(worker, message[1])
             self._try_failed(batch, f"run() raised:\n{message[2][-ERROR_TAIL:]}", pending, report)
@@ -240,20 +241,7 @@ class WorkerPool:
         self._check_limits(report)
 
     def _check_limits(self, report: PoolReport) -> None:
-        s = self.settings
-        failed = len(report.batches_failed)
-        reasons = []
-        if s.error_threshold != -1 and report.items_failed > s.error_threshold:
-            reasons.append(f"{report.items_failed} items failed, above error_threshold={s.error_threshold}")
-        if s.allowed_failed_count is not None and failed > s.allowed_failed_count:
-            reasons.append(f"{failed} mini-batches failed, above allowed_failed_count={s.allowed_failed_count}")
-        percent = s.allowed_failed_percent
-        if percent is not None and failed * 100 > percent * report.total_batches:
-            reasons.append(
-                f"{failed} of {report.total_batches} mini-batches failed, above allowed_failed_percent={percent:g}"
-            )
-        if reasons:
-            raise ThresholdExceededError("; ".join(reasons), report)
+        check_limits(self.settings, report)
 
     def _progress(self, report: PoolReport, started: float) -> None:
         elapsed = max(time.monotonic() - started, 1e-9)
@@ -282,3 +270,20 @@ class WorkerPool:
                 worker.process.join()
             worker.conn.close()
         self._workers = []
+
+
+def check_limits(s: PoolSettings, report: PoolReport) -> None:
+    """Raise :class:`ThresholdExceededError` when the failures in ``report`` pass a limit of ``s``."""
+    failed = len(report.batches_failed)
+    reasons = []
+    if s.error_threshold != -1 and report.items_failed > s.error_threshold:
+        reasons.append(f"{report.items_failed} items failed, above error_threshold={s.error_threshold}")
+    if s.allowed_failed_count is not None and failed > s.allowed_failed_count:
+        reasons.append(f"{failed} mini-batches failed, above allowed_failed_count={s.allowed_failed_count}")
+    percent = s.allowed_failed_percent
+    if percent is not None and failed * 100 > percent * report.total_batches:
+        reasons.append(
+            f"{failed} of {report.total_batches} mini-batches failed, above allowed_failed_percent={percent:g}"
+        )
+    if reasons:
+        raise ThresholdExceededError("; ".join(reasons), report)

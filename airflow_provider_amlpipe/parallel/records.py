@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path, PurePosixPath
 
 from airflow_provider_amlpipe.data.datastore import Datastore
-from airflow_provider_amlpipe.errors import NotFoundError
+from airflow_provider_amlpipe.errors import NotFoundError, StepFailedError
 
 PREFIX = "parallel"
+#: The files ``summary_only`` items wrote, by their SHA-256 (beside, not under, the record documents).
+FILES_PREFIX = "parallel-files"
 #: Items per document: small enough to write as one request, large enough that a namespace of a
 #: million items is a few hundred documents to list and read.
 ITEMS_PER_DOCUMENT = 5000
@@ -64,3 +67,46 @@ class ItemRecords:
             self.store.write_bytes(f"{self.prefix}/{hashlib.sha256(data).hexdigest()}.json", data, if_absent=True)
             written += 1
         return written
+
+    # -- summary_only: an item's result is the files its run() wrote -----------------------------------
+    def save_files(self, written: dict[str, list[str]], output: Path) -> int:
+        """Store the files each item wrote (relative paths under ``output``) by content and record them
+        as ``"<sha256> <relative path>"``; how many items were recorded."""
+        records: dict[str, list[str]] = {}
+        for key, paths in written.items():
+            entries = []
+            for rel in paths:
+                data = (output / rel).read_bytes()
+                digest = hashlib.sha256(data).hexdigest()
+                self.store.write_bytes(f"{FILES_PREFIX}/{self.namespace}/{digest}", data, if_absent=True)
+                entries.append(f"{digest} {rel}")
+            records[key] = entries
+        if records:
+            self.save(records)
+        return len(records)
+
+    def restore_files(self, keys: Iterable[str], known: dict[str, list[str]], output: Path) -> int:
+        """Write the recorded files of the items ``keys`` into ``output`` (each checked against its digest);
+        how many files."""
+        count = 0
+        for key in keys:
+            for entry in known[key]:
+                digest, _, rel = entry.partition(" ")
+                parts = PurePosixPath(rel).parts
+                try:
+                    if not rel or PurePosixPath(rel).is_absolute() or ".." in parts:
+                        raise NotFoundError(f"unsafe path {rel!r}")
+                    data = self.store.read_bytes(f"{FILES_PREFIX}/{self.namespace}/{digest}")
+                    if hashlib.sha256(data).hexdigest() != digest:
+                        raise NotFoundError(f"{rel} does not match its digest")
+                except NotFoundError as exc:
+                    raise StepFailedError(
+                        f"the recorded files of an item cannot be restored ({exc}); run the step with"
+                        ' allow_reuse=False or the run conf {"amlpipe": {"regenerate_outputs": true}} to process'
+                        " every item again"
+                    ) from exc
+                target = output / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+                count += 1
+        return count

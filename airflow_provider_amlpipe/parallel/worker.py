@@ -6,21 +6,31 @@ arguments (so ``argparse`` in ``init()`` works unchanged), the process's working
 successful item) -- is turned into text rows here, so only strings cross the pipe.
 
 Messages to the coordinator: ``("ready",)``, ``("init_failed", traceback)``, then per request
-``("done", batch_id, rows)`` or ``("failed", batch_id, traceback)``.
+``("done", batch_id, rows, files)`` or ``("failed", batch_id, traceback)``.
+
+With ``capture`` (``summary_only`` steps, whose ``run()`` writes its own files), the worker hands the script
+a folder of its own wherever the output folder appears (in the arguments and the run context), and after each
+``run()`` moves what appeared there into the output folder: ``files`` are their relative paths, so the files
+of a mini-batch are known even while other workers write at the same time. What ``init()`` writes is moved
+too, but belongs to no mini-batch.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import re
 import sys
 import traceback
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from airflow_provider_amlpipe.runtime import CONTEXT_ENV
 
 #: Table files a worker keeps parsed (mini-batches of one file mostly arrive one after another).
 TABLE_CACHE = 2
@@ -36,6 +46,8 @@ class WorkerSpec:
     source_directory: str | None
     arguments: list[str]
     env: dict[str, str]
+    #: ``[output folder, capture root]``: see the module's docstring.
+    capture: list[str] | None = None
 
 
 def load_entry_script(spec: WorkerSpec) -> ModuleType:
@@ -93,10 +105,47 @@ def mini_batch_argument(payload: dict[str, Any], tables: _Tables) -> Any:
     return tables.batch(payload)
 
 
+def _captured(spec: WorkerSpec) -> tuple[WorkerSpec, Path | None]:
+    """The spec this worker runs with, and its own folder, when the step captures what ``run()`` writes."""
+    if spec.capture is None:
+        return spec, None
+    output, root = spec.capture
+    private = Path(root) / str(os.getpid())
+    private.mkdir(parents=True, exist_ok=True)
+    context_file = os.environ.get(CONTEXT_ENV)
+    if context_file:
+        context = json.loads(Path(context_file).read_text(encoding="utf-8"))
+        outputs = context.get("outputs", {})
+        context["outputs"] = {name: str(private) if path == output else path for name, path in outputs.items()}
+        mine = Path(root) / f"context-{os.getpid()}.json"
+        mine.write_text(json.dumps(context), encoding="utf-8")
+        os.environ[CONTEXT_ENV] = str(mine)
+    # The output folder as a whole path (not the start of a longer name such as "<output>2").
+    folder = re.compile(re.escape(output) + r"(?=$|[/\s,;:'\"])")
+    arguments = [folder.sub(lambda _: str(private), argument) for argument in spec.arguments]
+    return replace(spec, arguments=arguments), private
+
+
+def _drain(private: Path | None, output: str) -> list[str]:
+    """Move what appeared in the worker's folder into the output folder; the files' relative paths."""
+    if private is None:
+        return []
+    moved = []
+    for path in sorted(p for p in private.rglob("*") if p.is_file()):
+        rel = path.relative_to(private).as_posix()
+        target = Path(output) / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
+        moved.append(rel)
+    return moved
+
+
 def worker_main(conn: Connection, spec: WorkerSpec) -> None:
     """The worker's loop (the target of its process); returns when the coordinator sends ``None``."""
     os.environ.update(spec.env)
+    output = spec.capture[0] if spec.capture else ""
     try:
+        spec, private = _captured(spec)
         module = load_entry_script(spec)
         run = getattr(module, "run", None)
         if not callable(run):
@@ -107,6 +156,7 @@ def worker_main(conn: Connection, spec: WorkerSpec) -> None:
     except BaseException:
         conn.send(("init_failed", traceback.format_exc()))
         return
+    _drain(private, output)  # what init() wrote belongs to no mini-batch
     conn.send(("ready",))
     tables = _Tables()
     while True:
@@ -117,6 +167,7 @@ def worker_main(conn: Connection, spec: WorkerSpec) -> None:
         try:
             rows = as_rows(run(mini_batch_argument(payload, tables)))
         except Exception:
+            _drain(private, output)  # a failed try's files are the output's, as without capture
             conn.send(("failed", batch_id, traceback.format_exc()))
             continue
-        conn.send(("done", batch_id, rows))
+        conn.send(("done", batch_id, rows, _drain(private, output)))

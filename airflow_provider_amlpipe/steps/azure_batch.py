@@ -74,6 +74,9 @@ class AzureBatchStep:
     local: bool = True
     #: What relative paths are relative to (the DAG file's folder); ``None``: the current directory.
     base_dir: str | None = None
+    #: Files added to the node's working folder (relative path -> local file) that are not the step's
+    #: code and not in its fingerprint: the launcher of a Python program of ours (steps/node_launch.py).
+    extra_files: dict[str, Path] = field(default_factory=dict)
 
     output_hint = "did the executable write into the folder passed as {{outputs.{name}}}?"
 
@@ -124,7 +127,8 @@ class AzureBatchStep:
     def code_files(self) -> dict[str, Path]:
         """What the node (or the local run) gets in its working folder: ``source_directory`` minus ignored files."""
         folder = self.folder
-        return {} if folder is None else {rel: folder / rel for rel in list_tree(folder, honour_ignore_files=True)}
+        files = {} if folder is None else {rel: folder / rel for rel in list_tree(folder, honour_ignore_files=True)}
+        return {**files, **self.extra_files}
 
     # -- on this machine -----------------------------------------------------------------------------
 

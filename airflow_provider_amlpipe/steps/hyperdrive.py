@@ -24,7 +24,7 @@ from airflow_provider_amlpipe.data.datastore import Datastore
 from airflow_provider_amlpipe.data.refs import Output
 from airflow_provider_amlpipe.errors import ConfigurationError, StepFailedError
 from airflow_provider_amlpipe.hashing import Hasher, sha256_json
-from airflow_provider_amlpipe.steps.hyperdrive_trial import ScriptTrialLauncher, TrialTemplate
+from airflow_provider_amlpipe.steps.hyperdrive_trial import ScriptTrialLauncher, TrialRemote, TrialTemplate
 from airflow_provider_amlpipe.steps.python_script import PythonScriptStep
 from airflow_provider_amlpipe.steps.runner import StepLog, StepPlan, StepRunner, StepWorkspace
 from airflow_provider_amlpipe.sweep import report
@@ -54,6 +54,8 @@ class HyperDriveStep:
     optuna_storage: str | None = None
     allow_trial_reuse: bool = True
     lease_ttl: float = 60.0
+    #: Where trials run when not on this worker (an Azure Batch pool).
+    remote: TrialRemote | None = None
     _controller: SweepController | None = field(default=None, repr=False)
     _stopped: threading.Event = field(default_factory=threading.Event, repr=False)
 
@@ -101,6 +103,8 @@ class HyperDriveStep:
         every trial again, in a study of this run's own, rather than continuing the sweep's study.
         """
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+        if self.remote is not None:
+            self.remote.check()
         parts = plan.fingerprint.parts
         name = study_name(parts) + (f"-{sha256_json(plan.producer)[:8]}" if fresh else "")
         study_store = StudyStore(runner.store, name, workspace.root / "study", self.optuna_storage)
@@ -108,7 +112,7 @@ class HyperDriveStep:
         concurrent = self.settings.max_concurrent_runs
         study = study_store.open(lambda done: self.sampling.sampler(seed + done, concurrent), self.settings.goal)
         log.info("Optuna study %r in %s", study.study_name, study_store.describe())
-        template = TrialTemplate(self.trial, parts["trial"], plan, self.trial_outputs, trial_dataset_names)
+        template = TrialTemplate(self.trial, parts["trial"], plan, self.trial_outputs, trial_dataset_names, self.remote)
         launcher = ScriptTrialLauncher(
             runner, template, log, allow_reuse=self.allow_trial_reuse, lease_ttl=self.lease_ttl, regenerate=fresh
         )

@@ -87,7 +87,21 @@ class ParallelRunStep:
         per_step = {name: value for name, value in parts.items() if name not in _NOT_PER_ITEM}
         inputs = parts.get("inputs", {})
         per_step["side_input_digests"] = {name: inputs.get(name) for name in sorted(self.side_input_names)}
+        if self.summary_only:
+            # Its records are files, not rows: never served to an append_row step of the same script.
+            per_step["output_action"] = "summary_only"
         return sha256_json(per_step)
+
+    @property
+    def summary_only(self) -> bool:
+        return self.config.output_action == "summary_only"
+
+    @property
+    def captures_files(self) -> bool:
+        """Whether workers capture what each ``run()`` writes: ``summary_only`` with one file per mini-batch,
+        the only case where a mini-batch's files are one item's result (so other steps are left as they were)."""
+        size = self.config.batch_size_for(self.dataset_type)
+        return self.summary_only and size is not None and size.count == 1
 
     # the driver ----------------------------------------------------------------------------------------
     @staticmethod
@@ -98,10 +112,28 @@ class ParallelRunStep:
     def record_log_file(workspace: StepWorkspace) -> Path:
         return workspace.root / "parallel-records.jsonl"
 
-    def invocation(self, workspace: StepWorkspace) -> Invocation:
+    @staticmethod
+    def reused_log_file(workspace: StepWorkspace) -> Path:
+        """``summary_only``: the keys of the items taken from the records (their files are restored)."""
+        return workspace.root / "parallel-reused.json"
+
+    def pool_settings(self) -> PoolSettings:
+        config = self.config
+        return PoolSettings(
+            processes=config.processes,
+            run_invocation_timeout=float(config.run_invocation_timeout),
+            run_max_try=config.run_max_try,
+            error_threshold=config.error_threshold,
+            allowed_failed_count=config.allowed_failed_count,
+            allowed_failed_percent=config.allowed_failed_percent,
+            progress_interval=self.progress_interval,
+        )
+
+    def driver_spec(self, workspace: StepWorkspace) -> DriverSpec:
+        """The driver's spec for a run on this worker (the workspace's paths)."""
         folder = self.folder
         config = self.config
-        spec = DriverSpec(
+        return DriverSpec(
             entry_script=str(self.script_path),
             source_directory=None if folder is None else str(folder),
             arguments=args.expand(self.arguments, workspace.inputs, workspace.outputs),
@@ -110,21 +142,20 @@ class ParallelRunStep:
             output_dir=str(workspace.outputs[self.output_name]),
             output_action=config.output_action,
             append_row_file_name=config.append_row_file_name,
-            pool=PoolSettings(
-                processes=config.processes,
-                run_invocation_timeout=float(config.run_invocation_timeout),
-                run_max_try=config.run_max_try,
-                error_threshold=config.error_threshold,
-                allowed_failed_count=config.allowed_failed_count,
-                allowed_failed_percent=config.allowed_failed_percent,
-                progress_interval=self.progress_interval,
-            ),
+            pool=self.pool_settings(),
             mini_batch_size=config.batch_size_for(self.dataset_type),
             partition_keys=None if config.partition_keys is None else list(config.partition_keys),
             known_records=str(self.known_records_file(workspace)),
             record_log=str(self.record_log_file(workspace)),
             metrics_file=str(workspace.metrics_file),
+            capture_dir=str(workspace.root / "parallel-capture") if self.captures_files else None,
+            reused_log=str(self.reused_log_file(workspace)) if self.summary_only else None,
         )
+
+    def invocation(self, workspace: StepWorkspace) -> Invocation:
+        folder = self.folder
+        config = self.config
+        spec = self.driver_spec(workspace)
         spec_file = workspace.root / "parallel-spec.json"
         spec.dump(spec_file)
         env = {CONTEXT_ENV: str(workspace.context_file)}

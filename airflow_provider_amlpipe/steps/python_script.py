@@ -58,6 +58,9 @@ class PythonScriptStep:
     vm: VmTarget | None = None
     #: The run context's ``step_id`` on a VM (``dag.task``).
     step_id: str = "amlpipe"
+    #: Runs on a remote compute's node (a sweep's trial on Azure Batch), with ``environment.interpreter``
+    #: (default ``python3``) there: the fingerprint names that command instead of probing this worker's.
+    on_node: bool = False
 
     output_hint = "did the script write into the folder passed as {{outputs.{name}}} (runtime.output_path)?"
 
@@ -92,7 +95,7 @@ class PythonScriptStep:
 
     @property
     def vm_python(self) -> str:
-        """The interpreter command on the VM (``environment.interpreter``, default ``python3``)."""
+        """The interpreter command on the VM or node (``environment.interpreter``, default ``python3``)."""
         return str(self.environment.interpreter or "python3")
 
     def fingerprint_parts(self, hasher: Hasher) -> dict[str, Any]:
@@ -104,8 +107,16 @@ class PythonScriptStep:
             "arguments": self.arguments,
             "params": self.params,
             # On a VM its interpreter is not probed from here: the command names it.
-            "environment": self.environment.identity(folder) if self.vm is None else {"vm_python": self.vm_python},
+            "environment": self._environment_identity(folder),
         }
+
+    def _environment_identity(self, folder: Path | None) -> dict[str, Any]:
+        # Remotely the interpreter is not probed from here: the command names it.
+        if self.vm is not None:
+            return {"vm_python": self.vm_python}
+        if self.on_node:
+            return {"node_python": self.vm_python}
+        return self.environment.identity(folder)
 
     def invocation(self, workspace: StepWorkspace) -> Invocation:
         python = self.environment.python(self.folder)
