@@ -158,7 +158,9 @@ class StepKinds(MapperBase):
                 )
         node_count = fields.pop("node_count", 1)
         if node_count not in (1, None):
-            self.todo(config.line, f"node_count={node_count!r}: a ParallelRun step runs on one node here", step)
+            self.todo(config.line, f"node_count={node_count!r}: the AML cluster becomes this worker (one node); for"
+                      f" {node_count!r} nodes pass compute='<amlpipe_azure_batch connection>', pool_id=...,"
+                      f" node_count={node_count!r} to ParallelRunConfig", step)  # fmt: skip
         fields.pop("compute_target", None)
         environment = fields.pop("environment", None)
         if environment is not None:

@@ -10,7 +10,9 @@ from airflow.sdk import DAG
 from airflow_provider_amlpipe import DataPath, Output, ParallelRunConfig, ParallelRunStepOperator, PythonEnvironment
 
 with DAG(dag_id="batch_scoring", schedule=None, tags=["amlpipe", "converted"]):
-    # TODO(amlpipe convert): node_count=2: a ParallelRun step runs on one node here [batch_scoring.py:18]
+    # TODO(amlpipe convert): node_count=2: the AML cluster becomes this worker (one node); for 2 nodes pass
+    # compute='<amlpipe_azure_batch connection>', pool_id=..., node_count=2 to ParallelRunConfig
+    # [batch_scoring.py:18]
     distributed_csv_iris_step = ParallelRunStepOperator(
         task_id="parallel-run-iris",
         allow_reuse=True,
