@@ -96,6 +96,9 @@ class StepResultOperator(BaseOperator):
 
     def pre_execute(self, context: Any) -> None:
         """Restore the outlets :meth:`prepare_for_execution` held back."""
+        self._restore_outlets()
+
+    def _restore_outlets(self) -> None:
         held: list[AssetAlias] | None = self.__dict__.pop(_HELD_OUTLETS, None)
         if held is not None:
             self.outlets = held
@@ -103,6 +106,7 @@ class StepResultOperator(BaseOperator):
     def publish(self, context: Context, result: StepResult, reason: str) -> dict[str, Any] | None:
         """Push ``result``'s XComs and status, emit asset events for new versions; return what
         ``execute`` should return (``None`` for a single-output step, whose output key is its ``output``)."""
+        self._restore_outlets()  # also when a subclass's pre_execute did not call ours: events need them
         ti = context["ti"]
         for name, ref in result.outputs.items():
             ti.xcom_push(key=name, value=ref)
