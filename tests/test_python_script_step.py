@@ -176,9 +176,7 @@ def test_only_a_step_on_a_service_with_job_pages_declares_the_remote_job_link() 
     with DAG(dag_id="t_links", schedule=None):
         local = PythonScriptStepOperator(task_id="local", script_name="s.py", outputs=["m"])
         vm = PythonScriptStepOperator(task_id="vm", script_name="s.py", compute="vm", vm_name="v", outputs=["m"])
-        spark = DatabricksStepOperator(
-            task_id="spark", compute="dbx", notebook_path="/Workspace/nb", outputs=["m"]
-        )
+        spark = DatabricksStepOperator(task_id="spark", compute="dbx", notebook_path="/Workspace/nb", outputs=["m"])
     assert [link.name for link in local.operator_extra_links] == ["Reused outputs from"]
     assert [link.name for link in vm.operator_extra_links] == ["Reused outputs from"]  # Run Command has no page
     assert [link.name for link in spark.operator_extra_links] == ["Reused outputs from", "Remote job"]
