@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.group == "runs":
-            from airflow_provider_amlpipe.run_summary import format_table
+            from airflow_provider_amlpipe.shell.run_summary import format_table
 
             print(format_table(args.dag_id, args.run_id))
             return 0

@@ -77,11 +77,11 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "extra-links": [
-            "airflow_provider_amlpipe.links.ReusedFromLink",
-            "airflow_provider_amlpipe.links.RemoteJobLink",
-            "airflow_provider_amlpipe.links.SweepReportLink",
+            "airflow_provider_amlpipe.shell.links.ReusedFromLink",
+            "airflow_provider_amlpipe.shell.links.RemoteJobLink",
+            "airflow_provider_amlpipe.shell.links.SweepReportLink",
         ],
-        "asset-uris": [{"schemes": ["amlpipe"], "handler": "airflow_provider_amlpipe.assets.sanitize_uri"}],
+        "asset-uris": [{"schemes": ["amlpipe"], "handler": "airflow_provider_amlpipe.shell.assets.sanitize_uri"}],
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_amlpipe.hooks.datastore.LocalDatastoreHook",

@@ -8,7 +8,7 @@ from typing import Any
 
 from conftest import DAGS_FOLDER
 
-from airflow_provider_amlpipe.run_summary import step_statuses, task_states
+from airflow_provider_amlpipe.shell.run_summary import step_statuses, task_states
 
 
 def write_dag(dag_id: str, body: str) -> Path:

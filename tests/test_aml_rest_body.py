@@ -17,7 +17,7 @@ pytestmark = pytest.mark.usefixtures("airflow_db")
 
 
 def test_the_body_becomes_conf_with_data_paths_in_amls_shape() -> None:
-    from airflow_provider_amlpipe.aml_rest import SubmitBody
+    from airflow_provider_amlpipe.plugin.aml_rest import SubmitBody
 
     body = SubmitBody.model_validate(
         {

@@ -75,7 +75,7 @@ def copy(tmp_path: Path) -> Path:
 def test_the_contracts_are_kept() -> None:
     r = lint_imports(ROOT)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "4 kept, 0 broken" in r.stdout
+    assert "5 kept, 0 broken" in r.stdout
 
 
 def test_no_core_module_loads_airflow() -> None:
@@ -124,3 +124,26 @@ def test_a_dialect_importing_the_other_breaks_the_siblings_contract(copy: Path) 
     out = " ".join(lint_imports(copy).stdout.split())
     assert "neither imports the other (both build on the dialect-neutral usql modules) BROKEN" in out
     assert "The dialect-neutral U-SQL layer imports no dialect BROKEN" in out
+def test_worker_code_importing_the_api_server_plugin_breaks_the_contracts(copy: Path) -> None:
+    upward = "from airflow_provider_amlpipe.plugin import aml_rest  # noqa\n"
+    (copy / PACKAGE / "shell" / "upward.py").write_text(upward)
+    (copy / PACKAGE / "operators" / "web.py").write_text("import fastapi  # noqa\n")
+    out = " ".join(lint_imports(copy).stdout.split())
+    assert "Lower layers never import upper ones BROKEN" in out
+    assert f"{PACKAGE}.shell is not allowed to import {PACKAGE}.plugin" in out
+    assert "What workers run never imports the api-server's web stack BROKEN" in out
+    assert f"{PACKAGE}.operators.web -> fastapi" in out
+
+
+def test_pre_commit_runs_the_tools_of_make_lint_with_the_projects_virtualenv() -> None:
+    import yaml
+
+    hooks = {h["id"]: h for repo in yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())["repos"]
+             for h in repo["hooks"]}  # fmt: skip
+    assert set(hooks) == {"ruff", "ruff-format", "mypy", "lint-imports"}
+    make_lint = (ROOT / "Makefile").read_text().split("\nlint:", 1)[1].split("\n\n", 1)[0]
+    for hook in hooks.values():
+        assert hook["entry"].startswith(".venv/bin/"), hook  # the pinned versions, not a second copy
+        assert hook["entry"].replace(".venv/bin/", "$(BIN)/") in make_lint, hook
+    assert "tests" in hooks["ruff"]["files"] and "airflow_provider_amlpipe" in hooks["ruff"]["files"]
+    assert hooks["lint-imports"]["pass_filenames"] is False and "--no-cache" in hooks["lint-imports"]["entry"]

@@ -37,8 +37,8 @@ def test_cli_lists_the_provider_its_hooks_links_and_triggers() -> None:
     assert hooks["amlpipe_azure_vm"]["class"] == "airflow_provider_amlpipe.hooks.azure_vm.AzureVmHook"
     assert hooks["amlpipe_azure_batch"]["class"] == "airflow_provider_amlpipe.hooks.azure_batch.AzureBatchHook"
     links = {row["extra_link_class_name"] for row in providers("links")}
-    assert "airflow_provider_amlpipe.links.ReusedFromLink" in links
-    assert "airflow_provider_amlpipe.links.SweepReportLink" in links
+    assert "airflow_provider_amlpipe.shell.links.ReusedFromLink" in links
+    assert "airflow_provider_amlpipe.shell.links.SweepReportLink" in links
     triggers = {row["class"] for row in providers("triggers")}
     assert "airflow_provider_amlpipe.triggers.step_lease" in triggers
     assert "airflow_provider_amlpipe.triggers.remote_job" in triggers

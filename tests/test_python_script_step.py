@@ -114,6 +114,74 @@ def test_first_run_executes_and_rerun_reuses(pipeline: dict[str, object]) -> Non
     assert [(e["version"], e["digest"], e["run_id"]) for e in extras] == [(1, ref["digest"], first.run_id)]
 
 
+def test_a_step_skips_requests_that_cannot_tell_anything_and_still_emits_events(
+    pipeline: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Airflow asks its API server, before a task with outlets runs, which outlet *Assets* are inactive;
+    a step's outlets are aliases, which that check skips, so the step leaves the request out. A step on
+    this worker declares no "Remote job" link, whose XCom Airflow would write empty for every task."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.sdk.execution_time import supervisor
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    dag_id = str(pipeline["dag_id"])
+    sent: list[str] = []
+    written: list[str] = []
+    send = supervisor.InProcessSupervisorComms.send
+
+    def counting(self: object, msg: object) -> object:
+        sent.append(type(msg).__name__)
+        if type(msg).__name__ == "SetXCom":
+            written.append(str(getattr(msg, "key", None)))
+        return send(self, msg)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(supervisor.InProcessSupervisorComms, "send", counting)
+    first = run_dag(dag_id)
+    assert first.ran() == {"produce", "consume"}
+    assert "ValidateInletsAndOutlets" not in sent
+    assert sent.count("SucceedTask") == 2
+    assert sorted(written) == sorted(["numbers", "total", *["amlpipe_status", "_link_ReusedFromLink"] * 2])
+    with create_session() as session:
+        uris = session.scalars(
+            select(AssetModel.uri)
+            .join(AssetEvent, AssetEvent.asset_id == AssetModel.id)
+            .where(AssetEvent.source_run_id == first.run_id)
+        ).all()
+    assert sorted(uris) == sorted(
+        [f"amlpipe://store_{dag_id}/{dag_id}.produce.numbers", f"amlpipe://store_{dag_id}/{dag_id}_total"]
+    )
+
+
+def test_a_step_with_an_asset_outlet_of_its_own_is_still_checked() -> None:
+    from airflow.sdk import DAG, Asset, AssetAlias
+
+    from airflow_provider_amlpipe import PythonScriptStepOperator
+
+    report = Asset("report", uri="file:///tmp/report.csv")
+    with DAG(dag_id="t_own_outlet", schedule=None):
+        step = PythonScriptStepOperator(task_id="s", script_name="s.py", outputs=["m"], outlets=[report])
+    prepared = step.prepare_for_execution()
+    assert prepared.outlets == [report]  # Airflow still checks the user's Asset before the task runs
+    prepared.pre_execute({})
+    assert prepared.outlets[0] == report and isinstance(prepared.outlets[1], AssetAlias)
+    assert prepared.outlets == step.outlets  # what Airflow reports when the task succeeds is unchanged
+
+
+def test_only_a_step_on_a_service_with_job_pages_declares_the_remote_job_link() -> None:
+    from airflow.sdk import DAG
+
+    from airflow_provider_amlpipe import DatabricksStepOperator, PythonScriptStepOperator
+
+    with DAG(dag_id="t_links", schedule=None):
+        local = PythonScriptStepOperator(task_id="local", script_name="s.py", outputs=["m"])
+        vm = PythonScriptStepOperator(task_id="vm", script_name="s.py", compute="vm", vm_name="v", outputs=["m"])
+        spark = DatabricksStepOperator(task_id="spark", compute="dbx", notebook_path="/Workspace/nb", outputs=["m"])
+    assert [link.name for link in local.operator_extra_links] == ["Reused outputs from"]
+    assert [link.name for link in vm.operator_extra_links] == ["Reused outputs from"]  # Run Command has no page
+    assert [link.name for link in spark.operator_extra_links] == ["Reused outputs from", "Remote job"]
+
+
 def test_edit_that_keeps_output_identical_reuses_downstream(pipeline: dict[str, object]) -> None:
     dag_id = str(pipeline["dag_id"])
     run_dag(dag_id)

@@ -50,6 +50,7 @@ class AdlaStepOperator(RemoteStepOperator):
 
     template_fields: Sequence[str] = (*RemoteStepOperator.template_fields, "script_name")
     remote_kind = "ADLA"
+    remote_job_pages = True  # on a Databricks connection (engine="spark"), a run page
 
     def __init__(
         self,

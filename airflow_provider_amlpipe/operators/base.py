@@ -4,29 +4,28 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
-from airflow.sdk import AssetAlias, BaseOperator, BaseOperatorLink, Context, XComArg
+from airflow.sdk import BaseOperator, Context, XComArg
 from airflow.sdk.definitions.xcom_arg import PlainXComArg
 
-from airflow_provider_amlpipe import lineage
-from airflow_provider_amlpipe.assets import dataset_alias
 from airflow_provider_amlpipe.compute.base import ComputeBackend, Invocation
 from airflow_provider_amlpipe.compute.local import LocalProcessBackend
 from airflow_provider_amlpipe.data.refs import Output, is_template
 from airflow_provider_amlpipe.errors import ConfigurationError
 from airflow_provider_amlpipe.hashing import Hasher
 from airflow_provider_amlpipe.hooks.datastore import DEFAULT_CONN_ID, DatastoreResolver
-from airflow_provider_amlpipe.lineage import LINEAGE_ATTRIBUTE
-from airflow_provider_amlpipe.links import STATUS_XCOM_KEY, ReusedFromLink
-from airflow_provider_amlpipe.operators.results import publish_result
+from airflow_provider_amlpipe.operators.results import StepResultOperator
 from airflow_provider_amlpipe.reuse.fingerprint import Fingerprint
 from airflow_provider_amlpipe.reuse.store import DEFAULT_LEASE_TTL, check_lease_ttl
+from airflow_provider_amlpipe.shell import lineage
+from airflow_provider_amlpipe.shell.lineage import LINEAGE_ATTRIBUTE
 from airflow_provider_amlpipe.steps import config
 from airflow_provider_amlpipe.steps.inputs import resolve_inputs
 from airflow_provider_amlpipe.steps.runner import (
+    Decision,
     Reused,
     Run,
     StepPlan,
@@ -205,36 +204,45 @@ def build_plan(
     return StepPlan(step_id, inputs, list(outputs), dataset_names, Fingerprint(parts), producer)
 
 
-class StepOutputs(PlainXComArg):
-    """``step.output``: like Airflow's, but ``step.output["name"]`` must name a declared output.
+class WaitsForIdenticalSteps(Protocol):
+    """What :func:`decide_or_defer` needs of the task that decides (a step operator or a reuse sensor)."""
 
-    Airflow would only notice a typo when the downstream task renders (``XComNotFound``); the
-    outputs are declared, so the mistake is reported where the DAG is written.
-    """
+    datastore: str
+    wait_before_defer: float
+    poll_interval: float
 
-    declared: tuple[str, ...] = ()
+    @property
+    def log(self) -> Any: ...
 
-    def __getitem__(self, item: str) -> XComArg:
-        operator = self.operator
-        declared = list(self.declared)
-        if isinstance(item, str) and item not in (*declared, STATUS_XCOM_KEY, "return_value"):
-            raise ConfigurationError(
-                f"{operator.task_id}.output[{item!r}]",
-                f"task {operator.task_id!r} declares no output {item!r} (its outputs: {', '.join(declared) or 'none'})",
-                f"use one of its output names, or declare outputs=[..., {item!r}] on {operator.task_id!r}",
-            )
-        return super().__getitem__(item)
+    def defer(self, *, trigger: Any, method_name: str) -> NoReturn: ...
 
 
-def step_outputs(operator: BaseOperator, declared: Sequence[str]) -> XComArg:
-    """The ``output`` of a task that publishes step results: one output's key when there is exactly
-    one (what it pushes instead of a return value), else the ``{name: DataRef}`` return value."""
-    arg = StepOutputs(operator=operator, key=declared[0] if len(declared) == 1 else "return_value")
-    arg.declared = tuple(declared)
-    return arg
+def decide_or_defer(
+    task: WaitsForIdenticalSteps, runner: StepRunner, plan: StepPlan, decide: Callable[[], Decision]
+) -> Reused | Run:
+    """``decide()`` until it says reuse or run. While an identical step runs elsewhere, wait for it on
+    this worker up to ``task.wait_before_defer`` seconds and decide again when it ends; if it is still
+    running then, defer ``task`` to the triggerer, which resumes it in ``execute_resume``."""
+    while True:
+        decision = decide()
+        if not isinstance(decision, Wait):
+            return decision
+        fingerprint = plan.fingerprint.digest
+        task.log.info(
+            "An identical step (fingerprint %s) is running now (lease %s held by %s); waiting for it.",
+            fingerprint[:12],
+            decision.busy.number,
+            decision.busy.owner,
+        )
+        poll = min(WAIT_POLL_MAX, task.poll_interval)
+        outcome = runner.reuse.wait_briefly(fingerprint, decision.busy.number, task.wait_before_defer, poll)
+        if outcome is None:
+            trigger = StepLeaseTrigger(task.datastore, fingerprint, decision.busy.number, task.poll_interval)
+            task.defer(trigger=trigger, method_name="execute_resume")
+        task.log.info("The identical step ended while this worker waited (%s); deciding again.", outcome)
 
 
-class AmlStepOperator(BaseOperator):
+class AmlStepOperator(StepResultOperator):
     """Base of the step operators.
 
     :param inputs: name -> an upstream step's output (``upstream.output["name"]``), a ``DataPath``
@@ -254,7 +262,6 @@ class AmlStepOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("inputs", "step_params")
-    operator_extra_links: tuple[BaseOperatorLink, ...] = (ReusedFromLink(),)
     ui_color = "#d5e8f7"
 
     def __init__(
@@ -284,17 +291,7 @@ class AmlStepOperator(BaseOperator):
         self._backend: Any = None  # what on_kill stops: a running process or remote job
         self._check_task_params()
         if self.has_dag():
-            self.outlets = [*self.outlets, *self._output_aliases()]
-
-    @property
-    def output(self) -> XComArg:
-        """This step's XCom: ``.output["name"]`` is the DataRef of its output ``name``; for a step with
-        one output, ``.output`` is that DataRef too."""
-        return step_outputs(self, [o.name for o in self.outputs])
-
-    def _output_aliases(self) -> list[AssetAlias]:
-        names = config.dataset_names(self.outputs, self.dag_id, self.task_id)
-        return [dataset_alias(self.datastore, dataset) for dataset in names.values()]
+            self.declare_dataset_outlets(self.task_id)
 
     def _check_task_params(self) -> None:
         """Refuse Airflow ``params`` given to this task that nothing of the step can ever see.
@@ -403,8 +400,12 @@ class AmlStepOperator(BaseOperator):
         plan = build_plan(self, context, parts, self.inputs, self.outputs, stores, hasher)
         setattr(self, LINEAGE_ATTRIBUTE, {"inputs": lineage.input_datasets(plan.inputs), "outputs": []})
         runner = StepRunner(store, hasher, self.log)
-        decision = runner.decide(
-            plan, allow_reuse=self.allow_reuse, regenerate=regenerate, **self.lease_options(context)
+        lease = self.lease_options(context)
+        decision = decide_or_defer(
+            self,
+            runner,
+            plan,
+            lambda: runner.decide(plan, allow_reuse=self.allow_reuse, regenerate=regenerate, **lease),
         )
         fingerprint = plan.fingerprint.digest
         if isinstance(decision, Reused):
@@ -418,24 +419,6 @@ class AmlStepOperator(BaseOperator):
                 ", ".join(f"{n}={r['name']}:{r['version']}" for n, r in decision.outputs.items()) or "none",
             )
             return self._push(context, runner.served(plan, decision), "reused: fingerprint unchanged")
-        if isinstance(decision, Wait):
-            self.log.info(
-                "An identical step (fingerprint %s) is running now (lease %s held by %s); waiting for it.",
-                fingerprint[:12],
-                decision.busy.number,
-                decision.busy.owner,
-            )
-            outcome = runner.reuse.wait_briefly(
-                fingerprint, decision.busy.number, self.wait_before_defer, min(WAIT_POLL_MAX, self.poll_interval)
-            )
-            if outcome is not None:
-                self.log.info("The identical step ended while this worker waited (%s); deciding again.", outcome)
-                return self._decide_and_act(context)
-            self.defer(
-                trigger=StepLeaseTrigger(self.datastore, fingerprint, decision.busy.number, self.poll_interval),
-                method_name="execute_resume",
-            )
-        assert isinstance(decision, Run)
         self.log.info("RUNNING: fingerprint %s; %s.", fingerprint[:12], decision.reason)
         return self.run_step(context, runner, plan, decision, definition)
 
@@ -468,7 +451,7 @@ class AmlStepOperator(BaseOperator):
         store = DatastoreResolver()(self.datastore)
         kept = getattr(self, LINEAGE_ATTRIBUTE, None) or {"inputs": []}
         setattr(self, LINEAGE_ATTRIBUTE, {**kept, "outputs": lineage.output_datasets(result.outputs, store.url)})
-        return publish_result(self, context, result, reason, self.datastore)
+        return self.publish(context, result, reason)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """What the step read and wrote, for Airflow's OpenLineage provider (see :mod:`..lineage`)."""

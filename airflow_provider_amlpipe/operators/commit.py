@@ -7,16 +7,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, Context, XComArg
+from airflow.sdk import Context
 
-from airflow_provider_amlpipe.assets import dataset_alias
 from airflow_provider_amlpipe.data.refs import Output
 from airflow_provider_amlpipe.errors import ConfigurationError, StepFailedError
 from airflow_provider_amlpipe.hashing import Hasher
 from airflow_provider_amlpipe.hooks.datastore import DEFAULT_CONN_ID, DatastoreResolver
-from airflow_provider_amlpipe.links import ReusedFromLink
-from airflow_provider_amlpipe.operators.base import check_conn_id, step_outputs
-from airflow_provider_amlpipe.operators.results import publish_result
+from airflow_provider_amlpipe.operators.base import check_conn_id
+from airflow_provider_amlpipe.operators.results import StepResultOperator
 from airflow_provider_amlpipe.reuse.commit import CommitSpec
 from airflow_provider_amlpipe.reuse.store import Lease
 from airflow_provider_amlpipe.steps import config
@@ -28,7 +26,7 @@ if TYPE_CHECKING:
 FAILED_STATES = frozenset({"failed", "upstream_failed"})
 
 
-class StepCommitOperator(BaseOperator):
+class StepCommitOperator(StepResultOperator):
     """Commit what a guarded task wrote, or republish the outputs its reuse sensor served.
 
     Runs whatever happened upstream (``trigger_rule="all_done"``): when the guarded task failed it
@@ -45,7 +43,6 @@ class StepCommitOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ()
-    operator_extra_links = (ReusedFromLink(),)
 
     def __init__(
         self,
@@ -87,14 +84,7 @@ class StepCommitOperator(BaseOperator):
         else:
             self.outputs = []
         if self.has_dag() and self.outputs:
-            names = config.dataset_names(self.outputs, self.dag_id, self.guarded_task_id)
-            self.outlets = [*self.outlets, *(dataset_alias(self.datastore, dataset) for dataset in names.values())]
-
-    @property
-    def output(self) -> XComArg:
-        """``commit.output["name"]``: the DataRef of the guarded task's output ``name`` (for one
-        output, ``commit.output`` is that DataRef)."""
-        return step_outputs(self, [o.name for o in self.outputs])
+            self.declare_dataset_outlets(self.guarded_task_id)
 
     def _check_sensor(self, sensor: object) -> StepReuseSensor:
         from airflow_provider_amlpipe.sensors.reuse import StepReuseSensor
@@ -143,9 +133,10 @@ class StepCommitOperator(BaseOperator):
         if check["reused"]:
             runner.committer.note_served(check["record"])
             reused = StepResult(dict(check["outputs"]), True, str(check["fingerprint"]), check["record"], [])
-            return publish_result(self, context, reused, "reused: fingerprint unchanged", self.datastore)
+            return self.publish(context, reused, "reused: fingerprint unchanged")
         lease = Lease(**check["lease"]) if check.get("lease") else None
-        try:
+        with runner.settling(lease) as cleanup:
+            cleanup.callback(shutil.rmtree, check["staging"], ignore_errors=True)
             states = ti.get_task_states(
                 dag_id=self.dag_id, task_ids=[self.guarded_task_id], run_ids=[context["run_id"]]
             )
@@ -153,10 +144,6 @@ class StepCommitOperator(BaseOperator):
             if state in FAILED_STATES:
                 raise StepFailedError(f"{self.guarded_task_id} ended {state}; nothing is committed")
             folders = {name: Path(path) for name, path in check["outputs"].items()}
-            fence = (lambda: runner.reuse.ensure_held(lease)) if lease is not None else None
-            result = runner.commit(CommitSpec.from_dict(check["commit"]), folders, [], 0.0, move=True, fence=fence)
-        finally:
-            if lease is not None:
-                runner.reuse.release(lease)
-            shutil.rmtree(check["staging"], ignore_errors=True)
-        return publish_result(self, context, result, str(check.get("reason", "")), self.datastore)
+            spec = CommitSpec.from_dict(check["commit"])
+            result = runner.commit(spec, folders, [], 0.0, move=True, fence=runner.fence(lease))
+        return self.publish(context, result, str(check.get("reason", "")))

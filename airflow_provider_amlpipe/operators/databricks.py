@@ -75,6 +75,7 @@ class DatabricksStepOperator(RemoteStepOperator):
         "jar_params",
     )
     remote_kind = "Databricks"
+    remote_job_pages = True
     ui_color = "#f6d7cf"
 
     def __init__(

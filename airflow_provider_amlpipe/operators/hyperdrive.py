@@ -13,10 +13,11 @@ from airflow.sdk import Context, XComArg
 from airflow_provider_amlpipe.compute.environment import PythonEnvironment
 from airflow_provider_amlpipe.data.refs import Output
 from airflow_provider_amlpipe.errors import ConfigurationError
-from airflow_provider_amlpipe.links import SweepReportLink
 from airflow_provider_amlpipe.operators.azure_batch import POOL_ID_CHARS
-from airflow_provider_amlpipe.operators.base import AmlStepOperator, StepDefinition, StepOutputs, check_conn_id
+from airflow_provider_amlpipe.operators.base import AmlStepOperator, StepDefinition, check_conn_id
 from airflow_provider_amlpipe.operators.python_script import arguments_text
+from airflow_provider_amlpipe.operators.results import StepOutputs
+from airflow_provider_amlpipe.shell.links import SweepReportLink
 from airflow_provider_amlpipe.steps import arguments as args
 from airflow_provider_amlpipe.steps import config
 from airflow_provider_amlpipe.steps.hyperdrive import HyperDriveStep, check_flag_clash

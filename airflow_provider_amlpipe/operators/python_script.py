@@ -12,9 +12,9 @@ from airflow_provider_amlpipe.compute.environment import PythonEnvironment
 from airflow_provider_amlpipe.compute.remote import RemoteCompute
 from airflow_provider_amlpipe.data.refs import Output
 from airflow_provider_amlpipe.errors import ConfigurationError
-from airflow_provider_amlpipe.links import STATUS_XCOM_KEY
 from airflow_provider_amlpipe.operators.base import AmlStepOperator, resolved_later
 from airflow_provider_amlpipe.operators.remote import LOCAL, RemoteStepOperator
+from airflow_provider_amlpipe.shell.links import STATUS_XCOM_KEY
 from airflow_provider_amlpipe.steps import arguments as args
 from airflow_provider_amlpipe.steps.python_script import PythonScriptStep, VmTarget
 

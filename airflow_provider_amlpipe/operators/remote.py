@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, cast
 
-from airflow.sdk import Context, conf
+from airflow.sdk import BaseOperatorLink, Context, conf
 
 from airflow_provider_amlpipe.compute.remote import (
     JobStatus,
@@ -37,10 +37,10 @@ from airflow_provider_amlpipe.data.datastore import Datastore
 from airflow_provider_amlpipe.errors import StepFailedError
 from airflow_provider_amlpipe.hashing import Hasher
 from airflow_provider_amlpipe.hooks.datastore import DatastoreResolver
-from airflow_provider_amlpipe.links import REMOTE_JOB_URL_ATTRIBUTE, RemoteJobLink, ReusedFromLink
 from airflow_provider_amlpipe.operators.base import AmlStepOperator, StepDefinition, check_conn_id
 from airflow_provider_amlpipe.reuse.commit import CommitSpec
 from airflow_provider_amlpipe.reuse.store import Heartbeat, Lease
+from airflow_provider_amlpipe.shell.links import REMOTE_JOB_URL_ATTRIBUTE, RemoteJobLink, ReusedFromLink
 from airflow_provider_amlpipe.steps import config
 from airflow_provider_amlpipe.steps.remote_run import staging_for, submit_job
 from airflow_provider_amlpipe.steps.remote_staging import Staging, collect_outputs, remove_staging, staging_resume
@@ -76,12 +76,20 @@ class RemoteStepOperator(AmlStepOperator):
 
     #: The kind's name in logs and errors ("ADLA", "Azure Batch").
     remote_kind = "remote"
-    operator_extra_links = (ReusedFromLink(), RemoteJobLink())
+    #: Whether the kind's service gives each job a page (a Databricks run's), which the "Remote job" link opens.
+    remote_job_pages = False
+    operator_extra_links: tuple[BaseOperatorLink, ...] = (ReusedFromLink(), RemoteJobLink())
 
     def __init__(self, *, compute: str = LOCAL, deferrable: bool | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.compute = check_conn_id("compute", compute)
         self.deferrable = default_deferrable() if deferrable is None else config.check_bool("deferrable", deferrable)
+        if not (self.remote and self.remote_job_pages):
+            # The link would always be empty, and Airflow writes an XCom for every declared link when a
+            # task instance ends: a round trip to its API server per task for nothing.
+            self.operator_extra_links = tuple(
+                link for link in self.operator_extra_links if not isinstance(link, RemoteJobLink)
+            )
 
     # what a kind provides ----------------------------------------------------------------------
     def remote_compute(self) -> RemoteCompute:
@@ -188,27 +196,20 @@ class RemoteStepOperator(AmlStepOperator):
         job = RemoteJob.from_dict(event["job"])
         setattr(self, REMOTE_JOB_URL_ATTRIBUTE, job.details.get("url") or None)
         scratch = self._work_root(runner) / f"resume-{uuid.uuid4().hex}"
-        backend: RemoteJobBackend | None = None
-        staging_store: Datastore | None = None
-        try:
+        with runner.settling(held) as cleanup:
+            cleanup.callback(shutil.rmtree, scratch, ignore_errors=True)
             backend = self.remote_compute().backend
+            cleanup.callback(backend.close)
+            cleanup.callback(backend.cleanup, job)
             staging_store = stores(staged["datastore"], "compute (staging datastore)")
+            cleanup.callback(remove_staging, staging_store, staged["prefix"], self.log)
             if event.get("status") != "ended":
                 raise StepFailedError(f"could not follow {job.kind} job {job.job_id}: {event.get('message')}")
-            fence = (lambda: runner.reuse.ensure_held(held)) if held is not None else None
             result = self._complete(
                 runner, backend, job, JobStatus.from_dict(event["job_status"]), staging_store, staged["outputs"],
-                scratch, CommitSpec.from_dict(resume["commit"]), resume["started"], fence, resume["output_hint"],
+                scratch, CommitSpec.from_dict(resume["commit"]), resume["started"], runner.fence(held),
+                resume["output_hint"],
             )  # fmt: skip
-        finally:
-            if held is not None:
-                runner.reuse.release(held)
-            if staging_store is not None:
-                remove_staging(staging_store, staged["prefix"], self.log)
-            if backend is not None:
-                backend.cleanup(job)
-                backend.close()
-            shutil.rmtree(scratch, ignore_errors=True)
         return self._push(context, result, resume["reason"])
 
     def _complete(

@@ -32,17 +32,16 @@ from airflow_provider_amlpipe.hooks.datastore import DEFAULT_CONN_ID, DatastoreR
 from airflow_provider_amlpipe.operators.base import (
     DEFAULT_WAIT_BEFORE_DEFER,
     MIN_POLL_INTERVAL,
-    WAIT_POLL_MAX,
     build_plan,
     check_conn_id,
+    decide_or_defer,
     regenerate_for,
     resolved_later,
 )
 from airflow_provider_amlpipe.reuse.store import check_lease_ttl
 from airflow_provider_amlpipe.steps import config
 from airflow_provider_amlpipe.steps.guarded import GuardedTask, code_identity
-from airflow_provider_amlpipe.steps.runner import Reused, Run, StepRunner, Wait
-from airflow_provider_amlpipe.triggers.step_lease import StepLeaseTrigger
+from airflow_provider_amlpipe.steps.runner import Reused, StepRunner
 
 GUARDED_LEASE_TTL = 3600.0
 
@@ -137,26 +136,18 @@ class StepReuseSensor(BaseSensorOperator):
             self, context, parts, self.inputs, self.outputs, stores, hasher, step_task_id=self.guarded_task_id
         )
         runner = StepRunner(store, hasher, self.log)
-        decision = runner.decide(
-            plan, allow_reuse=self.allow_reuse, regenerate=regenerate, lease_ttl=self.lease_ttl, bind_to_process=False
+        decision = decide_or_defer(
+            self,
+            runner,
+            plan,
+            lambda: runner.decide(
+                plan,
+                allow_reuse=self.allow_reuse,
+                regenerate=regenerate,
+                lease_ttl=self.lease_ttl,
+                bind_to_process=False,
+            ),
         )
-        if isinstance(decision, Wait):
-            self.log.info("An identical %s is running elsewhere; waiting for it.", self.guarded_task_id)
-            outcome = runner.reuse.wait_briefly(
-                plan.fingerprint.digest,
-                decision.busy.number,
-                self.wait_before_defer,
-                min(WAIT_POLL_MAX, self.poll_interval),
-            )
-            if outcome is not None:
-                self.log.info("The identical %s ended while this worker waited (%s).", self.guarded_task_id, outcome)
-                return self.execute(context)
-            self.defer(
-                trigger=StepLeaseTrigger(
-                    self.datastore, plan.fingerprint.digest, decision.busy.number, self.poll_interval
-                ),
-                method_name="execute_resume",
-            )
         ti = context["ti"]
         if isinstance(decision, Reused):
             result = {
@@ -170,7 +161,6 @@ class StepReuseSensor(BaseSensorOperator):
                 "REUSED: %s matches an earlier record; skipping %s.", plan.fingerprint.digest[:12], self.guarded_task_id
             )
             raise DownstreamTasksSkipped(tasks=[self.guarded_task_id])
-        assert isinstance(decision, Run)
         staging = self._staging_root(store.local_path("staging"))
         folders = {}
         for output in self.outputs:
@@ -191,6 +181,8 @@ class StepReuseSensor(BaseSensorOperator):
         }
 
     def execute_resume(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resumed after waiting on an identical guarded task: decide again (usually: reuse its outputs)."""
+        self.log.info("The identical step we waited for ended (%s); deciding again.", (event or {}).get("status"))
         return self.execute(context)
 
     @staticmethod

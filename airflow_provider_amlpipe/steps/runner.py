@@ -6,13 +6,14 @@ defer while another worker holds the lease, or call :meth:`StepRunner.run`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -227,23 +228,43 @@ class StepRunner:
         is released and the workspace removed whatever happens.
         """
         started = time.monotonic()
-        workspace: StepWorkspace | None = None
-        try:
+        with self.settling(decision.lease) as cleanup:
             if decision.lease is None:
-                workspace = self.prepare_workspace(plan, params)
+                workspace = self._workspace(plan, params, cleanup)
                 execute(workspace)
                 return self._commit(plan, workspace, time.monotonic() - started, fence=None)
             # The heartbeat starts first: staging large inputs must not let the lease lapse.
             with Heartbeat(self.reuse, decision.lease, on_lost=stop) as heartbeat:
-                workspace = self.prepare_workspace(plan, params)
+                workspace = self._workspace(plan, params, cleanup)
                 execute(workspace)
                 heartbeat.ensure_held()
                 return self._commit(plan, workspace, time.monotonic() - started, fence=heartbeat.ensure_held)
-        finally:
-            if decision.lease is not None:
-                self.reuse.release(decision.lease)
-            if workspace is not None:
-                shutil.rmtree(workspace.root, ignore_errors=True)
+
+    def _workspace(self, plan: StepPlan, params: dict[str, Any], cleanup: contextlib.ExitStack) -> StepWorkspace:
+        workspace = self.prepare_workspace(plan, params)
+        cleanup.callback(shutil.rmtree, workspace.root, ignore_errors=True)
+        return workspace
+
+    @contextlib.contextmanager
+    def settling(self, lease: Lease | None) -> Iterator[contextlib.ExitStack]:
+        """Commit -> release -> clean up, for every way a step's outputs reach their commit.
+
+        Commit inside the block. When it is left, whatever happened, ``lease`` (if any) is released
+        first -- the next run of the step need not wait for it to expire -- and then the clean-ups
+        registered on the yielded stack run (in reverse order; each runs even if one before it failed).
+        """
+        with contextlib.ExitStack() as cleanup:
+            try:
+                yield cleanup
+            finally:
+                if lease is not None:
+                    self.reuse.release(lease)
+
+    def fence(self, lease: Lease | None) -> Callable[[], None] | None:
+        """What a commit under ``lease`` calls before its commit point: fails if the lease was lost."""
+        if lease is None:
+            return None
+        return lambda: self.reuse.ensure_held(lease)
 
     def _commit(
         self, plan: StepPlan, workspace: StepWorkspace, duration: float, fence: Callable[[], None] | None

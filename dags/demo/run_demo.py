@@ -50,7 +50,7 @@ def run_all(title: str) -> dict[str, set[str]]:
     """Run both DAGs once; print a table per DAG; return the steps that ran, per DAG."""
     from airflow.dag_processing.dagbag import DagBag
 
-    from airflow_provider_amlpipe.run_summary import format_table, step_statuses
+    from airflow_provider_amlpipe.shell.run_summary import format_table, step_statuses
 
     print(f"\n=== {title} ===")
     bag = DagBag(dag_folder=str(DAGS))

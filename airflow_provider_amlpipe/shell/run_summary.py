@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_amlpipe.links import STATUS_XCOM_KEY
+from airflow_provider_amlpipe.shell.links import STATUS_XCOM_KEY
 
 
 def step_statuses(dag_id: str, run_id: str) -> dict[str, dict[str, Any]]:

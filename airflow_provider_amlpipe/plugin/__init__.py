@@ -1,7 +1,7 @@
 """The provider's Airflow plugin: its pages and APIs on the api-server, under ``/amlpipe``.
 
-- AML's published-pipeline REST API (:mod:`airflow_provider_amlpipe.aml_rest`);
-- sweep report pages (:mod:`airflow_provider_amlpipe.sweep_pages`), reached from the "Sweep report" link.
+- AML's published-pipeline REST API (:mod:`airflow_provider_amlpipe.plugin.aml_rest`);
+- sweep report pages (:mod:`airflow_provider_amlpipe.plugin.sweep_pages`), reached from the "Sweep report" link.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
 
-from airflow_provider_amlpipe.links import SWEEP_REPORT_PREFIX
+from airflow_provider_amlpipe.shell.links import SWEEP_REPORT_PREFIX
 
 
 class _AppsOnFirstUse:
@@ -24,7 +24,7 @@ class _AppsOnFirstUse:
         if self._apps is None:
             from fastapi import FastAPI
 
-            from airflow_provider_amlpipe import aml_rest, sweep_pages
+            from airflow_provider_amlpipe.plugin import aml_rest, sweep_pages
 
             app = FastAPI(title="airflow-provider-amlpipe", description="AML pipelines REST API, sweep reports")
             app.include_router(aml_rest.create_router())

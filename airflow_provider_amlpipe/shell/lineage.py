@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_provider_amlpipe.assets import SCHEME
+from airflow_provider_amlpipe.shell.assets import SCHEME
 from airflow_provider_amlpipe.steps.inputs import ResolvedInput
 
 #: Where an operator keeps its lineage while it runs, for ``get_openlineage_facets_on_complete``.
