@@ -10,7 +10,7 @@ Two parts, each side by side in one process run (``--part engines``, ``--part ov
   them). Both outputs are compared (rows, doubles to 1e-9 relative); reported: median seconds and the ratio
   Spark / DuckDB. Spark's fixed cost (a JVM, a session) dominates small inputs; its parallel scan helps on
   machines with many cores.
-- **overhead**: on the local Databricks server (tests/databricks_server.py; each run really executes a
+- **overhead**: on the local Databricks server (tests/support/databricks_server.py; each run really executes a
   notebook that writes one file through its ``abfss://`` output URI into Azurite), the same empty run through
   databricks-sdk directly (upload the notebook, ``runs/submit``, poll ``runs/get`` every ``--poll`` seconds,
   ``get-output``, read the output blob, delete the upload) versus a ``DatabricksStepOperator`` under
@@ -164,8 +164,8 @@ def overhead(args: argparse.Namespace) -> dict[str, Any]:
             }
         )
         subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
-        from azurite_server import running_azurite
-        from databricks_server import running_databricks_server
+        from support.azurite_server import running_azurite
+        from support.databricks_server import running_databricks_server
 
         with running_azurite() as azurite, running_databricks_server() as server:
             return measure_overhead(args, work, azurite, server)

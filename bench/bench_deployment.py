@@ -1,6 +1,6 @@
 """A no-op rerun in a real deployment: ten reused steps against ten tasks that do nothing.
 
-The deployment is the tests' (tests/airflow_cluster.py): api-server, scheduler, dag-processor and
+The deployment is the tests' (tests/support/airflow_cluster.py): api-server, scheduler, dag-processor and
 triggerer with PostgreSQL metadata, and -- by default -- Airflow's CeleryExecutor with the machine's
 Redis as broker and two Celery workers (``--executor local``: the LocalExecutor instead). The steps'
 datastore is Azure Blob on Azurite (shared by the workers, as a Celery deployment needs).
@@ -131,9 +131,9 @@ def main() -> None:
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     from _machine import cpu_model, host_cpu
-    from airflow_cluster import CeleryWorker, airflow_cluster
     from azure.storage.blob import BlobServiceClient
-    from azurite_server import ACCOUNT_KEY, ACCOUNT_NAME, running_azurite
+    from support.airflow_cluster import CeleryWorker, airflow_cluster
+    from support.azurite_server import ACCOUNT_KEY, ACCOUNT_NAME, running_azurite
 
     started = datetime.now(timezone.utc)
     with tempfile.TemporaryDirectory(prefix="amlpipe-bench-deploy-") as tmp, running_azurite() as azurite:

@@ -1,6 +1,6 @@
 """Remote step overhead: what the remote step base adds over its Batch job's own duration.
 
-Side by side in one process, on the local Batch server (tests/batch_server.py, which really runs
+Side by side in one process, on the local Batch server (tests/support/batch_server.py, which really runs
 each task) with Azurite for Blob, for the same *empty* job (the task only creates its output file):
 
 - **raw SDK**: azure-batch 15 calls a careful script would make: create the job and its task,
@@ -131,8 +131,8 @@ def main() -> None:
             }
         )
         subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
-        from azurite_server import running_azurite
-        from batch_server import running_batch_server
+        from support.azurite_server import running_azurite
+        from support.batch_server import running_batch_server
 
         with running_azurite() as azurite, running_batch_server() as server:
             result = measure(args, work, azurite, server)

@@ -128,7 +128,7 @@ def blob_bench(conn: str, work: Path, runs: int, small: int, large: int) -> dict
 
 def sql_bench(work: Path, runs: int, rows: int) -> dict[str, Any]:
     import sqlalchemy as sa
-    from sqldbs import MYSQL_SERVER, PG_SERVER, _database
+    from support.sqldbs import MYSQL_SERVER, PG_SERVER, _database
 
     from airflow_provider_amlpipe.transfer import sql
     from airflow_provider_amlpipe.transfer.refs import SqlDataReference
@@ -196,7 +196,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from _machine import cpu_model
-    from azurite_server import running_azurite
+    from support.azurite_server import running_azurite
 
     result: dict[str, Any] = {
         "date": date.today().isoformat(),

@@ -1,0 +1,49 @@
+"""Datastores for DAG tests: a fresh Azurite container with its ``amlpipe_azure_blob`` connection,
+and a local datastore with its ``amlpipe_local`` connection (both as ``AIRFLOW_CONN_*``)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from azure.storage.blob import BlobServiceClient, ContainerClient
+
+from airflow_provider_amlpipe.data.datastore import LocalDatastore
+from support.azurite_server import ACCOUNT_KEY, ACCOUNT_NAME
+
+
+class BlobContainer:
+    """A new Azurite container and the connection ``conn_id`` naming it (``env`` for subprocesses)."""
+
+    def __init__(self, connection_string: str, conn_id: str, monkeypatch: pytest.MonkeyPatch, prefix: str) -> None:
+        endpoint = next(p.split("=", 1)[1] for p in connection_string.split(";") if p.startswith("BlobEndpoint="))
+        self.name = f"{prefix}-{uuid.uuid4().hex[:12]}"
+        self.client: ContainerClient = BlobServiceClient.from_connection_string(connection_string).create_container(
+            self.name
+        )
+        self.conn_id = conn_id
+        connection = {
+            "conn_type": "amlpipe_azure_blob",
+            "host": endpoint,
+            "login": ACCOUNT_NAME,
+            "password": ACCOUNT_KEY,
+            "extra": {"container": self.name},
+        }
+        self.env = {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(connection)}
+        for key, value in self.env.items():
+            monkeypatch.setenv(key, value)
+
+    def keys(self, prefix: str = "") -> list[str]:
+        return [b.name for b in self.client.list_blobs(name_starts_with=prefix or None)]
+
+
+def local_store(dag_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, LocalDatastore]:
+    """The connection id and datastore of a local folder for the DAG ``dag_id``."""
+    root = tmp_path / "store"
+    conn_id = f"store_{dag_id}"
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "amlpipe_local", "extra": {"path": str(root)}})
+    )
+    return conn_id, LocalDatastore(conn_id, root)
