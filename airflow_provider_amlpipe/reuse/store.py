@@ -264,10 +264,21 @@ class ReuseStore:
         return Sequence(self.store, f"reuse/leases/{fingerprint}")
 
     def lease_state(self, fingerprint: str) -> tuple[int, Document] | None:
-        try:
-            return self._leases(fingerprint).latest()
-        except IntegrityError:
+        """The newest lease of ``fingerprint`` and its document; ``None`` if there is none, or if that
+        document is damaged or gone (a lease nobody can show is held binds no one)."""
+        latest = self._newest_lease(self._leases(fingerprint))
+        return None if latest is None or latest[1] is None else (latest[0], latest[1])
+
+    @staticmethod
+    def _newest_lease(leases: Sequence) -> tuple[int, Document | None] | None:
+        """The newest lease number with its document (``None`` when damaged or gone), from one listing."""
+        numbers = leases.numbers()
+        if not numbers:
             return None
+        try:
+            return numbers[-1], leases.get(numbers[-1])
+        except (IntegrityError, NotFoundError):
+            return numbers[-1], None
 
     @staticmethod
     def is_live(doc: Document, now: float | None = None) -> bool:
@@ -300,13 +311,16 @@ class ReuseStore:
         owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         while True:
             faults.point("lease.acquire")
-            latest = self.lease_state(fingerprint)
-            if latest is not None and self.is_live(latest[1]):
-                doc = latest[1]
+            # The number we try next comes from the same listing as the liveness check: a lease created
+            # after that listing makes our create fail, and the next round judges it (a second listing
+            # here once let a worker skip a live lease created in between and take the one after it).
+            latest = self._newest_lease(leases)
+            doc = latest[1] if latest is not None else None
+            if latest is not None and doc is not None and self.is_live(doc):
                 if doc["owner"] == owner:
                     return Lease(fingerprint, latest[0], owner, ttl, bind_to_process)
                 return Busy(fingerprint, latest[0], str(doc["owner"]), float(doc["expires_at"]))
-            number = latest[0] + 1 if latest else max([0, *leases.numbers()]) + 1
+            number = latest[0] + 1 if latest is not None else 1
             if leases.create(number, self._lease_doc(owner, ttl, bind_to_process)) is not None:
                 return Lease(fingerprint, number, owner, ttl, bind_to_process)
 

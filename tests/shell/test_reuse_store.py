@@ -6,6 +6,7 @@ import asyncio
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,29 @@ def test_second_acquirer_is_told_who_holds_the_lease(reuse: ReuseStore) -> None:
     second = reuse.acquire("fp", ttl=30)
     assert isinstance(second, Busy)
     assert (second.number, second.owner) == (1, first.owner)
+
+
+class _RacingStore(LocalDatastore):
+    """A store whose first listing of the leases is answered after a rival took the lease: the listing
+    this acquirer saw (no lease) is already stale when it decides."""
+
+    rival: ReuseStore | None = None
+
+    def list(self, prefix: str) -> Iterator[str]:
+        keys = list(super().list(prefix))
+        rival, self.rival = self.rival, None
+        if rival is not None and prefix.startswith("reuse/leases/"):
+            assert isinstance(rival.acquire("fp", ttl=30), Lease)
+        return iter(keys)
+
+
+def test_a_lease_taken_between_listing_and_creating_is_respected(tmp_path: Path) -> None:
+    """Two workers starting at once: the one whose listing went stale must not skip the rival's live lease."""
+    racing = _RacingStore("s", tmp_path / "store")
+    racing.rival = ReuseStore(LocalDatastore("s", tmp_path / "store"))
+    late = ReuseStore(racing).acquire("fp", ttl=30)
+    assert isinstance(late, Busy) and late.number == 1  # not lease 2 beside a live lease 1
+    assert sorted(racing.list("reuse/leases")) == [f"reuse/leases/fp/{1:010d}.json"]
 
 
 def test_released_lease_is_taken_with_the_next_number(reuse: ReuseStore) -> None:
