@@ -158,9 +158,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, counters: Path, blob: dict
     env = {
         "AMLPIPE_TEST_COUNTERS": str(counters),
         f"AIRFLOW_CONN_{CONN_ID.upper()}": json.dumps(blob),
-        # A task whose worker vanished is failed (and retried) after 60 s without a heartbeat, not 5 min.
-        # Not less: on a loaded 2-core CI machine a live task's heartbeats can lag 20 s, and a task
-        # failed for that releases its step to the other worker mid-run (seen in CI).
+        # A task whose worker vanished is failed (and retried) after 60 s without a heartbeat, not 5 min;
+        # not much less, or a live task on a loaded 2-core machine could be failed for late heartbeats.
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
     }
