@@ -64,6 +64,12 @@ def counting_proxy(target: str, delay: float = 0.0) -> Iterator[tuple[str, Count
         def _relay(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
+            if len(body) < length:
+                # The client died mid-request (a killed transfer): a service discards a request it did not
+                # receive whole, so nothing is forwarded -- forwarding a short body would leave the service
+                # waiting for the rest until its timeout, with the request counted as in flight.
+                self.close_connection = True
+                return
             url = urlsplit(self.path)
             comp = parse_qs(url.query).get("comp", [None])[0]
             write = self.command == "PUT" and comp in (None, "block") and length
