@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from airflow_provider_amlpipe.compute.batch_pool import check_pool_id
 from airflow_provider_amlpipe.compute.remote import RemoteCompute
 from airflow_provider_amlpipe.data.refs import Output
 from airflow_provider_amlpipe.errors import ConfigurationError
@@ -12,8 +13,6 @@ from airflow_provider_amlpipe.operators.remote import LOCAL, RemoteStepOperator
 from airflow_provider_amlpipe.steps import arguments as args
 from airflow_provider_amlpipe.steps import config
 from airflow_provider_amlpipe.steps.azure_batch import AzureBatchStep, PoolSpec
-
-POOL_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 
 
 class AzureBatchStepOperator(RemoteStepOperator):
@@ -135,12 +134,7 @@ def _pool_spec(
     node_agent: str | None,
     nodes: object,
 ) -> PoolSpec:
-    if not isinstance(pool_id, str) or not pool_id or len(pool_id) > 64 or set(pool_id) - POOL_ID_CHARS:
-        raise ConfigurationError(
-            "pool_id",
-            f"{pool_id!r} is not a Batch pool id",
-            "use 1-64 letters, digits, hyphens and underscores",
-        )
+    pool_id = check_pool_id("pool_id", pool_id)
     if isinstance(nodes, bool) or not isinstance(nodes, int) or nodes < 1:
         raise ConfigurationError("target_compute_nodes", f"expected a positive number, got {nodes!r}", "pass e.g. 1")
     if not create:

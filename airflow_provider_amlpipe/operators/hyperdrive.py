@@ -10,10 +10,10 @@ from typing import Any, cast
 
 from airflow.sdk import Context, XComArg
 
+from airflow_provider_amlpipe.compute.batch_pool import POOL_ID_RULE, check_pool_id
 from airflow_provider_amlpipe.compute.environment import PythonEnvironment
 from airflow_provider_amlpipe.data.refs import Output
 from airflow_provider_amlpipe.errors import ConfigurationError
-from airflow_provider_amlpipe.operators.azure_batch import POOL_ID_CHARS
 from airflow_provider_amlpipe.operators.base import AmlStepOperator, StepDefinition, check_conn_id
 from airflow_provider_amlpipe.operators.python_script import arguments_text
 from airflow_provider_amlpipe.operators.results import StepOutputs
@@ -263,14 +263,12 @@ def _check_trial_pool(trial: ScriptTrial) -> str | None:
                 "trial.pool_id", "given with compute='local'", "pass compute='<Batch connection>', or drop pool_id"
             )
         return None
-    pool = trial.pool_id
-    if not isinstance(pool, str) or not pool or len(pool) > 64 or set(pool) - POOL_ID_CHARS:
-        raise ConfigurationError(
-            "trial.pool_id",
-            f"{pool!r} is not a Batch pool id (trials on {trial.compute!r} run as tasks on an existing pool)",
-            "pass pool_id='<pool>': 1-64 letters, digits, hyphens and underscores",
-        )
-    return pool
+    return check_pool_id(
+        "trial.pool_id",
+        trial.pool_id,
+        why=f"trials on {trial.compute!r} run as tasks on an existing pool",
+        fix=f"pass pool_id='<pool>': {POOL_ID_RULE}",
+    )
 
 
 def _check_count(field: str, value: object, low: int, high: int) -> int:

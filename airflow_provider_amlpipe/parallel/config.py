@@ -8,13 +8,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from airflow_provider_amlpipe.compute.batch_pool import POOL_ID_RULE, check_pool_id
 from airflow_provider_amlpipe.compute.environment import PythonEnvironment
 from airflow_provider_amlpipe.errors import ConfigurationError
 
 OUTPUT_ACTIONS = ("append_row", "summary_only")
 DATASET_TYPES = ("file", "tabular")
 LOCAL = "local"
-_POOL_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 #: AML's defaults when ``mini_batch_size`` is not given.
 DEFAULT_FILE_BATCH = 10
 DEFAULT_TABULAR_BATCH = 1024 * 1024
@@ -194,14 +194,12 @@ class ParallelRunConfig:
                     "pool_id", "given with compute='local'", "pass compute='<Azure Batch connection>', or drop pool_id"
                 )
             return
-        pool = self.pool_id
-        if not isinstance(pool, str) or not pool or len(pool) > 64 or set(pool) - _POOL_ID_CHARS:
-            raise ConfigurationError(
-                "pool_id",
-                f"{pool!r} is not a Batch pool id (on compute {self.compute!r} each node is a task on an existing"
-                " pool)",
-                "pass pool_id='<pool>': 1-64 letters, digits, hyphens and underscores",
-            )
+        check_pool_id(
+            "pool_id",
+            self.pool_id,
+            why=f"on compute {self.compute!r} each node is a task on an existing pool",
+            fix=f"pass pool_id='<pool>': {POOL_ID_RULE}",
+        )
         if self.environment.requirements is not None:
             raise ConfigurationError(
                 "environment.requirements",
