@@ -33,7 +33,14 @@ from azure.storage.blob import (
     generate_container_sas,
 )
 from support.azurite_server import ACCOUNT_KEY, ACCOUNT_NAME
-from support.batch_server import AllowHttpPolicy, BatchTestServer, running_batch_server, sign, string_to_sign
+from support.batch_server import (
+    AllowHttpPolicy,
+    BatchTestServer,
+    running_batch_server,
+    sign,
+    string_to_sign,
+    ubuntu_pool_options,
+)
 
 POOL = "pool-a"
 JOB = "job-a"
@@ -55,22 +62,9 @@ def client(server: BatchTestServer) -> BatchClient:
     return _client(server)
 
 
-def _pool_options(pool_id: str = POOL, nodes: int = 1, **kwargs: Any) -> bm.BatchPoolCreateOptions:
-    image = bm.BatchVmImageReference(publisher="canonical", offer="0001-com-ubuntu-server-jammy", sku="22_04-lts")
-    return bm.BatchPoolCreateOptions(
-        id=pool_id,
-        vm_size="standard_d2s_v3",
-        virtual_machine_configuration=bm.VirtualMachineConfiguration(
-            image_reference=image, node_agent_sku_id="batch.node.ubuntu 22.04"
-        ),
-        target_dedicated_nodes=nodes,
-        **kwargs,
-    )
-
-
 @pytest.fixture
 def job(client: BatchClient) -> str:
-    client.create_pool(_pool_options())
+    client.create_pool(ubuntu_pool_options(POOL))
     client.create_job(bm.BatchJobCreateOptions(id=JOB, pool_info=bm.BatchPoolInfo(pool_id=POOL)))
     return JOB
 
@@ -101,7 +95,7 @@ def _read(client: BatchClient, job_id: str, task_id: str, name: str, **kwargs: A
 
 
 def test_shared_key_signature_is_recomputed_from_the_request(server: BatchTestServer, client: BatchClient) -> None:
-    client.create_pool(_pool_options())
+    client.create_pool(ubuntu_pool_options(POOL))
     create = server.requests[0]
     assert create.headers["authorization"].startswith(f"SharedKey {server.account_name}:")
     assert create.headers["content-type"] == "application/json; odata=minimalmetadata"
@@ -137,7 +131,7 @@ def test_bearer_token_needs_the_http_policy_and_the_configured_token() -> None:
         with pytest.raises(ServiceRequestError, match="non-TLS"):
             plain.get_pool(POOL)
         good = BatchClient(server.endpoint, _Token("the-token"), per_call_policies=[AllowHttpPolicy()])
-        good.create_pool(_pool_options())
+        good.create_pool(ubuntu_pool_options(POOL))
         assert good.get_pool(POOL).id == POOL
         assert server.requests[-1].headers["authorization"] == "Bearer the-token"
         bad = BatchClient(server.endpoint, _Token("other"), per_call_policies=[AllowHttpPolicy()])
@@ -146,7 +140,7 @@ def test_bearer_token_needs_the_http_policy_and_the_configured_token() -> None:
 
 
 def test_injected_failures_are_retried_by_the_client(server: BatchTestServer, client: BatchClient) -> None:
-    client.create_pool(_pool_options())
+    client.create_pool(ubuntu_pool_options(POOL))
     server.inject = [503, 500]
     before = len(server.requests)
     assert client.get_pool(POOL).id == POOL
@@ -158,9 +152,9 @@ def test_injected_failures_are_retried_by_the_client(server: BatchTestServer, cl
 
 def test_pool_lifecycle(server: BatchTestServer, client: BatchClient) -> None:
     start = bm.BatchStartTask(command_line="/bin/true", wait_for_success=True)
-    client.create_pool(_pool_options(nodes=2, start_task=start))
+    client.create_pool(ubuntu_pool_options(POOL, nodes=2, start_task=start))
     with pytest.raises(ResourceExistsError) as caught:
-        client.create_pool(_pool_options(nodes=2))
+        client.create_pool(ubuntu_pool_options(POOL, nodes=2))
     assert caught.value.error.code == "PoolExists"
     assert server.pools_created[POOL] == 1
 
@@ -206,7 +200,7 @@ def test_job_on_a_missing_pool_is_accepted_and_waits_for_it(server: BatchTestSer
     assert caught.value.error.code == "TaskNotStarted"
 
     server.resize_delay = 0.2
-    client.create_pool(_pool_options())
+    client.create_pool(ubuntu_pool_options(POOL))
     assert client.get_task(JOB, "t").state == "active"  # the pool is still allocating its node
     task = _wait_state(client, JOB, "t", "completed")
     assert task.execution_info.result == "success"

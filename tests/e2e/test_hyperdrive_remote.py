@@ -13,10 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from azure.batch import BatchClient
-from azure.batch import models as bm
-from azure.core.credentials import AzureNamedKeyCredential
-from support.batch_server import BatchTestServer, running_batch_server
+from support.batch_server import BatchTestServer, create_pool, running_batch_server
 from support.dagtools import RunResult, run_dag, write_dag
 from support.stores import BlobContainer, local_store
 from support.sweep_trial import peak_concurrency
@@ -53,21 +50,7 @@ event("end")
 @pytest.fixture
 def server() -> Iterator[BatchTestServer]:
     with running_batch_server() as state:
-        client = BatchClient(state.endpoint, AzureNamedKeyCredential(state.account_name, state.account_key))
-        client.create_pool(
-            bm.BatchPoolCreateOptions(
-                id=POOL,
-                vm_size="standard_d2s_v3",
-                virtual_machine_configuration=bm.VirtualMachineConfiguration(
-                    image_reference=bm.BatchVmImageReference(
-                        publisher="canonical", offer="0001-com-ubuntu-server-jammy", sku="22_04-lts"
-                    ),
-                    node_agent_sku_id="batch.node.ubuntu 22.04",
-                ),
-                target_dedicated_nodes=4,  # more slots than max_concurrent_runs: the cap is the sweep's
-            )
-        )
-        client.close()
+        create_pool(state, POOL, nodes=4)  # more slots than max_concurrent_runs: the cap is the sweep's
         yield state
 
 

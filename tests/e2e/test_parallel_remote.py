@@ -13,10 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from azure.batch import BatchClient
-from azure.batch import models as bm
-from azure.core.credentials import AzureNamedKeyCredential
-from support.batch_server import BatchTestServer, running_batch_server
+from support.batch_server import BatchTestServer, create_pool, running_batch_server
 from support.dagtools import RunResult, run_dag, write_dag
 from support.stores import BlobContainer, local_store
 
@@ -65,21 +62,7 @@ def run(mini_batch):
 @pytest.fixture
 def server() -> Iterator[BatchTestServer]:
     with running_batch_server() as state:
-        client = BatchClient(state.endpoint, AzureNamedKeyCredential(state.account_name, state.account_key))
-        client.create_pool(
-            bm.BatchPoolCreateOptions(
-                id=POOL,
-                vm_size="standard_d2s_v3",
-                virtual_machine_configuration=bm.VirtualMachineConfiguration(
-                    image_reference=bm.BatchVmImageReference(
-                        publisher="canonical", offer="0001-com-ubuntu-server-jammy", sku="22_04-lts"
-                    ),
-                    node_agent_sku_id="batch.node.ubuntu 22.04",
-                ),
-                target_dedicated_nodes=3,
-            )
-        )
-        client.close()
+        create_pool(state, POOL, nodes=3)
         yield state
 
 

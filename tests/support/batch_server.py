@@ -1448,3 +1448,31 @@ def running_batch_server(
     finally:
         state.shutdown()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def ubuntu_pool_options(pool_id: str, nodes: int = 1, **kwargs: Any) -> Any:
+    """``BatchPoolCreateOptions`` of an Ubuntu pool of ``nodes`` dedicated nodes, as the tests create it."""
+    from azure.batch import models as bm
+
+    image = bm.BatchVmImageReference(publisher="canonical", offer="0001-com-ubuntu-server-jammy", sku="22_04-lts")
+    return bm.BatchPoolCreateOptions(
+        id=pool_id,
+        vm_size="standard_d2s_v3",
+        virtual_machine_configuration=bm.VirtualMachineConfiguration(
+            image_reference=image, node_agent_sku_id="batch.node.ubuntu 22.04"
+        ),
+        target_dedicated_nodes=nodes,
+        **kwargs,
+    )
+
+
+def create_pool(state: BatchTestServer, pool_id: str, nodes: int) -> None:
+    """Create ``ubuntu_pool_options(pool_id, nodes)`` on the running server through the real SDK client."""
+    from azure.batch import BatchClient
+    from azure.core.credentials import AzureNamedKeyCredential
+
+    client = BatchClient(state.endpoint, AzureNamedKeyCredential(state.account_name, state.account_key))
+    try:
+        client.create_pool(ubuntu_pool_options(pool_id, nodes))
+    finally:
+        client.close()
