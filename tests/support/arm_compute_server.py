@@ -567,16 +567,20 @@ class ArmComputeServer:
         home = self.vm_dir(vm.resource_group, vm.name) / "root"
         env = {"PATH": _PATH, "HOME": str(home), "LANG": "C.UTF-8", "USER": "root", **record.parameters}
         with open(folder / "stdout", "wb") as out, open(folder / "stderr", "wb") as err:
-            proc = subprocess.Popen(
-                ["/bin/sh", "script.sh"],
-                cwd=folder,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
-            )
+            # Started and recorded under the lock that requests hold: a deallocate either comes first (and the
+            # script never starts) or finds the process to kill -- never a script running unrecorded.
             with self.lock:
+                if op.status != "InProgress":
+                    return
+                proc = subprocess.Popen(
+                    ["/bin/sh", "script.sh"],
+                    cwd=folder,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    start_new_session=True,
+                )
                 vm.proc = proc
             proc.wait()
         record.exit_code = proc.returncode
