@@ -124,6 +124,7 @@ class QueryParts:
         """CROSS/OUTER APPLY EXPLODE: the exploded value's SQL and type, and the scope with its columns (a SqlArray's
         element, or a SqlMap's key and value)."""
         sql, ty = self.x.tr(ex.expr, left)
+        sql = self.x.decimal_elements_as_columns(sql, ty)
         if ty.name == "SqlMap":
             if len(ex.columns) != 2:
                 raise self.err(ex.pos, "EXPLODE", "EXPLODE of a SqlMap yields two columns: AS T(key, value)")

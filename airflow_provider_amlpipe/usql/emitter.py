@@ -15,10 +15,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import ClassVar
 from urllib.parse import unquote
 
+from airflow_provider_amlpipe.usql import decimal_scale as ds
 from airflow_provider_amlpipe.usql import jobinfo
 from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql import types as t
@@ -28,7 +30,7 @@ from airflow_provider_amlpipe.usql.csformat import FormatError
 from airflow_provider_amlpipe.usql.emit_model import QualifiedName
 from airflow_provider_amlpipe.usql.emit_queries import QueryParts
 from airflow_provider_amlpipe.usql.errors import UsqlError
-from airflow_provider_amlpipe.usql.exprs_common import Scope, Typed
+from airflow_provider_amlpipe.usql.exprs_common import MAX_DECIMAL_SCALE, Scope, Typed, scale_of, with_scale
 from airflow_provider_amlpipe.usql.jobinfo import JobInfo
 from airflow_provider_amlpipe.usql.options import TextFormat
 from airflow_provider_amlpipe.usql.parser import INFERRED_TYPE
@@ -135,7 +137,10 @@ class Emitter(QueryParts):
                 float(raw)
             except ValueError:
                 raise self.err(d.pos, "DECLARE EXTERNAL", f"parameter @{d.name}={raw!r} is not a {typ}") from None
-        return self._param_value(raw, typ, d), typ
+        sql = self._param_value(raw, typ, d)
+        if typ.name == "decimal":  # the digits written, as decimal.Parse keeps them
+            sql = with_scale(sql, str(min(max(0, -int(Decimal(raw.strip()).as_tuple().exponent)), MAX_DECIMAL_SCALE)))
+        return sql, typ
 
     def _param_value(self, raw: str, typ: UType, d: n.Declare) -> str:
         """The SQL of a checked parameter value of a type other than string."""
@@ -158,7 +163,7 @@ class Emitter(QueryParts):
 
     def _value_text(self, col: str, ty: UType) -> str:
         """Any other value as C#'s ToString() writes it."""
-        return self.x._tostring(col, ty)
+        return self.x._tostring(self.x.column_value(col, ty), ty)
 
     def _quoted_text(self, v: str) -> str:
         """A text value in double quotes, inner quotes doubled (null stays null)."""
@@ -295,11 +300,12 @@ class Emitter(QueryParts):
             self.constants[d.name] = value
         except NotConstant:
             pass
+        scale = ds.operand_scale(sql, vt) if typ.name == "decimal" else None
         if vt.name != typ.name and vt.name != "null":
             sql = f"CAST({sql} AS {self._type_sql(typ)})"
         elif vt.name == "null":
             sql = f"CAST(NULL AS {self._type_sql(typ)})"
-        self.variables[d.name] = (f"({sql})", typ)
+        self.variables[d.name] = (with_scale(f"({sql})", scale), typ)
 
     def _declare_inferred(self, d: n.Declare) -> None:
         """``DECLARE @x = expr;`` / ``@x = expr;``: the variable takes the value's type."""
@@ -319,7 +325,7 @@ class Emitter(QueryParts):
             return
         with contextlib.suppress(NotConstant):
             self.constants[d.name] = fold(d.value, self.constants)
-        self.variables[d.name] = (f"({sql})", vt)
+        self.variables[d.name] = (with_scale(f"({sql})", scale_of(sql)), vt)
 
     def _check_assignable(self, vt: UType, typ: UType, d: n.Declare) -> None:
         if vt.name in ("null", "unknown"):
@@ -443,7 +449,7 @@ class Emitter(QueryParts):
             if non_column_type(ty):
                 raise self.err(it.pos, "type", f"column {name!r} would be a {non_column_type(ty)}, which is not a "
                                "U-SQL column type: convert it (e.g. span.TotalDays, x.ToString())")  # fmt: skip
-            items.append(f"{sql} AS {self._ident(name)}")
+            items.append(f"{self.x.column_sql(sql, ty)} AS {self._ident(name)}")
             cols.append((name, ty))
             positions.append(it.pos)
         names = [c for c, _ in cols]
@@ -460,11 +466,12 @@ class Emitter(QueryParts):
                 # DateTime.Parse("...") as a constant, so that WHERE on a file set's virtual columns skips files
                 sql += "\nWHERE " + self.x.bool_sql(fold_datetime_parse(s.where), scope, "WHERE")
             if s.group_by:
-                sql += "\nGROUP BY " + ", ".join(self.x.tr(g, scope)[0] for g in s.group_by)
+                keys = [k for g in s.group_by for k in self.x.group_keys(*self.x.tr(g, scope))]
+                sql += "\nGROUP BY " + ", ".join(keys)
         finally:
             self.x.allow_aggregates = True
         if s.having is not None:
-            having_scope = Scope(scope.columns, {c: (self._ident(c), ty) for c, ty in cols})
+            having_scope = Scope(scope.columns, {c: (self.x.column_value(self._ident(c), ty), ty) for c, ty in cols})
             sql += "\nHAVING " + self.x.bool_sql(s.having, having_scope, "HAVING")
         return sql, cols
 
@@ -493,7 +500,7 @@ class Emitter(QueryParts):
                     types[i] = prev.with_nullable(True)
                 elif prev.name != ty.name:
                     raise self.err(e.pos, "VALUES", f"column {v.columns[i]!r} mixes {prev} and {ty} values")
-                vals.append(sql)
+                vals.append(self.x.column_sql(sql, ty))
             rows_sql.append("(" + ", ".join(vals) + ")")
         final: list[UType] = []
         for i, maybe in enumerate(types):
@@ -501,7 +508,7 @@ class Emitter(QueryParts):
                 raise self.err(v.pos, "VALUES", f"column {v.columns[i]!r} has only null values; cast one")
             final.append(maybe)
         cast_cols = ", ".join(
-            f"CAST(c{i} AS {self._type_sql(ty)}) AS {self._ident(c)}"
+            f"CAST(c{i} AS {self.x.column_type_sql(ty)}) AS {self._ident(c)}"
             for i, (c, ty) in enumerate(zip(v.columns, final, strict=False))
         )
         raw_cols = ", ".join(f"c{i}" for i in range(len(v.columns)))

@@ -156,7 +156,7 @@ def output_value(col: str, ty: UType, opt: ColumnOption | None) -> str:
     if ty.name == "decimal":
         precision = opt.precision or DEFAULT_PRECISION
         scale = opt.scale if opt.scale is not None else min(DEFAULT_SCALE, precision)
-        return f"CAST({col} AS DECIMAL({precision},{scale}))"
+        return f"CAST(struct_extract({col}, 'v') AS DECIMAL({precision},{scale}))"
     if ty.name == "DateTime":
         return f"CAST({col} AS {DATETIME_UNITS[opt.unit or 'micro']})"
     return col

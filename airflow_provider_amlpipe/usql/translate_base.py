@@ -6,12 +6,13 @@ and properties, and the render hooks with the standard SQL a dialect inherits.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import ClassVar
 
 from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql import types as t
 from airflow_provider_amlpipe.usql.errors import UsqlError
-from airflow_provider_amlpipe.usql.exprs_common import Scope, Typed, lit, q
+from airflow_provider_amlpipe.usql.exprs_common import MAX_DECIMAL_SCALE, ScaledSql, Scope, Typed, lit, q, scale_of
 from airflow_provider_amlpipe.usql.types import UType
 
 _STATIC_CLASSES = {"Math", "string", "String", "Convert", "DateTime", "Int32", "Int64", "int", "long", "double",
@@ -94,6 +95,11 @@ class TranslatorBase:
         return f"length({s})"
 
     @staticmethod
+    def _position(s: str, sub: str) -> str:
+        """The 1-based position of ``sub`` in ``s``, 0 if absent."""
+        return f"strpos({s}, {sub})"
+
+    @staticmethod
     def _not_distinct(a: str, b: str, neg: bool) -> str:
         """Null-safe equality (``neg``: inequality) of two values."""
         return f"({a} IS {'' if neg else 'NOT '}DISTINCT FROM {b})"
@@ -123,6 +129,79 @@ class TranslatorBase:
         """A lambda function (array transforms and filters); ``(x) -> ...`` would read as an expression in Spark."""
         return f"{params[0]} -> {body}" if len(params) == 1 else f"({', '.join(params)}) -> {body}"
 
+    @staticmethod
+    def _struct_field(s: str, field: str) -> str:
+        """Field ``field`` of a struct value."""
+        return f"struct_extract({s}, {lit(field)})"
+
+    @staticmethod
+    def _decimal_pair(value: str, scale: str) -> str:
+        """A decimal column's value: the struct (v: the number as ``DECIMAL(38,10)``, s: its scale, NULL if
+        unknown)."""
+        return f"struct_pack(v := CAST({value} AS DECIMAL(38,10)), s := CAST({scale} AS INTEGER))"
+
+    @classmethod
+    def column_type_sql(cls, typ: UType) -> str:
+        """The SQL type of a column of type ``typ`` (a decimal column holds (value, scale) pairs)."""
+        if typ.name == "decimal":
+            return "STRUCT(v DECIMAL(38,10), s INTEGER)"
+        return cls._type_sql(typ)
+
+    # ------------------------------------------------------------ decimal columns: (value, scale) pairs
+    def column_value(self, sql: str, typ: UType) -> str:
+        """A column read in an expression: a decimal column is its pair's value, carrying the pair's scale."""
+        if typ.name == "decimal":
+            return ScaledSql(self._struct_field(sql, "v"), self._struct_field(sql, "s"))
+        return sql
+
+    def column_sql(self, sql: str, typ: UType) -> str:
+        """An expression's value stored as a column (the inverse of :meth:`column_value`)."""
+        if typ.name != "decimal":
+            return sql
+        return self._decimal_pair(sql, scale_of(sql) or "NULL")
+
+    def extracted_column(self, value: str, text: str, typ: UType) -> str:
+        """A column ``value`` read from the field ``text`` by an extractor: a decimal keeps the digits written, as
+        ``decimal.Parse`` does."""
+        if typ.name != "decimal":
+            return value
+        return self._decimal_pair(value, self.decimal_scale_text(text))
+
+    def converted_column(self, col: str, st: UType, target: UType) -> str:
+        """Column ``col`` of type ``st`` stored in a column of type ``target`` (INSERT, a function's RETURNS)."""
+        if st.name == target.name:
+            return col
+        value = self.column_value(col, st)
+        cast = f"CAST({value} AS {self._type_sql(target)})"
+        if target.name == "decimal":
+            return self._decimal_pair(cast, "0" if st.is_integral else "NULL")
+        return cast
+
+    def group_keys(self, sql: str, typ: UType) -> list[str]:
+        """The GROUP BY keys of a grouping expression: a decimal groups by value and scale, so that the select
+        item storing it (:meth:`column_sql`) is built from grouped expressions."""
+        scale = scale_of(sql) if typ.name == "decimal" else None
+        return [sql] if scale is None else [sql, scale]
+
+    def decimal_elements_as_columns(self, sql: str, typ: UType) -> str:
+        """A SqlArray or SqlMap about to become rows (EXPLODE) with its decimal elements as column values (pairs of
+        unknown scale: a collection holds bare values)."""
+        if typ.element is None or typ.element.name != "decimal":
+            return sql
+        pair = self._decimal_pair("usql_x", "NULL")
+        if typ.name == "SqlMap":
+            entry = f"struct_pack(key := usql_x.key, value := {self._decimal_pair('usql_x.value', 'NULL')})"
+            return f"map_from_entries(list_transform(map_entries({sql}), {self._lambda_sql(['usql_x'], entry)}))"
+        return f"list_transform({sql}, {self._lambda_sql(['usql_x'], pair)})"
+
+    @classmethod
+    def decimal_scale_text(cls, text: str) -> str:
+        """The scale C#'s ``decimal.Parse`` gives the number written ``text``: its digits after the point."""
+        trimmed = f"trim({text})"
+        dot = cls._position(trimmed, "'.'")
+        digits = f"CASE WHEN {dot} = 0 THEN 0 ELSE {cls._length(trimmed)} - {dot} END"
+        return f"CASE WHEN {digits} > {MAX_DECIMAL_SCALE} THEN {MAX_DECIMAL_SCALE} ELSE {digits} END"
+
     #: Types whose values are their text already (``ToString()`` is the value).
     TEXT_TYPES: ClassVar[tuple[str, ...]] = ("string", "char")
 
@@ -133,6 +212,9 @@ class TranslatorBase:
             return s
         if typ.name == "bool":
             return f"CASE WHEN {s} THEN 'True' WHEN NOT {s} THEN 'False' END"
+        scale = scale_of(s) if typ.name == "decimal" else None
+        if scale is not None:
+            return cls.TEMPLATES["decimal.ToStringScaled"].format(s, scale)
         template = cls.TEMPLATES.get(f"{typ.name}.ToString")
         return template.format(s) if template else f"CAST({s} AS {cls._type_sql(t.STRING)})"
 
@@ -158,7 +240,14 @@ class TranslatorBase:
         if target == "string":
             return f"coalesce({self._tostring(s, st)}, '')", t.STRING
         if st.name == "string":
-            return f"coalesce({self._parse_text(s, target)}, {self._zero(target)})", out
+            sql = f"coalesce({self._parse_text(s, target)}, {self._zero(target)})"
+            if target == "decimal":
+                sql = ScaledSql(sql, f"coalesce({self.decimal_scale_text(s)}, 0)")
+            return sql, out
+        if target == "decimal" and st.name == "decimal":
+            return s, out
+        if target == "decimal" and st.is_integral:
+            return ScaledSql(self._convert_cast(s, st, out, e), "0"), out
         if target in t.INTEGRAL and st.name in ("double", "float", "decimal"):
             return f"CAST({self.render('Math.Round', e.pos, s, '0')} AS {self._type_sql(out)})", out
         if target == "bool" and st.is_numeric:
@@ -217,7 +306,10 @@ class TranslatorBase:
         if e.kind == "long":
             return f"CAST({v} AS BIGINT)", t.LONG
         if e.kind == "decimal":
-            return f"CAST({self._strlit(str(v))} AS DECIMAL(38,10))", UType("decimal", False)
+            text = str(v)
+            scale = max(0, -int(Decimal(text).as_tuple().exponent))
+            value = f"CAST({self._strlit(text)} AS DECIMAL(38,10))"
+            return ScaledSql(value, str(min(scale, MAX_DECIMAL_SCALE))), UType("decimal", False)
         if e.kind in ("double", "float"):
             return f"CAST({self._strlit(repr(v))} AS {t.BUILTIN_TYPES[e.kind]})", UType(e.kind, False)
         raise self.err(e.pos, "literal", f"unsupported literal {v!r}")
@@ -228,7 +320,9 @@ class TranslatorBase:
         found = scope.find(e.name)
         if len(found) == 1:
             alias, col, typ = found[0]
-            return (f"{self._ident(alias)}.{self._ident(col)}" if alias else self._ident(col)), typ
+            return self.column_value(
+                f"{self._ident(alias)}.{self._ident(col)}" if alias else self._ident(col), typ
+            ), typ
         if len(found) > 1:
             raise self.err(e.pos, "column", f"column {e.name!r} is ambiguous; qualify it with a rowset alias")
         if e.name in scope.select_aliases:
@@ -305,7 +399,8 @@ class TranslatorBase:
         found = scope.find(e.name, alias)
         if not found:
             raise self.err(e.pos, "column", f"rowset {alias!r} has no column {e.name!r}")
-        return f"{self._ident(alias)}.{self._ident(e.name)}", found[0][2]
+        typ = found[0][2]
+        return self.column_value(f"{self._ident(alias)}.{self._ident(e.name)}", typ), typ
 
     def _rowset_qualifier(self, target: n.Expr, scope: Scope) -> str | None:
         """``v`` when ``target`` is the rowset variable ``@v`` qualifying a column (``@v.col``, as the SELECT

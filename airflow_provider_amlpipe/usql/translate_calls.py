@@ -7,10 +7,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from airflow_provider_amlpipe.usql import decimal_scale as ds
 from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql import types as t
 from airflow_provider_amlpipe.usql.csformat import FormatError, parse_composite_format
-from airflow_provider_amlpipe.usql.exprs_common import Scope, Typed
+from airflow_provider_amlpipe.usql.exprs_common import Scope, Typed, scale_of, with_scale
 from airflow_provider_amlpipe.usql.translate_base import _PARSE_TARGET, _STATIC_CLASSES, TIMESPAN
 from airflow_provider_amlpipe.usql.translate_ops import SqlFunctions
 from airflow_provider_amlpipe.usql.types import UType
@@ -19,6 +20,8 @@ _CONVERT = {"ToInt32": "int", "ToInt64": "long", "ToInt16": "short", "ToByte": "
             "ToSingle": "float", "ToDecimal": "decimal", "ToBoolean": "bool", "ToDateTime": "DateTime",
             "ToString": "string"}  # fmt: skip
 #: The Math methods computed by one SQL function of one argument, and the type of their result (None: the argument's).
+#: Math methods whose decimal result is a whole number (scale 0).
+_WHOLE = ("Floor", "Ceiling", "Truncate")
 _MATH_UNARY = {"Abs": None, "Floor": None, "Ceiling": None, "Truncate": None, "Sqrt": t.DOUBLE, "Exp": t.DOUBLE,
                "Log10": t.DOUBLE, "Sign": t.INT, "Sin": t.DOUBLE, "Cos": t.DOUBLE, "Tan": t.DOUBLE}  # fmt: skip
 #: DateTime.AddX: the unit of each.
@@ -121,19 +124,34 @@ class Calls(SqlFunctions):
             if name == "TryParse":
                 raise self.err(e.pos, f"{cls}.TryParse", "out parameters are not supported; use Parse")
             ((s, st),) = self._args(e, scope, (1,), f"{cls}.Parse")
-            return self._parse(s, target, f"{cls}.Parse", e.pos), UType(target, False)
+            parsed = self._parse(s, target, f"{cls}.Parse", e.pos)
+            if target == "decimal":
+                parsed = with_scale(parsed, self.decimal_scale_text(s))
+            return parsed, UType(target, False)
         raise self.err(e.pos, f"{cls}.{name}", f"{cls}.{name}(...) is not supported")
 
     def _math(self, name: str, e: n.Call, scope: Scope) -> Typed:
         if name in _MATH_UNARY:
             ((s, st),) = self._args(e, scope, (1,), f"Math.{name}")
-            return self._math_call(name, s, st), _MATH_UNARY[name] or st
+            typ = _MATH_UNARY[name] or st
+            sql = self._math_call(name, s, st)
+            if typ.name == "decimal":
+                sql = with_scale(sql, scale_of(s) if name == "Abs" else "0" if name in _WHOLE else None)
+            return sql, typ
         if name == "Round":
             args = self._args(e, scope, (1, 2), "Math.Round")
-            return self._round(args, e), args[0][1]
+            sql = self._round(args, e)
+            if args[0][1].name == "decimal":
+                sql = with_scale(sql, ds.rounded(scale_of(args[0][0]), args[1][0] if len(args) == 2 else "0"))
+            return sql, args[0][1]
         if name in ("Max", "Min"):
             (a, at), (b, bt) = self._args(e, scope, (2,), f"Math.{name}")
-            return f"{'greatest' if name == 'Max' else 'least'}({a}, {b})", t.promote(at, bt)
+            typ = t.promote(at, bt)
+            sql = f"{'greatest' if name == 'Max' else 'least'}({a}, {b})"
+            if typ.name == "decimal":
+                first = f"({a} {'>=' if name == 'Max' else '<='} {b})"
+                sql = with_scale(sql, ds.chosen(first, ds.operand_scale(a, at), ds.operand_scale(b, bt)))
+            return sql, typ
         if name == "Pow":
             (a, _), (b, _) = self._args(e, scope, (2,), "Math.Pow")
             return f"pow(CAST({a} AS DOUBLE), {b})", t.DOUBLE

@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
+from airflow_provider_amlpipe.usql import decimal_scale as ds
 from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql import types as t
-from airflow_provider_amlpipe.usql.exprs_common import Scope, Typed
+from airflow_provider_amlpipe.usql.exprs_common import Scope, Typed, scale_of, with_scale
 from airflow_provider_amlpipe.usql.translate_base import TIMESPAN, TranslatorBase
 from airflow_provider_amlpipe.usql.types import UType
 
@@ -47,7 +48,7 @@ class Operators(TranslatorBase):
         if e.op == "!":
             return f"(NOT {s})", typ
         if e.op == "-":
-            return f"(-{s})", typ
+            return with_scale(f"(-{s})", scale_of(s)), typ
         if e.op == "~":
             return f"(~{s})", typ
         return s, typ
@@ -62,11 +63,12 @@ class Operators(TranslatorBase):
             return self._date_arithmetic(op, a, at, b, bt, e.pos)
         if op in ("+", "-") and at.name == "DateTime":
             raise self.err(e.pos, "DateTime", f"DateTime {op} {bt} is not defined; use AddDays etc.")
-        if op in ("+", "-", "*", "%"):
-            return f"({a} {op} {b})", t.promote(at, bt)
-        if op == "/":
+        if op in ("+", "-", "*", "%", "/"):
             typ = t.promote(at, bt)
-            return self._divide(a, b, typ), typ
+            sql = self._divide(a, b, typ) if op == "/" else f"({a} {op} {b})"
+            if typ.name == "decimal":
+                sql = with_scale(sql, ds.arithmetic(op, ds.operand_scale(a, at), ds.operand_scale(b, bt)))
+            return sql, typ
         if op in ("==", "!="):
             return self._equality(op, a, at, b, bt, e), t.BOOL
         if op in ("<", ">", "<=", ">="):
@@ -84,7 +86,7 @@ class Operators(TranslatorBase):
             return self._bitwise(op, a, b), t.promote(at, bt)
         if op == "??":
             typ = bt if at.name == "null" else at.with_nullable(bt.nullable)
-            return f"coalesce({a}, {b})", typ
+            return self._coalesce([(a, at), (b, bt)], typ), typ
         raise self.err(e.pos, "operator", f"operator {op} is not supported")
 
     def _equality(self, op: str, a: str, at: UType, b: str, bt: UType, e: n.Binary) -> str:
@@ -105,7 +107,17 @@ class Operators(TranslatorBase):
             typ = t.promote(at, bt)
         elif bt.name == "null":
             typ = at.with_nullable(True)
-        return f"CASE WHEN {c} THEN {a} ELSE {b} END", typ
+        sql = f"CASE WHEN {c} THEN {a} ELSE {b} END"
+        if typ.name == "decimal":
+            sql = with_scale(sql, ds.chosen(c, ds.operand_scale(a, at), ds.operand_scale(b, bt)))
+        return sql, typ
+
+    def _coalesce(self, args: list[Typed], typ: UType) -> str:
+        """The first of ``args`` that is not null (``??``, ``COALESCE``, ``ISNULL``), with its scale."""
+        sql = f"coalesce({', '.join(a for a, _ in args)})"
+        if typ.name != "decimal":
+            return sql
+        return with_scale(sql, ds.first_not_null([(a, ds.operand_scale(a, at)) for a, at in args]))
 
     def _case(self, e: n.Case, scope: Scope) -> Typed:
         """``CASE``: the result of the first WHEN that matches (lexical order), else ELSE, else null.
@@ -140,7 +152,12 @@ class Operators(TranslatorBase):
                            f"{typ} is not nullable: add ELSE or cast a result to {typ}?")  # fmt: skip
         arms = " ".join(f"WHEN {c} THEN {sql}" for c, (_, sql, _) in zip(conds, typed, strict=False))
         other = f" ELSE {typed[-1][1]}" if e.otherwise is not None else ""
-        return f"CASE {arms}{other} END", typ
+        sql = f"CASE {arms}{other} END"
+        scales = [ds.operand_scale(x, ty) for _, x, ty in typed]
+        if typ.name == "decimal" and None not in scales:
+            scale_arms = " ".join(f"WHEN {c} THEN {x}" for c, x in zip(conds, scales, strict=False))
+            sql = with_scale(sql, f"CASE {scale_arms}{f' ELSE {scales[-1]}' if e.otherwise is not None else ''} END")
+        return sql, typ
 
     def _date_arithmetic(self, op: str, a: str, at: UType, b: str, bt: UType, pos: n.Pos) -> Typed:
         """DateTime - DateTime = TimeSpan; DateTime +/- TimeSpan; TimeSpan +/- TimeSpan."""
@@ -168,7 +185,10 @@ class Operators(TranslatorBase):
             return f"CAST(NULL AS {self._type_sql(target)})", target.with_nullable(True)
         if st.name == target.name:
             return s, target
-        return self._cast_sql(s, st, target, e), target
+        sql = self._cast_sql(s, st, target, e)
+        if target.name == "decimal" and st.is_integral:
+            sql = with_scale(sql, "0")
+        return sql, target
 
     def _nullsafe(self, sql: str, types: list[UType]) -> str:
         return f"coalesce({sql}, FALSE)" if any(x.nullable for x in types) else sql
@@ -232,8 +252,12 @@ class SqlFunctions(Operators):
                 typ = args[0][1].with_nullable(True)
             elif upper in ("CUME_DIST", "PERCENT_RANK"):
                 typ = t.DOUBLE
-            sql = f"{WINDOW_ONLY[upper]}({', '.join(a for a, _ in args)})"
-            return self._over(sql, e, scope), typ
+            sql = self._over(f"{WINDOW_ONLY[upper]}({', '.join(a for a, _ in args)})", e, scope)
+            scale = scale_of(args[0][0]) if typ.name == "decimal" and len(args) <= 2 else None
+            if scale is not None:  # the same function over the same window reads the same row's scale
+                rest = "".join(f", {a}" for a, _ in args[1:])
+                sql = with_scale(sql, self._over(f"{WINDOW_ONLY[upper]}({scale}{rest})", e, scope))
+            return sql, typ
         if upper == "EXPLODE":
             raise self.err(e.pos, "EXPLODE", "EXPLODE is only allowed in CROSS APPLY EXPLODE(...) AS T(col)")
         if name == "Equals" and e.over is None:
@@ -255,9 +279,9 @@ class SqlFunctions(Operators):
             if at.name == "null":
                 raise self.err(e.args[0].pos, name, "the first NULLIF argument has no type: cast it, e.g. (int?) null")
             cond = self._equality("==", a, at, b, bt, n.Binary("==", e.args[0], e.args[1], e.pos))
-            return f"CASE WHEN {cond} THEN NULL ELSE {a} END", at.with_nullable(True)
+            return with_scale(f"CASE WHEN {cond} THEN NULL ELSE {a} END", scale_of(a)), at.with_nullable(True)
         typ = self._common_type(name, list(zip(e.args, (ty for _, ty in args), strict=True)))
-        return f"coalesce({', '.join(a for a, _ in args)})", typ.with_nullable(args[-1][1].nullable)
+        return self._coalesce(args, typ), typ.with_nullable(args[-1][1].nullable)
 
     def _common_type(self, name: str, typed: list[tuple[n.Expr, UType]]) -> UType:
         """The one type of ``name``'s arguments (null literals adapt; numeric types promote as in C#)."""
@@ -316,7 +340,7 @@ class SqlFunctions(Operators):
             if e.star:
                 if name != "COUNT":
                     raise self.err(e.pos, name, f"{name}(*) is not allowed; only COUNT(*)")
-                sql, typ, outer = "count(*)", t.LONG, "{}"
+                sql, typ, outer, scale = "count(*)", t.LONG, "{}", None
             else:
                 args = self._args(e, scope, (2,) if name == "MAP_AGG" else (1,), name)
                 if name in ("ARRAY_AGG", "MAP_AGG"):
@@ -324,16 +348,36 @@ class SqlFunctions(Operators):
                         raise self.err(e.pos, name, "MAP_AGG(DISTINCT ...) is not supported")
                     typ = self._collection_type(name, e, args)
                     sql, outer = self._collection_aggregate_sql(name, e, args, typ)
+                    scale = None
                 else:
                     at = args[0][1]
                     typ = aggregate_type(name, at)
                     sql = f"{self.AGGREGATE_FUNCTIONS[name]}({'DISTINCT ' if e.distinct else ''}{args[0][0]})"
                     outer = self._aggregate_outer(name, at)
+                    scale = self._aggregate_scale(name, args[0][0]) if typ.name == "decimal" else None
         finally:
             self.allow_aggregates = saved
         if e.over is not None:
             sql = self._over(sql, e, scope)  # OVER follows the aggregate itself, inside any cast or conversion
-        return outer.format(sql), typ
+            scale = None if scale is None else self._over(scale, e, scope)
+        return with_scale(outer.format(sql), scale), typ
+
+    def _aggregate_scale(self, name: str, value: str) -> str | None:
+        """The scale of a decimal aggregate: a sum's (and an average's) is its largest term's; MIN and MAX keep
+        the chosen value's."""
+        scale = scale_of(value)
+        if scale is None:
+            return None
+        if name in ("SUM", "AVG"):
+            return f"max({scale})"
+        if name in ("MIN", "MAX"):
+            return self._arg_extreme(name, scale, value)
+        return None
+
+    @staticmethod
+    def _arg_extreme(name: str, arg: str, value: str) -> str:
+        """``arg`` of the row with the smallest (``MIN``) or largest (``MAX``) ``value``."""
+        return f"{'arg_min' if name == 'MIN' else 'arg_max'}({arg}, {value})"
 
     def _aggregate_outer(self, name: str, at: UType) -> str:
         """The expression around aggregate ``name`` of ``at`` values (``{}`` stands for it, with its OVER clause)."""

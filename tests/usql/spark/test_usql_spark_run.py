@@ -68,7 +68,7 @@ def test_translated_golden_scripts_run_on_spark(spark_rig: SparkRig, tmp_path: P
         assert_same_lines(case.name, outputs, ordered="ORDER BY" in text)
         ran.append(case.name)
     assert {"aggregates", "catalog_tables", "collections", "expressions", "file_sets", "joins_sets",
-            "notebook_employees", "constructs"} <= set(ran)  # fmt: skip
+            "notebook_employees", "constructs", "decimal_scale"} <= set(ran)  # fmt: skip
 
 
 FILE_SET_FILES = {

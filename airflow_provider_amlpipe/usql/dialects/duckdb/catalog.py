@@ -197,7 +197,7 @@ class CatalogStatements:
             if pc not in types or types[pc].name in ("SqlArray", "SqlMap"):
                 raise self.err(st.pos, "CREATE TABLE", f"PARTITIONED BY column {pc!r} is not a column of a simple type")
         target = self._table_sql(nm, st.table.pos)
-        defs = ", ".join(f"{q(c)} {ty.duckdb()}{'' if ty.nullable else ' NOT NULL'}" for c, ty in cols)
+        defs = ", ".join(f"{q(c)} {self.x.column_type_sql(ty)}{'' if ty.nullable else ' NOT NULL'}" for c, ty in cols)
         stmts = [f"CREATE TABLE {target} ({defs});"]
         stmts += [f"COMMENT ON COLUMN {target}.{q(c)} IS {lit(str(ty))};" for c, ty in cols]
         if st.partitioned_by:
@@ -252,7 +252,7 @@ class CatalogStatements:
             dty = types[dst]
             if not t.assignable(sty, dty):
                 raise self.err(st.pos, "INSERT", f"column {src!r} is {sty} but {nm.name}.{dst} is {dty}")
-            exprs.append(q(src) if sty.name == dty.name else f"CAST({q(src)} AS {dty.duckdb()})")
+            exprs.append(self.x.converted_column(q(src), sty, dty))
         select = ", ".join(f"{x} AS {q(c)}" for x, c in zip(exprs, targets, strict=True))
         body = f"SELECT {select} FROM (\n{sql}\n) AS usql_insert"
         target = self._table_sql(nm, st.table.pos)

@@ -60,6 +60,7 @@ class ExprTranslator(LinqCalls, RegexCalls, Formatting, DateTimeMembers):
         "double.ToString": "usql_fmt_real({0})",
         "float.ToString": "usql_fmt_float({0})",
         "decimal.ToString": "usql_fmt_decimal({0})",
+        "decimal.ToStringScaled": "usql_fmt_decimal_scaled({0}, {1})",
         "DateTime.ToString": f"strftime({{0}}, {lit(DEFAULT_TOSTRING)})",
         "DayOfWeek.ToString": f"[{', '.join(lit(d) for d in _DAY_NAMES)}][{{0}} + 1]",
         "TimeSpan.ToString": TIMESPAN_TEXT,

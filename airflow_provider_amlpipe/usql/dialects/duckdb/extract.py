@@ -27,6 +27,7 @@ from airflow_provider_amlpipe.usql.filesets import (
     parse_file_set,
 )
 from airflow_provider_amlpipe.usql.options import DUCKDB_ENCODINGS, TextFormat, text_format
+from airflow_provider_amlpipe.usql.translator import Translator
 from airflow_provider_amlpipe.usql.types import UType
 
 #: The same as a DuckDB regex whose group 1 is the signed digits.
@@ -45,6 +46,7 @@ class ExtractInputs:
     copy_root: Path | None
     path: Callable[..., Path]
     _check_virtual_columns: Callable[[FileSet, dict[str, UType], n.Extract], None]
+    x: Translator
 
     def extract(self, e: n.Extract) -> tuple[str, list[tuple[str, UType]]]:
         return self.extract_with_properties(e, {})
@@ -111,7 +113,7 @@ class ExtractInputs:
                 exprs.append(virtual[c])
                 continue
             expr, helper = self._extract_field(q(c), c, ty, fmt, q(helper_names[c]))
-            exprs.append(expr)
+            exprs.append(self.x.extracted_column(expr, q(c), ty))
             if helper is not None:
                 helpers.append(f"{helper} AS {q(helper_names[c])}")
         select = ",\n  ".join(f"{x} AS {q(c)}" for x, (c, _) in zip(exprs, cols, strict=True))
@@ -125,7 +127,7 @@ class ExtractInputs:
             return f"SELECT\n  {select}\nFROM {reader}{files_join}", cols
         if empty_set:
             # An empty file set is an empty rowset (DuckDB's read_csv would fail on a glob that matches nothing).
-            empty = ", ".join(f"CAST(NULL AS {ty.duckdb()}) AS {q(c)}" for c, ty in cols)
+            empty = ", ".join(f"CAST(NULL AS {self.x.column_type_sql(ty)}) AS {q(c)}" for c, ty in cols)
             return f"SELECT {empty}\nWHERE FALSE", cols
         # Virtual columns and the file conditions are expressions of usql_file alone, which DuckDB can turn into
         # file filters: a later WHERE on virtual columns and constants skips the files it excludes unread.
@@ -157,7 +159,7 @@ class ExtractInputs:
         if not read_cols:
             raise self.err(e.pos, "EXTRACT", "EXTRACT needs at least one column read from the file(s)")
         if empty_set:
-            empty = ", ".join(f"CAST(NULL AS {ty.duckdb()}) AS {q(c)}" for c, ty in cols)
+            empty = ", ".join(f"CAST(NULL AS {self.x.column_type_sql(ty)}) AS {q(c)}" for c, ty in cols)
             return f"SELECT {empty}\nWHERE FALSE", cols
         files = sorted(glob.glob(file_set.glob)) if file_set is not None else [str(p) for p in paths]
         if file_set is not None:  # the first file in the set (DuckDB reads the schema of the first file of a glob)
@@ -181,7 +183,9 @@ class ExtractInputs:
             if not ty.nullable:  # the reference fails on a nullable Parquet column; DuckDB marks most columns so
                 message = lit(f"Extractors.Parquet: column {name!r} holds a null, but {ty} is not nullable")
                 v = f"CASE WHEN {q(name)} IS NULL THEN error({message}) ELSE {v} END"
-            exprs[name] = v
+            # no scale: the reader divides a decimal's unscaled integer by 10^scale, and .NET's decimal division
+            # keeps only the digits the quotient needs (345.67800000 reads as 345.678)
+            exprs[name] = self.x.column_sql(v, ty)
         select = ",\n  ".join(f"{exprs[c]} AS {q(c)}" for c, _ in cols)
         use_file = file_set is not None or bool(props)
         listing = lit(file_set.glob) if file_set is not None else "[" + ", ".join(lit(str(p)) for p in paths) + "]"
@@ -275,7 +279,8 @@ class ExtractInputs:
             if any(h.part is not None for h in holders):
                 out[name] = self._date_from_parts(fs, holders)
                 continue
-            out[name] = self._virtual_value(self._file_group(fs, holders[0].group), types[name])
+            raw = self._file_group(fs, holders[0].group)
+            out[name] = self.x.extracted_column(self._virtual_value(raw, types[name]), raw, types[name])
         return out
 
     @staticmethod

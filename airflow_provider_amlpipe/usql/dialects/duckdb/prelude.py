@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from airflow_provider_amlpipe.usql.csformat import DOUBLE_DIGITS, FLOAT_DIGITS
 from airflow_provider_amlpipe.usql.dialects.duckdb.exprs import STRICT_INTEGER
+from airflow_provider_amlpipe.usql.exprs_common import MAX_DECIMAL_SCALE
 
 
 def _real_format_macros(name: str, digits: int) -> str:
@@ -56,6 +57,13 @@ PRELUDE = (
     + _CUSTOM_FORMAT_MACROS
     + "CREATE OR REPLACE TEMP MACRO usql_fmt_decimal(x) AS CASE WHEN CAST(x AS VARCHAR) LIKE '%.%' "
     "THEN rtrim(rtrim(CAST(x AS VARCHAR), '0'), '.') ELSE CAST(x AS VARCHAR) END;\n"
+    # a decimal with its scale: the shortest text, padded with zeros to the scale (never cut: see decimal_scale)
+    "CREATE OR REPLACE TEMP MACRO usql_decimals(t) AS CASE WHEN strpos(t, '.') = 0 THEN 0 "
+    "ELSE length(t) - strpos(t, '.') END;\n"
+    "CREATE OR REPLACE TEMP MACRO usql_pad_decimal(t, s) AS CASE WHEN s IS NULL OR s <= usql_decimals(t) THEN t "
+    "WHEN strpos(t, '.') = 0 THEN t || '.' || repeat('0', s) ELSE t || repeat('0', s - usql_decimals(t)) END;\n"
+    "CREATE OR REPLACE TEMP MACRO usql_fmt_decimal_scaled(x, s) AS usql_pad_decimal(usql_fmt_decimal(x), "
+    f"CASE WHEN s > {MAX_DECIMAL_SCALE} THEN {MAX_DECIMAL_SCALE} ELSE s END);\n"
     "CREATE OR REPLACE TEMP MACRO usql_parse_datetime(s) AS CASE WHEN s IS NULL THEN NULL ELSE coalesce("
     "try_cast(trim(s) AS TIMESTAMP), try_strptime(trim(s), ['%m/%d/%Y %I:%M:%S %p', '%m/%d/%Y %H:%M:%S', "
     "'%m/%d/%Y']), error('String was not recognized as a valid DateTime: ' || s)) END;\n"

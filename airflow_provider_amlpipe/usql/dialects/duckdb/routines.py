@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from airflow_provider_amlpipe.usql import decimal_scale as ds
 from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql import types as t
 from airflow_provider_amlpipe.usql.catalog import Catalog, CatalogObject, Database
 from airflow_provider_amlpipe.usql.emit_model import QualifiedName
 from airflow_provider_amlpipe.usql.emitter import NO_CONSTANT, Emitter, Rowset, ScriptBound, ScriptName
 from airflow_provider_amlpipe.usql.errors import UsqlError
-from airflow_provider_amlpipe.usql.exprs_common import Scope, Typed, q
+from airflow_provider_amlpipe.usql.exprs_common import Scope, Typed, q, with_scale
 from airflow_provider_amlpipe.usql.types import UType
 
 
@@ -83,7 +84,8 @@ class Routines(Emitter):
                 raise self.err(p.type.pos, "type", f"unknown type {p.type.name!r} of parameter @{p.name} of {nm}")
             sql, vt = self.x.tr(arg, Scope())
             self._check_assignable(vt, typ, n.Declare(p.name, p.type, arg, False, False, arg.pos))
-            typed = (f"CAST({sql} AS {typ.duckdb()})" if vt.name != typ.name else f"({sql})", typ)
+            value = f"CAST({sql} AS {typ.duckdb()})" if vt.name != typ.name else f"({sql})"
+            typed = (with_scale(value, ds.operand_scale(sql, vt)) if typ.name == "decimal" else value, typ)
             out.append((p, typed, self._constant(arg)))
         return out
 
@@ -154,7 +156,7 @@ class Routines(Emitter):
             if not t.assignable(ty, dty):
                 raise self.err(fn.pos, "CREATE FUNCTION", f"column {c!r} of @{result} is {ty} but RETURNS "
                                f"declares {dty}")  # fmt: skip
-            exprs.append(q(c) if ty.name == dty.name else f"CAST({q(c)} AS {dty.duckdb()}) AS {q(c)}")
+            exprs.append(f"{self.x.converted_column(q(c), ty, dty)} AS {q(c)}")
         return f"SELECT {', '.join(exprs)} FROM {q(rs.view)}", declared
 
     def call_procedure(self, st: n.CallProcedure) -> None:

@@ -27,7 +27,7 @@ from airflow_provider_amlpipe.usql.dialects.spark.extract import SparkExtract
 from airflow_provider_amlpipe.usql.dialects.spark.values import (
     bq,
     slit,
-    spark_type,
+    spark_column_type,
 )
 from airflow_provider_amlpipe.usql.emitter import DATABASE_STATEMENTS, SCRIPT_STATEMENTS, Rowset
 from airflow_provider_amlpipe.usql.errors import UsqlError
@@ -70,7 +70,7 @@ class _Db:
 def _column_def(name: str, ty: UType) -> str:
     """A Spark column definition; the comment keeps the U-SQL type, which Spark's types cannot (char, uint, ...)."""
     not_null = "" if ty.nullable else " NOT NULL"
-    return f"{bq(name)} {spark_type(ty)}{not_null} COMMENT {slit(str(ty))}"
+    return f"{bq(name)} {spark_column_type(ty)}{not_null} COMMENT {slit(str(ty))}"
 
 
 @dataclass(frozen=True)
@@ -227,7 +227,7 @@ class SparkEmitter(SparkExtract):
         if st.query is not None:
             sql, cols = self.query(st.query)
             self._check_storable(cols, st.pos)
-            select = ", ".join(f"CAST({bq(c)} AS {spark_type(ty)}) AS {bq(c)}" for c, ty in cols)
+            select = ", ".join(f"CAST({bq(c)} AS {spark_column_type(ty)}) AS {bq(c)}" for c, ty in cols)
             stmt = f"CREATE TABLE {ine}{target} USING parquet AS\nSELECT {select} FROM (\n{sql}\n) AS usql_ctas;"
         else:
             cols = self._column_types(st.columns, "CREATE TABLE")
@@ -275,12 +275,15 @@ class SparkEmitter(SparkExtract):
         exprs = []
         for c, ty in existing:
             if c not in source:
-                exprs.append(f"CAST(NULL AS {spark_type(ty)})")  # an unlisted column gets null, as in U-SQL
+                exprs.append(f"CAST(NULL AS {spark_column_type(ty)})")  # an unlisted column gets null, as in U-SQL
                 continue
             src, sty = source[c]
             if not t.assignable(sty, ty):
                 raise self.err(st.pos, "INSERT", f"column {src!r} is {sty} but {st.table.name}.{c} is {ty}")
-            exprs.append(f"CAST({bq(src)} AS {spark_type(ty)})")
+            same = sty.name == ty.name
+            exprs.append(
+                f"CAST({bq(src)} AS {spark_column_type(ty)})" if same else self.x.converted_column(bq(src), sty, ty)
+            )
         col_list = ", ".join(bq(c) for c, _ in existing)
         body = f"INSERT INTO {target} ({col_list})\nSELECT {', '.join(exprs)} FROM (\n{sql}\n) AS usql_insert;"
         self.add(body, st.pos)

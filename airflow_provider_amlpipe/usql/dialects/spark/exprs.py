@@ -13,10 +13,13 @@ from typing import ClassVar
 from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql.csformat import DOUBLE_DIGITS, FLOAT_DIGITS
 from airflow_provider_amlpipe.usql.dialects.spark.values import (
+    DECIMAL_TEXT,
     DEFAULT_TOSTRING,
     bq,
+    decimal_text,
     dotnet_real,
     slit,
+    spark_column_type,
     spark_type,
     strict_parse,
     to_spark_pattern,
@@ -50,7 +53,8 @@ class SparkExprTranslator(Translator):
         "Math.Round": "bround({0}, {1})",
         "double.ToString": dotnet_real("{0}", DOUBLE_DIGITS),
         "float.ToString": dotnet_real("{0}", FLOAT_DIGITS),
-        "decimal.ToString": "regexp_replace(CAST({0} AS STRING), '(\\\\.[0-9]*[1-9])0+$|\\\\.0+$', '$1')",
+        "decimal.ToString": DECIMAL_TEXT,
+        "decimal.ToStringScaled": decimal_text("{0}", "{1}"),
         "DateTime.ToString": f"date_format({{0}}, {slit(DEFAULT_TOSTRING)})",
         "DayOfWeek.ToString": f"element_at(array({', '.join(slit(d) for d in _DAY_NAMES)}), {{0}} + 1)",
         "DateTime.Now": "localtimestamp()",
@@ -109,6 +113,33 @@ class SparkExprTranslator(Translator):
     @staticmethod
     def _length(s: str) -> str:
         return f"char_length({s})"
+
+    @staticmethod
+    def _struct_field(s: str, field: str) -> str:
+        return f"{s}.{field}"
+
+    @staticmethod
+    def _decimal_pair(value: str, scale: str) -> str:
+        return f"named_struct('v', CAST({value} AS DECIMAL(38,10)), 's', CAST({scale} AS INT))"
+
+    @classmethod
+    def column_type_sql(cls, typ: UType) -> str:
+        return spark_column_type(typ)
+
+    @staticmethod
+    def _position(s: str, sub: str) -> str:
+        return f"instr({s}, {sub})"
+
+    @staticmethod
+    def _arg_extreme(name: str, arg: str, value: str) -> str:
+        return f"{'min_by' if name == 'MIN' else 'max_by'}({arg}, {value})"
+
+    def decimal_elements_as_columns(self, sql: str, typ: UType) -> str:
+        if typ.element is None or typ.element.name != "decimal":
+            return sql
+        if typ.name == "SqlMap":
+            return f"transform_values({sql}, (usql_k, usql_x) -> {self._decimal_pair('usql_x', 'NULL')})"
+        return f"transform({sql}, usql_x -> {self._decimal_pair('usql_x', 'NULL')})"
 
     @staticmethod
     def _not_distinct(a: str, b: str, neg: bool) -> str:

@@ -56,7 +56,8 @@ class SparkExtract(Emitter):
             with_path = f"SELECT {fields}, {_FILE_PATH} AS {bq(fs_cols + '_path')} FROM {bq(raws[0])}"
             src = self._spark_file_groups(file_set, fs_cols, with_path)
             where = "\nWHERE " + self._file_condition(file_set, fs_cols, dict(cols))
-        exprs = [virtual.get(c) or self._convert_field(bq(c), c, ty, fmt) for c, ty in cols]
+        exprs = [virtual.get(c) or self.x.extracted_column(self._convert_field(bq(c), c, ty, fmt), bq(c), ty)
+                 for c, ty in cols]  # fmt: skip
         select = ",\n  ".join(f"{x} AS {bq(c)}" for x, (c, _) in zip(exprs, cols, strict=True))
         return f"SELECT\n  {select}\nFROM (\n{src}\n) AS usql_fields{where}", cols
 
@@ -152,7 +153,9 @@ class SparkExtract(Emitter):
             if any(h.part is not None for h in holders):
                 out[name] = self._spark_date(prefix, holders)
             else:
-                out[name] = self._spark_virtual_value(self._spark_group(prefix, holders[0].group), name, types[name], e)
+                raw = self._spark_group(prefix, holders[0].group)
+                value = self._spark_virtual_value(raw, name, types[name], e)
+                out[name] = self.x.extracted_column(value, raw, types[name])
         return out
 
     def _spark_virtual_value(self, raw: str, name: str, ty: UType, e: n.Extract) -> str:

@@ -5,6 +5,7 @@ patterns."""
 from __future__ import annotations
 
 from airflow_provider_amlpipe.usql.csformat import DEFAULT_DATETIME, DatetimePatterns
+from airflow_provider_amlpipe.usql.exprs_common import MAX_DECIMAL_SCALE
 from airflow_provider_amlpipe.usql.types import UType
 
 #: U-SQL (C#) type name -> Spark SQL type. Unsigned types widen to the next signed type.
@@ -42,6 +43,26 @@ def spark_type(typ: UType) -> str:
         key = spark_type(typ.key) if typ.key else "STRING"
         return f"MAP<{key}, {spark_type(typ.element) if typ.element else 'STRING'}>"
     return SPARK_TYPES.get(typ.name, "STRING")
+
+
+def spark_column_type(typ: UType) -> str:
+    """The Spark SQL type of a column of type ``typ``: a decimal column holds (value, scale) pairs."""
+    return "STRUCT<v: DECIMAL(38,10), s: INT>" if typ.name == "decimal" else spark_type(typ)
+
+
+def decimal_text(value: str, scale: str) -> str:
+    """A decimal's text with its scale: the shortest text, padded with zeros to the scale (never cut)."""
+    text = DECIMAL_TEXT.format(value)
+    dot = f"instr({text}, '.')"
+    digits = f"CASE WHEN {dot} = 0 THEN 0 ELSE char_length({text}) - {dot} END"
+    wanted = f"CASE WHEN {scale} > {MAX_DECIMAL_SCALE} THEN {MAX_DECIMAL_SCALE} ELSE {scale} END"
+    return (f"CASE WHEN {scale} IS NULL OR {wanted} <= {digits} THEN {text} "
+            f"WHEN {dot} = 0 THEN concat({text}, '.', repeat('0', {wanted})) "
+            f"ELSE concat({text}, repeat('0', {wanted} - {digits})) END")  # fmt: skip
+
+
+#: A decimal's shortest text (no trailing zeros); ``{0}`` is the value.
+DECIMAL_TEXT = "regexp_replace(CAST({0} AS STRING), '(\\\\.[0-9]*[1-9])0+$|\\\\.0+$', '$1')"
 
 
 def bq(name: str) -> str:
