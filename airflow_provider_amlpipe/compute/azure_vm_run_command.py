@@ -128,12 +128,7 @@ class RunCommands:
         if op.done:
             return op
         op.mode = "cancel"
-        while op.lro is None and not op.done:
-            self._submit_quietly(op, "cancel")
-            if op.lro is None and not op.done:
-                if time.monotonic() > deadline:
-                    raise AzureComputeError(f"cancel of run {op.run_id!r} on VM {op.vm!r}: the VM stayed busy")
-                time.sleep(min(self.polling_interval, 1.0))
+        self._send_when_free(op, "cancel", deadline, f"cancel of run {op.run_id!r} on VM {op.vm!r}")
         return self.wait(
             op, timeout=max(1.0, deadline - time.monotonic()), poll_interval=min(self.polling_interval, 1.0)
         )
@@ -150,12 +145,7 @@ class RunCommands:
         target = self.target(vm_name=vm, resource_group=resource_group)
         op = RunCommandOperation(vm, target.resource_group, run_id, mode="forget")
         deadline = time.monotonic() + (timeout if timeout is not None else self.busy_timeout)
-        while op.lro is None and not op.done:
-            self._submit_quietly(op, "forget")
-            if op.lro is None and not op.done:
-                if time.monotonic() > deadline:
-                    raise AzureComputeError(f"deleting run {run_id!r} on VM {vm!r}: the VM stayed busy")
-                time.sleep(min(self.polling_interval, 1.0))
+        self._send_when_free(op, "forget", deadline, f"deleting run {run_id!r} on VM {vm!r}")
         current = LroState.from_dict(op.lro) if op.lro is not None else None
         while current is not None and not current.done:
             if time.monotonic() > deadline:
@@ -202,6 +192,15 @@ class RunCommands:
                 return
         if resubmit:
             self._submit_quietly(op, "cancel" if op.mode == "cancel" else "attach")
+
+    def _send_when_free(self, op: RunCommandOperation, mode: str, deadline: float, doing: str) -> None:
+        """Send a cancel / forget command, trying again while the VM runs another one, until ``deadline``."""
+        while op.lro is None and not op.done:
+            self._submit_quietly(op, mode)
+            if op.lro is None and not op.done:
+                if time.monotonic() > deadline:
+                    raise AzureComputeError(f"{doing}: the VM stayed busy")
+                time.sleep(min(self.polling_interval, 1.0))
 
     def _submit_quietly(self, op: RunCommandOperation, mode: str) -> None:
         """Send an attach / cancel command; a busy VM is tried again at the next poll."""
