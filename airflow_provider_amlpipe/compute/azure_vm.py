@@ -8,6 +8,11 @@ Every action returns its state as plain JSON (:class:`~.azure_vm_lro.LroState`,
 follow it in another process; :meth:`AzureComputeClient.poll` advances one, :meth:`wait` polls to
 the end. :class:`AsyncAzureComputeClient` polls the same states from a trigger's event loop.
 
+This module holds the client, its lookups and its power and capacity operations; the Run Command
+methods are in :mod:`.azure_vm_run_command`, and what the sync and aio clients share of ARM (the
+errors, :class:`ComputeTarget`, error translation) in :mod:`.azure_vm_arm`. The client's errors and
+:class:`ComputeTarget` are importable from here too, as they always were.
+
 Transient failures (408/429/5xx, connection errors) are retried by azure-core's retry policy;
 a poll that still fails leaves the state as it was, so the next poll tries again. Tokens and
 connection secrets are never logged nor put into a state.
@@ -16,12 +21,22 @@ connection secrets are never logged nor put into a state.
 from __future__ import annotations
 
 import contextlib
-import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from airflow_provider_amlpipe.compute.azure_vm_arm import (
+    AzureComputeError,
+    ComputeNotFoundError,
+    ComputeTarget,
+    VmBusyError,
+    apply_poll_error,
+    apply_poll_response,
+    client_options,
+    json_body,
+    translate_error,
+)
 from airflow_provider_amlpipe.compute.azure_vm_lro import (
     SCALE_SET,
     VM,
@@ -31,63 +46,24 @@ from airflow_provider_amlpipe.compute.azure_vm_lro import (
     next_poll_url,
     start_state,
 )
-from airflow_provider_amlpipe.compute.azure_vm_script import (
-    CANCELLED,
-    ERROR,
-    LOST,
-    MAX_SCRIPT_BYTES,
-    RunCommandOperation,
-    RunCommandOutput,
-    check_env,
-    check_run_id,
-    check_shell,
-    check_timeout,
-    new_nonce,
-    parse_report,
-    render_wrapper,
-)
+from airflow_provider_amlpipe.compute.azure_vm_run_command import RunCommands, poll_delay
+from airflow_provider_amlpipe.compute.azure_vm_script import RunCommandOperation
 from airflow_provider_amlpipe.compute.azure_vm_settings import AzureVmSettings
-from airflow_provider_amlpipe.errors import AmlPipeError, ConfigurationError
+from airflow_provider_amlpipe.errors import ConfigurationError
 
-log = logging.getLogger(__name__)
+# The errors the client raises and the target its methods take, where users import them from.
+__all__ = [
+    "AzureComputeClient",
+    "AzureComputeError",
+    "ComputeNotFoundError",
+    "ComputeTarget",
+    "ScaleSetInfo",
+    "VmBusyError",
+    "VmInfo",
+]
 
 Sink = Callable[[str], None]
 Op = TypeVar("Op", LroState, RunCommandOperation)
-
-
-class AzureComputeError(AmlPipeError):
-    """ARM refused a request, or an operation could not be followed."""
-
-    def __init__(self, message: str, status_code: int | None = None, code: str | None = None) -> None:
-        self.status_code = status_code
-        self.code = code
-        super().__init__(message)
-
-
-class ComputeNotFoundError(ConfigurationError):
-    """The VM, scale set, resource group or subscription named does not exist (or is not visible)."""
-
-
-class VmBusyError(AzureComputeError):
-    """The VM is running another Run Command (Azure allows one at a time)."""
-
-
-@dataclass(frozen=True)
-class ComputeTarget:
-    """A VM or a scale set: ``resource_type`` is ``virtualMachines`` or ``virtualMachineScaleSets``."""
-
-    resource_type: str
-    resource_group: str
-    name: str
-
-    @property
-    def is_vm(self) -> bool:
-        return self.resource_type == VM
-
-    @property
-    def label(self) -> str:
-        kind = "VM" if self.is_vm else "scale set"
-        return f"{kind} {self.name!r} (resource group {self.resource_group!r})"
 
 
 @dataclass(frozen=True)
@@ -115,133 +91,7 @@ class ScaleSetInfo:
     power_states: dict[str, int]  # instances per power state
 
 
-def _allow_http_policy() -> Any:
-    from azure.core.pipeline.policies import SansIOHTTPPolicy
-
-    class AllowLoopbackHttp(SansIOHTTPPolicy):
-        """Lets azure-core send the bearer token over http (only built for a checked loopback endpoint)."""
-
-        def on_request(self, request: Any) -> None:
-            request.context["enforce_https"] = False
-
-    return AllowLoopbackHttp()
-
-
-def client_options(settings: AzureVmSettings, polling_interval: float, retry_total: int, backoff: float) -> dict:
-    """Keyword arguments of ``ComputeManagementClient`` (sync or aio) for a connection."""
-    options: dict[str, Any] = {
-        "base_url": settings.base_url,
-        "credential_scopes": list(settings.credential_scopes),
-        "polling_interval": polling_interval,
-        "retry_total": retry_total,
-        "retry_backoff_factor": backoff,
-    }
-    if settings.insecure_http:  # parse_azure_vm_connection allowed it: loopback, asked for
-        options["per_call_policies"] = [_allow_http_policy()]
-    return options
-
-
-def translate_error(exc: Exception, doing: str, target: ComputeTarget | None, settings: AzureVmSettings) -> Exception:
-    """An azure-core exception as an error that names what was asked, the resource and the fix."""
-    from azure.core.exceptions import (
-        ClientAuthenticationError,
-        HttpResponseError,
-        ResourceNotFoundError,
-        ServiceRequestError,
-    )
-
-    where = f"connection {settings.conn_id!r}"
-    if isinstance(exc, ResourceNotFoundError) or (isinstance(exc, HttpResponseError) and exc.status_code == 404):
-        code = getattr(getattr(exc, "error", None), "code", None) or ""
-        if code == "SubscriptionNotFound":
-            return ComputeNotFoundError(
-                f"compute ({where}) extra.subscription_id",
-                f"subscription {settings.subscription_id!r} was not found",
-                "check the subscription id, and that the connection's identity has access to it",
-            )
-        if target is not None and code == "ResourceGroupNotFound":
-            return ComputeNotFoundError(
-                "resource_group",
-                f"resource group {target.resource_group!r} was not found in subscription {settings.subscription_id!r}",
-                f"pass the resource group of {target.label.split(' (')[0]} (resource_group= or extra.resource_group"
-                f" of {where})",
-            )
-        if target is not None:
-            field = "vm_name" if target.is_vm else "scale_set_name"
-            return ComputeNotFoundError(
-                field,
-                f"{target.label} was not found in subscription {settings.subscription_id!r}",
-                f"check {field} and resource_group (default: extra.resource_group of {where})",
-            )
-    if isinstance(exc, ClientAuthenticationError):
-        return AzureComputeError(
-            f"{doing}: Azure refused the credentials of {where} ({_short(exc)}); check its tenant id, client id"
-            " and secret (or the managed identity), and the identity's role on the VM (e.g. Virtual Machine"
-            " Contributor)",
-            getattr(exc, "status_code", None),
-        )
-    if isinstance(exc, HttpResponseError):
-        code = getattr(getattr(exc, "error", None), "code", None)
-        return AzureComputeError(f"{doing}: {_short(exc)}", exc.status_code, code)
-    if isinstance(exc, ServiceRequestError):
-        return AzureComputeError(f"{doing}: cannot reach Azure Resource Manager at {settings.base_url}: {_short(exc)}")
-    return exc
-
-
-def _short(exc: Exception) -> str:
-    error = getattr(exc, "error", None)
-    code, message = getattr(error, "code", None), getattr(error, "message", None)
-    status = getattr(exc, "status_code", None)
-    if code or message:
-        text = ": ".join(str(x) for x in (code, message) if x)
-        return f"HTTP {status} {text}" if status else text
-    return str(getattr(exc, "message", None) or exc).splitlines()[0][:500]
-
-
-def apply_poll_error(
-    state: LroState, url: str, exc: Exception, target: ComputeTarget, settings: AzureVmSettings, want_result: bool
-) -> None:
-    """A poll that raised (sync or async client): a resource that is gone ends the operation;
-    anything else is logged and polled again."""
-    error = translate_error(exc, f"polling {state.describe()}", target, settings)
-    if isinstance(error, ComputeNotFoundError):
-        apply_poll(state, url, 404, {}, None, want_result)
-    else:
-        log.warning("%s (will poll again)", error)
-
-
-def apply_poll_response(state: LroState, url: str, response: Any, settings: AzureVmSettings, want_result: bool) -> bool:
-    """Record one poll's answer (sync or async client) in ``state``; ``True`` when the operation
-    succeeded and its result must be read now with one more poll."""
-    if response.status_code in (401, 403):
-        raise AzureComputeError(
-            f"polling {state.describe()}: Azure refused the credentials of connection "
-            f"{settings.conn_id!r} (HTTP {response.status_code})",
-            response.status_code,
-        )
-    if response.status_code >= 500 or response.status_code in (408, 429):
-        log.warning("polling %s: HTTP %s (will poll again)", state.describe(), response.status_code)
-        return False
-    apply_poll(state, url, response.status_code, response.headers, _json_body(response), want_result)
-    return bool(not state.done and state.status_url is None and state.location_url and url != state.location_url)
-
-
-def _json_body(response: Any) -> Any:
-    try:
-        text = response.text()
-    except Exception:  # a body that is not text: nothing to read
-        return None
-    if not text:
-        return None
-    try:
-        import json
-
-        return json.loads(text)
-    except ValueError:
-        return None
-
-
-class AzureComputeClient:
+class AzureComputeClient(RunCommands):
     """Existing Azure VMs and scale sets of one connection: look up, start, stop, scale, run scripts.
 
     :param settings: from :func:`~.azure_vm_settings.parse_azure_vm_connection`.
@@ -431,7 +281,7 @@ class AzureComputeClient:
             target.name,
             response.status_code,
             response.headers,
-            _json_body(response),
+            json_body(response),
             self._resource_path(target),
         )
 
@@ -466,7 +316,7 @@ class AzureComputeClient:
                 return op
             if deadline is not None and time.monotonic() > deadline:
                 raise AzureComputeError(f"gave up waiting after {timeout} s: {line}")
-            time.sleep(_delay(op, interval))
+            time.sleep(poll_delay(op, interval))
 
     def _poll_lro(self, state: LroState, want_result: bool) -> LroState:
         from azure.core.exceptions import AzureError
@@ -498,210 +348,6 @@ class AzureComputeClient:
             resource = self._sdk.virtual_machine_scale_sets.get(target.resource_group, target.name)
         return {"properties": {"provisioningState": resource.provisioning_state}}
 
-    # -- Run Command ------------------------------------------------------------------------------
-
-    def begin_run_command(
-        self,
-        vm: str,
-        script: str,
-        *,
-        run_id: str,
-        env: dict[str, str] | None = None,
-        shell: str = "/bin/sh",
-        timeout_seconds: float | None = None,
-        resource_group: str | None = None,
-    ) -> RunCommandOperation:
-        """Run ``script`` on Linux VM ``vm`` under ``run_id``, idempotently; the operation, to :meth:`poll`.
-
-        The script runs detached on the VM with ``shell``, ``env`` as its environment, in a fresh
-        working folder; it is stopped after ``timeout_seconds``. Submitting a ``run_id`` that the VM
-        already has does not run the script again: the operation reattaches to that run (still
-        running, or replays how it ended). Retries while the VM runs another command, for up to
-        ``busy_timeout`` seconds. A VM that is not running is an error naming the fix.
-        """
-        check_run_id(run_id)
-        env = check_env(env)
-        check_shell(shell)
-        limit = check_timeout(timeout_seconds)
-        if not isinstance(script, str) or not script.strip():
-            raise ConfigurationError("script", "empty script", "pass the shell script to run")
-        if len(script.encode()) > MAX_SCRIPT_BYTES:
-            raise ConfigurationError(
-                "script",
-                f"{len(script.encode())} bytes exceed the {MAX_SCRIPT_BYTES} Run Command can carry",
-                "stage large code as a file (e.g. through Blob) and run a small script that fetches it",
-            )
-        target = self.target(vm_name=vm, resource_group=resource_group)
-        op = RunCommandOperation(vm, target.resource_group, run_id)
-        deadline = time.monotonic() + self.busy_timeout
-        while True:
-            try:
-                self._submit(op, "start", script=script, env=env, shell=shell, timeout_seconds=limit)
-                return op
-            except VmBusyError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(min(max(self.polling_interval, 0.05), 30.0))
-
-    def cancel_run_command(self, op: RunCommandOperation, *, timeout: float | None = None) -> RunCommandOperation:
-        """Stop the run (its whole process tree) and mark it cancelled; returns the ended operation.
-
-        Azure has no cancel for Run Command, and one command runs at a time: this waits for the
-        command in flight (at most ``run_command_wait`` plus start-up), then sends a cancel command.
-        A run that already ended keeps its outcome.
-        """
-        if op.done:
-            return op
-        deadline = time.monotonic() + (timeout if timeout is not None else self.busy_timeout)
-        while op.lro is not None and not op.done:  # the command in flight must end first
-            current = self._poll_lro(LroState.from_dict(op.lro), want_result=True)
-            op.lro = current.to_dict()
-            if current.done:
-                self._take(op, current, resubmit=False)
-                break
-            if time.monotonic() > deadline:
-                raise AzureComputeError(f"cancel of run {op.run_id!r} on VM {op.vm!r}: the VM stayed busy")
-            time.sleep(_delay(current, min(self.polling_interval, 1.0)))
-        if op.done:
-            return op
-        op.mode = "cancel"
-        while op.lro is None and not op.done:
-            self._submit_quietly(op, "cancel")
-            if op.lro is None and not op.done:
-                if time.monotonic() > deadline:
-                    raise AzureComputeError(f"cancel of run {op.run_id!r} on VM {op.vm!r}: the VM stayed busy")
-                time.sleep(min(self.polling_interval, 1.0))
-        return self.wait(
-            op, timeout=max(1.0, deadline - time.monotonic()), poll_interval=min(self.polling_interval, 1.0)
-        )
-
-    def delete_run(
-        self, vm: str, run_id: str, *, resource_group: str | None = None, timeout: float | None = None
-    ) -> None:
-        """Delete an ended run's folder on the VM (its script, exit code and logs).
-
-        Afterwards the run id is unknown to the VM: submitting it again runs the script again. A run
-        still running is not deleted (:class:`AzureComputeError`); cancel it first.
-        """
-        check_run_id(run_id)
-        target = self.target(vm_name=vm, resource_group=resource_group)
-        op = RunCommandOperation(vm, target.resource_group, run_id, mode="forget")
-        deadline = time.monotonic() + (timeout if timeout is not None else self.busy_timeout)
-        while op.lro is None and not op.done:
-            self._submit_quietly(op, "forget")
-            if op.lro is None and not op.done:
-                if time.monotonic() > deadline:
-                    raise AzureComputeError(f"deleting run {run_id!r} on VM {vm!r}: the VM stayed busy")
-                time.sleep(min(self.polling_interval, 1.0))
-        current = LroState.from_dict(op.lro) if op.lro is not None else None
-        while current is not None and not current.done:
-            if time.monotonic() > deadline:
-                raise AzureComputeError(f"deleting run {run_id!r} on VM {vm!r}: no answer in time")
-            time.sleep(_delay(current, min(self.polling_interval, 1.0)))
-            current = self._poll_lro(current, want_result=True)
-        report = None if current is None else parse_report(current.result, op.nonce)
-        if report is None or report.state == "running":
-            state = "still running: cancel it first" if report is not None else "no report from the VM"
-            raise AzureComputeError(f"run {run_id!r} on VM {vm!r} was not deleted ({state})")
-
-    def run_command_output(self, op: RunCommandOperation) -> RunCommandOutput:
-        """How the run ended: state, exit code, stdout and stderr tails (:class:`AzureComputeError` if running)."""
-        if not op.done:
-            raise AzureComputeError(f"run {op.run_id!r} on VM {op.vm!r} has not ended (state {op.state})")
-        return RunCommandOutput(op.state, op.exit_code, op.stdout, op.stderr, op.error)
-
-    def _poll_run(self, op: RunCommandOperation) -> RunCommandOperation:
-        if op.done:
-            return op
-        if op.lro is None:
-            self._submit_quietly(op, "cancel" if op.mode == "cancel" else "attach")
-            return op
-        current = self._poll_lro(LroState.from_dict(op.lro), want_result=True)
-        op.lro = current.to_dict()
-        if current.done:
-            self._take(op, current, resubmit=True)
-        return op
-
-    def _take(self, op: RunCommandOperation, current: LroState, resubmit: bool) -> None:
-        """A Run Command ended: read its report; if the run goes on, send the next attach command."""
-        op.lro = None
-        if not current.succeeded:
-            # Preempted (a power operation) or failed: the next command finds out what became of the run.
-            log.info("Run Command for run %r on VM %r ended %s", op.run_id, op.vm, current.describe())
-        else:
-            report = parse_report(current.result, op.nonce)
-            if report is None:
-                text = str(current.result)[-1500:]
-                op.finish(ERROR, f"Run Command on VM {op.vm!r} gave no report for run {op.run_id!r}: {text}")
-                return
-            op.apply(report)
-            if op.done:
-                return
-        if resubmit:
-            self._submit_quietly(op, "cancel" if op.mode == "cancel" else "attach")
-
-    def _submit_quietly(self, op: RunCommandOperation, mode: str) -> None:
-        """Send an attach / cancel command; a busy VM is tried again at the next poll."""
-        try:
-            self._submit(op, mode)
-        except VmBusyError:
-            return
-
-    def _submit(
-        self,
-        op: RunCommandOperation,
-        mode: str,
-        *,
-        script: str | None = None,
-        env: dict[str, str] | None = None,
-        shell: str = "/bin/sh",
-        timeout_seconds: int = 0,
-    ) -> None:
-        from azure.core.exceptions import HttpResponseError
-        from azure.mgmt.compute import models
-
-        nonce = new_nonce()
-        lines = render_wrapper(
-            mode,
-            op.run_id,
-            nonce,
-            script=script,
-            shell=shell,
-            timeout_seconds=timeout_seconds,
-            wait_seconds=self.run_command_wait,
-        )
-        command = models.RunCommandInput(
-            command_id="RunShellScript",
-            script=lines,
-            parameters=[models.RunCommandInputParameter(name=k, value=v) for k, v in (env or {}).items()] or None,
-        )
-        target = ComputeTarget(VM, op.resource_group, op.vm)
-        vms = self._sdk.virtual_machines
-        try:
-            state = self._begin(
-                "run_command",
-                target,
-                lambda **kw: vms.begin_run_command(op.resource_group, op.vm, command, **kw),
-            )
-        except AzureComputeError as exc:
-            if exc.status_code == 409 and exc.code == "Conflict":
-                raise VmBusyError(str(exc), 409, exc.code) from None
-            if exc.status_code == 409 and exc.code == "OperationNotAllowed":
-                if mode == "start":
-                    raise AzureComputeError(
-                        f"run {op.run_id!r}: VM {op.vm!r} (resource group {op.resource_group!r}) is not running."
-                        " Fix: start it first (AzureVMStartOperator as a setup task)",
-                        409,
-                        exc.code,
-                    ) from None
-                op.finish(LOST if mode != "cancel" else CANCELLED, f"VM {op.vm!r} is not running any more: {exc}")
-                return
-            raise
-        except HttpResponseError as exc:  # pragma: no cover - translated by _errors
-            raise translate_error(exc, "run command", target, self.settings) from None
-        op.lro, op.nonce, op.mode = state.to_dict(), nonce, mode
-        op.commands += 1
-
 
 def _describe(op: LroState | RunCommandOperation) -> str:
     if isinstance(op, LroState):
@@ -710,10 +356,3 @@ def _describe(op: LroState | RunCommandOperation) -> str:
     if op.exit_code is not None:
         text += f" (exit code {op.exit_code})"
     return f"{text}: {op.error}" if op.error else text
-
-
-def _delay(op: LroState | RunCommandOperation, interval: float) -> float:
-    current = op if isinstance(op, LroState) else op.current
-    if current is not None and current.retry_after:
-        return max(current.retry_after, 0.05)
-    return max(interval, 0.05)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_amlpipe.compute.azure_vm import (
+from airflow_provider_amlpipe.compute.azure_vm_arm import (
     ComputeTarget,
     apply_poll_error,
     apply_poll_response,

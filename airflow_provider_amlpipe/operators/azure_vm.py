@@ -131,14 +131,14 @@ class _AzureVmOperationOperator(BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resumed when the operation ended (or could not be followed)."""
-        from airflow_provider_amlpipe.compute.azure_vm import AzureComputeError
+        from airflow_provider_amlpipe.compute.azure_vm_arm import AzureComputeError
 
         if event.get("status") != "done":
             raise AzureComputeError(f"could not follow the operation: {event.get('message')}")
         return self._finish(LroState.from_dict(event["operation"]))
 
     def _finish(self, state: LroState) -> dict[str, Any]:
-        from airflow_provider_amlpipe.compute.azure_vm import AzureComputeError
+        from airflow_provider_amlpipe.compute.azure_vm_arm import AzureComputeError
 
         if not state.succeeded:
             raise AzureComputeError(f"{state.describe()}")

@@ -400,6 +400,20 @@ def test_cancel_stops_the_whole_process_tree(server: ArmComputeServer, client: A
     assert replay.state == "cancelled"
 
 
+def test_cancel_and_delete_give_up_naming_the_run_while_the_vm_stays_busy(
+    server: ArmComputeServer, client: AzureComputeClient
+) -> None:
+    # Azure runs one command at a time: another client's start command waits on the VM for its script.
+    with make_client(server, run_command_wait=30.0) as holder:
+        holder.begin_run_command("vm1", "sleep 30", run_id="holds-the-vm")
+        with pytest.raises(AzureComputeError, match="deleting run 'other' on VM 'vm1': the VM stayed busy"):
+            client.delete_run("vm1", "other", timeout=0.5)
+        lone = RunCommandOperation("vm1", RG, "lone")  # no command of its own in flight
+        with pytest.raises(AzureComputeError, match="cancel of run 'lone' on VM 'vm1': the VM stayed busy"):
+            client.cancel_run_command(lone, timeout=0.5)
+        assert lone.mode == "cancel" and lone.lro is None and not lone.done
+
+
 def test_a_script_over_its_timeout_is_stopped(client: AzureComputeClient) -> None:
     op = client.wait(
         client.begin_run_command("vm1", "echo start; sleep 30", run_id="slowpoke", timeout_seconds=1), timeout=30
