@@ -18,6 +18,7 @@ class CatalogStatements(ParserBase):
 
         def statement(self) -> n.Statement: ...
         def query_with_fetch(self) -> n.Query: ...
+        def value_rows(self) -> list[tuple[n.Expr, ...]]: ...
         def expr(self) -> n.Expr: ...
         def type_ref(self) -> n.TypeRef: ...
 
@@ -403,16 +404,7 @@ class CatalogStatements(ParserBase):
         if self.tok.is_kw("VALUES"):
             vp = self.pos()
             self.advance()
-            rows = []
-            while True:
-                self.expect_op("(", "starting a VALUES row")
-                row = [self.expr()]
-                while self.accept_op(","):
-                    row.append(self.expr())
-                self.expect_op(")", "closing a VALUES row")
-                rows.append(tuple(row))
-                if not self.accept_op(","):
-                    break
+            rows = self.value_rows()
             width = len(rows[0])
             if any(len(r) != width for r in rows):
                 raise self.error("all VALUES rows need the same number of values", "VALUES", self.toks[self.i - 1])

@@ -516,8 +516,8 @@ class QueryClauses(ParserBase):
             return n.TableRef(tn, self.alias_opt(), p)
         raise self.error(f"expected a rowset (@name) or (subquery) after FROM, found {self.describe(t)}")
 
-    def values(self, p: n.Pos) -> n.ValuesSource:
-        self.advance()
+    def value_rows(self) -> list[tuple[n.Expr, ...]]:
+        """``(v, ...), (v, ...)`` after VALUES (a table constructor, or INSERT ... VALUES)."""
         rows = []
         while True:
             self.expect_op("(", "starting a VALUES row")
@@ -527,7 +527,11 @@ class QueryClauses(ParserBase):
             self.expect_op(")", "closing a VALUES row")
             rows.append(tuple(row))
             if not self.accept_op(","):
-                break
+                return rows
+
+    def values(self, p: n.Pos) -> n.ValuesSource:
+        self.advance()
+        rows = self.value_rows()
         self.expect_op(")", "closing (VALUES ...")
         self.expect_kw("AS", "after (VALUES ...)")
         alias = self.ident("an alias").value
