@@ -28,6 +28,7 @@ from azure.batch import models as bm
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 
+from airflow_provider_amlpipe.compute.batch_pool import KIND
 from airflow_provider_amlpipe.compute.remote import (
     CANCELLED,
     FAILED,
@@ -42,7 +43,6 @@ from airflow_provider_amlpipe.errors import ConfigurationError, StepFailedError
 
 log = logging.getLogger(__name__)
 
-KIND = "Azure Batch"
 TASK_ID = "step"
 #: Batch job ids tried for one run: a retry after a failed task runs under the next one.
 MAX_JOB_GENERATIONS = 8

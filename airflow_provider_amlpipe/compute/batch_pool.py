@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from airflow_provider_amlpipe.errors import ConfigurationError
 
+#: The name of the Azure Batch compute kind in messages.
+KIND = "Azure Batch"
 POOL_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 POOL_ID_RULE = "1-64 letters, digits, hyphens and underscores"
 

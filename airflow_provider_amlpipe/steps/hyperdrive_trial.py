@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_amlpipe.compute.azure_batch import KIND as BATCH_KIND
+from airflow_provider_amlpipe.compute.batch_pool import KIND as BATCH_KIND
 from airflow_provider_amlpipe.compute.local import LocalProcessBackend
 from airflow_provider_amlpipe.compute.remote import LineSink, remote_job_id
 from airflow_provider_amlpipe.data.refs import Output

@@ -18,7 +18,7 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
-from airflow_provider_amlpipe.compute.azure_batch import KIND as BATCH_KIND
+from airflow_provider_amlpipe.compute.batch_pool import KIND as BATCH_KIND
 from airflow_provider_amlpipe.compute.remote import LineSink, remote_job_id
 from airflow_provider_amlpipe.data.datastore import Datastore
 from airflow_provider_amlpipe.data.refs import Output

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from airflow_provider_amlpipe.compute.staging import (
     STAGING_DATASTORE_FIELD,
@@ -22,12 +22,21 @@ from airflow_provider_amlpipe.compute.staging import (
     staging_layout,
 )
 from airflow_provider_amlpipe.data import objects
-from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
-from airflow_provider_amlpipe.data.blob_sas import ContainerSigner
 from airflow_provider_amlpipe.data.datastore import Datastore
 from airflow_provider_amlpipe.errors import ConfigurationError, NotFoundError, StepFailedError
 from airflow_provider_amlpipe.steps.inputs import ResolvedInput
 from airflow_provider_amlpipe.steps.runner import StepLog, StepPlan
+
+if TYPE_CHECKING:  # the Azure SDK takes 0.4 s to import, and every DAG file with a step imports this module
+    from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
+    from airflow_provider_amlpipe.data.blob_sas import ContainerSigner
+
+
+def _on_blob(store: Datastore) -> TypeGuard[AzureBlobDatastore]:
+    """Whether ``store`` is an Azure Blob datastore (its module, and the SDK, load only when one is used)."""
+    from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
+
+    return isinstance(store, AzureBlobDatastore)
 
 
 @dataclass(frozen=True)
@@ -65,12 +74,12 @@ def choose_staging(
     field = f"compute (connection {compute!r}) extra.{STAGING_DATASTORE_FIELD}"
     if settings.datastore:
         store = stores(settings.datastore)
-        if not isinstance(store, AzureBlobDatastore):
+        if not _on_blob(store):
             raise ConfigurationError(
                 field, f"{settings.datastore!r} is {store.describe()}, which {service} cannot read", fix
             )
         return Staging(settings.datastore, store, settings.prefix)
-    if isinstance(step_store, AzureBlobDatastore):
+    if _on_blob(step_store):
         return Staging(step_datastore, step_store, settings.prefix)
     raise ConfigurationError(
         field,
@@ -83,7 +92,7 @@ def choose_staging(
 def refuse_local_inputs(plan: StepPlan, kind: str, service: str) -> None:
     """Refuse inputs that are not on Azure Blob storage, for services that read only their own storage."""
     for name, item in plan.inputs.items():
-        if not isinstance(item.store, AzureBlobDatastore):
+        if not _on_blob(item.store):
             raise ConfigurationError(
                 f"inputs[{name!r}]",
                 f"is on {item.store.describe()}, which {service} cannot read: a {kind} step's data must be on"
@@ -94,7 +103,7 @@ def refuse_local_inputs(plan: StepPlan, kind: str, service: str) -> None:
 
 
 def _same_container(store: Datastore, staging: Staging) -> bool:
-    return isinstance(store, AzureBlobDatastore) and store.container_url == staging.store.container_url
+    return _on_blob(store) and store.container_url == staging.store.container_url
 
 
 def _relative_files(folder: Path) -> tuple[str, ...]:
