@@ -8,7 +8,7 @@ journalled file whose source and destination are unchanged, so an interrupted tr
 it stopped.
 
 The destination is listed only when the journal has entries to check against it, or when it is not
-a Blob container. A first transfer into a Blob folder (nothing journalled) writes each blob on
+a Blob folder. A first transfer into a Blob folder (nothing journalled) writes each blob on
 condition that it does not exist yet (``If-None-Match: *``) instead of listing first: a blob the
 service reports present (left by a run killed before it journalled it, or by another writer) is
 checked in place -- size and Content-MD5 against the source's -- and kept when it matches, else
@@ -212,7 +212,7 @@ class FileTransfer:
         with ThreadPoolExecutor(2) as pool:
             listed = pool.submit(plan, self.source, self.destination)
             journalled = {} if self.journal is None else self.journal.load()
-            if journalled or not isinstance(self.destination.store, AzureBlobDatastore):
+            if journalled or not self._conditional_first():
                 self._existing = self._destination_stats()
             items = listed.result()
         existing = self._existing or {}
@@ -260,6 +260,15 @@ class FileTransfer:
         else:
             found = store.list_stats(key)
         return {k: _normal(v) for k, v in found.items()}
+
+    def _conditional_first(self) -> bool:
+        """Whether, with nothing journalled, the destination goes unlisted and each write is conditional.
+
+        A Blob folder only: a single destination file is checked with one request up front instead, as
+        it is often rewritten on purpose (an export to a fixed path), which a refused write would cost
+        the file's bytes sent twice; other stores are listed up front too.
+        """
+        return isinstance(self.destination.store, AzureBlobDatastore) and self.destination.kind == DIRECTORY
 
     def _list_destination(self) -> None:
         """List the destination once, the first time a conditional write finds it was not empty."""

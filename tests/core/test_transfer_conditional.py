@@ -209,3 +209,22 @@ def test_a_first_service_side_copy_keeps_a_matching_blob_and_replaces_a_differen
     # Largest first: the refused copy of same.bin, then (after the listing it caused) other.bin replaced, new.bin.
     assert copies == ["dst/same.bin", "dst/other.bin", "dst/new.bin"]
     assert listed == ["src", "dst"]
+
+
+def test_a_single_destination_file_is_checked_up_front_so_rewriting_it_sends_its_bytes_once(
+    tmp_path: Path, direct: AzureBlobDatastore, proxied: tuple[AzureBlobDatastore, Counter]
+) -> None:
+    store, counter = proxied
+    data = _files(tmp_path / "export", {"totals.csv": 30_000})["totals.csv"]
+    _leave(direct, "exports/totals.csv", os.urandom(25_000))  # last run's export, now out of date
+    done = FileTransfer(
+        FileEnd(LocalDatastore("export", tmp_path / "export"), "totals.csv", "file"),
+        FileEnd(store, "exports/totals.csv", "file"),
+        None,
+        LOG,
+        progress_every=0.0,
+    ).run()
+    assert [v.digest for v in done] == ["md5:" + hashlib.md5(data).hexdigest()]
+    assert direct.read_bytes("exports/totals.csv") == data
+    assert _written(counter, store, counter.written) == {"exports/totals.csv": 30_000}
+    assert _written(counter, store, counter.refused) == {}
