@@ -79,3 +79,15 @@ def test_a_missing_container_is_still_reported_as_not_found(azurite_connection_s
     assert blob_listing.list_blobs(gone.container_client, "d/") is None  # a 404: the SDK reports it
     with pytest.raises(NotFoundError):
         gone.list_stats("d")
+
+
+def test_a_container_reached_by_sas_is_listed_with_its_token(store: AzureBlobDatastore) -> None:
+    from airflow_provider_amlpipe.data.blob_sas import ContainerSigner
+
+    _fill(store.container_client)
+    signed = ContainerClient.from_container_url(
+        ContainerSigner(store.container_client).container_url(read=True, list=True)
+    )
+    fast = blob_listing.list_blobs(signed, "d/")
+    assert fast is not None  # the token in the URL authorized the request
+    assert fast == [_listed(b) for b in store.container_client.list_blobs(name_starts_with="d/", include=["metadata"])]
