@@ -182,6 +182,8 @@ class FileTransfer:
         self._existing: dict[str, ObjectStat] | None = None
         self._urls: Callable[[str], str] | None = None
         self._lock = threading.Lock()
+        #: Apart from ``_lock``: workers asking for source URLs need not wait for a listing.
+        self._listing_lock = threading.Lock()
         #: Set once the destination's service could not read a source URL: the rest go through here.
         self._no_server_copy = False
 
@@ -272,7 +274,7 @@ class FileTransfer:
 
     def _list_destination(self) -> None:
         """List the destination once, the first time a conditional write finds it was not empty."""
-        with self._lock:
+        with self._listing_lock:
             if self._existing is None:
                 self._existing = self._destination_stats()
 
