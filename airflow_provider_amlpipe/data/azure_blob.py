@@ -29,9 +29,11 @@ from azure.core.exceptions import (
     ResourceNotFoundError,
     ServiceRequestError,
 )
-from azure.storage.blob import ContainerClient
+from azure.storage.blob import BlobProperties, ContainerClient
 
 from airflow_provider_amlpipe import faults
+from airflow_provider_amlpipe.data import blob_listing
+from airflow_provider_amlpipe.data.blob_listing import ListedBlob
 from airflow_provider_amlpipe.data.datastore import Datastore, ObjectStat
 from airflow_provider_amlpipe.data.names import validate_key
 from airflow_provider_amlpipe.errors import ConfigurationError, NotFoundError
@@ -126,6 +128,19 @@ def _is_folder_marker(blob: Any) -> bool:
     if (getattr(blob, "metadata", None) or {}).get("hdi_isfolder", "").lower() == "true":
         return True
     return str(getattr(blob, "name", "")).endswith("/") and not getattr(blob, "size", 0)
+
+
+def _listed(blob: BlobProperties) -> ListedBlob:
+    """An entry of the SDK's listing as the fast listing gives it."""
+    md5 = blob.content_settings.content_md5
+    return ListedBlob(
+        name=str(blob.name),
+        size=int(blob.size),
+        etag=str(blob.etag),
+        modified=blob.last_modified.timestamp() if blob.last_modified else 0.0,
+        content_md5=bytes(md5).hex() if md5 else None,
+        metadata=dict(blob.metadata or {}),
+    )
 
 
 def _request_reason(exc: ServiceRequestError) -> str:
@@ -365,24 +380,23 @@ class AzureBlobDatastore(Datastore):
             yield prefix
 
     def list_stats(self, prefix: str) -> dict[str, ObjectStat]:
-        """Blobs under ``prefix/`` with size, ETag and last-modified time, from one listing."""
+        """Blobs under ``prefix/`` with size, ETag, last-modified time and Content-MD5, from one listing
+        (parsed by :mod:`~airflow_provider_amlpipe.data.blob_listing`, or by the SDK when it cannot)."""
         validate_key(prefix)
         faults.point("datastore.list")
-        found: dict[str, ObjectStat] = {}
         try:
             with self._service():
-                blobs = list(self.container_client.list_blobs(name_starts_with=f"{prefix}/", include=["metadata"]))
-            for blob in blobs:
-                if _is_folder_marker(blob):
-                    continue
-                modified = blob.last_modified.timestamp() if blob.last_modified else 0.0
-                md5 = blob.content_settings.content_md5
-                found[str(blob.name)] = ObjectStat(
-                    int(blob.size), str(blob.etag), modified, content_md5=bytes(md5).hex() if md5 else None
-                )
+                blobs = blob_listing.list_blobs(self.container_client, f"{prefix}/")
+                if blobs is None:  # an answer the fast parser does not read: the SDK's listing and errors
+                    listing = self.container_client.list_blobs(name_starts_with=f"{prefix}/", include=["metadata"])
+                    blobs = [_listed(blob) for blob in listing]
         except ResourceNotFoundError as exc:
             raise self._not_found(prefix, exc) from None
-        return found
+        return {
+            blob.name: ObjectStat(blob.size, blob.etag, blob.modified, content_md5=blob.content_md5)
+            for blob in blobs
+            if not _is_folder_marker(blob)
+        }
 
     def has_folder(self, prefix: str) -> bool:
         """Whether ``prefix`` is a folder: any blob under ``prefix/``, markers included, or a directory marker."""

@@ -15,6 +15,9 @@
   listing gave its Content-MD5 is copied in one synchronous request carrying that MD5, which the
   service checks the copied bytes against; any other is copied asynchronously and then checked by
   its size and the Content-MD5 the copy carried over.
+- Conditional writes: with ``if_missing``, an upload or copy only creates the blob (``If-None-Match:
+  *``); when the blob is already there the service refuses and :class:`DestinationExists` is raised,
+  so a first transfer need not list its destination to avoid replacing what a killed run left.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from azure.core import MatchConditions
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobBlock, BlobClient, ContainerClient, ContentSettings
 
 from airflow_provider_amlpipe.data.adls_gen2 import AdlsGen2Datastore
@@ -75,6 +78,23 @@ def _quoted(marker: str) -> str:
     return f'"{etag(marker)}"'
 
 
+class DestinationExists(Exception):
+    """A conditional (``if_missing``) upload or copy was refused: the destination blob already exists."""
+
+
+def _refused_as_present(exc: HttpResponseError) -> bool:
+    """Whether a write sent with ``If-None-Match: *`` was refused because the blob exists.
+
+    Put Blob answers ``409 BlobAlreadyExists``; a refused destination condition elsewhere is
+    ``412 ConditionNotMet`` (a source condition is ``SourceConditionNotMet``, a different refusal).
+    """
+    return isinstance(exc, ResourceExistsError) or getattr(exc, "error_code", None) == "ConditionNotMet"
+
+
+def _write_conditions(if_missing: bool) -> dict[str, Any]:
+    return {"match_condition": MatchConditions.IfMissing} if if_missing else {}
+
+
 def _check_cancel(cancelled: Cancelled) -> None:
     if cancelled():
         raise StepFailedError("the transfer was cancelled")
@@ -85,17 +105,36 @@ Copied = tuple[str, str]
 
 
 def upload(
-    store: AzureBlobDatastore, path: Path, key: str, marker: str, advance: Advance, cancelled: Cancelled
+    store: AzureBlobDatastore,
+    path: Path,
+    key: str,
+    marker: str,
+    advance: Advance,
+    cancelled: Cancelled,
+    if_missing: bool = False,
 ) -> Copied:
-    """Upload ``path`` to ``key``; the verified ``md5:<hex>`` of its bytes and the blob's ETag."""
+    """Upload ``path`` to ``key``; the verified ``md5:<hex>`` of its bytes and the blob's ETag.
+
+    With ``if_missing``, only if ``key`` does not exist yet, else :class:`DestinationExists`.
+    """
     blob = store.container_client.get_blob_client(key)
     size = path.stat().st_size
     if size > SINGLE_PUT:
-        return _upload_blocks(blob, path, marker, advance, cancelled)
+        return _upload_blocks(blob, path, marker, advance, cancelled, if_missing)
     data = path.read_bytes()
     md5 = hashlib.md5(data, usedforsecurity=False).digest()
     _check_cancel(cancelled)
-    done = blob.upload_blob(data, overwrite=True, content_settings=ContentSettings(content_md5=bytearray(md5)))
+    try:
+        done = blob.upload_blob(
+            data,
+            overwrite=not if_missing,
+            content_settings=ContentSettings(content_md5=bytearray(md5)),
+            **_write_conditions(if_missing),
+        )
+    except HttpResponseError as exc:
+        if if_missing and _refused_as_present(exc):
+            raise DestinationExists(key) from None
+        raise
     # Put Blob answers with the MD5 the service computed over the body it stored.
     received = _hex(done.get("content_md5"))
     if received != md5.hex():
@@ -109,8 +148,13 @@ def _block_id(marker: str, index: int) -> str:
     return base64.b64encode(f"{tag}-{index:08d}".encode()).decode()
 
 
-def _upload_blocks(blob: BlobClient, path: Path, marker: str, advance: Advance, cancelled: Cancelled) -> Copied:
+def _upload_blocks(
+    blob: BlobClient, path: Path, marker: str, advance: Advance, cancelled: Cancelled, if_missing: bool
+) -> Copied:
     """Stage the blocks the service lacks, each checked by the service against its MD5, then commit them."""
+    if if_missing and blob.exists():
+        # Asked before any block is sent: the commit's own condition would come after all of them.
+        raise DestinationExists(blob.blob_name)
     staged: set[str] = set()
     try:
         _, uncommitted = blob.get_block_list("uncommitted")
@@ -148,22 +192,41 @@ def _upload_blocks(blob: BlobClient, path: Path, marker: str, advance: Advance, 
         for future in pending:
             future.result()
     md5 = whole.digest()
-    done = blob.commit_block_list(
-        [BlobBlock(block_id) for block_id in ids], content_settings=ContentSettings(content_md5=bytearray(md5))
-    )
+    try:
+        done = blob.commit_block_list(
+            [BlobBlock(block_id) for block_id in ids],
+            content_settings=ContentSettings(content_md5=bytearray(md5)),
+            **_write_conditions(if_missing),
+        )
+    except HttpResponseError as exc:
+        if if_missing and _refused_as_present(exc):
+            raise DestinationExists(blob.blob_name) from None
+        raise
     return f"md5:{md5.hex()}", etag(done["etag"])
 
 
 def matching(
-    source: Datastore, source_key: str, local: Path | None, destination: AzureBlobDatastore, key: str
+    source: Datastore,
+    source_key: str,
+    local: Path | None,
+    destination: AzureBlobDatastore,
+    key: str,
+    size: int,
+    source_md5: str | None = None,
 ) -> Copied | None:
-    """When the blob ``key`` already holds the source's bytes (its Content-MD5 equals the source's: the
-    local file's MD5, or the source blob's or ADLS Gen2 file's Content-MD5): its digest and ETag; else
-    ``None``."""
-    props = destination.container_client.get_blob_client(key).get_blob_properties()
-    stored = _hex(props.content_settings.content_md5)
-    if stored is None:
+    """When the blob ``key`` already holds the source's bytes (``size`` bytes, and its Content-MD5 equals
+    the source's: ``source_md5`` when the source's listing gave it, else the local file's MD5, or the
+    source blob's or ADLS Gen2 file's Content-MD5): its digest and ETag; else ``None`` (also when it
+    is gone)."""
+    try:
+        props = destination.container_client.get_blob_client(key).get_blob_properties()
+    except ResourceNotFoundError:
         return None
+    stored = _hex(props.content_settings.content_md5)
+    if stored is None or int(props.size) != size:
+        return None
+    if source_md5 is not None:
+        return (f"md5:{stored}", etag(props.etag)) if stored == source_md5 else None
     expected: str | None = None
     if local is not None:
         expected = md5_file(local)
@@ -259,6 +322,7 @@ def server_copy(
     advance: Advance,
     cancelled: Cancelled,
     source_md5: str | None = None,
+    if_missing: bool = False,
 ) -> Copied:
     """Copy the version ``source_etag`` of the blob at ``url`` service-side into ``key``.
 
@@ -267,14 +331,34 @@ def server_copy(
     one synchronous request that carries the MD5 (``x-ms-source-content-md5``): the service compares
     the bytes it copied with it and fails the copy on a mismatch, and answers with the new ETag.
     Otherwise the copy is started, polled to its end, and the destination must then hold ``size``
-    bytes; its digest is the Content-MD5 the copy carried over.
+    bytes; its digest is the Content-MD5 the copy carried over. With ``if_missing``, only if ``key``
+    does not exist yet, else :class:`DestinationExists`.
     """
     _check_cancel(cancelled)
     blob = destination.container_client.get_blob_client(key)
     pinned: dict[str, Any] = {
         "source_etag": _quoted(source_etag),
         "source_match_condition": MatchConditions.IfNotModified,
+        **_write_conditions(if_missing),
     }
+    try:
+        return _server_copy(url, blob, size, key, advance, cancelled, source_md5, pinned)
+    except HttpResponseError as exc:
+        if if_missing and _refused_as_present(exc):
+            raise DestinationExists(key) from None
+        raise
+
+
+def _server_copy(
+    url: str,
+    blob: BlobClient,
+    size: int,
+    key: str,
+    advance: Advance,
+    cancelled: Cancelled,
+    source_md5: str | None,
+    pinned: dict[str, Any],
+) -> Copied:
     if source_md5 is not None and size <= SYNC_COPY_MAX:
         md5 = base64.b64encode(bytes.fromhex(source_md5)).decode()
         # The SDK has no keyword for x-ms-source-content-md5 on this call; it adds its own headers to these.

@@ -6,6 +6,14 @@ disk, an upload or download with the service's MD5 checks, a service-side copy f
 two Azure stores: Blob and ADLS Gen2 either way), verified, then journalled; a rerun skips every
 journalled file whose source and destination are unchanged, so an interrupted transfer resumes where
 it stopped.
+
+The destination is listed only when the journal has entries to check against it, or when it is not
+a Blob folder. A first transfer into a Blob folder (nothing journalled) writes each blob on
+condition that it does not exist yet (``If-None-Match: *``) instead of listing first: a blob the
+service reports present (left by a run killed before it journalled it, or by another writer) is
+checked in place -- size and Content-MD5 against the source's -- and kept when it matches, else
+overwritten; the first refusal also lists the destination once, so the files still to come are
+checked against that listing instead of being sent only to be refused.
 """
 
 from __future__ import annotations
@@ -170,9 +178,12 @@ class FileTransfer:
         self.workers = workers
         self.cancel = cancel or threading.Event()
         self.progress_every = progress_every
-        self._existing: dict[str, ObjectStat] = {}
+        #: The destination's files by key, or ``None`` while it was not listed (writes are then conditional).
+        self._existing: dict[str, ObjectStat] | None = None
         self._urls: Callable[[str], str] | None = None
         self._lock = threading.Lock()
+        #: Apart from ``_lock``: workers asking for source URLs need not wait for a listing.
+        self._listing_lock = threading.Lock()
         #: Set once the destination's service could not read a source URL: the rest go through here.
         self._no_server_copy = False
 
@@ -198,13 +209,15 @@ class FileTransfer:
             self.destination = final
 
     def _run(self) -> list[Verified]:
-        # The source's listing, the destination's and the journal are independent round trips: at once.
-        with ThreadPoolExecutor(3) as pool:
+        # The source's listing, the journal and (when needed) the destination's listing are independent
+        # round trips: at once (the destination's starts when the journal tells whether it is needed).
+        with ThreadPoolExecutor(2) as pool:
             listed = pool.submit(plan, self.source, self.destination)
-            present = pool.submit(self._destination_stats)
-            journal = pool.submit(lambda: {} if self.journal is None else self.journal.load())
-            items, existing, journalled = listed.result(), present.result(), journal.result()
-        self._existing = existing
+            journalled = {} if self.journal is None else self.journal.load()
+            if journalled or not self._conditional_first():
+                self._existing = self._destination_stats()
+            items = listed.result()
+        existing = self._existing or {}
         progress = Progress(self.log, len(items), sum(i.stat.size for i in items), every=self.progress_every)
         todo: list[Item] = []
         done: list[Verified] = []
@@ -250,26 +263,56 @@ class FileTransfer:
             found = store.list_stats(key)
         return {k: _normal(v) for k, v in found.items()}
 
+    def _conditional_first(self) -> bool:
+        """Whether, with nothing journalled, the destination goes unlisted and each write is conditional.
+
+        A Blob folder only: a single destination file is checked with one request up front instead, as
+        it is often rewritten on purpose (an export to a fixed path), which a refused write would cost
+        the file's bytes sent twice; other stores are listed up front too.
+        """
+        return isinstance(self.destination.store, AzureBlobDatastore) and self.destination.kind == DIRECTORY
+
+    def _list_destination(self) -> None:
+        """List the destination once, the first time a conditional write finds it was not empty."""
+        with self._listing_lock:
+            if self._existing is None:
+                self._existing = self._destination_stats()
+
     def _cancelled(self) -> bool:
         return self.cancel.is_set()
 
     def _copy(self, item: Item, progress: Progress) -> Verified:
         if self.cancel.is_set():
             raise StepFailedError("the transfer was cancelled")
-        src, dst = self.source.store, self.destination.store
         advance = progress.add_bytes
-        present = self._existing.get(item.destination_key)
-        local = src.local_path(item.source_key)
+        listed = self._existing
+        present = None if listed is None else listed.get(item.destination_key)
+        local = self.source.store.local_path(item.source_key)
         if present is not None and present.size == item.stat.size:
             # Copied by a run killed before it journalled the file: verify it there instead of copying.
             found = self._already_there(item, local, present)
             if found is not None:
                 advance(item.stat.size)
                 return self._done(item, progress, *found)
+        try:
+            # Not listed: only create, never replace, so what a killed run left is not copied again unseen.
+            return self._write(item, progress, local, if_missing=listed is None)
+        except blob.DestinationExists:
+            self._list_destination()
+            found = self._already_there(item, local, None)
+            if found is not None:
+                advance(item.stat.size)
+                return self._done(item, progress, *found)
+            return self._write(item, progress, local, if_missing=False)
+
+    def _write(self, item: Item, progress: Progress, local: Path | None, if_missing: bool) -> Verified:
+        """Copy one file by the fastest route the two stores allow; with ``if_missing``, only create it."""
+        src, dst = self.source.store, self.destination.store
+        advance = progress.add_bytes
         server_side = isinstance(src, AZURE_STORES) and isinstance(dst, AZURE_STORES) and not self._no_server_copy
         if server_side:
             try:
-                return self._done(item, progress, *self._server_copy(item, advance))
+                return self._done(item, progress, *self._server_copy(item, advance, if_missing))
             except HttpResponseError as exc:
                 code = getattr(exc, "error_code", None)  # set by the storage SDKs' error mapping
                 if code == "SourceConditionNotMet":
@@ -301,15 +344,15 @@ class FileTransfer:
             )
             copied = digest, LocalDatastore.object_stat(os.stat(target)).marker
         elif local is not None:
-            copied = self._send(item, local, advance)
+            copied = self._send(item, local, advance, if_missing)
         else:  # between two remote stores of different kinds: through a local temporary file
             with tempfile.TemporaryDirectory(prefix="amlpipe-transfer-") as scratch:
                 path = Path(scratch) / "file"
                 self._fetch(item, path, lambda n: None)
-                copied = self._send(item, path, advance)
+                copied = self._send(item, path, advance, if_missing)
         return self._done(item, progress, *copied)
 
-    def _server_copy(self, item: Item, advance: Callable[[int], None]) -> tuple[str, str]:
+    def _server_copy(self, item: Item, advance: Callable[[int], None], if_missing: bool) -> tuple[str, str]:
         """Copy between two Azure stores on the service side, from the listed version of the source."""
         dst = self.destination.store
         url = self._source_url(item.source_key)
@@ -323,17 +366,18 @@ class FileTransfer:
                 advance,
                 self._cancelled,
                 item.stat.content_md5,
+                if_missing,
             )
         assert isinstance(dst, AdlsGen2Datastore)
         copied = dst.copy_from_url(url, item.destination_key, item.stat.size, self._cancelled, item.stat.marker)
         advance(item.stat.size)
         return copied
 
-    def _send(self, item: Item, local: Path, advance: Callable[[int], None]) -> tuple[str, str]:
+    def _send(self, item: Item, local: Path, advance: Callable[[int], None], if_missing: bool) -> tuple[str, str]:
         """Upload a local file to the (Blob or ADLS Gen2) destination, verified."""
         dst = self.destination.store
         if isinstance(dst, AzureBlobDatastore):
-            return blob.upload(dst, local, item.destination_key, item.stat.marker, advance, self._cancelled)
+            return blob.upload(dst, local, item.destination_key, item.stat.marker, advance, self._cancelled, if_missing)
         assert isinstance(dst, AdlsGen2Datastore), "check_store admits no other kind"
         if self.cancel.is_set():
             raise StepFailedError("the transfer was cancelled")
@@ -356,10 +400,17 @@ class FileTransfer:
         advance(item.stat.size)
         return f"md5:{actual}"
 
-    def _already_there(self, item: Item, local: Path | None, present: ObjectStat) -> tuple[str, str] | None:
+    def _already_there(self, item: Item, local: Path | None, present: ObjectStat | None) -> tuple[str, str] | None:
+        """The digest and marker of the destination file when it already holds the source's bytes, else ``None``.
+
+        ``present``: its listed stat (``None`` for a Blob destination that was found by a refused write).
+        """
         src, dst = self.source.store, self.destination.store
         if isinstance(dst, AzureBlobDatastore):
-            return blob.matching(src, item.source_key, local, dst, item.destination_key)
+            return blob.matching(
+                src, item.source_key, local, dst, item.destination_key, item.stat.size, item.stat.content_md5
+            )
+        assert present is not None, "only a Blob destination goes unlisted"
         if isinstance(dst, LocalDatastore):
             # Reading both files costs less than copying (a write, an fsync, a read back).
             target = dst.local_path(item.destination_key)

@@ -2,7 +2,8 @@
 
 It forwards every request unchanged (shared-key signatures stay valid: they do not sign the
 host) and adds up the bodies of ``Put Blob`` and ``Put Block`` requests per blob path, so a test
-can tell whether a file's bytes were sent more than once. ``delay`` slows each write down, so a
+can tell whether a file's bytes were sent more than once; bodies the service refused (a conditional
+write that found the blob there) are added up apart, in ``refused``. ``delay`` slows each write down, so a
 transfer can be interrupted halfway.
 """
 
@@ -21,16 +22,17 @@ from support.loopback_http import serving
 
 
 class Counter:
-    """Bytes the service accepted per blob path, and the requests still being forwarded."""
+    """Bytes the service accepted (and refused) per blob path, and the requests still being forwarded."""
 
     def __init__(self) -> None:
         self.written: dict[str, int] = defaultdict(int)
+        self.refused: dict[str, int] = defaultdict(int)
         self.lock = threading.Condition()
         self.in_flight = 0
 
-    def add(self, path: str, n: int) -> None:
+    def add(self, path: str, n: int, accepted: bool = True) -> None:
         with self.lock:
-            self.written[path] += n
+            (self.written if accepted else self.refused)[path] += n
 
     def wait_idle(self, timeout: float = 30.0) -> None:
         """Wait until no request is on its way to the service (a killed client's last ones land first,
@@ -80,8 +82,8 @@ def counting_proxy(target: str, delay: float = 0.0) -> Iterator[tuple[str, Count
             conn.request(self.command, self.path, body=body, headers=headers)
             response = conn.getresponse()
             data = response.read()
-            if write and response.status < 300:
-                counter.add(unquote(url.path), len(body))
+            if write:
+                counter.add(unquote(url.path), len(body), accepted=response.status < 300)
             self.send_response(response.status, response.reason)
             # A HEAD answer's Content-Length is the blob's size, not this (empty) body's.
             keep_length = self.command == "HEAD"
