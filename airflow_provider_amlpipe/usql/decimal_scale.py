@@ -14,8 +14,22 @@ trailing zeros). Constant scales are folded, so ``2.50m * 2`` carries the scale 
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
+
 from airflow_provider_amlpipe.usql.exprs_common import MAX_DECIMAL_SCALE, scale_of
 from airflow_provider_amlpipe.usql.types import UType
+
+
+def written_scale(text: str) -> str | None:
+    """The scale of a decimal written ``text`` (a literal, a parameter's value): its digits after the point, as
+    ``decimal.Parse`` keeps them (``1.5e3`` has none); None for a text that is no finite number."""
+    try:
+        exponent = Decimal(text.strip()).as_tuple().exponent
+    except InvalidOperation:
+        return None
+    if not isinstance(exponent, int):  # NaN, Infinity
+        return None
+    return str(min(max(0, -exponent), MAX_DECIMAL_SCALE))
 
 
 def operand_scale(sql: str, typ: UType) -> str | None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import ClassVar
 from urllib.parse import unquote
@@ -30,7 +29,7 @@ from airflow_provider_amlpipe.usql.csformat import FormatError
 from airflow_provider_amlpipe.usql.emit_model import QualifiedName
 from airflow_provider_amlpipe.usql.emit_queries import QueryParts
 from airflow_provider_amlpipe.usql.errors import UsqlError
-from airflow_provider_amlpipe.usql.exprs_common import MAX_DECIMAL_SCALE, Scope, Typed, scale_of, with_scale
+from airflow_provider_amlpipe.usql.exprs_common import Scope, Typed, scale_of, with_scale
 from airflow_provider_amlpipe.usql.jobinfo import JobInfo
 from airflow_provider_amlpipe.usql.options import TextFormat
 from airflow_provider_amlpipe.usql.parser import INFERRED_TYPE
@@ -138,8 +137,11 @@ class Emitter(QueryParts):
             except ValueError:
                 raise self.err(d.pos, "DECLARE EXTERNAL", f"parameter @{d.name}={raw!r} is not a {typ}") from None
         sql = self._param_value(raw, typ, d)
-        if typ.name == "decimal":  # the digits written, as decimal.Parse keeps them
-            sql = with_scale(sql, str(min(max(0, -int(Decimal(raw.strip()).as_tuple().exponent)), MAX_DECIMAL_SCALE)))
+        if typ.name == "decimal":
+            scale = ds.written_scale(raw)
+            if scale is None:  # float() took NaN or infinity, which a decimal cannot be
+                raise self.err(d.pos, "DECLARE EXTERNAL", f"parameter @{d.name}={raw!r} is not a {typ}")
+            sql = with_scale(sql, scale)
         return sql, typ
 
     def _param_value(self, raw: str, typ: UType, d: n.Declare) -> str:

@@ -6,13 +6,22 @@ and properties, and the render hooks with the standard SQL a dialect inherits.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from decimal import Decimal
 from typing import ClassVar
 
 from airflow_provider_amlpipe.usql import nodes as n
 from airflow_provider_amlpipe.usql import types as t
+from airflow_provider_amlpipe.usql.decimal_scale import written_scale
 from airflow_provider_amlpipe.usql.errors import UsqlError
-from airflow_provider_amlpipe.usql.exprs_common import MAX_DECIMAL_SCALE, ScaledSql, Scope, Typed, lit, q, scale_of
+from airflow_provider_amlpipe.usql.exprs_common import (
+    MAX_DECIMAL_SCALE,
+    ScaledSql,
+    Scope,
+    Typed,
+    lit,
+    q,
+    scale_of,
+    with_scale,
+)
 from airflow_provider_amlpipe.usql.types import UType
 
 _STATIC_CLASSES = {"Math", "string", "String", "Convert", "DateTime", "Int32", "Int64", "int", "long", "double",
@@ -306,10 +315,8 @@ class TranslatorBase:
         if e.kind == "long":
             return f"CAST({v} AS BIGINT)", t.LONG
         if e.kind == "decimal":
-            text = str(v)
-            scale = max(0, -int(Decimal(text).as_tuple().exponent))
-            value = f"CAST({self._strlit(text)} AS DECIMAL(38,10))"
-            return ScaledSql(value, str(min(scale, MAX_DECIMAL_SCALE))), UType("decimal", False)
+            value = f"CAST({self._strlit(str(v))} AS DECIMAL(38,10))"
+            return with_scale(value, written_scale(str(v))), UType("decimal", False)
         if e.kind in ("double", "float"):
             return f"CAST({self._strlit(repr(v))} AS {t.BUILTIN_TYPES[e.kind]})", UType(e.kind, False)
         raise self.err(e.pos, "literal", f"unsupported literal {v!r}")

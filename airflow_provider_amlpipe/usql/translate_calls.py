@@ -19,9 +19,9 @@ from airflow_provider_amlpipe.usql.types import UType
 _CONVERT = {"ToInt32": "int", "ToInt64": "long", "ToInt16": "short", "ToByte": "byte", "ToDouble": "double",
             "ToSingle": "float", "ToDecimal": "decimal", "ToBoolean": "bool", "ToDateTime": "DateTime",
             "ToString": "string"}  # fmt: skip
-#: The Math methods computed by one SQL function of one argument, and the type of their result (None: the argument's).
 #: Math methods whose decimal result is a whole number (scale 0).
 _WHOLE = ("Floor", "Ceiling", "Truncate")
+#: The Math methods computed by one SQL function of one argument, and the type of their result (None: the argument's).
 _MATH_UNARY = {"Abs": None, "Floor": None, "Ceiling": None, "Truncate": None, "Sqrt": t.DOUBLE, "Exp": t.DOUBLE,
                "Log10": t.DOUBLE, "Sign": t.INT, "Sin": t.DOUBLE, "Cos": t.DOUBLE, "Tan": t.DOUBLE}  # fmt: skip
 #: DateTime.AddX: the unit of each.

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from support.usqltools import run
 
-from airflow_provider_amlpipe.usql import compile_script, run_script
+from airflow_provider_amlpipe.usql import UsqlError, compile_script, run_script
 
 DATA = "@a = SELECT * FROM (VALUES (1, 2.50m), (2, 0.125m)) AS T(id, m);\n"
 OUT = '\nOUTPUT @r TO "out/r.csv" USING Outputters.Csv();'
@@ -44,3 +45,9 @@ def test_constant_scales_fold_in_the_sql(tmp_path: Path) -> None:
                               'OUTPUT @r TO "out/r.csv" USING Outputters.Csv();', base_dir=tmp_path)  # fmt: skip
     sql = "\n".join(st.sql for st in compiled.statements)
     assert "usql_fmt_decimal_scaled(" in sql and ", 3)" in sql  # max(2 + 0, 3), folded to 3
+
+
+def test_a_decimal_parameter_that_is_no_finite_number_is_refused_before_running(tmp_path: Path) -> None:
+    text = "DECLARE EXTERNAL @p decimal = 1m;\n" + DATA + "@r = SELECT id, @p AS p FROM @a;" + OUT
+    with pytest.raises(UsqlError, match=r"parameter @p='nan' is not a decimal"):
+        compile_script(text, params={"p": "nan"}, base_dir=tmp_path, catalog_dir=tmp_path / "catalog")
