@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from airflow_provider_amlpipe.errors import ConfigurationError
 
@@ -57,3 +58,31 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def check_conn_type(where: str, conn_type: str | None, expected: str, what: str, fix: str | None = None) -> None:
+    """Refuse a connection whose type is not ``expected`` (``what`` names what that type is, e.g. "an ADLA
+    account"); the fix says which type to use."""
+    if conn_type != expected:
+        raise ConfigurationError(
+            where,
+            f"connection type {conn_type!r} is not {what}",
+            fix or f"use a connection of type {expected}",
+        )
+
+
+def https_url(where: str, host: str | None, insecure: bool, *, missing: tuple[str, str], https_fix: str) -> str:
+    """A connection's Host as a service URL: ``https://`` added to a bare host name, no trailing slash.
+
+    No host at all is refused with ``missing`` (problem, fix); plain http with ``https_fix``, unless it goes to a
+    loopback host and the connection allows that (``insecure``: ``extra.allow_insecure_loopback``, tests only).
+    """
+    url = (host or "").strip().rstrip("/")
+    if "://" not in url and url:
+        url = f"https://{url}"
+    parts = urlsplit(url)
+    if not parts.hostname:
+        raise ConfigurationError(f"{where} Host", *missing)
+    if parts.scheme != "https" and not (is_loopback(parts.hostname) and insecure):
+        raise ConfigurationError(f"{where} Host", f"{url!r} is not https", https_fix)
+    return url

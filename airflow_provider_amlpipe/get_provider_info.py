@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_amlpipe import __version__
+from airflow_provider_amlpipe.compute.azure_vm_settings import azure_vm_ui_field_behaviour
 
 
 def _text(label: str, description: str | None = None, *, secret: bool = False) -> dict[str, Any]:
@@ -253,18 +254,7 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-class-name": "airflow_provider_amlpipe.hooks.azure_vm.AzureVmHook",
                 "hook-name": "AML Pipelines Azure VM compute",
                 "connection-type": "amlpipe_azure_vm",
-                "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "extra"],
-                    "relabeling": {
-                        "host": "ARM endpoint",
-                        "login": "Client ID (service principal)",
-                        "password": "Client secret",
-                    },
-                    "placeholders": {
-                        "host": "empty: https://management.azure.com",
-                        "password": "client secret of the service principal; empty with credential 'default'",
-                    },
-                },
+                "ui-field-behaviour": azure_vm_ui_field_behaviour(),
                 "conn-fields": {
                     "subscription_id": _text("Subscription ID"),
                     "resource_group": _text(

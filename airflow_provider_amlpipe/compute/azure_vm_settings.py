@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_amlpipe.errors import ConfigurationError
-from airflow_provider_amlpipe.extras import connection_flag, is_loopback
+from airflow_provider_amlpipe.extras import check_conn_type, connection_flag, is_loopback
 
 AZURE_VM_CONN_TYPE = "amlpipe_azure_vm"
 DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
@@ -131,6 +131,23 @@ class AzureVmSettings:
         return urllib.parse.urlsplit(self.base_url).scheme == "http"
 
 
+def azure_vm_ui_field_behaviour() -> dict[str, Any]:
+    """How Airflow's connection form shows an ``amlpipe_azure_vm`` connection: declared once here for the provider
+    info and the hook's ``get_ui_field_behaviour`` (a new dict each call: Airflow may change what it gets)."""
+    return {
+        "hidden-fields": ["schema", "port", "extra"],
+        "relabeling": {
+            "host": "ARM endpoint",
+            "login": "Client ID (service principal)",
+            "password": "Client secret",
+        },
+        "placeholders": {
+            "host": "empty: https://management.azure.com",
+            "password": "client secret of the service principal; empty with credential 'default'",
+        },
+    }
+
+
 def parse_azure_vm_connection(
     conn_id: str,
     conn_type: str | None,
@@ -144,10 +161,7 @@ def parse_azure_vm_connection(
     Every problem names the connection and the field, and says how to fix it; nothing is sent.
     """
     where = f"compute (connection {conn_id!r})"
-    if conn_type != AZURE_VM_CONN_TYPE:
-        raise ConfigurationError(
-            where, f"connection type {conn_type!r} is not an Azure VM connection", f"use a {AZURE_VM_CONN_TYPE} one"
-        )
+    check_conn_type(where, conn_type, AZURE_VM_CONN_TYPE, "an Azure VM connection", f"use a {AZURE_VM_CONN_TYPE} one")
     if not isinstance(extra, dict):
         raise ConfigurationError(where, "its extra is not a JSON object", "set extra to a JSON object")
     subscription_id = str(extra.get("subscription_id") or "").strip()

@@ -27,7 +27,7 @@ from azure.storage.blob import BlobClient, ContainerClient
 from azure.storage.filedatalake import ContentSettings, DataLakeServiceClient, FileSystemClient
 
 from airflow_provider_amlpipe import faults
-from airflow_provider_amlpipe.data.datastore import TEMP_FOLDER, Datastore, ObjectStat
+from airflow_provider_amlpipe.data.datastore import TEMP_FOLDER, Datastore, ObjectStat, local_file_in_place
 from airflow_provider_amlpipe.data.names import validate_key
 from airflow_provider_amlpipe.errors import ConfigurationError, IntegrityError, NotFoundError, StepFailedError
 
@@ -219,19 +219,13 @@ class AdlsGen2Datastore(Datastore):
 
     def download_file(self, key: str, local_path: Path) -> None:
         faults.point("datastore.read")
-        dest = Path(local_path)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.parent / f".tmp-{uuid.uuid4().hex}-{dest.name}"
-        try:
+        with local_file_in_place(local_path) as tmp:
             try:
                 downloader = self._file(key).download_file(max_concurrency=4, validate_content=True)
             except ResourceNotFoundError:
                 raise NotFoundError(f"{self.describe()}: no object {key!r}") from None
             with open(tmp, "wb") as handle:
                 downloader.readinto(handle)
-            tmp.replace(dest)
-        finally:
-            tmp.unlink(missing_ok=True)
 
     def blob_client(self, key: str) -> BlobClient:
         """The file ``key`` through the account's Blob endpoint (what a service-side copy writes to)."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from azure.storage.blob import BlobProperties, ContainerClient
 from airflow_provider_amlpipe import faults
 from airflow_provider_amlpipe.data import blob_listing
 from airflow_provider_amlpipe.data.blob_listing import ListedBlob
-from airflow_provider_amlpipe.data.datastore import Datastore, ObjectStat
+from airflow_provider_amlpipe.data.datastore import Datastore, ObjectStat, local_file_in_place
 from airflow_provider_amlpipe.data.names import validate_key
 from airflow_provider_amlpipe.errors import ConfigurationError, NotFoundError
 
@@ -442,10 +441,7 @@ class AzureBlobDatastore(Datastore):
         """
         validate_key(key)
         faults.point("datastore.read")
-        dest = Path(local_path)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.parent / f".tmp-{uuid.uuid4().hex}-{dest.name}"
-        try:
+        with local_file_in_place(local_path) as tmp:
             try:
                 with self._service():
                     downloader = self.container_client.download_blob(key, max_concurrency=_MAX_CONCURRENCY)
@@ -453,9 +449,6 @@ class AzureBlobDatastore(Datastore):
                 raise self._not_found(key, exc) from None
             with open(tmp, "wb") as handle, self._service():
                 downloader.readinto(handle)
-            os.replace(tmp, dest)
-        finally:
-            tmp.unlink(missing_ok=True)
 
     def url(self, key: str) -> str:
         """The blob's URL (percent-encoded, never carrying a SAS token)."""

@@ -424,15 +424,11 @@ class LocalDatastore(Datastore):
 
     def download_file(self, key: str, local_path: Path) -> None:
         faults.point("datastore.read")
-        local_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = local_path.parent / f".tmp-{uuid.uuid4().hex}"
-        try:
-            shutil.copyfile(self._inside(self._path(key), key), tmp)
-            os.replace(tmp, local_path)
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
-            raise NotFoundError(f"{self.describe()}: no object {key!r}") from exc
-        finally:
-            tmp.unlink(missing_ok=True)
+        with local_file_in_place(local_path) as tmp:
+            try:
+                shutil.copyfile(self._inside(self._path(key), key), tmp)
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
+                raise NotFoundError(f"{self.describe()}: no object {key!r}") from exc
 
     def url(self, key: str) -> str:
         return str(self._path(key))
@@ -445,6 +441,22 @@ def local_listing(store: Datastore, prefix: str) -> LocalListing | None:
     """:meth:`LocalDatastore.listing` where ``store`` is a local folder; ``None`` for other stores
     (and where ``prefix`` is not a folder)."""
     return store.listing(prefix) if isinstance(store, LocalDatastore) else None
+
+
+@contextlib.contextmanager
+def local_file_in_place(dest: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary file beside ``dest`` (its folder made if need be) to write a download into; renamed to ``dest``
+    when the block ends without error, removed otherwise -- so an interrupted download never leaves a truncated file
+    under the final name."""
+    target = Path(dest)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # The name's start only tells a person what it was for; all of it could pass the file system's name limit.
+    tmp = target.parent / f".tmp-{uuid.uuid4().hex}-{target.name[:64]}"
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def new_temp_dir(prefix: str = "amlpipe-") -> Path:

@@ -33,9 +33,9 @@ from airflow_provider_amlpipe.compute.adla import (
     TokenCredential,
 )
 from airflow_provider_amlpipe.compute.remote import RemoteCompute
-from airflow_provider_amlpipe.compute.staging import StagingSettings, staging_settings
 from airflow_provider_amlpipe.errors import ConfigurationError
-from airflow_provider_amlpipe.extras import connection_flag
+from airflow_provider_amlpipe.extras import check_conn_type, connection_flag
+from airflow_provider_amlpipe.hooks.base import ConnectionHook
 
 ADLA_CONN_TYPE = "amlpipe_adla"
 DEFAULT_ADLA_CONN_ID = "adla_default"
@@ -92,12 +92,7 @@ def adla_client_from_connection(
     extra: dict[str, Any],
 ) -> AdlaJobsClient:
     """Build a job-service client from a connection's fields (shared by the hook and triggers)."""
-    if conn_type != ADLA_CONN_TYPE:
-        raise ConfigurationError(
-            f"compute (connection {conn_id!r})",
-            f"connection type {conn_type!r} is not an ADLA account",
-            f"use a connection of type {ADLA_CONN_TYPE}",
-        )
+    check_conn_type(f"compute (connection {conn_id!r})", conn_type, ADLA_CONN_TYPE, "an ADLA account")
     endpoint = adla_endpoint(conn_id, host, login, port)
     return AdlaJobsClient(
         endpoint,
@@ -107,7 +102,7 @@ def adla_client_from_connection(
     )
 
 
-class AdlaHook(BaseHook):
+class AdlaHook(ConnectionHook):
     """An Azure Data Lake Analytics account's job service, from an ``amlpipe_adla`` connection."""
 
     conn_name_attr = "adla_conn_id"
@@ -118,15 +113,9 @@ class AdlaHook(BaseHook):
     def __init__(self, adla_conn_id: str = DEFAULT_ADLA_CONN_ID) -> None:
         super().__init__()
         self.adla_conn_id = adla_conn_id
-        self._conn: Any = None
 
     def get_conn(self) -> AdlaJobsClient:
         return self.get_client()
-
-    def _connection(self) -> Any:
-        if self._conn is None:
-            self._conn = self.get_connection(self.adla_conn_id)
-        return self._conn
 
     def get_client(self) -> AdlaJobsClient:
         """A new client (close it when done, or use it as a context manager)."""
@@ -134,10 +123,6 @@ class AdlaHook(BaseHook):
         return adla_client_from_connection(
             self.adla_conn_id, conn.conn_type, conn.host, conn.login, conn.password, conn.port, conn.extra_dejson
         )
-
-    def get_staging_settings(self) -> StagingSettings:
-        """Where jobs of this account stage their inputs and outputs (``extra.staging_datastore``/``_prefix``)."""
-        return staging_settings(self.adla_conn_id, self._connection().extra_dejson)
 
     def get_backend(self) -> AdlaJobBackend:
         """A compute backend that runs U-SQL scripts as jobs of this account."""

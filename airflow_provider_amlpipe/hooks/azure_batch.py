@@ -24,9 +24,9 @@ from airflow.sdk import BaseHook
 
 from airflow_provider_amlpipe.compute.azure_batch import AllowHttpPolicy, AzureBatchJobBackend
 from airflow_provider_amlpipe.compute.remote import RemoteCompute
-from airflow_provider_amlpipe.compute.staging import staging_settings
 from airflow_provider_amlpipe.errors import ConfigurationError
-from airflow_provider_amlpipe.extras import connection_flag, entra_credential, is_loopback
+from airflow_provider_amlpipe.extras import check_conn_type, connection_flag, entra_credential, https_url, is_loopback
+from airflow_provider_amlpipe.hooks.base import ConnectionHook
 
 BATCH_CONN_TYPE = "amlpipe_azure_batch"
 DEFAULT_BATCH_CONN_ID = "azure_batch_default"
@@ -46,33 +46,22 @@ def batch_backend_from_connection(
 
     field = f"compute (connection {conn_id!r})"
     insecure = connection_flag(extra, "allow_insecure_loopback", field)
-    if conn_type != BATCH_CONN_TYPE:
-        raise ConfigurationError(
-            field,
-            f"connection type {conn_type!r} is not an Azure Batch account",
-            f"use a connection of type {BATCH_CONN_TYPE}",
-        )
-    url = (host or "").strip().rstrip("/")
-    if "://" not in url and url:
-        url = f"https://{url}"
-    parts = urlsplit(url)
-    if not parts.hostname:
-        raise ConfigurationError(
-            f"{field} Host", "no Batch account URL", "set Host to https://<account>.<region>.batch.azure.com"
-        )
-    loopback = is_loopback(parts.hostname)
-    if parts.scheme != "https" and not (loopback and insecure):
-        raise ConfigurationError(
-            f"{field} Host",
-            f"{url!r} is not https",
-            "use the account's https:// URL (plain http only to a local test server)",
-        )
+    check_conn_type(field, conn_type, BATCH_CONN_TYPE, "an Azure Batch account")
+    url = https_url(
+        field,
+        host,
+        insecure,
+        missing=("no Batch account URL", "set Host to https://<account>.<region>.batch.azure.com"),
+        https_fix="use the account's https:// URL (plain http only to a local test server)",
+    )
+    account_host = urlsplit(url).hostname or ""
+    loopback = is_loopback(account_host)
     options: dict[str, Any] = {}
     credential: Any = entra_credential(extra, password, field)
     if credential is None and password:
         from azure.core.credentials import AzureNamedKeyCredential
 
-        account = (login or parts.hostname.split(".", 1)[0]).strip()
+        account = (login or account_host.split(".", 1)[0]).strip()
         credential = AzureNamedKeyCredential(account, password)
     elif credential is None:
         raise ConfigurationError(
@@ -88,7 +77,7 @@ def batch_backend_from_connection(
     return AzureBatchJobBackend(BatchClient(url, credential, **options), url)
 
 
-class AzureBatchHook(BaseHook):
+class AzureBatchHook(ConnectionHook):
     """An Azure Batch account, from an ``amlpipe_azure_batch`` connection."""
 
     conn_name_attr = "azure_batch_conn_id"
@@ -99,12 +88,6 @@ class AzureBatchHook(BaseHook):
     def __init__(self, azure_batch_conn_id: str = DEFAULT_BATCH_CONN_ID) -> None:
         super().__init__()
         self.azure_batch_conn_id = azure_batch_conn_id
-        self._conn: Any = None
-
-    def _connection(self) -> Any:
-        if self._conn is None:
-            self._conn = self.get_connection(self.azure_batch_conn_id)
-        return self._conn
 
     def get_conn(self) -> AzureBatchJobBackend:
         return self.get_backend()
@@ -118,7 +101,7 @@ class AzureBatchHook(BaseHook):
 
     def get_remote_compute(self) -> RemoteCompute:
         """What the remote step base needs: the backend, staging, and how the triggerer rebuilds it."""
-        settings = staging_settings(self.azure_batch_conn_id, self._connection().extra_dejson)
+        settings = self.get_staging_settings()
         return RemoteCompute(self.get_backend(), settings, f"{__name__}:aazure_batch_backend", "an Azure Batch node")
 
 

@@ -19,10 +19,11 @@ from airflow_provider_amlpipe.compute.azure_vm_job import AzureVmJobBackend
 from airflow_provider_amlpipe.compute.azure_vm_settings import (
     AZURE_VM_CONN_TYPE,
     AzureVmSettings,
+    azure_vm_ui_field_behaviour,
     parse_azure_vm_connection,
 )
 from airflow_provider_amlpipe.compute.remote import RemoteCompute
-from airflow_provider_amlpipe.compute.staging import staging_settings
+from airflow_provider_amlpipe.hooks.base import ConnectionHook
 
 DEFAULT_AZURE_VM_CONN_ID = "azure_vm_default"
 
@@ -33,7 +34,7 @@ def _settings_of(conn_id: str, conn: Any) -> AzureVmSettings:
     )
 
 
-class AzureVmHook(BaseHook):
+class AzureVmHook(ConnectionHook):
     """Existing Azure VMs and VM scale sets of one subscription, from an ``amlpipe_azure_vm`` connection."""
 
     conn_name_attr = "azure_vm_conn_id"
@@ -45,34 +46,17 @@ class AzureVmHook(BaseHook):
         super().__init__()
         self.azure_vm_conn_id = azure_vm_conn_id
         self._settings: AzureVmSettings | None = None
-        self._conn: Any = None
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """How Airflow's connection form shows this type (also declared in get_provider_info)."""
-        return {
-            "hidden-fields": ["schema", "port", "extra"],
-            "relabeling": {
-                "host": "ARM endpoint",
-                "login": "Client ID (service principal)",
-                "password": "Client secret",
-            },
-            "placeholders": {
-                "host": "empty: https://management.azure.com",
-                "password": "client secret of the service principal; empty with credential 'default'",
-            },
-        }
+        """How Airflow's connection form shows this type (what get_provider_info declares, which Airflow reads)."""
+        return azure_vm_ui_field_behaviour()
 
     def get_settings(self) -> AzureVmSettings:
         """The connection's checked settings (:class:`ConfigurationError` naming the field otherwise)."""
         if self._settings is None:
             self._settings = _settings_of(self.azure_vm_conn_id, self._connection())
         return self._settings
-
-    def _connection(self) -> Any:
-        if self._conn is None:
-            self._conn = self.get_connection(self.azure_vm_conn_id)
-        return self._conn
 
     def get_conn(self) -> AzureComputeClient:
         return self.get_client()
@@ -88,7 +72,7 @@ class AzureVmHook(BaseHook):
         :class:`~airflow_provider_amlpipe.errors.ConfigurationError` naming it, before anything
         is staged or sent.
         """
-        staging = staging_settings(self.azure_vm_conn_id, self._connection().extra_dejson or {})
+        staging = self.get_staging_settings()
         backend = AzureVmJobBackend(self.get_client())
         if vm_name is not None:
             try:

@@ -28,15 +28,14 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from airflow.sdk import BaseHook
 
 from airflow_provider_amlpipe.compute.databricks_cluster import check_secret_conf, check_secret_ref
 from airflow_provider_amlpipe.compute.remote import RemoteCompute
-from airflow_provider_amlpipe.compute.staging import staging_settings
 from airflow_provider_amlpipe.errors import ConfigurationError
-from airflow_provider_amlpipe.extras import connection_flag, entra_credential, is_loopback
+from airflow_provider_amlpipe.extras import check_conn_type, connection_flag, entra_credential, https_url
+from airflow_provider_amlpipe.hooks.base import ConnectionHook
 
 if TYPE_CHECKING:
     from airflow_provider_amlpipe.compute.databricks import DatabricksJobBackend
@@ -97,26 +96,14 @@ def databricks_backend_from_connection(
     from airflow_provider_amlpipe.compute.databricks_auth import azure_identity_strategy
 
     insecure = connection_flag(extra, "allow_insecure_loopback", _field(conn_id))
-    if conn_type != DATABRICKS_CONN_TYPE:
-        raise ConfigurationError(
-            _field(conn_id),
-            f"connection type {conn_type!r} is not a Databricks workspace",
-            f"use a connection of type {DATABRICKS_CONN_TYPE}",
-        )
-    url = (host or "").strip().rstrip("/")
-    if "://" not in url and url:
-        url = f"https://{url}"
-    parts = urlsplit(url)
-    if not parts.hostname:
-        raise ConfigurationError(
-            _field(conn_id, "Host"), "no workspace URL", "set Host to https://adb-<id>.<n>.azuredatabricks.net"
-        )
-    if parts.scheme != "https" and not (is_loopback(parts.hostname) and insecure):
-        raise ConfigurationError(
-            _field(conn_id, "Host"),
-            f"{url!r} is not https",
-            "use the workspace's https:// URL (plain http only to a local test server)",
-        )
+    check_conn_type(_field(conn_id), conn_type, DATABRICKS_CONN_TYPE, "a Databricks workspace")
+    url = https_url(
+        _field(conn_id),
+        host,
+        insecure,
+        missing=("no workspace URL", "set Host to https://adb-<id>.<n>.azuredatabricks.net"),
+        https_fix="use the workspace's https:// URL (plain http only to a local test server)",
+    )
     workspace_dir = str(extra.get("workspace_dir") or DEFAULT_WORKSPACE_DIR)
     if not workspace_dir.startswith("/") or ".." in workspace_dir.split("/"):
         raise ConfigurationError(
@@ -140,7 +127,7 @@ def databricks_backend_from_connection(
     return DatabricksJobBackend(client, url, workspace_dir, conn_id=conn_id)
 
 
-class DatabricksHook(BaseHook):
+class DatabricksHook(ConnectionHook):
     """A Databricks workspace, from an ``amlpipe_databricks`` connection."""
 
     conn_name_attr = "databricks_conn_id"
@@ -151,12 +138,6 @@ class DatabricksHook(BaseHook):
     def __init__(self, databricks_conn_id: str = DEFAULT_DATABRICKS_CONN_ID) -> None:
         super().__init__()
         self.databricks_conn_id = databricks_conn_id
-        self._conn: Any = None
-
-    def _connection(self) -> Any:
-        if self._conn is None:
-            self._conn = self.get_connection(self.databricks_conn_id)
-        return self._conn
 
     def get_conn(self) -> DatabricksJobBackend:
         return self.get_backend()
@@ -174,7 +155,7 @@ class DatabricksHook(BaseHook):
 
     def get_remote_compute(self) -> RemoteCompute:
         """What the remote step base needs: the backend, staging, and how the triggerer rebuilds it."""
-        settings = staging_settings(self.databricks_conn_id, self._connection().extra_dejson)
+        settings = self.get_staging_settings()
         return RemoteCompute(
             self.get_backend(), settings, f"{__name__}:adatabricks_backend", "a Databricks cluster",
             stages_local_inputs=False,

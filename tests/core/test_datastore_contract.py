@@ -146,6 +146,7 @@ def test_missing_objects_raise_not_found(store: Datastore, tmp_path: Path) -> No
     with pytest.raises(NotFoundError):
         store.download_file("nope/missing", tmp_path / "out" / "missing")
     assert not (tmp_path / "out" / "missing").exists()
+    assert list((tmp_path / "out").iterdir()) == []  # nor the temporary file the download went to
 
 
 def test_invalid_keys_are_refused(store: Datastore) -> None:

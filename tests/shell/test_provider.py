@@ -59,6 +59,13 @@ def test_connection_types_carry_their_ui_fields() -> None:
         assert f"extra__amlpipe_azure_vm__{field}" in widgets
     assert widgets["extra__amlpipe_azure_vm__static_token"].is_sensitive
     assert manager.field_behaviours["amlpipe_azure_vm"]["relabeling"]["password"] == "Client secret"
+    # The hook's (deprecated) method says what the provider info Airflow reads says.
+    from airflow_provider_amlpipe.get_provider_info import get_provider_info
+    from airflow_provider_amlpipe.hooks.azure_vm import AzureVmHook
+
+    (vm_type,) = [c for c in get_provider_info()["connection-types"] if c["connection-type"] == "amlpipe_azure_vm"]
+    assert vm_type["ui-field-behaviour"] == AzureVmHook.get_ui_field_behaviour()
+    assert manager.field_behaviours["amlpipe_azure_vm"]["placeholders"] == vm_type["ui-field-behaviour"]["placeholders"]
     for field in ("tenant_id", "client_id", "use_default_credential", "staging_datastore", "staging_prefix"):
         assert f"extra__amlpipe_azure_batch__{field}" in widgets
     assert manager.field_behaviours["amlpipe_azure_batch"]["relabeling"]["host"] == "Account URL"
