@@ -93,6 +93,7 @@ class ServiceHandler(BaseHTTPRequestHandler):
         a HEAD answer keeps its headers but sends no body."""
         headers = list(headers)
         names = {name for name, _ in headers}
+        content_type: str | None
         if isinstance(payload, bytes):
             data, content_type = payload, "application/octet-stream"
         elif payload is not None:
