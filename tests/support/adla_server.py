@@ -24,7 +24,6 @@ to exercise client retries), ``executions`` (how many times a script was run, pe
 
 from __future__ import annotations
 
-import json
 import re
 import tempfile
 import threading
@@ -34,17 +33,15 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
 from airflow_provider_amlpipe.usql import UsqlError, compile_script
 from airflow_provider_amlpipe.usql.runner import execute
-from support.loopback_http import serving
+from support.loopback_http import RecordedRequest, ServiceHandler, admit, parse_request, serving
 
 API_VERSION = "2016-11-01"
 _JOB = re.compile(r"^/jobs/([0-9a-fA-F-]{36})(/canceljob)?$", re.IGNORECASE)
@@ -57,15 +54,6 @@ _TOKENS = re.compile(
     re.DOTALL,
 )
 _LOCAL_PATH = re.compile(r"^(?:/[^/\s]|~|file:|[A-Za-z]:[\\/])")
-
-
-@dataclass
-class RecordedRequest:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    authorization: str | None
-    body: Any
 
 
 @dataclass
@@ -240,26 +228,19 @@ class AdlaTestServer:
     # -- the protocol ----------------------------------------------------------------------
 
     def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
-        parts = urlsplit(raw_path)
-        query = parse_qs(parts.query)
-        parsed: Any = None
-        if body:
-            try:
-                parsed = json.loads(body)
-            except ValueError:
-                return 400, _error("InvalidRequestBody", "the body is not JSON")
-        with self.lock:
-            self.requests.append(RecordedRequest(method, parts.path, query, headers.get("authorization"), parsed))
-            if self.inject:
-                status = self.inject.pop(0)
-                return status, _error("InjectedFailure", f"injected HTTP {status}")
+        path, query, parsed = parse_request(raw_path, body)
+        if isinstance(parsed, bytes):
+            return 400, _error("InvalidRequestBody", "the body is not JSON")
+        injected = admit(self, RecordedRequest(method, path, query, headers.get("authorization"), parsed))
+        if injected is not None:
+            return injected, _error("InjectedFailure", f"injected HTTP {injected}")
         if headers.get("authorization") != f"Bearer {self.token}":
             return 401, _error("AuthenticationFailed", "the bearer token is missing, malformed or invalid")
         if query.get("api-version") != [API_VERSION]:
             return 400, _error("InvalidApiVersion", f"api-version must be {API_VERSION}")
-        match = _JOB.match(parts.path)
+        match = _JOB.match(path)
         if not match:
-            return 404, _error("ResourceNotFound", f"no route {parts.path}")
+            return 404, _error("ResourceNotFound", f"no route {path}")
         job_id, cancel = match.group(1).lower(), bool(match.group(2))
         if cancel and method == "POST":
             return self._cancel(job_id)
@@ -269,7 +250,7 @@ class AdlaTestServer:
             with self.lock:
                 job = self.jobs.get(job_id)
                 return (200, dict(job.info)) if job else (404, _error("JobNotFound", f"job {job_id} not found"))
-        return 405, _error("MethodNotAllowed", f"{method} {parts.path}")
+        return 405, _error("MethodNotAllowed", f"{method} {path}")
 
     def _create(self, job_id: str, body: Any) -> tuple[int, Any]:
         if not isinstance(body, dict) or body.get("type") != "USql" or not body.get("name"):
@@ -389,27 +370,22 @@ def _error(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
 
 
-def _handler(state: AdlaTestServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+def _handler(state: AdlaTestServer) -> type[ServiceHandler]:
+    def _without_headers(method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict, Any]:
+        status, payload = state.handle(method, path, headers, body)
+        return status, {}, payload
+
+    class Handler(ServiceHandler):
+        json_type = "application/json; charset=utf-8"
+        typed_when_empty = True  # a cancel's empty 200 still says JSON
+
+        def service_headers(self, request: dict[str, str]) -> list[tuple[str, str]]:
+            return [("x-ms-request-id", str(uuid.uuid4()))]
 
         def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            status, payload = state.handle(self.command, self.path, headers, body)
-            data = json.dumps(payload).encode() if payload is not None else b""
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("x-ms-request-id", str(uuid.uuid4()))
-            self.end_headers()
-            self.wfile.write(data)
+            self.dispatch(_without_headers)
 
         do_GET = do_PUT = do_POST = do_DELETE = _serve
-
-        def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
-            pass
 
     return Handler
 

@@ -71,10 +71,8 @@ VM scale set VMs' own endpoints, async run command (``asyncExecution``), run-as 
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -86,14 +84,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote
 
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 
-from support.loopback_http import serving
+from support.loopback_http import RecordedRequest, ServiceHandler, admit, hosting, parse_request
 
 API_VERSION = "2026-04-01"
 _API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
@@ -125,15 +122,6 @@ class ArmError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
-
-
-@dataclass
-class RecordedRequest:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    authorization: str | None
-    body: Any
 
 
 @dataclass
@@ -259,17 +247,8 @@ class ArmComputeServer:
     # -- protocol entry point ----------------------------------------------------------------
 
     def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict, Any]:
-        parts = urlsplit(raw_path)
-        query = parse_qs(parts.query)
-        parsed: Any = None
-        if body:
-            try:
-                parsed = json.loads(body)
-            except ValueError:
-                parsed = body
-        with self.lock:
-            self.requests.append(RecordedRequest(method, parts.path, query, headers.get("authorization"), parsed))
-            injected = self.inject.pop(0) if self.inject else None
+        path, query, parsed = parse_request(raw_path, body)
+        injected = admit(self, RecordedRequest(method, path, query, headers.get("authorization"), parsed))
         try:
             if injected is not None:
                 raise ArmError(injected, "InjectedFailure", f"injected HTTP {injected}")
@@ -285,7 +264,7 @@ class ArmComputeServer:
                 )
             with self.lock:
                 self._advance()
-                return self._route(method, parts.path, query, parsed or {}, version)
+                return self._route(method, path, query, parsed or {}, version)
         except ArmError as exc:
             return exc.status, {}, {"error": {"code": exc.code, "message": exc.message}}
         except Exception as exc:  # a server bug: answer like ARM's internal errors, keep serving
@@ -746,35 +725,18 @@ class ArmComputeServer:
             thread.join(10)
 
 
-def _handler(state: ArmComputeServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+def _handler(state: ArmComputeServer) -> type[ServiceHandler]:
+    class Handler(ServiceHandler):
+        json_type = "application/json; charset=utf-8"
+
+        def service_headers(self, request: dict[str, str]) -> list[tuple[str, str]]:
+            correlation = request.get("x-ms-client-request-id") or str(uuid.uuid4())
+            return [("x-ms-request-id", str(uuid.uuid4())), ("x-ms-correlation-request-id", correlation)]
 
         def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            status, extra, payload = state.handle(self.command, self.path, headers, body)
-            data = json.dumps(payload).encode() if payload is not None else b""
-            self.send_response(status)
-            if payload is not None:
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("x-ms-request-id", str(uuid.uuid4()))
-            self.send_header("x-ms-correlation-request-id", headers.get("x-ms-client-request-id") or str(uuid.uuid4()))
-            for name, value in extra.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
+            self.dispatch(state.handle)
 
         do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = _serve
-
-        def handle(self) -> None:
-            with suppress(ConnectionResetError, BrokenPipeError):  # a client dropped an idle keep-alive connection
-                super().handle()
-
-        def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
-            pass
 
     return Handler
 
@@ -790,10 +752,5 @@ def running_arm_compute_server(
     """
     root = Path(tempfile.mkdtemp(prefix="arm-compute-server-"))
     state = ArmComputeServer(subscription_id, token, root)
-    try:
-        with serving(_handler(state)) as endpoint:
-            state.endpoint = endpoint
-            yield state
-    finally:
-        state.shutdown()
-        shutil.rmtree(root, ignore_errors=True)
+    with hosting(state, _handler(state), root):
+        yield state

@@ -131,7 +131,6 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -140,7 +139,7 @@ from azure.core.exceptions import HttpResponseError
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
-from support.loopback_http import serving
+from support.loopback_http import ServiceHandler, admit, hosting, parse_request
 
 API_VERSION = "2025-06-01"
 JSON_TYPE = "application/json;odata=minimalmetadata"
@@ -346,17 +345,8 @@ class BatchTestServer:
 
     def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict, Any]:
         """``(status, extra headers, payload)``; payload is JSON-able, bytes, or None."""
-        parts = urlsplit(raw_path)
-        query = parse_qs(parts.query)
-        parsed: Any = None
-        if body:
-            try:
-                parsed = json.loads(body)
-            except ValueError:
-                parsed = body
-        with self.lock:
-            self.requests.append(RecordedRequest(method, parts.path, query, dict(headers), parsed))
-            injected = self.inject.pop(0) if self.inject else None
+        path, query, parsed = parse_request(raw_path, body)
+        injected = admit(self, RecordedRequest(method, path, query, dict(headers), parsed))
         try:
             if injected is not None:
                 raise BatchError(injected, "InjectedFailure", f"injected HTTP {injected}")
@@ -372,7 +362,7 @@ class BatchTestServer:
                 raise BatchError(400, "InvalidRequestBody", "The request body is not valid JSON")
             with self.lock:
                 self._advance()
-                return self._route(method, parts.path, query, headers, parsed)
+                return self._route(method, path, query, headers, parsed)
         except BatchError as exc:
             return exc.status, {}, self._error_body(exc)
         except Exception as exc:  # a server bug: answer like the service's internal errors, keep serving
@@ -1384,44 +1374,18 @@ def _kill_group(proc: subprocess.Popen[bytes], wait: bool) -> None:
         threading.Thread(target=finish, daemon=True).start()
 
 
-def _handler(state: BatchTestServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+def _handler(state: BatchTestServer) -> type[ServiceHandler]:
+    class Handler(ServiceHandler):
+        json_type = JSON_TYPE
+
+        def service_headers(self, request: dict[str, str]) -> list[tuple[str, str]]:
+            echo = [("client-request-id", request["client-request-id"])] if request.get("client-request-id") else []
+            return [("request-id", str(uuid.uuid4())), *echo, ("DataServiceVersion", "3.0")]
 
         def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            status, extra, payload = state.handle(self.command, self.path, headers, body)
-            if isinstance(payload, bytes):
-                data, content_type = payload, "application/octet-stream"
-            elif payload is not None:
-                data, content_type = json.dumps(payload).encode(), JSON_TYPE
-            else:
-                data, content_type = b"", None
-            self.send_response(status)
-            if content_type and "Content-Type" not in extra:
-                self.send_header("Content-Type", content_type)
-            if "Content-Length" not in extra:
-                self.send_header("Content-Length", str(len(data)))
-            self.send_header("request-id", str(uuid.uuid4()))
-            if headers.get("client-request-id"):
-                self.send_header("client-request-id", headers["client-request-id"])
-            self.send_header("DataServiceVersion", "3.0")
-            for name, value in extra.items():
-                self.send_header(name, value)
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(data)
+            self.dispatch(state.handle)
 
         do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = do_HEAD = _serve
-
-        def handle(self) -> None:
-            with suppress(ConnectionResetError, BrokenPipeError):  # a client dropped an idle keep-alive connection
-                super().handle()
-
-        def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
-            pass
 
     return Handler
 
@@ -1441,13 +1405,8 @@ def running_batch_server(
     """
     root = Path(tempfile.mkdtemp(prefix="batch-server-"))
     state = BatchTestServer(account_name, account_key, token, root, auto_storage_connection_string)
-    try:
-        with serving(_handler(state)) as endpoint:
-            state.endpoint = endpoint
-            yield state
-    finally:
-        state.shutdown()
-        shutil.rmtree(root, ignore_errors=True)
+    with hosting(state, _handler(state), root):
+        yield state
 
 
 def ubuntu_pool_options(pool_id: str, nodes: int = 1, **kwargs: Any) -> Any:

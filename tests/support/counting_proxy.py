@@ -15,10 +15,9 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from support.loopback_http import serving
+from support.loopback_http import ServiceHandler, serving
 
 
 class Counter:
@@ -47,12 +46,7 @@ def counting_proxy(target: str, delay: float = 0.0) -> Iterator[tuple[str, Count
     parts = urlsplit(target)
     counter = Counter()
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: object) -> None:
-            return
-
+    class Handler(ServiceHandler):
         def _forward(self) -> None:
             with counter.lock:
                 counter.in_flight += 1
@@ -64,8 +58,8 @@ def counting_proxy(target: str, delay: float = 0.0) -> Iterator[tuple[str, Count
                     counter.lock.notify_all()
 
         def _relay(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
+            length = self.content_length()
+            body = self.read_body()
             if len(body) < length:
                 # The client died mid-request (a killed transfer): a service discards a request it did not
                 # receive whole, so nothing is forwarded -- forwarding a short body would leave the service

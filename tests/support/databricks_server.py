@@ -90,10 +90,9 @@ import uuid
 import zipfile
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -101,7 +100,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from airflow_provider_amlpipe.databricks.local_runner import LocalRunner, RunResult
 from airflow_provider_amlpipe.databricks.notebook import NotebookError
 from support.databricks_storage import StorageMirror
-from support.loopback_http import serving
+from support.loopback_http import ServiceHandler, admit, hosting
 
 DEFAULT_TOKEN = "dapi-local-test-token"
 ORG_ID = "1234567890123456"
@@ -234,9 +233,7 @@ class DatabricksTestServer:
                 parsed = None
         if path == "/.well-known/databricks-config" and method == "GET":  # host metadata: no auth, as the service
             return 200, {}, {"oidc_endpoint": f"{self.endpoint}/oidc", "workspace_id": ORG_ID, "cloud": "azure"}
-        with self.lock:
-            self.requests.append(RecordedRequest(method, path, query, dict(headers), None if is_files else parsed))
-            injected = self.inject.pop(0) if self.inject else None
+        injected = admit(self, RecordedRequest(method, path, query, dict(headers), None if is_files else parsed))
         try:
             if injected is not None:
                 raise DatabricksError(injected, "TEMPORARILY_UNAVAILABLE", f"injected HTTP {injected}")
@@ -1020,41 +1017,15 @@ def _jar_entries(jar: Path) -> set[str]:
     return set()
 
 
-def _handler(state: DatabricksTestServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+def _handler(state: DatabricksTestServer) -> type[ServiceHandler]:
+    class Handler(ServiceHandler):
+        def service_headers(self, request: dict[str, str]) -> list[tuple[str, str]]:
+            return [("x-request-id", str(uuid.uuid4()))]
 
         def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            status, extra, payload = state.handle(self.command, self.path, headers, body)
-            if isinstance(payload, bytes):
-                data, content_type = payload, "application/octet-stream"
-            elif payload is not None:
-                data, content_type = json.dumps(payload).encode(), "application/json"
-            else:
-                data, content_type = b"", None
-            self.send_response(status)
-            if content_type and "Content-Type" not in extra:
-                self.send_header("Content-Type", content_type)
-            if "Content-Length" not in extra:
-                self.send_header("Content-Length", str(len(data)))
-            self.send_header("x-request-id", str(uuid.uuid4()))
-            for name, value in extra.items():
-                self.send_header(name, value)
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(data)
+            self.dispatch(state.handle)
 
         do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = do_HEAD = _serve
-
-        def handle(self) -> None:
-            with suppress(ConnectionResetError, BrokenPipeError):  # a client dropped an idle keep-alive connection
-                super().handle()
-
-        def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
-            pass
 
     return Handler
 
@@ -1068,10 +1039,5 @@ def running_databricks_server(token: str | None = DEFAULT_TOKEN) -> Iterator[Dat
     """
     root = Path(tempfile.mkdtemp(prefix="databricks-server-"))
     state = DatabricksTestServer(token, root)
-    try:
-        with serving(_handler(state)) as endpoint:
-            state.endpoint = endpoint
-            yield state
-    finally:
-        state.shutdown()
-        shutil.rmtree(root, ignore_errors=True)
+    with hosting(state, _handler(state), root):
+        yield state

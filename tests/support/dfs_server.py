@@ -28,10 +28,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from support.loopback_http import serving
+from support.loopback_http import ServiceHandler, serving
 
 ACCOUNT = "adlsaccount"
 KEY = base64.b64encode(b"local-dfs-server-key").decode()
@@ -74,12 +73,7 @@ def running_dfs() -> Iterator[tuple[str, Dfs]]:
     """Serve a DFS endpoint; yields its account URL (``http://127.0.0.1:PORT/<account>``) and its state."""
     dfs = Dfs()
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: object) -> None:
-            return
-
+    class Handler(ServiceHandler):
         def _reply(self, status: int, headers: dict[str, str] | None = None, body: bytes = b"", code: str = "") -> None:
             self.send_response(status)
             for key, value in (headers or {}).items():
@@ -101,10 +95,6 @@ def running_dfs() -> Iterator[tuple[str, Dfs]]:
             system = parts[1] if len(parts) > 1 else ""
             return system, parts[2] if len(parts) > 2 else "", parse_qs(url.query)
 
-        def _body(self) -> bytes:
-            length = int(self.headers.get("Content-Length") or 0)
-            return self.rfile.read(length) if length else b""
-
         @staticmethod
         def _props(node: Node) -> dict[str, str]:
             headers = {
@@ -124,7 +114,7 @@ def running_dfs() -> Iterator[tuple[str, Dfs]]:
 
         def do_PUT(self) -> None:
             system, path, query = self._target()
-            body = self._body()
+            body = self.read_body()
             with dfs.lock:
                 if not path:
                     if system in dfs.systems:
@@ -206,7 +196,7 @@ def running_dfs() -> Iterator[tuple[str, Dfs]]:
 
         def do_PATCH(self) -> None:
             system, path, query = self._target()
-            body = self._body()
+            body = self.read_body()
             action = query.get("action", [""])[0]
             with dfs.lock:
                 node = dfs.systems.get(system, {}).get(path)
