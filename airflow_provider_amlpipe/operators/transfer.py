@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow.sdk import Context
 
@@ -13,9 +13,16 @@ from airflow_provider_amlpipe.errors import ConfigurationError
 from airflow_provider_amlpipe.hooks.datastore import DatastoreResolver
 from airflow_provider_amlpipe.operators.base import AmlStepOperator, StepDefinition
 from airflow_provider_amlpipe.steps.runner import Run, StepPlan, StepRunner
-from airflow_provider_amlpipe.steps.transfer import DataTransferStep
-from airflow_provider_amlpipe.transfer import files
-from airflow_provider_amlpipe.transfer.refs import SqlDataReference, check_end, check_pair, check_reference_type
+from airflow_provider_amlpipe.transfer.refs import (
+    DEFAULT_WORKERS,
+    SqlDataReference,
+    check_end,
+    check_pair,
+    check_reference_type,
+)
+
+if TYPE_CHECKING:
+    from airflow_provider_amlpipe.steps.transfer import DataTransferStep
 
 DEFAULT_OUTPUT = "output"
 
@@ -60,7 +67,7 @@ class DataTransferStepOperator(AmlStepOperator):
         destination_reference_type: str | None = None,
         output_name: str = DEFAULT_OUTPUT,
         register_as: str | None = None,
-        workers: int = files.DEFAULT_WORKERS,
+        workers: int = DEFAULT_WORKERS,
         progress_every: float = 5.0,
         name: str | None = None,
         **kwargs: Any,
@@ -96,7 +103,10 @@ class DataTransferStepOperator(AmlStepOperator):
 
     def step_definition(self) -> StepDefinition:
         resolver = DatastoreResolver()
+        # the transfer engines load the Azure SDKs and pyarrow (0.6 s): only a task that transfers needs them,
+        # not every parse of the DAG file
         from airflow_provider_amlpipe.hooks.sql_database import sql_database
+        from airflow_provider_amlpipe.steps.transfer import DataTransferStep
 
         self._step = DataTransferStep(
             source=self.source_data_reference,

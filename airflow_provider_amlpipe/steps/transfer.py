@@ -31,7 +31,7 @@ from airflow_provider_amlpipe.transfer import files, sql
 from airflow_provider_amlpipe.transfer.files import FileEnd, FileTransfer
 from airflow_provider_amlpipe.transfer.journal import Journal
 from airflow_provider_amlpipe.transfer.progress import TransferLog
-from airflow_provider_amlpipe.transfer.refs import FILE, SqlDataReference, check_pair, file_format
+from airflow_provider_amlpipe.transfer.refs import DEFAULT_WORKERS, FILE, SqlDataReference, check_pair, file_format
 
 KIND = "data_transfer"
 MANIFEST = "transfer.json"
@@ -55,7 +55,7 @@ class DataTransferStep:
     databases: DatabaseResolver
     #: Where the resume journal lives (the step's datastore).
     journal_store: Datastore
-    workers: int = files.DEFAULT_WORKERS
+    workers: int = DEFAULT_WORKERS
     cancel: threading.Event = field(default_factory=threading.Event)
     progress_every: float = 5.0
 

@@ -39,7 +39,7 @@ from airflow_provider_amlpipe.hashing import sha256_file
 from airflow_provider_amlpipe.transfer import blob
 from airflow_provider_amlpipe.transfer.journal import Journal, Verified
 from airflow_provider_amlpipe.transfer.progress import Progress, TransferLog
-from airflow_provider_amlpipe.transfer.refs import DIRECTORY, FILE
+from airflow_provider_amlpipe.transfer.refs import DEFAULT_WORKERS, DIRECTORY, FILE
 
 #: Datastore kinds a transfer reads from and writes to.
 SUPPORTED_STORES = (LocalDatastore, AzureBlobDatastore, AdlsGen2Datastore)
@@ -48,7 +48,6 @@ AZURE_STORES = (AzureBlobDatastore, AdlsGen2Datastore)
 #: Where a folder bound for a hierarchical namespace is assembled before its one atomic rename.
 PARTIAL_PREFIX = ".amlpipe-partial-"
 _CHUNK = 4 * 1024 * 1024
-DEFAULT_WORKERS = 8
 
 
 @dataclass(frozen=True)

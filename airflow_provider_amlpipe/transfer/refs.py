@@ -12,6 +12,9 @@ from typing import Any
 from airflow_provider_amlpipe.data.refs import DataPath, is_template
 from airflow_provider_amlpipe.errors import ConfigurationError
 
+#: Files copied at once by a transfer (parallel requests; memory is bounded by the chunk size times this).
+DEFAULT_WORKERS = 8
+
 FILE = "file"
 DIRECTORY = "directory"
 REFERENCE_TYPES = (FILE, DIRECTORY)

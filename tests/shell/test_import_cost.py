@@ -3,7 +3,7 @@
 A DAG file is parsed by the dag processor and again by every task process that runs one of its tasks, so a
 0.4 s import of the Azure Storage SDK (what importing ``PythonScriptStepOperator`` cost while the remote
 staging code imported it eagerly) is paid per task. The SDKs load when a datastore or compute of theirs is used.
-Not listed: HyperDriveStepOperator (Optuna checks the search space at parse time) and DataTransferStepOperator.
+Not listed: HyperDriveStepOperator (Optuna checks the search space at parse time).
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ import sys
 
 #: Each name, imported alone in a fresh interpreter, must not load any of these.
 SDKS = ("azure.storage.blob", "azure.storage.filedatalake", "azure.batch", "azure.mgmt.compute", "azure.identity",
-        "databricks.sdk", "duckdb")  # fmt: skip
+        "databricks.sdk", "duckdb", "pyarrow")  # fmt: skip
 NAMES = ("PythonScriptStepOperator", "ParallelRunStepOperator", "AdlaStepOperator", "DatabricksStepOperator",
+         "DataTransferStepOperator", "SqlDataReference",
          "AzureBatchStepOperator", "StepReuseSensor", "StepCommitOperator", "Output", "DataPath", "step")  # fmt: skip
 
 #: Imports each name in turn in one fresh interpreter; prints ``name:sdk`` for each SDK a name loaded first.
