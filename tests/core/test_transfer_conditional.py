@@ -13,6 +13,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from azure.storage.blob import BlobClient, ContentSettings
@@ -22,7 +23,7 @@ from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
 from airflow_provider_amlpipe.data.datastore import LocalDatastore
 from airflow_provider_amlpipe.transfer import blob
 from airflow_provider_amlpipe.transfer.files import FileEnd, FileTransfer
-from airflow_provider_amlpipe.transfer.journal import Journal
+from airflow_provider_amlpipe.transfer.journal import Journal, Verified
 
 LOG = logging.getLogger("transfer-conditional-test")
 
@@ -79,6 +80,13 @@ def _written(counter: Counter, store: AzureBlobDatastore, found: dict[str, int])
     return {path.split(f"/{store.container_name}/", 1)[1]: n for path, n in found.items()}
 
 
+def _lake_to_landing(tmp_path: Path, store: AzureBlobDatastore, journal: Journal, **options: Any) -> list[Verified]:
+    """The local folder ``lake/raw`` transferred to ``landing`` on ``store``, journalled."""
+    source = FileEnd(LocalDatastore("lake", tmp_path / "lake"), "raw", "directory")
+    transfer = FileTransfer(source, FileEnd(store, "landing", "directory"), journal, LOG, progress_every=0.0, **options)
+    return transfer.run()
+
+
 def test_a_first_transfer_into_an_empty_folder_never_lists_it_and_sends_each_file_once(
     tmp_path: Path, proxied: tuple[AzureBlobDatastore, Counter], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -89,26 +97,13 @@ def test_a_first_transfer_into_an_empty_folder_never_lists_it_and_sends_each_fil
     contents = _files(tmp_path / "lake" / "raw", sizes)
     listed = _count_listings(store, monkeypatch)
     journal = Journal(LocalDatastore("steps", tmp_path / "steps"), "pair")
-    done = FileTransfer(
-        FileEnd(LocalDatastore("lake", tmp_path / "lake"), "raw", "directory"),
-        FileEnd(store, "landing", "directory"),
-        journal,
-        LOG,
-        workers=2,
-        progress_every=0.0,
-    ).run()
+    done = _lake_to_landing(tmp_path, store, journal, workers=2)
     assert listed == []
     assert {v.path: v.digest for v in done} == {n: "md5:" + hashlib.md5(d).hexdigest() for n, d in contents.items()}
     assert _written(counter, store, counter.written) == {f"landing/{n}": s for n, s in sizes.items()}
     assert _written(counter, store, counter.refused) == {}
     # The journal holds every file: a rerun lists the destination to check it and copies nothing.
-    again = FileTransfer(
-        FileEnd(LocalDatastore("lake", tmp_path / "lake"), "raw", "directory"),
-        FileEnd(store, "landing", "directory"),
-        journal,
-        LOG,
-        progress_every=0.0,
-    ).run()
+    again = _lake_to_landing(tmp_path, store, journal)
     assert [v.digest for v in again] == [v.digest for v in done]
     assert listed == ["landing"]
     assert _written(counter, store, counter.written) == {f"landing/{n}": s for n, s in sizes.items()}
@@ -130,14 +125,7 @@ def test_what_a_killed_run_left_is_verified_in_place_and_a_corrupt_blob_is_overw
     _leave(direct, "landing/short.bin", contents["short.bin"][:10_000])  # cut short
     listed = _count_listings(store, monkeypatch)
     journal = Journal(LocalDatastore("steps", tmp_path / "steps"), "pair")
-    done = FileTransfer(
-        FileEnd(LocalDatastore("lake", tmp_path / "lake"), "raw", "directory"),
-        FileEnd(store, "landing", "directory"),
-        journal,
-        LOG,
-        workers=1,
-        progress_every=0.0,
-    ).run()
+    done = _lake_to_landing(tmp_path, store, journal, workers=1)
     assert {v.path: v.digest for v in done} == {n: "md5:" + hashlib.md5(d).hexdigest() for n, d in contents.items()}
     for name, data in contents.items():
         assert direct.read_bytes(f"landing/{name}") == data
