@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow.sdk import Context, XComArg
 
@@ -20,15 +20,16 @@ from airflow_provider_amlpipe.operators.results import StepOutputs
 from airflow_provider_amlpipe.shell.links import SweepReportLink
 from airflow_provider_amlpipe.steps import arguments as args
 from airflow_provider_amlpipe.steps import config
-from airflow_provider_amlpipe.steps.hyperdrive import HyperDriveStep, check_flag_clash
-from airflow_provider_amlpipe.steps.hyperdrive_trial import TrialRemote
 from airflow_provider_amlpipe.steps.python_script import PythonScriptStep
 from airflow_provider_amlpipe.steps.remote_run import RemoteTarget
 from airflow_provider_amlpipe.steps.runner import Run, StepPlan, StepRunner, StepWorkspace
-from airflow_provider_amlpipe.sweep.controller import SweepSettings
 from airflow_provider_amlpipe.sweep.policies import check_goal, check_policy
-from airflow_provider_amlpipe.sweep.sampling import MAX_TOTAL_RUNS, check_sampling
-from airflow_provider_amlpipe.sweep.storage import check_storage_url
+from airflow_provider_amlpipe.sweep.sampling import MAX_TOTAL_RUNS, check_flag_clash, check_sampling
+from airflow_provider_amlpipe.sweep.storage_url import check_storage_url
+
+if TYPE_CHECKING:
+    from airflow_provider_amlpipe.steps.hyperdrive import HyperDriveStep
+    from airflow_provider_amlpipe.steps.hyperdrive_trial import TrialRemote
 
 LOCAL = "local"
 #: XCom keys of the sweep's result, besides its outputs.
@@ -181,6 +182,10 @@ class HyperDriveStepOperator(AmlStepOperator):
         return cast(StepDefinition, self.sweep_definition())
 
     def sweep_definition(self) -> HyperDriveStep:
+        # imported here: the sweep loads Optuna (0.3 s), which only a task that sweeps needs, not every parse
+        from airflow_provider_amlpipe.steps.hyperdrive import HyperDriveStep
+        from airflow_provider_amlpipe.sweep.controller import SweepSettings
+
         folder = self._dag_folder()
         trial = PythonScriptStep(
             script_name=self.script_name,
@@ -217,6 +222,7 @@ class HyperDriveStepOperator(AmlStepOperator):
             return None
         from airflow_provider_amlpipe.hooks.azure_batch import AzureBatchHook
         from airflow_provider_amlpipe.hooks.datastore import DatastoreResolver
+        from airflow_provider_amlpipe.steps.hyperdrive_trial import TrialRemote
 
         conn_id = self.trial_compute
         target = RemoteTarget(
@@ -228,6 +234,8 @@ class HyperDriveStepOperator(AmlStepOperator):
     def run_step(
         self, context: Context, runner: StepRunner, plan: StepPlan, decision: Run, definition: StepDefinition
     ) -> dict[str, Any] | None:
+        from airflow_provider_amlpipe.steps.hyperdrive import HyperDriveStep
+
         assert isinstance(definition, HyperDriveStep)
         self._sweep = definition
         trial_names = config.dataset_names(self.trial_outputs, self.dag_id, f"{self.task_id}.trials")

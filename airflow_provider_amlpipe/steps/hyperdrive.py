@@ -29,9 +29,8 @@ from airflow_provider_amlpipe.steps.python_script import PythonScriptStep
 from airflow_provider_amlpipe.steps.runner import StepLog, StepPlan, StepRunner, StepWorkspace
 from airflow_provider_amlpipe.sweep import report
 from airflow_provider_amlpipe.sweep.controller import COMPLETED, SweepController, SweepResult, SweepSettings
-from airflow_provider_amlpipe.sweep.expressions import flag
 from airflow_provider_amlpipe.sweep.policies import TerminationPolicy, best_of
-from airflow_provider_amlpipe.sweep.sampling import ParameterSampling
+from airflow_provider_amlpipe.sweep.sampling import ParameterSampling, check_flag_clash
 from airflow_provider_amlpipe.sweep.storage import StudyStore
 
 KIND = "hyperdrive"
@@ -198,17 +197,6 @@ class HyperDriveStep:
             source = objects.materialize(store, ref["digest"], workspace.root / "best" / output.name)
             shutil.copytree(source, workspace.outputs[output.name], dirs_exist_ok=True)
         log.info("best trial %d: %s = %s with %s", best.number, metric, document["best_value"], best.hyperparameters)
-
-
-def check_flag_clash(sampling: ParameterSampling, arguments: list[str]) -> None:
-    """Refuse a hyperparameter whose flag the trial's own arguments already pass."""
-    clash = sorted({flag(n) for n in sampling.space} & set(arguments))
-    if clash:
-        raise ConfigurationError(
-            "trial.arguments",
-            f"{', '.join(clash)} is both a trial argument and a hyperparameter",
-            "drop it from the trial's arguments: the sweep passes each hyperparameter as --name value",
-        )
 
 
 def _best_value(result: SweepResult) -> float:

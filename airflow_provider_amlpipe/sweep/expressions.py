@@ -27,11 +27,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Any
-
-from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_amlpipe.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from optuna.distributions import BaseDistribution
 
 #: The quantile range the normal family is sampled in (its ends would map to infinities).
 _QUANTILE_EPS = 1e-12
@@ -52,6 +53,9 @@ class Expression:
 
     def distribution(self) -> BaseDistribution:
         """The distribution Optuna samples for this expression."""
+        # imported here: the expressions are checked when the DAG is parsed, Optuna is needed once a sweep runs
+        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
         kind, a = self.kind, self.args
         if kind == "choice":
             return CategoricalDistribution(a)

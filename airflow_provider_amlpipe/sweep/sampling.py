@@ -13,24 +13,17 @@ AML                                 Optuna sampler                         expre
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
-
-import optuna
-from optuna.samplers import BaseSampler, GridSampler, RandomSampler, TPESampler
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_amlpipe.errors import ConfigurationError
-from airflow_provider_amlpipe.sweep.expressions import Expression, check_space, grid_size
+from airflow_provider_amlpipe.sweep.expressions import Expression, check_space, flag, grid_size
+
+if TYPE_CHECKING:
+    from optuna.distributions import BaseDistribution
+    from optuna.samplers import BaseSampler
 
 #: AML's limits on a sweep's run counts.
 MAX_TOTAL_RUNS = 1000
-
-
-class _AskTellGridSampler(GridSampler):
-    """Optuna's grid sampler, minus its ``study.stop()`` once the grid is exhausted: that call is only
-    allowed inside ``study.optimize``; the sweep controller stops after the grid's size itself."""
-
-    def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
-        return None
 
 
 @dataclass
@@ -69,7 +62,7 @@ class ParameterSampling:
             "seed": self.seed,
         }
 
-    def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
+    def distributions(self) -> dict[str, BaseDistribution]:
         return {name: e.distribution() for name, e in self.space.items()}
 
     def values(self, sampled: dict[str, Any]) -> dict[str, Any]:
@@ -81,7 +74,10 @@ class ParameterSampling:
         return None
 
     def sampler(self, seed: int, max_concurrent_runs: int) -> BaseSampler:
-        """The Optuna sampler, seeded with ``seed`` (the sweep adds its own ``seed``, or derives one)."""
+        """The Optuna sampler, seeded with ``seed`` (the sweep adds its own ``seed``, or derives one).
+
+        Subclasses import :mod:`.samplers` (and Optuna, 0.3 s) here, when a sweep runs: DAG files build these
+        classes, and every parse of the file would pay for it."""
         raise NotImplementedError
 
 
@@ -91,7 +87,9 @@ class RandomParameterSampling(ParameterSampling):
     method = "random"
 
     def sampler(self, seed: int, max_concurrent_runs: int) -> BaseSampler:
-        return RandomSampler(seed=seed)
+        from airflow_provider_amlpipe.sweep import samplers
+
+        return samplers.random_sampler(seed)
 
 
 class GridParameterSampling(ParameterSampling):
@@ -108,7 +106,9 @@ class GridParameterSampling(ParameterSampling):
 
     def sampler(self, seed: int, max_concurrent_runs: int) -> BaseSampler:
         grid = {name: list(e.args) for name, e in self.space.items()}
-        return _AskTellGridSampler(grid, seed=seed)
+        from airflow_provider_amlpipe.sweep import samplers
+
+        return samplers.grid_sampler(grid, seed)
 
 
 class BayesianParameterSampling(ParameterSampling):
@@ -125,10 +125,9 @@ class BayesianParameterSampling(ParameterSampling):
         return "use choice, uniform or quniform, or use RandomParameterSampling"
 
     def sampler(self, seed: int, max_concurrent_runs: int) -> BaseSampler:
-        return TPESampler(
-            seed=seed,
-            constant_liar=max_concurrent_runs > 1,
-        )
+        from airflow_provider_amlpipe.sweep import samplers
+
+        return samplers.tpe_sampler(seed, constant_liar=max_concurrent_runs > 1)
 
 
 def check_sampling(value: object) -> ParameterSampling:
@@ -139,3 +138,14 @@ def check_sampling(value: object) -> ParameterSampling:
             "pass RandomParameterSampling({...}), GridParameterSampling({...}) or BayesianParameterSampling({...})",
         )
     return value
+
+
+def check_flag_clash(sampling: ParameterSampling, arguments: list[str]) -> None:
+    """Refuse a hyperparameter whose flag the trial's own arguments already pass."""
+    clash = sorted({flag(n) for n in sampling.space} & set(arguments))
+    if clash:
+        raise ConfigurationError(
+            "trial.arguments",
+            f"{', '.join(clash)} is both a trial argument and a hyperparameter",
+            "drop it from the trial's arguments: the sweep passes each hyperparameter as --name value",
+        )
