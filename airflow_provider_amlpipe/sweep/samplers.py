@@ -19,12 +19,15 @@ class _AskTellGridSampler(GridSampler):
 
 
 def random_sampler(seed: int) -> BaseSampler:
+    """``RandomParameterSampling``'s sampler."""
     return RandomSampler(seed=seed)
 
 
 def grid_sampler(grid: dict[str, list[Any]], seed: int) -> BaseSampler:
+    """``GridParameterSampling``'s sampler over ``grid`` (each hyperparameter's choices)."""
     return _AskTellGridSampler(grid, seed=seed)
 
 
 def tpe_sampler(seed: int, constant_liar: bool) -> BaseSampler:
+    """``BayesianParameterSampling``'s sampler (TPE; ``constant_liar`` when trials run concurrently)."""
     return TPESampler(seed=seed, constant_liar=constant_liar)
