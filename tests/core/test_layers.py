@@ -125,6 +125,8 @@ def test_a_dialect_importing_the_other_breaks_the_siblings_contract(copy: Path) 
     out = " ".join(lint_imports(copy).stdout.split())
     assert "neither imports the other (both build on the dialect-neutral usql modules) BROKEN" in out
     assert "The dialect-neutral U-SQL layer imports no dialect BROKEN" in out
+
+
 def test_worker_code_importing_the_api_server_plugin_breaks_the_contracts(copy: Path) -> None:
     upward = "from airflow_provider_amlpipe.plugin import aml_rest  # noqa\n"
     (copy / PACKAGE / "shell" / "upward.py").write_text(upward)

@@ -648,6 +648,7 @@ def test_redaction_replaces_known_secrets_only() -> None:
 @pytest.mark.usefixtures("airflow_db")
 def test_relative_source_directory_and_a_long_dag_id_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from support.session import DAGS_FOLDER
+
     scripts = DAGS_FOLDER / "bad_input_scripts" / "train"
     scripts.mkdir(parents=True, exist_ok=True)
     (scripts / "train.py").write_text(
