@@ -6,12 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +18,7 @@ from support.dagtools import run_dag, write_dag
 from support.paths import REPO, SAMPLES
 from support.session import DAGS_FOLDER
 from support.stores import BlobContainer, local_store
+from support.worker_kill import kill_worker_then_retry, wait_for
 
 from airflow_provider_amlpipe.data.datastore import LocalDatastore
 from airflow_provider_amlpipe.errors import ConfigurationError
@@ -122,13 +118,6 @@ def logs_of(capfd: pytest.CaptureFixture[str]) -> str:
 def leases_released(store: LocalDatastore) -> bool:
     docs = [json.loads(store.read_bytes(k)) for k in store.list("reuse/leases")]
     return bool(docs) and all(d["released"] for d in docs)
-
-
-def wait_for(predicate: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 # -- on this machine -------------------------------------------------------------------------------
@@ -292,24 +281,11 @@ def test_a_retry_of_a_worker_killed_while_deferred_reattaches_without_a_new_job(
     env[f"AIRFLOW_CONN_{datastore.upper()}"] = os.environ[f"AIRFLOW_CONN_{datastore.upper()}"]
     batch_dag(dag_id, tmp_path, datastore=datastore, deferrable=True)
     server.run_delay = 3.0  # the task stays running while the worker dies
-    command = [sys.executable, "-m", "airflow", "dags", "test", dag_id, "2026-02-01T00:00:00+00:00"]
-    log = tmp_path / "victim.log"
-    victim = subprocess.Popen(command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
-    wait_for(lambda: sum(server.tasks_created.values()) == 1 or victim.poll() is not None, timeout=180)
-    assert victim.poll() is None, log.read_text()[-3000:]
-    os.killpg(victim.pid, signal.SIGKILL)
-    victim.wait(timeout=30)
-    # The same task instance again (same run id, as an Airflow retry): it must find its job, not
-    # submit a second one. `airflow tasks test` runs that task instance of the killed run.
-    run_id = re.search(r"run_id=(manual__\S+)", log.read_text()).group(1)  # type: ignore[union-attr]
-    retry = subprocess.run(
-        [sys.executable, "-m", "airflow", "tasks", "test", dag_id, "copy", run_id],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    # The same task instance again (same run id, as an Airflow retry): it must find its job, not submit a second one.
+    retry = kill_worker_then_retry(
+        dag_id, "copy", env, tmp_path / "victim.log", lambda: sum(server.tasks_created.values()) == 1
     )
-    output = retry.stdout + retry.stderr
+    output = retry.stdout
     assert retry.returncode == 0, output[-4000:]
     assert "already submitted; reattaching" in output
     assert sum(server.jobs_created.values()) == 1 and sum(server.tasks_created.values()) == 1

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,6 +18,7 @@ from support.arm_compute_server import ArmComputeServer, running_arm_compute_ser
 from support.azurite_server import ACCOUNT_KEY
 from support.dagtools import run_dag, write_dag
 from support.stores import BlobContainer, local_store
+from support.worker_kill import kill_worker_then_retry
 
 from airflow_provider_amlpipe.compute import azure_vm_bootstrap as bootstrap
 from airflow_provider_amlpipe.compute.azure_vm_job import render_script
@@ -303,7 +301,6 @@ def test_arguments_become_text_and_paths_the_vm_makes_absolute(tmp_path: Path) -
 
 
 def test_the_run_command_script_is_posix_sh_and_holds_no_secret() -> None:
-    import subprocess
 
     script = render_script("python3")
     assert "sig=" not in script and "http" not in script
@@ -320,7 +317,6 @@ def test_the_job_state_holds_no_secret_and_killing_the_deferred_task_cancels_the
 ) -> None:
     import asyncio
     import functools
-    import time
 
     from airflow_provider_amlpipe.compute.azure_vm import AzureComputeClient
     from airflow_provider_amlpipe.compute.staging import staging_layout
@@ -367,25 +363,10 @@ def test_a_retry_of_a_worker_killed_while_deferred_reattaches_to_the_run(
     datastore, store = local_store(dag_id, tmp_path, monkeypatch)
     env = {**os.environ}  # the connections set above
     vm_dag(dag_id, tmp_path, datastore=datastore, deferrable=True, mode="slow")
-    command = [sys.executable, "-m", "airflow", "dags", "test", dag_id, "2026-02-01T00:00:00+00:00"]
-    log = tmp_path / "victim.log"
-    victim = subprocess.Popen(command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 180
-    while not any(r.parameters for r in server.run_commands) and victim.poll() is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    assert victim.poll() is None, log.read_text()[-3000:]
-    os.killpg(victim.pid, signal.SIGKILL)
-    victim.wait(timeout=30)
-    run_id = re.search(r"run_id=(manual__\S+)", log.read_text()).group(1)  # type: ignore[union-attr]
-    retry = subprocess.run(
-        [sys.executable, "-m", "airflow", "tasks", "test", dag_id, "train", run_id],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    retry = kill_worker_then_retry(
+        dag_id, "train", env, tmp_path / "victim.log", lambda: any(r.parameters for r in server.run_commands)
     )
-    output = retry.stdout + retry.stderr
+    output = retry.stdout
     assert retry.returncode == 0 and "Task failed" not in output, output[-4000:]
     executions = server.vm_dir(RG, "train-vm") / "root" / "train-executions"
     assert executions.read_text() == "ran\n"  # the retry reattached: the script ran once

@@ -8,10 +8,6 @@ import asyncio
 import json
 import os
 import re
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +16,7 @@ import pytest
 from support.dagtools import run_dag, write_dag
 from support.databricks_server import DatabricksTestServer, running_databricks_server
 from support.stores import BlobContainer, local_store
+from support.worker_kill import kill_worker_then_retry, wait_for
 
 from airflow_provider_amlpipe.errors import ConfigurationError
 
@@ -108,13 +105,6 @@ def remote_dag(dag_id: str, tmp_path: Path, datastore: str, step: str, prep_args
 def logs_of(capfd: pytest.CaptureFixture[str]) -> str:
     captured = capfd.readouterr()
     return captured.out + captured.err
-
-
-def wait_for(predicate: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def test_a_deferred_notebook_run_commits_its_output_links_its_run_and_is_reused(
@@ -273,22 +263,8 @@ def test_a_retry_of_a_worker_killed_while_deferred_reattaches_to_its_run(
         f"notebook_path={str(notebook)!r}, notebook_params={{'myparam': 'x'}}, deferrable=True",
     )  # fmt: skip
     server.run_delay = 4.0  # the run stays RUNNING while the worker dies
-    command = [sys.executable, "-m", "airflow", "dags", "test", dag_id, "2026-02-01T00:00:00+00:00"]
-    log = tmp_path / "victim.log"
-    victim = subprocess.Popen(command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
-    wait_for(lambda: server.submissions == 1 or victim.poll() is not None, timeout=180)
-    assert victim.poll() is None, log.read_text()[-3000:]
-    os.killpg(victim.pid, signal.SIGKILL)
-    victim.wait(timeout=30)
-    run_id = re.search(r"run_id=(manual__\S+)", log.read_text()).group(1)  # type: ignore[union-attr]
-    retry = subprocess.run(
-        [sys.executable, "-m", "airflow", "tasks", "test", dag_id, "db", run_id],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    output = retry.stdout + retry.stderr
+    retry = kill_worker_then_retry(dag_id, "db", env, tmp_path / "victim.log", lambda: server.submissions == 1)
+    output = retry.stdout
     assert retry.returncode == 0, output[-4000:]
     assert "reattached to" in output
     assert server.submissions == 1 and server.submit_requests == 2
