@@ -13,7 +13,7 @@ from typing import Any
 import optuna
 import pytest
 from support.dagtools import RunResult, run_dag, write_dag
-from support.sweep_trial import TRIAL, peak_concurrency
+from support.sweep_trial import TRIAL, assert_bandit_stopped_the_poor_trial, peak_concurrency
 
 from airflow_provider_amlpipe.data.datastore import LocalDatastore
 from airflow_provider_amlpipe.data.objects import materialize
@@ -154,16 +154,8 @@ def test_bandit_kills_the_poor_trial_and_it_is_not_reused(sweep: Sweep) -> None:
     )
     first = sweep.run()
     assert first.state == "success", first.task_states
-    metrics = sweep.read_output(first.xcom("sweep", "metrics"), "metrics.json")
-    trials = {t["hyperparameters"]["--quality"]: t for t in metrics["trials"]}
-    assert trials[1.0]["status"] == "completed" and trials[1.0]["intervals"] == 30
-    poor = trials[0.2]
-    assert poor["status"] == "terminated" and "bandit" in poor["reason"]
     # Stopped once the good trial had logged its first intervals (it may start a little later), long before its end.
-    assert 3 <= poor["intervals"] < 25
-    processes = {p["quality"]: p for p in sweep.processes()}
-    assert "end" not in processes[0.2]  # the process was killed
-    assert first.xcom("sweep", "best_hyperparameters") == {"--quality": 1.0}
+    assert_bandit_stopped_the_poor_trial(sweep, first, intervals=30, stopped_before=25)
 
     # A rerun without the policy: the completed trial is served from its record, the terminated one runs.
     sweep.write(

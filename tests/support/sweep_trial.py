@@ -35,3 +35,18 @@ def peak_concurrency(processes: list[dict[str, Any]]) -> int:
         running += delta
         peak = max(peak, running)
     return peak
+
+
+def assert_bandit_stopped_the_poor_trial(sweep: Any, result: Any, intervals: int, stopped_before: int) -> None:
+    """The two-trial grid (quality 1.0 and 0.2, ``intervals`` each) under a Bandit policy: the good trial completed
+    all its intervals, the poor one was terminated by the policy after at least 3 and fewer than ``stopped_before``,
+    its process killed, and the good one is the best."""
+    metrics = sweep.read_output(result.xcom("sweep", "metrics"), "metrics.json")
+    trials = {t["hyperparameters"]["--quality"]: t for t in metrics["trials"]}
+    assert trials[1.0]["status"] == "completed" and trials[1.0]["intervals"] == intervals
+    poor = trials[0.2]
+    assert poor["status"] == "terminated" and "bandit" in poor["reason"]
+    assert 3 <= poor["intervals"] < stopped_before
+    processes = {p["quality"]: p for p in sweep.processes()}
+    assert "end" not in processes[0.2]  # its process was killed
+    assert result.xcom("sweep", "best_hyperparameters") == {"--quality": 1.0}
