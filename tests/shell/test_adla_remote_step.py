@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import json
 import secrets
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from azure.storage.blob import BlobServiceClient, ContainerClient
 from support.adla_server import AdlaTestServer, running_adla_server
-from support.azurite_server import ACCOUNT_KEY, ACCOUNT_NAME
-from support.dagtools import RunResult, run_dag, write_dag
+from support.azurite_server import ACCOUNT_KEY
+from support.dagtools import RunResult, logs_of, run_dag, write_dag
 from support.paths import SAMPLES
+from support.stores import BlobContainer
 
 from airflow_provider_amlpipe.data.datastore import LocalDatastore
 
@@ -35,35 +34,6 @@ FILTERED = b'"Emma",100\r\n"Jacob",100\r\n"Jennie",100\r\n'
 TOKEN = secrets.token_urlsafe(24)
 
 
-class Blob:
-    """One Azurite container and the ``amlpipe_azure_blob`` connection naming it."""
-
-    def __init__(self, connection_string: str, conn_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
-        endpoint = next(p.split("=", 1)[1] for p in connection_string.split(";") if p.startswith("BlobEndpoint="))
-        self.name = f"adla-{uuid.uuid4().hex[:12]}"
-        self.client: ContainerClient = BlobServiceClient.from_connection_string(connection_string).create_container(
-            self.name
-        )
-        self.conn_id = conn_id
-        connection = {
-            "conn_type": "amlpipe_azure_blob",
-            "host": endpoint,
-            "login": ACCOUNT_NAME,
-            "password": ACCOUNT_KEY,
-            "extra": {"container": self.name},
-        }
-        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection))
-
-    def uri(self, key: str) -> str:
-        return f"wasb://{self.name}@{ACCOUNT_NAME}.blob.core.windows.net/{key}"
-
-    def keys(self, prefix: str = "") -> list[str]:
-        return [b.name for b in self.client.list_blobs(name_starts_with=prefix or None)]
-
-    def read(self, key: str) -> bytes:
-        return self.client.download_blob(key).readall()
-
-
 @pytest.fixture
 def server(azurite_connection_string: str) -> Iterator[AdlaTestServer]:
     with running_adla_server(TOKEN, azurite_connection_string) as state:
@@ -71,9 +41,9 @@ def server(azurite_connection_string: str) -> Iterator[AdlaTestServer]:
 
 
 @pytest.fixture
-def blob(azurite_connection_string: str, monkeypatch: pytest.MonkeyPatch) -> Blob:
+def blob(azurite_connection_string: str, monkeypatch: pytest.MonkeyPatch) -> BlobContainer:
     """A container for staging (or for the step's datastore)."""
-    return Blob(azurite_connection_string, "blob_adla", monkeypatch)
+    return BlobContainer(azurite_connection_string, "blob_adla", monkeypatch, "adla")
 
 
 def adla_connection(monkeypatch: pytest.MonkeyPatch, server: AdlaTestServer, **extra: Any) -> None:
@@ -131,11 +101,6 @@ def adla_dag(
     )
 
 
-def logs_of(capfd: pytest.CaptureFixture[str]) -> str:
-    captured = capfd.readouterr()
-    return captured.out + captured.err
-
-
 def assert_no_secrets(text: str) -> None:
     assert TOKEN not in text
     assert ACCOUNT_KEY not in text and ACCOUNT_KEY[:20] not in text
@@ -143,7 +108,7 @@ def assert_no_secrets(text: str) -> None:
 
 @pytest.mark.parametrize("deferrable", [True, False], ids=["deferred", "inline"])
 def test_local_datastore_inputs_are_uploaded_to_the_staging_datastore_and_outputs_committed(
-    server: AdlaTestServer, blob: Blob, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, deferrable: bool
+    server: AdlaTestServer, blob: BlobContainer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, deferrable: bool
 ) -> None:
     dag_id = f"t_adla_remote_{'deferred' if deferrable else 'inline'}"
     adla_connection(monkeypatch, server, staging_datastore=blob.conn_id)
@@ -175,7 +140,7 @@ def test_local_datastore_inputs_are_uploaded_to_the_staging_datastore_and_output
 
 @pytest.mark.parametrize("deferrable", [True, False], ids=["deferred", "inline"])
 def test_blob_datastore_inputs_are_read_in_place_without_a_staging_datastore(
-    server: AdlaTestServer, blob: Blob, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, deferrable: bool
+    server: AdlaTestServer, blob: BlobContainer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, deferrable: bool
 ) -> None:
     dag_id = f"t_adla_in_place_{'deferred' if deferrable else 'inline'}"
     adla_connection(monkeypatch, server, staging_prefix="/jobs/tmp")  # no staging_datastore
@@ -207,10 +172,14 @@ def test_blob_datastore_inputs_are_read_in_place_without_a_staging_datastore(
 
 
 def test_blob_inputs_outside_the_staging_container_are_copied_into_it(
-    server: AdlaTestServer, blob: Blob, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, azurite_connection_string: str
+    server: AdlaTestServer,
+    blob: BlobContainer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    azurite_connection_string: str,
 ) -> None:
     dag_id = "t_adla_other_container"
-    steps = Blob(azurite_connection_string, "blob_steps", monkeypatch)  # the step's datastore
+    steps = BlobContainer(azurite_connection_string, "blob_steps", monkeypatch, "adla")  # the step's datastore
     adla_connection(monkeypatch, server, staging_datastore=blob.conn_id)
     steps.client.upload_blob("raw/people.csv", (SAMPLES / "sample_input.csv").read_bytes())
     adla_dag(
@@ -231,7 +200,7 @@ def test_blob_inputs_outside_the_staging_container_are_copied_into_it(
 @pytest.mark.parametrize("deferrable", [True, False], ids=["deferred", "inline"])
 def test_failed_job_fails_the_task_with_its_errors_commits_nothing_and_cleans_staging(
     server: AdlaTestServer,
-    blob: Blob,
+    blob: BlobContainer,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
@@ -254,7 +223,7 @@ def test_failed_job_fails_the_task_with_its_errors_commits_nothing_and_cleans_st
 
 def test_an_output_the_job_did_not_write_fails_the_step_naming_it(
     server: AdlaTestServer,
-    blob: Blob,
+    blob: BlobContainer,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from support.azurite_server import ACCOUNT_KEY
 from support.batch_server import BatchTestServer, running_batch_server
-from support.dagtools import run_dag, write_dag
+from support.dagtools import logs_of, run_dag, write_dag
 from support.paths import REPO, SAMPLES
 from support.session import DAGS_FOLDER
-from support.stores import BlobContainer, local_store
+from support.stores import BlobContainer, leases_released, local_store
 from support.worker_kill import kill_worker_then_retry, wait_for
 
 from airflow_provider_amlpipe.data.datastore import LocalDatastore
@@ -108,16 +108,6 @@ def batch_dag(
             )
         """,
     )
-
-
-def logs_of(capfd: pytest.CaptureFixture[str]) -> str:
-    captured = capfd.readouterr()
-    return captured.out + captured.err
-
-
-def leases_released(store: LocalDatastore) -> bool:
-    docs = [json.loads(store.read_bytes(k)) for k in store.list("reuse/leases")]
-    return bool(docs) and all(d["released"] for d in docs)
 
 
 # -- on this machine -------------------------------------------------------------------------------

@@ -16,13 +16,12 @@ from typing import Any
 import pytest
 from support.arm_compute_server import ArmComputeServer, running_arm_compute_server
 from support.azurite_server import ACCOUNT_KEY
-from support.dagtools import run_dag, write_dag
-from support.stores import BlobContainer, local_store
+from support.dagtools import logs_of, run_dag, write_dag
+from support.stores import BlobContainer, leases_released, local_store
 from support.worker_kill import kill_worker_then_retry
 
 from airflow_provider_amlpipe.compute import azure_vm_bootstrap as bootstrap
 from airflow_provider_amlpipe.compute.azure_vm_job import render_script
-from airflow_provider_amlpipe.data.datastore import LocalDatastore
 from airflow_provider_amlpipe.errors import ConfigurationError
 from airflow_provider_amlpipe.steps.python_script import _argument_parts
 
@@ -126,16 +125,6 @@ def vm_dag(
             )
         """,
     )
-
-
-def logs_of(capfd: pytest.CaptureFixture[str]) -> str:
-    captured = capfd.readouterr()
-    return captured.out + captured.err
-
-
-def leases_released(store: LocalDatastore) -> bool:
-    docs = [json.loads(store.read_bytes(k)) for k in store.list("reuse/leases")]
-    return bool(docs) and all(d["released"] for d in docs)
 
 
 def runs_on_vm(server: ArmComputeServer) -> list[str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.dagtools import run_dag, write_dag
+from support.dagtools import logs_of, run_dag, write_dag
 from support.databricks_server import DatabricksTestServer, running_databricks_server
 from support.stores import BlobContainer, local_store
 from support.worker_kill import kill_worker_then_retry, wait_for
@@ -100,11 +100,6 @@ def remote_dag(dag_id: str, tmp_path: Path, datastore: str, step: str, prep_args
             )
         """,
     )
-
-
-def logs_of(capfd: pytest.CaptureFixture[str]) -> str:
-    captured = capfd.readouterr()
-    return captured.out + captured.err
 
 
 def test_a_deferred_notebook_run_commits_its_output_links_its_run_and_is_reused(

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.dagtools import run_dag, write_dag
+from support.dagtools import logs_of, run_dag, write_dag
 from support.paths import REPO, SAMPLES
 from support.session import DAGS_FOLDER
 from support.stores import local_store
@@ -55,11 +55,6 @@ text = Path(args.input, "testdata.txt").read_text()
 Path(args.output, "lines.txt").write_text(text + args.suffix)
 print("script saw", args.input, args.output)
 """
-
-
-def logs_of(capfd: pytest.CaptureFixture[str]) -> str:
-    captured = capfd.readouterr()
-    return captured.out + captured.err
 
 
 def step_dag(dag_id: str, tmp_path: Path, datastore: str, step: str, prep: str = PREP) -> None:

@@ -6,6 +6,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from airflow_provider_amlpipe.shell.run_summary import step_statuses, task_states
 from support.session import DAGS_FOLDER
 
@@ -56,3 +58,9 @@ def run_dag(dag_id: str, conf: dict[str, Any] | None = None) -> RunResult:
     dag = load_dag(dag_id)
     dagrun = dag.test(run_conf=conf, logical_date=None)
     return RunResult(dag_id, dagrun)
+
+
+def logs_of(capfd: pytest.CaptureFixture[str]) -> str:
+    """What the test wrote to stdout and stderr since the last read (a ``dag.test()`` run's task logs)."""
+    captured = capfd.readouterr()
+    return captured.out + captured.err

@@ -38,6 +38,13 @@ class BlobContainer:
     def keys(self, prefix: str = "") -> list[str]:
         return [b.name for b in self.client.list_blobs(name_starts_with=prefix or None)]
 
+    def read(self, key: str) -> bytes:
+        return self.client.download_blob(key).readall()
+
+    def uri(self, key: str) -> str:
+        """The ``wasb://`` URI of ``key`` (as an ADLA job names its linked storage)."""
+        return f"wasb://{self.name}@{ACCOUNT_NAME}.blob.core.windows.net/{key}"
+
 
 def local_store(dag_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, LocalDatastore]:
     """The connection id and datastore of a local folder for the DAG ``dag_id``."""
@@ -47,3 +54,9 @@ def local_store(dag_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "amlpipe_local", "extra": {"path": str(root)}})
     )
     return conn_id, LocalDatastore(conn_id, root)
+
+
+def leases_released(store: LocalDatastore) -> bool:
+    """Whether the step's leases in ``store`` exist and are all released (nothing left holding the step)."""
+    docs = [json.loads(store.read_bytes(k)) for k in store.list("reuse/leases")]
+    return bool(docs) and all(d["released"] for d in docs)
