@@ -208,9 +208,9 @@ class FileTransfer:
             self.destination = final
 
     def _run(self) -> list[Verified]:
-        # The source's listing, the journal and (when needed) the destination's listing are independent
-        # round trips: at once (the destination's starts when the journal tells whether it is needed).
-        with ThreadPoolExecutor(2) as pool:
+        # The source's listing runs beside the journal's load and (when needed) the destination's listing, which
+        # this thread does in turn: the journal tells whether the destination must be listed.
+        with ThreadPoolExecutor(1) as pool:
             listed = pool.submit(plan, self.source, self.destination)
             journalled = {} if self.journal is None else self.journal.load()
             if journalled or not self._conditional_first():
