@@ -24,10 +24,13 @@ class ScaledSql(str):
     """
 
     scale: str
+    #: The decimal column (the pair) this is the value of, when it is a column read as it is.
+    column: str | None
 
-    def __new__(cls, sql: str, scale: str) -> ScaledSql:
+    def __new__(cls, sql: str, scale: str, column: str | None = None) -> ScaledSql:
         obj = super().__new__(cls, sql)
         obj.scale = scale
+        obj.column = column
         return obj
 
 

@@ -160,13 +160,15 @@ class TranslatorBase:
     def column_value(self, sql: str, typ: UType) -> str:
         """A column read in an expression: a decimal column is its pair's value, carrying the pair's scale."""
         if typ.name == "decimal":
-            return ScaledSql(self._struct_field(sql, "v"), self._struct_field(sql, "s"))
+            return ScaledSql(self._struct_field(sql, "v"), self._struct_field(sql, "s"), column=sql)
         return sql
 
     def column_sql(self, sql: str, typ: UType) -> str:
         """An expression's value stored as a column (the inverse of :meth:`column_value`)."""
         if typ.name != "decimal":
             return sql
+        if isinstance(sql, ScaledSql) and sql.column is not None:  # a column passed through keeps its pair
+            return sql.column
         return self._decimal_pair(sql, scale_of(sql) or "NULL")
 
     def extracted_column(self, value: str, text: str, typ: UType) -> str:
@@ -188,8 +190,12 @@ class TranslatorBase:
 
     def group_keys(self, sql: str, typ: UType) -> list[str]:
         """The GROUP BY keys of a grouping expression: a decimal groups by value and scale, so that the select
-        item storing it (:meth:`column_sql`) is built from grouped expressions."""
-        scale = scale_of(sql) if typ.name == "decimal" else None
+        item storing it (:meth:`column_sql`) is built from grouped expressions; a decimal column groups by its pair."""
+        if typ.name != "decimal":
+            return [sql]
+        if isinstance(sql, ScaledSql) and sql.column is not None:
+            return [sql.column]
+        scale = scale_of(sql)
         return [sql] if scale is None else [sql, scale]
 
     def decimal_elements_as_columns(self, sql: str, typ: UType) -> str:
