@@ -151,7 +151,10 @@ class StatCache:
             rows = marshal.loads(blob)
         except (EOFError, ValueError, TypeError):
             return {}
-        if not isinstance(rows, dict) or not all(type(row) is tuple and len(row) == 5 for row in rows.values()):
+        # Checked with C-level maps: a generator over 100,000 rows costs more than decoding them.
+        if not isinstance(rows, dict) or (
+            rows and ({*map(type, rows.values())} != {tuple} or {*map(len, rows.values())} != {5})
+        ):
             return {}
         return rows
 
@@ -378,29 +381,50 @@ def walk_tree(root: Path, *, honour_ignore_files: bool = False) -> list[tuple[st
     return found
 
 
+#: ``O_DIRECTORY`` where the platform has it: opening something that is not a folder fails at once.
+_FOLDER_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+
+
+@contextlib.contextmanager
+def open_folder(folder: str) -> Iterator[int]:
+    """A file descriptor of ``folder``, for ``os.scandir(fd)`` and ``os.stat(name, dir_fd=fd)``; closed on leaving.
+
+    Walks of trees of many small files spend most of their time in ``stat``. ``DirEntry.stat()`` of a
+    ``scandir(path)`` entry (like ``os.stat(full_path)``) makes the kernel resolve every component of the
+    file's path again; ``os.stat(name, dir_fd=fd)`` resolves one (docs/performance.md, "Fourth round").
+    Keep it open for one folder at a time: one per level of a walk would hold as many as the tree is deep.
+    """
+    fd = os.open(folder, _FOLDER_FLAGS)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
 def _scan(root: str, spec: pathspec.GitIgnoreSpec | None) -> list[ListedFolder]:
     """Every folder under ``root`` with its files and their ``stat``.
 
-    One ``scandir`` per folder and one ``stat`` per file (following links to files, as reading them
-    does); links to folders are not descended into (as ``os.walk``). No ``Path`` object per file:
-    trees of 100,000 small files are common inputs.
+    One ``scandir`` per folder and one ``stat`` per file, by name in the open folder (following
+    links to files, as reading them does); links to folders are not descended into (as
+    ``os.walk``). No ``Path`` object per file: trees of 100,000 small files are common inputs.
     """
     found: list[ListedFolder] = []
     pending = [(root, "")]
     while pending:
         folder, rel_dir = pending.pop()
         files: list[tuple[str, os.stat_result]] = []
-        with os.scandir(folder) as entries:
+        with open_folder(folder) as fd, os.scandir(fd) as entries:
             for entry in entries:
+                name = entry.name
                 if entry.is_dir():
                     if entry.is_symlink():
                         continue
-                    if spec is None or not spec.match_file(f"{rel_dir}{entry.name}/"):
-                        pending.append((entry.path, f"{rel_dir}{entry.name}/"))
+                    if spec is None or not spec.match_file(f"{rel_dir}{name}/"):
+                        pending.append((os.path.join(folder, name), f"{rel_dir}{name}/"))
                     continue
-                if spec is not None and spec.match_file(rel_dir + entry.name):
+                if spec is not None and spec.match_file(rel_dir + name):
                     continue
-                files.append((entry.name, entry.stat()))
+                files.append((name, os.stat(name, dir_fd=fd)))
         found.append((folder, rel_dir, files))
     return found
 
@@ -430,11 +454,13 @@ def _entries_digest(entries: list[tuple[str, int, str]]) -> str:
 
     ``json.dumps`` of 100,000 entries takes longer than every other step of a warm lookup but the
     ``stat`` calls; the formatted text is byte-for-byte what it would produce (tested), and any path
-    that would need escaping sends the whole list through ``json.dumps`` instead.
+    that would need escaping (or size that is not an ``int``) sends the whole list through
+    ``json.dumps`` instead. The columns are checked through ``zip`` and ``map``, not a Python loop.
     """
-    if _JSON_ESCAPED.search("".join([path for path, _, _ in entries])) or not all(
-        type(size) is int for _, size, _ in entries
-    ):
+    if not entries:
+        return sha256_json(entries)
+    paths, sizes, _ = zip(*entries, strict=True)
+    if _JSON_ESCAPED.search("".join(paths)) or {*map(type, sizes)} != {int}:
         return sha256_json(entries)
     text = "[" + ",".join([f'["{path}",{size},"{sha}"]' for path, size, sha in entries]) + "]"
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

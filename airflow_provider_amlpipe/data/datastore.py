@@ -25,6 +25,7 @@ from pathlib import Path
 from airflow_provider_amlpipe import faults
 from airflow_provider_amlpipe.data.names import validate_key
 from airflow_provider_amlpipe.errors import ConfigurationError, NotFoundError
+from airflow_provider_amlpipe.hashing import open_folder
 
 
 @dataclass(frozen=True)
@@ -349,21 +350,25 @@ class LocalDatastore(Datastore):
         """:meth:`_walk`, collecting ``(folder, rel, [(name, stat)])``; ``rel`` is "" or ends in "/"."""
         files: list[tuple[str, os.stat_result]] = []
         found.append((folder, rel, files))
-        with os.scandir(folder) as entries:
+        below: list[tuple[str, str]] = []
+        with open_folder(folder) as fd, os.scandir(fd) as entries:
             for entry in entries:
                 name = entry.name
                 if name.startswith(".tmp-") or name == TEMP_FOLDER:
                     continue
                 if entry.is_symlink():
-                    target = self._link_target(entry.path, folder, f"{prefix}/{rel}{name}")
+                    path = os.path.join(folder, name)
+                    target = self._link_target(path, folder, f"{prefix}/{rel}{name}")
                     if target is not None and target.is_dir():
-                        self._walk_stats(entry.path, f"{rel}{name}/", prefix, found)
+                        below.append((path, f"{rel}{name}/"))
                     elif target is not None:
-                        files.append((name, entry.stat()))
+                        files.append((name, os.stat(name, dir_fd=fd)))
                 elif entry.is_dir():
-                    self._walk_stats(entry.path, f"{rel}{name}/", prefix, found)
+                    below.append((os.path.join(folder, name), f"{rel}{name}/"))
                 else:
-                    files.append((name, entry.stat()))
+                    files.append((name, os.stat(name, dir_fd=fd)))
+        for path, sub in below:
+            self._walk_stats(path, sub, prefix, found)
 
     def has_folder(self, prefix: str) -> bool:
         return self._path(prefix).is_dir()
