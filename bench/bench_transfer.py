@@ -4,7 +4,9 @@
   checked by the service, Content-MD5 compared afterwards, journal) versus azure-storage-blob's own
   ``upload_blob(max_concurrency=4)`` on 8 threads, same files;
 - **Azurite -> Azurite**: the engine's service-side copy (verified) versus ``start_copy_from_url``
-  on 8 threads polled to completion;
+  on 8 threads polled to completion; both as the engine alone (listing the source itself) and as the
+  transfer step runs it (the source listed by the step's fingerprint, untimed here, its time reported
+  apart as ``source_listing_s``); the three in turn, forward then reversed;
 - **PostgreSQL -> CSV**: ``sql.export`` (``COPY`` with every value quoted, for NULL fidelity) versus
   ``COPY (SELECT * FROM t) TO STDOUT WITH CSV HEADER`` into a file with psycopg2; plus Parquet, and
   MariaDB's streamed export (no raw baseline), for reference.
@@ -89,6 +91,11 @@ def blob_bench(conn: str, work: Path, runs: int, small: int, large: int) -> dict
     def ours_copy(src: str, dst: str) -> None:
         FileTransfer(FileEnd(store, src, "directory"), FileEnd(store, dst, "directory"), None, LOG).run()
 
+    def ours_copy_listed(src: str, dst: str, listing: dict[str, Any]) -> None:
+        """What the transfer step does: its fingerprint listed the source, and the copy uses that listing."""
+        source, destination = FileEnd(store, src, "directory"), FileEnd(store, dst, "directory")
+        FileTransfer(source, destination, None, LOG, listed=listing).run()
+
     def raw_copy(src: str, dst: str) -> None:
         def one(name: str) -> None:
             target = container.get_blob_client(f"{dst}/{name}")
@@ -100,12 +107,20 @@ def blob_bench(conn: str, work: Path, runs: int, small: int, large: int) -> dict
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(one, names))
 
-    up_ours, up_raw, cp_ours, cp_raw = [], [], [], []
+    up_ours, up_raw, cp_ours, cp_raw, cp_listed, listings = [], [], [], [], [], []
     for run in range(runs):
         up_raw.append(timed(raw_upload, f"raw-{run}"))
         up_ours.append(timed(ours_upload, f"ours-{run}"))
-        cp_ours.append(timed(ours_copy, f"ours-{run}", f"ours-copy-{run}"))
-        cp_raw.append(timed(raw_copy, f"raw-{run}", f"raw-copy-{run}"))
+        started = time.perf_counter()
+        listing = store.list_stats(f"ours-{run}")  # the step's fingerprint does this, before its transfer
+        listings.append(time.perf_counter() - started)
+        copies: list[tuple[list[float], Callable[..., None], tuple[Any, ...]]] = [
+            (cp_ours, ours_copy, (f"ours-{run}", f"ours-copy-{run}")),
+            (cp_listed, ours_copy_listed, (f"ours-{run}", f"ours-listed-copy-{run}", listing)),
+            (cp_raw, raw_copy, (f"raw-{run}", f"raw-copy-{run}")),
+        ]
+        for times, copy, copy_args in copies if run % 2 == 0 else reversed(copies):  # neither always goes first
+            times.append(timed(copy, *copy_args))
     container.delete_container()
 
     def rates(ours: list[float], raw: list[float]) -> dict[str, Any]:
@@ -123,6 +138,9 @@ def blob_bench(conn: str, work: Path, runs: int, small: int, large: int) -> dict
         "bytes": total,
         "local_to_azurite": rates(up_ours, up_raw),
         "azurite_to_azurite": rates(cp_ours, cp_raw),
+        # The transfer step's copy: the source listed by its fingerprint (timed apart: source_listing_s).
+        "azurite_to_azurite_step_listed": rates(cp_listed, cp_raw),
+        "source_listing_s": round(statistics.median(listings), 4),
     }
 
 
@@ -193,6 +211,7 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=48, help="1 MiB files")
     parser.add_argument("--large", type=int, default=3, help="24 MiB files")
     parser.add_argument("--rows", type=int, default=500_000)
+    parser.add_argument("--out", type=Path, help="results file (default bench/results/transfer-<date>.json)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from _machine import cpu_model
@@ -210,7 +229,7 @@ def main() -> None:
             result["blob"] = blob_bench(conn, work, args.runs, args.small, args.large)
         result["sql"] = sql_bench(work, args.runs, args.rows)
     print(json.dumps(result, indent=2))
-    out = Path(__file__).parent / "results" / f"transfer-{result['date']}.json"
+    out = args.out or Path(__file__).parent / "results" / f"transfer-{result['date']}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
 

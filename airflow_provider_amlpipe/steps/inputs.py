@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_amlpipe.data import objects
-from airflow_provider_amlpipe.data.datastore import Datastore, LocalDatastore, LocalFolder, local_listing
+from airflow_provider_amlpipe.data.datastore import Datastore, LocalDatastore, LocalFolder, ObjectStat, local_listing
 from airflow_provider_amlpipe.data.names import validate_key, validate_name
 from airflow_provider_amlpipe.data.refs import DataPath, DataRef, DatasetInput
 from airflow_provider_amlpipe.data.registry import DatasetRegistry
@@ -30,6 +30,8 @@ class ResolvedInput:
     key: str
     kind: str  # "dataref" (a committed object) or "file" / "folder" (an external DataPath)
     ref: DataRef | None = None
+    #: A remote folder fingerprinted by its markers: its objects as the digest saw them (by key).
+    listed: dict[str, ObjectStat] | None = None
 
     def stage(self, dest: Path) -> Path:
         """A local path holding this input's bytes (in place where the store is local)."""
@@ -116,6 +118,7 @@ def _from_datapath(name: str, field: str, path: DataPath, stores: StoreResolver,
     store = stores(path.datastore)
     key = path.key
     listing = None
+    remote_stats: dict[str, ObjectStat] | None = None
     if store.exists(key):
         kind, keys = "file", [key]
     else:
@@ -127,7 +130,9 @@ def _from_datapath(name: str, field: str, path: DataPath, stores: StoreResolver,
             keys = []  # built below only where needed: 100,000 keys cost more than the check they serve
             empty = not any(files for _, _, files in listing)
         else:
-            keys = sorted(store.list(key))
+            # Markers come with the listing (one request per page), not from a request per object.
+            remote_stats = store.list_stats(key) if path.fingerprint_mode == "marker" else None
+            keys = sorted(remote_stats if remote_stats is not None else store.list(key))
             empty = not keys
         if empty:
             if store.has_folder(key):
@@ -148,10 +153,12 @@ def _from_datapath(name: str, field: str, path: DataPath, stores: StoreResolver,
         if listing is not None:
             listed = {f"{key}/{rel}{file}": st for _, rel, files in listing for file, st in files}
             stats = [(k, LocalDatastore.object_stat(listed[k])) for k in sorted(listed)]
+        elif remote_stats is not None:
+            stats = [(k, remote_stats[k]) for k in keys]
         else:
             stats = [(k, store.stat(k)) for k in keys]
         markers = [[k, st.size, st.marker] for k, st in stats]
-        return ResolvedInput(name, "marker:" + sha256_json(markers), description, store, key, kind)
+        return ResolvedInput(name, "marker:" + sha256_json(markers), description, store, key, kind, listed=remote_stats)
     if listing is not None:
         digest = hasher.listing_digest(listing[0][0], listing)
     elif (local := store.local_path(key)) is not None:

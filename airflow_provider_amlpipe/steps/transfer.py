@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_amlpipe.data.datastore import Datastore, LocalDatastore
+from airflow_provider_amlpipe.data.datastore import Datastore, LocalDatastore, ObjectStat
 from airflow_provider_amlpipe.data.refs import DataPath
 from airflow_provider_amlpipe.errors import ConfigurationError
 from airflow_provider_amlpipe.hashing import Hasher
@@ -62,6 +62,8 @@ class DataTransferStep:
     def __post_init__(self) -> None:
         self._ends: dict[str, FileEnd] = {}
         self._dbs: dict[str, sql.SqlDatabase] = {}
+        #: A remote source folder's objects as its fingerprint saw them: the files the transfer copies.
+        self._source_listing: dict[str, ObjectStat] | None = None
 
     # -- ends ------------------------------------------------------------------------------------------
     def _store(self, name: str, ref: DataPath) -> Datastore:
@@ -164,6 +166,7 @@ class DataTransferStep:
             {"source": path}, lambda conn_id: self.stores(conn_id, SOURCE), hasher, source.datastore
         )
         identity["digest"] = resolved["source"].digest
+        self._source_listing = resolved["source"].listed
         return identity
 
     # -- running -------------------------------------------------------------------------------------------
@@ -200,8 +203,17 @@ class DataTransferStep:
 
     def _copy_files(self, log: TransferLog) -> dict[str, Any]:
         src, dst = self._file_ends()
+        # The versions the fingerprint listed are the ones copied (each copy is pinned to its listed ETag), so the
+        # output is what the fingerprint describes even if the source changes meanwhile; and it is listed once.
         transfer = FileTransfer(
-            src, dst, self._journal(), log, workers=self.workers, cancel=self.cancel, progress_every=self.progress_every
+            src,
+            dst,
+            self._journal(),
+            log,
+            workers=self.workers,
+            cancel=self.cancel,
+            progress_every=self.progress_every,
+            listed=self._source_listing,
         )
         verified = transfer.run()
         return {

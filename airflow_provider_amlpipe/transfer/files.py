@@ -24,7 +24,7 @@ import os
 import tempfile
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,8 +133,9 @@ def _skip(rel: str) -> bool:
     return any(part.startswith((".tmp-", PARTIAL_PREFIX)) or part == TEMP_FOLDER for part in rel.split("/"))
 
 
-def plan(source: FileEnd, destination: FileEnd) -> list[Item]:
-    """The files to copy, sorted by destination path."""
+def plan(source: FileEnd, destination: FileEnd, listed: Mapping[str, ObjectStat] | None = None) -> list[Item]:
+    """The files to copy, sorted by destination path; a source folder's objects from ``listed`` (by key,
+    as ``list_stats`` gives them) when the caller has listed it, else listed here."""
     if source.kind == FILE:
         stat = _normal(source.store.stat(source.key))
         name = source.key.rsplit("/", 1)[-1]
@@ -142,7 +143,7 @@ def plan(source: FileEnd, destination: FileEnd) -> list[Item]:
         rel = name if destination.kind == DIRECTORY else dest.rsplit("/", 1)[-1]
         return [Item(source.key, dest, rel, stat)]
     items = []
-    for key, stat in source.store.list_stats(source.key).items():
+    for key, stat in (listed if listed is not None else source.store.list_stats(source.key)).items():
         rel = key[len(source.key) + 1 :]
         if _skip(rel):
             continue
@@ -169,8 +170,11 @@ class FileTransfer:
         workers: int = DEFAULT_WORKERS,
         cancel: threading.Event | None = None,
         progress_every: float = 5.0,
+        listed: Mapping[str, ObjectStat] | None = None,
     ) -> None:
         self.source = source
+        #: The source folder's objects as the caller listed them (``None``: :meth:`run` lists it).
+        self.listed = listed
         self.destination = destination
         self.journal = journal
         self.log = log
@@ -211,7 +215,7 @@ class FileTransfer:
         # The source's listing runs beside the journal's load and (when needed) the destination's listing, which
         # this thread does in turn: the journal tells whether the destination must be listed.
         with ThreadPoolExecutor(1) as pool:
-            listed = pool.submit(plan, self.source, self.destination)
+            listed = pool.submit(plan, self.source, self.destination, self.listed)
             journalled = {} if self.journal is None else self.journal.load()
             if journalled or not self._conditional_first():
                 self._existing = self._destination_stats()
@@ -306,6 +310,21 @@ class FileTransfer:
 
     def _write(self, item: Item, progress: Progress, local: Path | None, if_missing: bool) -> Verified:
         """Copy one file by the fastest route the two stores allow; with ``if_missing``, only create it."""
+        try:
+            return self._write_by_route(item, progress, local, if_missing)
+        except HttpResponseError as exc:
+            # Reads of a Blob source are pinned to its listed ETag. Azure names a failed source condition
+            # SourceConditionNotMet; Azurite answers 412 ConditionNotMet, which is the source's too when
+            # the write carried no condition of its own.
+            code = getattr(exc, "error_code", None)  # set by the storage SDKs' error mapping
+            if code == "SourceConditionNotMet" or (exc.status_code == 412 and not if_missing):
+                raise StepFailedError(
+                    f"{item.source_key!r} in {self.source.store.describe()} changed after the transfer listed it;"
+                    " run the task again (files already verified are not copied again)"
+                ) from None
+            raise
+
+    def _write_by_route(self, item: Item, progress: Progress, local: Path | None, if_missing: bool) -> Verified:
         src, dst = self.source.store, self.destination.store
         advance = progress.add_bytes
         server_side = isinstance(src, AZURE_STORES) and isinstance(dst, AZURE_STORES) and not self._no_server_copy
@@ -313,12 +332,7 @@ class FileTransfer:
             try:
                 return self._done(item, progress, *self._server_copy(item, advance, if_missing))
             except HttpResponseError as exc:
-                code = getattr(exc, "error_code", None)  # set by the storage SDKs' error mapping
-                if code == "SourceConditionNotMet":
-                    raise StepFailedError(
-                        f"{item.source_key!r} in {src.describe()} changed while it was being copied; run the"
-                        " transfer again (files already verified are not copied again)"
-                    ) from None
+                code = getattr(exc, "error_code", None)
                 if code != "CannotVerifyCopySource" or not src.exists(item.source_key):
                     raise
                 # The destination's service cannot reach the source (a storage firewall or private

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from azure.storage.blob import BlobBlock, ContainerClient
 
 from airflow_provider_amlpipe.data import blob_listing
 from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore, _listed
+from airflow_provider_amlpipe.data.refs import DataPath
 from airflow_provider_amlpipe.errors import NotFoundError
+from airflow_provider_amlpipe.hashing import Hasher, StatCache
+from airflow_provider_amlpipe.steps.inputs import resolve_inputs
 
 
 @pytest.fixture
@@ -91,3 +95,32 @@ def test_a_container_reached_by_sas_is_listed_with_its_token(store: AzureBlobDat
     fast = blob_listing.list_blobs(signed, "d/")
     assert fast is not None  # the token in the URL authorized the request
     assert fast == [_listed(b) for b in store.container_client.list_blobs(name_starts_with="d/", include=["metadata"])]
+
+
+def test_a_marker_mode_folder_input_is_fingerprinted_from_its_listing(
+    store: AzureBlobDatastore, azurite_connection_string: str, tmp_path: Path
+) -> None:
+    """Not a properties request per blob: the listing carries every blob's ETag and size."""
+    for i in range(30):
+        store.container_client.upload_blob(f"in/part-{i:02d}.csv", f"{i}\n".encode())
+    requests: list[str] = []
+    counted = AzureBlobDatastore(
+        "blob",
+        ContainerClient.from_connection_string(
+            azurite_connection_string,
+            store.container_client.container_name,
+            raw_request_hook=lambda pipeline_request: requests.append(pipeline_request.http_request.method),
+        ),
+    )
+    hasher = Hasher(StatCache(tmp_path / "sc.sqlite"))
+
+    def digest() -> str:
+        raw = {"x": DataPath("blob", "in", fingerprint_mode="marker")}
+        return resolve_inputs(raw, lambda _: counted, hasher, "blob")["x"].digest
+
+    before = digest()
+    assert before.startswith("marker:")
+    assert requests == ["HEAD", "GET"]  # is "in" a blob? no: list the folder, once
+    assert digest() == before
+    store.container_client.upload_blob("in/part-07.csv", b"changed\n", overwrite=True)
+    assert digest() != before

@@ -323,6 +323,70 @@ def test_blob_source_is_fingerprinted_by_etags_without_reading_its_bytes(
     blob.container_client.delete_container()
 
 
+def test_a_blob_source_is_listed_once_and_copied_as_its_fingerprint_listed_it(
+    azurite_connection_string: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The transfer copies the versions the fingerprint listed, without listing the source again; a blob
+    rewritten after the decision fails its pinned copy instead of landing under a fingerprint that does
+    not describe it."""
+    import logging
+    import uuid
+
+    from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
+    from airflow_provider_amlpipe.data.datastore import LocalDatastore
+    from airflow_provider_amlpipe.errors import StepFailedError
+    from airflow_provider_amlpipe.hashing import Hasher, StatCache
+    from airflow_provider_amlpipe.steps.runner import StepWorkspace
+    from airflow_provider_amlpipe.steps.transfer import MANIFEST, DataTransferStep
+
+    blob = AzureBlobDatastore.from_settings(
+        "blob",
+        container=f"once-{uuid.uuid4().hex[:12]}",
+        connection_string=azurite_connection_string,
+        create_container=True,
+    )
+    for name in ("a", "b", "c"):
+        blob.write_bytes(f"raw/{name}.csv", f"{name}\n1\n".encode())
+    listed: list[str] = []
+    real_list_stats = blob.list_stats
+    monkeypatch.setattr(blob, "list_stats", lambda prefix: (listed.append(prefix), real_list_stats(prefix))[1])
+    hasher = Hasher(StatCache(tmp_path / "cache.sqlite"))
+
+    def step_into(destination: str) -> DataTransferStep:
+        step = DataTransferStep(
+            source=DataPath("blob", "raw"),
+            destination=DataPath("blob", destination),
+            source_type=None,
+            destination_type=None,
+            stores=lambda conn_id, field: blob,
+            databases=lambda conn_id, field: pytest.fail("no database here"),
+            journal_store=LocalDatastore("steps", tmp_path / "steps"),
+        )
+        step.validate([], ["output"])
+        step.fingerprint_parts(hasher)
+        return step
+
+    def run(step: DataTransferStep, name: str) -> dict[str, object]:
+        out = tmp_path / name / "output"
+        out.mkdir(parents=True)
+        workspace = StepWorkspace(tmp_path / name, {}, {"output": out}, tmp_path / "m.json", tmp_path / "c.json")
+        step.execute(workspace, "output", logging.getLogger("transfer-once"))
+        return json.loads((out / MANIFEST).read_text())
+
+    step = step_into("copy")
+    manifest = run(step, "first")
+    assert listed == ["raw"]  # by the fingerprint; the transfer used that listing
+    assert [f["path"] for f in manifest["files"]] == ["a.csv", "b.csv", "c.csv"]  # type: ignore[index]
+    assert blob.read_bytes("copy/b.csv") == b"b\n1\n"
+
+    late = step_into("copy-late")
+    blob.write_bytes("raw/b.csv", b"b\n2\n")  # after the decision, before the copy
+    with pytest.raises(StepFailedError, match=r"'raw/b\.csv' in .* changed after the transfer listed it"):
+        run(late, "late")
+    assert not blob.exists("copy-late/b.csv")
+    blob.container_client.delete_container()
+
+
 @pytest.mark.parametrize(
     ("source", "destination", "field", "words"),
     [
