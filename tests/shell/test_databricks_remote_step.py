@@ -195,7 +195,7 @@ def test_a_failed_run_fails_the_step_with_its_error(
     logs = logs_of(capfd)
     assert result.task_states["db"] == "failed"
     assert "ValueError: the data says boom" in logs
-    assert re.search(r"Databricks job \S+ failed \(?.*TERMINATED FAILED", logs)
+    assert re.search(r"StepFailedError: Databricks job \S+ failed: TERMINATED FAILED", logs)  # the error names the run
     assert blob.keys("amlpipe-staging/") == []
 
 
