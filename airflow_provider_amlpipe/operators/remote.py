@@ -28,6 +28,7 @@ from airflow_provider_amlpipe.compute.remote import (
     RemoteCompute,
     RemoteJob,
     RemoteJobBackend,
+    describe_status,
     failure_message,
     remote_job_id,
 )
@@ -150,7 +151,9 @@ class RemoteStepOperator(AmlStepOperator):
                 # A job that ended already (or ends at once) needs no trip through the triggerer.
                 status = compute.backend.status(job)
                 compute.backend.read_logs(job, self._log_line)
-                if not self.deferrable and not status.ended:
+                if status.ended:  # the waiter and the trigger log each state they see; this one they never see
+                    self._log_line("status", describe_status(job, status))
+                elif not self.deferrable:
                     waiter = JobWaiter(compute.backend, job, self._log_line)
                     self._backend = waiter  # on_kill cancels the job
                     status = waiter.wait(self.poll_interval)

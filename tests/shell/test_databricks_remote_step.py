@@ -196,6 +196,7 @@ def test_a_failed_run_fails_the_step_with_its_error(
     assert result.task_states["db"] == "failed"
     assert "ValueError: the data says boom" in logs
     assert re.search(r"StepFailedError: Databricks job \S+ failed: TERMINATED FAILED", logs)  # the error names the run
+    assert re.search(r"\[status\] Databricks job \S+: failed \(TERMINATED FAILED", logs)  # so does its last state
     assert blob.keys("amlpipe-staging/") == []
 
 
