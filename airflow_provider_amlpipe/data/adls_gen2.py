@@ -217,11 +217,16 @@ class AdlsGen2Datastore(Datastore):
             raise IntegrityError(f"{key!r}: after the upload, {self.describe()} holds other bytes than were read")
         return f"md5:{digest.hexdigest()}", stat.marker
 
-    def download_file(self, key: str, local_path: Path) -> None:
+    def download_file(self, key: str, local_path: Path, *, version: str | None = None) -> None:
+        """Copy one file to a local file; with ``version`` (an ETag), only that version of it (else the
+        service's ``ResourceModifiedError``, before any byte is written)."""
         faults.point("datastore.read")
+        pinned: dict[str, Any] = {}
+        if version is not None:
+            pinned = {"etag": f'"{version.strip(chr(34))}"', "match_condition": MatchConditions.IfNotModified}
         with local_file_in_place(local_path) as tmp:
             try:
-                downloader = self._file(key).download_file(max_concurrency=4, validate_content=True)
+                downloader = self._file(key).download_file(max_concurrency=4, validate_content=True, **pinned)
             except ResourceNotFoundError:
                 raise NotFoundError(f"{self.describe()}: no object {key!r}") from None
             with open(tmp, "wb") as handle:

@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from azure.core.exceptions import HttpResponseError
+from azure.core.exceptions import HttpResponseError, ResourceModifiedError
 
 from airflow_provider_amlpipe.data.adls_gen2 import AdlsGen2Datastore
 from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
@@ -318,11 +318,14 @@ class FileTransfer:
             # the write carried no condition of its own.
             code = getattr(exc, "error_code", None)  # set by the storage SDKs' error mapping
             if code == "SourceConditionNotMet" or (exc.status_code == 412 and not if_missing):
-                raise StepFailedError(
-                    f"{item.source_key!r} in {self.source.store.describe()} changed after the transfer listed it;"
-                    " run the task again (files already verified are not copied again)"
-                ) from None
+                raise self._source_changed(item) from None
             raise
+
+    def _source_changed(self, item: Item) -> StepFailedError:
+        return StepFailedError(
+            f"{item.source_key!r} in {self.source.store.describe()} changed after the transfer listed it;"
+            " run the task again (files already verified are not copied again)"
+        )
 
     def _write_by_route(self, item: Item, progress: Progress, local: Path | None, if_missing: bool) -> Verified:
         src, dst = self.source.store, self.destination.store
@@ -401,12 +404,15 @@ class FileTransfer:
     def _fetch(self, item: Item, target: Path, advance: Callable[[int], None]) -> str:
         """Download a (Blob or ADLS Gen2) source file to ``target``; its verified digest."""
         src = self.source.store
-        if isinstance(src, AzureBlobDatastore):
-            return blob.download(src, item.source_key, item.stat.marker, target, advance, self._cancelled)
-        assert isinstance(src, AdlsGen2Datastore), "check_store admits no other kind"
-        if self.cancel.is_set():
-            raise StepFailedError("the transfer was cancelled")
-        src.download_file(item.source_key, target)
+        try:
+            if isinstance(src, AzureBlobDatastore):
+                return blob.download(src, item.source_key, item.stat.marker, target, advance, self._cancelled)
+            assert isinstance(src, AdlsGen2Datastore), "check_store admits no other kind"
+            if self.cancel.is_set():
+                raise StepFailedError("the transfer was cancelled")
+            src.download_file(item.source_key, target, version=item.stat.marker)
+        except ResourceModifiedError:  # both reads are pinned to the listed ETag
+            raise self._source_changed(item) from None
         actual, expected = blob.md5_file(target), src.content_md5(item.source_key)
         if target.stat().st_size != item.stat.size or (expected is not None and actual != expected):
             raise IntegrityError(f"{item.source_key!r}: the downloaded bytes do not match its size or Content-MD5")

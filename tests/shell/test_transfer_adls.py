@@ -274,3 +274,33 @@ def test_a_service_side_copy_is_pinned_to_the_listed_version(lake: AdlsGen2Datas
     lake.write_bytes("raw/b.bin", b"rewritten")
     with pytest.raises(StepFailedError, match=r"'raw/b\.bin' in .* changed after the transfer listed it"):
         FileTransfer(source, target, None, LOG, workers=1, listed=listing).run()
+
+
+@pytest.mark.parametrize("kind", ["adls", "blob"])
+def test_a_download_is_pinned_to_the_listed_version(
+    kind: str, lake: AdlsGen2Datastore, azurite_connection_string: str, tmp_path: Path
+) -> None:
+    """A source file rewritten after the listing the transfer copies from (a step's fingerprint) is not
+    downloaded in its new version: the step fails saying so, and nothing lands at the destination."""
+    source: AdlsGen2Datastore | AzureBlobDatastore = lake
+    if kind == "blob":
+        source = AzureBlobDatastore.from_settings(
+            "blob",
+            container=f"pin-{uuid.uuid4().hex[:12]}",
+            connection_string=azurite_connection_string,
+            create_container=True,
+        )
+    source.write_bytes("raw/a.csv", b"a\n1\n")
+    source.write_bytes("raw/b.csv", b"b\n1\n")
+    listing = source.list_stats("raw")
+    source.write_bytes("raw/b.csv", b"b\n2\n")
+    local = LocalDatastore("local", tmp_path / "local")
+    transfer = FileTransfer(
+        FileEnd(source, "raw", "directory"), FileEnd(local, "copy", "directory"), None, LOG, workers=1, listed=listing
+    )
+    with pytest.raises(StepFailedError, match=r"'raw/b\.csv' in .* changed after the transfer listed it"):
+        transfer.run()
+    assert not (tmp_path / "local" / "copy" / "b.csv").exists()
+    # Listed afresh, the new version is copied.
+    FileTransfer(FileEnd(source, "raw", "directory"), FileEnd(local, "copy", "directory"), None, LOG).run()
+    assert (tmp_path / "local" / "copy" / "b.csv").read_bytes() == b"b\n2\n"
