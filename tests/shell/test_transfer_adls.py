@@ -14,6 +14,7 @@ import pytest
 from azure.core.credentials import AzureNamedKeyCredential
 from azure.storage.blob import ContainerClient
 from support.dfs_server import ACCOUNT, KEY, Dfs, running_dfs
+from support.stores import new_blob_datastore
 
 from airflow_provider_amlpipe.data.adls_gen2 import AdlsGen2Datastore
 from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
@@ -284,12 +285,7 @@ def test_a_download_is_pinned_to_the_listed_version(
     downloaded in its new version: the step fails saying so, and nothing lands at the destination."""
     source: AdlsGen2Datastore | AzureBlobDatastore = lake
     if kind == "blob":
-        source = AzureBlobDatastore.from_settings(
-            "blob",
-            container=f"pin-{uuid.uuid4().hex[:12]}",
-            connection_string=azurite_connection_string,
-            create_container=True,
-        )
+        source = new_blob_datastore(azurite_connection_string, "pin")
     source.write_bytes("raw/a.csv", b"a\n1\n")
     source.write_bytes("raw/b.csv", b"b\n1\n")
     listing = source.list_stats("raw")

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 from support.dagtools import run_dag, write_dag
 from support.sqldbs import connection_env, mysql_database, pg_database  # noqa: F401 -- fixtures
+from support.stores import new_blob_datastore
 
 from airflow_provider_amlpipe import DataPath, DataTransferStepOperator, SqlDataReference
 from airflow_provider_amlpipe.errors import ConfigurationError
@@ -281,21 +282,13 @@ def test_a_datastore_kind_the_transfer_cannot_write_is_refused(tmp_path: Path) -
 def test_blob_source_is_fingerprinted_by_etags_without_reading_its_bytes(
     azurite_connection_string: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import uuid
-
     from azure.storage.blob import ContainerClient
 
-    from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
     from airflow_provider_amlpipe.data.datastore import Datastore, LocalDatastore
     from airflow_provider_amlpipe.hashing import Hasher, StatCache
     from airflow_provider_amlpipe.steps.transfer import DataTransferStep
 
-    blob = AzureBlobDatastore.from_settings(
-        "blob",
-        container=f"fp-{uuid.uuid4().hex[:12]}",
-        connection_string=azurite_connection_string,
-        create_container=True,
-    )
+    blob = new_blob_datastore(azurite_connection_string, "fp")
     blob.write_bytes("raw/a.csv", b"a\n1\n")
     blob.write_bytes("raw/b.csv", b"b\n2\n")
     stores: dict[str, Datastore] = {"blob": blob, "lake": LocalDatastore("lake", tmp_path / "lake")}
@@ -330,21 +323,14 @@ def test_a_blob_source_is_listed_once_and_copied_as_its_fingerprint_listed_it(
     rewritten after the decision fails its pinned copy instead of landing under a fingerprint that does
     not describe it."""
     import logging
-    import uuid
 
-    from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
     from airflow_provider_amlpipe.data.datastore import LocalDatastore
     from airflow_provider_amlpipe.errors import StepFailedError
     from airflow_provider_amlpipe.hashing import Hasher, StatCache
     from airflow_provider_amlpipe.steps.runner import StepWorkspace
     from airflow_provider_amlpipe.steps.transfer import MANIFEST, DataTransferStep
 
-    blob = AzureBlobDatastore.from_settings(
-        "blob",
-        container=f"once-{uuid.uuid4().hex[:12]}",
-        connection_string=azurite_connection_string,
-        create_container=True,
-    )
+    blob = new_blob_datastore(azurite_connection_string, "once")
     for name in ("a", "b", "c"):
         blob.write_bytes(f"raw/{name}.csv", f"{name}\n1\n".encode())
     listed: list[str] = []

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
+from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
 from airflow_provider_amlpipe.data.datastore import LocalDatastore
 from support.azurite_server import ACCOUNT_KEY, ACCOUNT_NAME
 
@@ -44,6 +45,13 @@ class BlobContainer:
     def uri(self, key: str) -> str:
         """The ``wasb://`` URI of ``key`` (as an ADLA job names its linked storage)."""
         return f"wasb://{self.name}@{ACCOUNT_NAME}.blob.core.windows.net/{key}"
+
+
+def new_blob_datastore(connection_string: str, prefix: str, name: str = "blob") -> AzureBlobDatastore:
+    """A Blob datastore ``name`` on a new Azurite container (``<prefix>-<random>``); the test deletes it."""
+    return AzureBlobDatastore.from_settings(
+        name, container=f"{prefix}-{uuid.uuid4().hex[:12]}", connection_string=connection_string, create_container=True
+    )
 
 
 def local_store(dag_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, LocalDatastore]:
