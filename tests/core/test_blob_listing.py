@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from azure.storage.blob import BlobBlock, ContainerClient
+from support.stores import new_blob_datastore
 
 from airflow_provider_amlpipe.data import blob_listing
 from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore, _listed
@@ -19,12 +20,7 @@ from airflow_provider_amlpipe.steps.inputs import resolve_inputs
 
 @pytest.fixture
 def store(azurite_connection_string: str) -> Iterator[AzureBlobDatastore]:
-    store = AzureBlobDatastore.from_settings(
-        "blob",
-        container=f"listing-{uuid.uuid4().hex[:12]}",
-        connection_string=azurite_connection_string,
-        create_container=True,
-    )
+    store = new_blob_datastore(azurite_connection_string, "listing")
     yield store
     store.container_client.delete_container()
 

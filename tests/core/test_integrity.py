@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.stores import new_blob_datastore
 
 from airflow_provider_amlpipe.data import objects
-from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
 from airflow_provider_amlpipe.data.datastore import Datastore, LocalDatastore
 from airflow_provider_amlpipe.data.refs import DataPath, Output
 from airflow_provider_amlpipe.data.sequence import encode
@@ -43,12 +43,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Datastore]
     if request.param == "local":
         yield LocalDatastore("integrity", tmp_path / "store")
         return
-    blob_store = AzureBlobDatastore.from_settings(
-        "integrity",
-        container=f"integrity-{uuid.uuid4().hex[:16]}",
-        connection_string=request.getfixturevalue("azurite_connection_string"),
-        create_container=True,
-    )
+    blob_store = new_blob_datastore(request.getfixturevalue("azurite_connection_string"), "integrity", name="integrity")
     yield blob_store
     blob_store.container_client.delete_container()
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import pytest
 from azure.storage.blob import BlobClient, ContentSettings
 from support.counting_proxy import Counter, counting_proxy
+from support.stores import new_blob_datastore
 
 from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
 from airflow_provider_amlpipe.data.datastore import LocalDatastore
@@ -31,12 +31,7 @@ LOG = logging.getLogger("transfer-conditional-test")
 @pytest.fixture
 def direct(azurite_connection_string: str) -> Iterator[AzureBlobDatastore]:
     """A fresh container, reached directly (what a killed run left is put there without being counted)."""
-    store = AzureBlobDatastore.from_settings(
-        "blob",
-        container=f"cond-{uuid.uuid4().hex[:12]}",
-        connection_string=azurite_connection_string,
-        create_container=True,
-    )
+    store = new_blob_datastore(azurite_connection_string, "cond")
     yield store
     store.container_client.delete_container()
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.stores import new_blob_datastore
 
 from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
 from airflow_provider_amlpipe.data.datastore import LocalDatastore
@@ -44,12 +45,7 @@ def journal(tmp_path: Path) -> Journal:
 
 @pytest.fixture
 def container(azurite_connection_string: str) -> Iterator[AzureBlobDatastore]:
-    store = AzureBlobDatastore.from_settings(
-        "blob",
-        container=f"xfer-{uuid.uuid4().hex[:12]}",
-        connection_string=azurite_connection_string,
-        create_container=True,
-    )
+    store = new_blob_datastore(azurite_connection_string, "xfer")
     yield store
     store.container_client.delete_container()
 

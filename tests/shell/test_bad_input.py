@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from support.dagtools import run_dag, write_dag
+from support.stores import new_blob_datastore
 
 from airflow_provider_amlpipe import DataPath, DatasetInput, Output, PythonScriptStepOperator
 from airflow_provider_amlpipe.data.datastore import LocalDatastore
@@ -685,18 +686,11 @@ def test_relative_source_directory_and_a_long_dag_id_run(tmp_path: Path, monkeyp
 def test_blob_folder_markers_are_skipped_and_impossible_names_are_named(
     azurite_connection_string: str, tmp_path: Path
 ) -> None:
-    import uuid
 
-    from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
     from airflow_provider_amlpipe.hashing import Hasher, StatCache
     from airflow_provider_amlpipe.steps.inputs import resolve_inputs
 
-    store = AzureBlobDatastore.from_settings(
-        "blob_markers",
-        container=f"markers-{uuid.uuid4().hex[:12]}",
-        connection_string=azurite_connection_string,
-        create_container=True,
-    )
+    store = new_blob_datastore(azurite_connection_string, "markers", name="blob_markers")
     client = store.container_client
     try:
         client.upload_blob("raw/", b"")  # Storage Explorer's folder marker

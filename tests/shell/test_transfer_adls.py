@@ -6,7 +6,6 @@ import hashlib
 import json
 import logging
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,12 +104,7 @@ def test_between_adls_blob_and_local(
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    blob = AzureBlobDatastore.from_settings(
-        "blob",
-        container=f"adls-{uuid.uuid4().hex[:12]}",
-        connection_string=azurite_connection_string,
-        create_container=True,
-    )
+    blob = new_blob_datastore(azurite_connection_string, "adls")
     payload = os.urandom(200_000)
     blob.write_bytes("in/x.bin", payload)
     to_lake = FileTransfer(FileEnd(blob, "in", "directory"), FileEnd(lake, "from-blob", "directory"), None, LOG).run()
