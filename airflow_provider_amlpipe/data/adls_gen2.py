@@ -27,7 +27,14 @@ from azure.storage.blob import BlobClient, ContainerClient
 from azure.storage.filedatalake import ContentSettings, DataLakeServiceClient, FileSystemClient
 
 from airflow_provider_amlpipe import faults
-from airflow_provider_amlpipe.data.datastore import TEMP_FOLDER, Datastore, ObjectStat, local_file_in_place
+from airflow_provider_amlpipe.data.datastore import (
+    TEMP_FOLDER,
+    Datastore,
+    ObjectStat,
+    etag,
+    local_file_in_place,
+    quoted_etag,
+)
 from airflow_provider_amlpipe.data.names import validate_key
 from airflow_provider_amlpipe.errors import ConfigurationError, IntegrityError, NotFoundError, StepFailedError
 
@@ -152,7 +159,7 @@ class AdlsGen2Datastore(Datastore):
         if props is None or self._is_folder(props):
             raise NotFoundError(f"{self.describe()}: no object {key!r}")
         modified = props.last_modified.timestamp() if props.last_modified else 0.0
-        return ObjectStat(int(props.size), str(props.etag).strip('"'), modified)
+        return ObjectStat(int(props.size), etag(props.etag), modified)
 
     def content_md5(self, key: str) -> str | None:
         """The file's Content-MD5 (hex) as recorded when it was written, or ``None``."""
@@ -180,7 +187,7 @@ class AdlsGen2Datastore(Datastore):
         return {
             str(p.name): ObjectStat(
                 int(p.content_length or 0),
-                str(p.etag).strip('"'),
+                etag(p.etag),
                 p.last_modified.timestamp() if hasattr(p.last_modified, "timestamp") else 0.0,
             )
             for p in self._paths(prefix)
@@ -223,7 +230,7 @@ class AdlsGen2Datastore(Datastore):
         faults.point("datastore.read")
         pinned: dict[str, Any] = {}
         if version is not None:
-            pinned = {"etag": f'"{version.strip(chr(34))}"', "match_condition": MatchConditions.IfNotModified}
+            pinned = {"etag": quoted_etag(version), "match_condition": MatchConditions.IfNotModified}
         with local_file_in_place(local_path) as tmp:
             try:
                 downloader = self._file(key).download_file(max_concurrency=4, validate_content=True, **pinned)
@@ -258,7 +265,7 @@ class AdlsGen2Datastore(Datastore):
         pinned: dict[str, Any] = {}
         if source_etag is not None:
             pinned = {
-                "source_etag": f'"{source_etag.strip(chr(34))}"',
+                "source_etag": quoted_etag(source_etag),
                 "source_match_condition": MatchConditions.IfNotModified,
             }
         copy = target.start_copy_from_url(url, **pinned)

@@ -28,6 +28,16 @@ from airflow_provider_amlpipe.errors import ConfigurationError, NotFoundError
 from airflow_provider_amlpipe.hashing import open_folder
 
 
+def etag(value: object) -> str:
+    """An ETag as a change marker: without the quotes a response header has and a listing has not."""
+    return str(value).strip('"')
+
+
+def quoted_etag(marker: str) -> str:
+    """An ETag (quoted or not) as a conditional request header carries it."""
+    return f'"{etag(marker)}"'
+
+
 @dataclass(frozen=True)
 class ObjectStat:
     """What a datastore knows about one object without reading it.

@@ -38,7 +38,7 @@ from azure.storage.blob import BlobBlock, BlobClient, ContainerClient, ContentSe
 
 from airflow_provider_amlpipe.data.adls_gen2 import AdlsGen2Datastore
 from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
-from airflow_provider_amlpipe.data.datastore import Datastore
+from airflow_provider_amlpipe.data.datastore import Datastore, etag, quoted_etag
 from airflow_provider_amlpipe.errors import ConfigurationError, IntegrityError, StepFailedError
 
 BLOCK_SIZE = 8 * 1024 * 1024
@@ -67,15 +67,6 @@ def md5_file(path: Path, chunk: int = 4 * 1024 * 1024) -> str:
 
 def _hex(md5: bytes | bytearray | None) -> str | None:
     return bytes(md5).hex() if md5 else None
-
-
-def etag(value: object) -> str:
-    """An ETag as a change marker: without the quotes a response header has and a listing has not."""
-    return str(value).strip('"')
-
-
-def _quoted(marker: str) -> str:
-    return f'"{etag(marker)}"'
 
 
 class DestinationExists(Exception):
@@ -259,7 +250,7 @@ def download(
         downloader = blob.download_blob(
             max_concurrency=4,
             validate_content=True,
-            etag=_quoted(version),
+            etag=quoted_etag(version),
             match_condition=MatchConditions.IfNotModified,
             progress_hook=hook,
         )
@@ -337,7 +328,7 @@ def server_copy(
     _check_cancel(cancelled)
     blob = destination.container_client.get_blob_client(key)
     pinned: dict[str, Any] = {
-        "source_etag": _quoted(source_etag),
+        "source_etag": quoted_etag(source_etag),
         "source_match_condition": MatchConditions.IfNotModified,
         **_write_conditions(if_missing),
     }

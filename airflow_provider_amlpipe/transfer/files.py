@@ -33,7 +33,7 @@ from azure.core.exceptions import HttpResponseError, ResourceModifiedError
 
 from airflow_provider_amlpipe.data.adls_gen2 import AdlsGen2Datastore
 from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
-from airflow_provider_amlpipe.data.datastore import TEMP_FOLDER, Datastore, LocalDatastore, ObjectStat
+from airflow_provider_amlpipe.data.datastore import TEMP_FOLDER, Datastore, LocalDatastore, ObjectStat, etag
 from airflow_provider_amlpipe.errors import ConfigurationError, IntegrityError, StepFailedError
 from airflow_provider_amlpipe.hashing import sha256_file
 from airflow_provider_amlpipe.transfer import blob
@@ -125,7 +125,7 @@ def destination_kind(store: Datastore, key: str, declared: str | None, source: s
 
 def _normal(stat: ObjectStat) -> ObjectStat:
     """``stat`` with its marker as the journal keeps it (an ETag without quotes, however it was read)."""
-    return dataclasses.replace(stat, marker=blob.etag(stat.marker))
+    return dataclasses.replace(stat, marker=etag(stat.marker))
 
 
 def _skip(rel: str) -> bool:
@@ -457,7 +457,7 @@ class FileTransfer:
         return self._urls(key)
 
     def _done(self, item: Item, progress: Progress, digest: str, marker: str) -> Verified:
-        verified = Verified(item.rel, item.stat.size, item.stat.marker, blob.etag(marker), digest)
+        verified = Verified(item.rel, item.stat.size, item.stat.marker, etag(marker), digest)
         if self.journal is not None:
             self.journal.record(verified)
         progress.file_done()

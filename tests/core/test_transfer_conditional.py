@@ -20,7 +20,7 @@ from support.counting_proxy import Counter, counting_proxy
 from support.stores import new_blob_datastore
 
 from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
-from airflow_provider_amlpipe.data.datastore import LocalDatastore
+from airflow_provider_amlpipe.data.datastore import LocalDatastore, etag
 from airflow_provider_amlpipe.transfer import blob
 from airflow_provider_amlpipe.transfer.files import FileEnd, FileTransfer
 from airflow_provider_amlpipe.transfer.journal import Journal, Verified
@@ -60,7 +60,7 @@ def _leave(store: AzureBlobDatastore, key: str, data: bytes) -> str:
     md5 = bytearray(hashlib.md5(data).digest())
     client = store.container_client.get_blob_client(key)
     done = client.upload_blob(data, overwrite=True, content_settings=ContentSettings(content_md5=md5))
-    return blob.etag(done["etag"])
+    return etag(done["etag"])
 
 
 def _count_listings(store: AzureBlobDatastore, monkeypatch: pytest.MonkeyPatch) -> list[str]:

@@ -14,7 +14,7 @@ import pytest
 from support.stores import new_blob_datastore
 
 from airflow_provider_amlpipe.data.azure_blob import AzureBlobDatastore
-from airflow_provider_amlpipe.data.datastore import LocalDatastore
+from airflow_provider_amlpipe.data.datastore import LocalDatastore, etag
 from airflow_provider_amlpipe.errors import ConfigurationError, StepFailedError
 from airflow_provider_amlpipe.transfer import blob, files
 from airflow_provider_amlpipe.transfer.files import FileEnd, FileTransfer
@@ -171,10 +171,10 @@ def test_block_upload_resumes_from_staged_blocks(
     monkeypatch.setattr(
         type(client), "stage_block", lambda self, bid, d, **kw: (sent.append(len(d)), real_stage(self, bid, d, **kw))[1]
     )
-    digest, etag = blob.upload(container, local.root / "f.bin", "f.bin", marker, lambda n: None, lambda: False)
+    digest, uploaded = blob.upload(container, local.root / "f.bin", "f.bin", marker, lambda n: None, lambda: False)
     assert sum(sent) == 600_000  # only the 6 blocks the service did not hold yet
     assert container.read_bytes("f.bin") == data and digest == "md5:" + hashlib.md5(data).hexdigest()
-    assert etag == blob.etag(container.stat("f.bin").marker)
+    assert uploaded == etag(container.stat("f.bin").marker)
 
 
 def test_service_side_copy_signs_the_source_when_the_destination_has_no_account_key(
@@ -208,7 +208,7 @@ def test_a_blob_copy_found_in_place_is_journalled_with_the_destinations_etag(
     _run(src, dst, None)  # copied by a run that was killed before it journalled anything
     journal = Journal(LocalDatastore("steps", tmp_path / "fresh"), "pair")
     found = _run(src, dst, journal)  # recognised in place by Content-MD5, journalled
-    assert {v.destination_marker for v in found} == {blob.etag(container.stat(f"dst/{n}.bin").marker) for n in "ab"}
+    assert {v.destination_marker for v in found} == {etag(container.stat(f"dst/{n}.bin").marker) for n in "ab"}
     calls: list[str] = []
     monkeypatch.setattr(blob, "server_copy", lambda *a, **k: calls.append("copy"))
     monkeypatch.setattr(blob, "matching", lambda *a, **k: calls.append("matching"))
